@@ -1,0 +1,256 @@
+"""The wire contract between Nexus and agents (subprotocol ``oblivion.v1``).
+
+Every WebSocket message is one JSON object ``{type, id, ts, data}``. Nexus imports these models to
+build and check frames; agents in other languages read the JSON Schema printed by
+``oblivion agent protocol-schema``. Unknown fields are ignored on read so that either side can add
+fields without breaking the other.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+SUBPROTOCOL = "oblivion.v1"
+# Nexus sends HEARTBEAT this often; a peer silent for two intervals is considered dead.
+HEARTBEAT_INTERVAL_SECONDS = 30.0
+
+# WebSocket close codes (4000-4999 are free for applications, RFC 6455 §7.4.2).
+CLOSE_UNAUTHORIZED = 4401  # bad, expired or forged token
+CLOSE_FORBIDDEN = 4403  # the agent is disabled or unknown
+CLOSE_POLICY_VIOLATION = 1008  # repeated malformed frames
+CLOSE_GOING_AWAY = 1001  # server shutting down; reconnect elsewhere
+
+
+class FrameType(StrEnum):
+    # Nexus → agent
+    TASK_ASSIGNED = "TASK_ASSIGNED"
+    CONTEXT_UPDATE = "CONTEXT_UPDATE"
+    WAKE_UP = "WAKE_UP"
+    TOOL_RESULT = "TOOL_RESULT"
+    HEARTBEAT = "HEARTBEAT"
+    ERROR = "ERROR"
+    # agent → Nexus (HEARTBEAT goes both ways)
+    REGISTER = "REGISTER"
+    ACK = "ACK"
+
+
+# Event types that go through the durable inbox and must be acked by the agent.
+EVENT_TYPES: frozenset[FrameType] = frozenset(
+    {FrameType.TASK_ASSIGNED, FrameType.CONTEXT_UPDATE, FrameType.WAKE_UP, FrameType.TOOL_RESULT}
+)
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class TaskAssigned(_Data):
+    """A task was assigned to the agent; it should start working on it."""
+
+    task_id: str = Field(description="ClickUp task id.")
+    project: str = Field(description="Project name in the agent's workgroup.")
+    title: str = Field(description="Task name as in ClickUp.")
+    description: str = Field(default="", description="Task description (plain text).")
+    url: str | None = Field(default=None, description="Link to the task in ClickUp.")
+    thread_url: str | None = Field(default=None, description="Link to the task's Slack thread.")
+    assigned_by: str | None = Field(default=None, description="Who created or assigned the task.")
+
+
+class ContextUpdate(_Data):
+    """Something changed on a task the agent works on: a reply, a comment, an edited description."""
+
+    task_id: str = Field(description="ClickUp task id.")
+    kind: str = Field(description="What changed: `slack_reply`, `clickup_comment`, `description`, `status`.")
+    author: str | None = Field(default=None, description="Who wrote it, as shown to people.")
+    text: str = Field(default="", description="The new text, if any.")
+    source: Literal["slack", "clickup", "nexus"] = Field(default="nexus", description="Where it happened.")
+
+
+class WakeUp(_Data):
+    """The agent was mentioned or should look at something again."""
+
+    task_id: str | None = Field(default=None, description="Task the mention is about, if any.")
+    reason: str = Field(default="", description="Why the agent is woken.")
+    text: str = Field(default="", description="The message that woke it.")
+    author: str | None = Field(default=None, description="Who woke it.")
+
+
+class ToolResult(_Data):
+    """The result of a tool intent the agent sent earlier."""
+
+    request_id: str = Field(description="The id of the tool request this answers.")
+    ok: bool = Field(description="Whether the tool call succeeded.")
+    result: Any = Field(default=None, description="The tool's result when ok.")
+    error: str | None = Field(default=None, description="What went wrong when not ok.")
+
+
+class Heartbeat(_Data):
+    """Liveness in both directions, every 30 seconds."""
+
+
+class Error(_Data):
+    """Nexus could not accept a frame; the connection stays open."""
+
+    code: str = Field(description="Machine-readable reason, e.g. `malformed_frame`, `unknown_type`.")
+    message: str = Field(description="What was wrong, for people.")
+    frame_id: str | None = Field(default=None, description="The id of the offending frame, if it had one.")
+
+
+class Register(_Data):
+    """First frame an agent sends after connecting."""
+
+    capabilities: list[str] = Field(default_factory=list, description="What the agent can do.")
+    runtime_version: str = Field(default="", description="Version of the runtime or SDK.")
+
+
+class Ack(_Data):
+    """Confirms events were handled; they leave the agent's inbox."""
+
+    ids: list[str] = Field(min_length=1, description="Ids of the handled event frames.")
+
+
+def new_frame_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(default_factory=new_frame_id, min_length=1, max_length=128, description="Frame id.")
+    ts: datetime = Field(default_factory=_now, description="When the frame was made (ISO 8601, UTC).")
+
+
+class TaskAssignedFrame(_Frame):
+    type: Literal[FrameType.TASK_ASSIGNED] = FrameType.TASK_ASSIGNED
+    data: TaskAssigned
+
+
+class ContextUpdateFrame(_Frame):
+    type: Literal[FrameType.CONTEXT_UPDATE] = FrameType.CONTEXT_UPDATE
+    data: ContextUpdate
+
+
+class WakeUpFrame(_Frame):
+    type: Literal[FrameType.WAKE_UP] = FrameType.WAKE_UP
+    data: WakeUp
+
+
+class ToolResultFrame(_Frame):
+    type: Literal[FrameType.TOOL_RESULT] = FrameType.TOOL_RESULT
+    data: ToolResult
+
+
+class HeartbeatFrame(_Frame):
+    type: Literal[FrameType.HEARTBEAT] = FrameType.HEARTBEAT
+    data: Heartbeat = Field(default_factory=Heartbeat)
+
+
+class ErrorFrame(_Frame):
+    type: Literal[FrameType.ERROR] = FrameType.ERROR
+    data: Error
+
+
+class RegisterFrame(_Frame):
+    type: Literal[FrameType.REGISTER] = FrameType.REGISTER
+    data: Register = Field(default_factory=Register)
+
+
+class AckFrame(_Frame):
+    type: Literal[FrameType.ACK] = FrameType.ACK
+    data: Ack
+
+
+ServerFrame = Annotated[
+    TaskAssignedFrame | ContextUpdateFrame | WakeUpFrame | ToolResultFrame | HeartbeatFrame | ErrorFrame,
+    Field(discriminator="type"),
+]
+"""A frame Nexus sends to an agent."""
+
+AgentFrame = Annotated[RegisterFrame | AckFrame | HeartbeatFrame, Field(discriminator="type")]
+"""A frame an agent sends to Nexus."""
+
+EventFrame = Annotated[
+    TaskAssignedFrame | ContextUpdateFrame | WakeUpFrame | ToolResultFrame, Field(discriminator="type")
+]
+"""A frame that is queued in an agent's durable inbox and acked."""
+
+server_frame_adapter: TypeAdapter[ServerFrame] = TypeAdapter(ServerFrame)
+agent_frame_adapter: TypeAdapter[AgentFrame] = TypeAdapter(AgentFrame)
+event_frame_adapter: TypeAdapter[EventFrame] = TypeAdapter(EventFrame)
+
+
+def parse_server_frame(raw: str | bytes) -> ServerFrame:
+    """Parse a frame received from Nexus; raises ``pydantic.ValidationError``."""
+    return server_frame_adapter.validate_json(raw)
+
+
+def parse_agent_frame(raw: str | bytes) -> AgentFrame:
+    """Parse a frame received from an agent; raises ``pydantic.ValidationError``."""
+    return agent_frame_adapter.validate_json(raw)
+
+
+def make_event(type_: FrameType | str, data: dict[str, Any], frame_id: str | None = None) -> EventFrame:
+    """Build an event frame from a type and a data dict, validating the data for that type."""
+    payload: dict[str, Any] = {"type": str(type_), "data": data}
+    if frame_id is not None:
+        payload["id"] = frame_id
+    return event_frame_adapter.validate_python(payload)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of both directions of the protocol."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": f"Oblivion agent protocol ({SUBPROTOCOL})",
+        "description": "Frames exchanged over the Nexus agent WebSocket. Unknown fields must be ignored.",
+        "$defs": {
+            "ServerFrame": server_frame_adapter.json_schema(),
+            "AgentFrame": agent_frame_adapter.json_schema(),
+        },
+        "oneOf": [{"$ref": "#/$defs/ServerFrame"}, {"$ref": "#/$defs/AgentFrame"}],
+    }
+
+
+__all__ = [
+    "CLOSE_FORBIDDEN",
+    "CLOSE_GOING_AWAY",
+    "CLOSE_POLICY_VIOLATION",
+    "CLOSE_UNAUTHORIZED",
+    "EVENT_TYPES",
+    "HEARTBEAT_INTERVAL_SECONDS",
+    "SUBPROTOCOL",
+    "Ack",
+    "AckFrame",
+    "AgentFrame",
+    "ContextUpdate",
+    "ContextUpdateFrame",
+    "Error",
+    "ErrorFrame",
+    "EventFrame",
+    "FrameType",
+    "Heartbeat",
+    "HeartbeatFrame",
+    "Register",
+    "RegisterFrame",
+    "ServerFrame",
+    "TaskAssigned",
+    "TaskAssignedFrame",
+    "ToolResult",
+    "ToolResultFrame",
+    "WakeUp",
+    "WakeUpFrame",
+    "json_schema",
+    "make_event",
+    "new_frame_id",
+    "parse_agent_frame",
+    "parse_server_frame",
+]

@@ -1,0 +1,1 @@
+"""The only operator modules doing I/O: Kubernetes, Slack, Qdrant, Nexus."""

@@ -1,0 +1,1 @@
+"""kopf handlers: validate the spec, render the desired objects, apply them, write status."""

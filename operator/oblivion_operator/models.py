@@ -1,0 +1,1 @@
+"""Pydantic models of the four custom resources' specs and status."""

@@ -1,0 +1,1 @@
+"""Pure rendering: spec models in, desired Kubernetes objects out. No I/O."""
