@@ -1,0 +1,7 @@
+"""Routes: agent_events (placeholder until implemented)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

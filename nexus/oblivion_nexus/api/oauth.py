@@ -1,0 +1,7 @@
+"""Routes: oauth (placeholder until implemented)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
