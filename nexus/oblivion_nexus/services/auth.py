@@ -1,0 +1,116 @@
+"""Agent access tokens: the JWTs issued by ``POST /oauth/token`` and checked by the gateway.
+
+HS256 is pinned on both sides, so a token claiming ``alg: none`` or an asymmetric algorithm (the
+classic key-confusion attack) is refused. Issuer, audience, expiry and every claim the gateway relies
+on are required. The token itself is a secret: it is never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from oblivion_nexus.errors import NexusError
+from oblivion_nexus.settings import NexusSettings
+
+logger = logging.getLogger(__name__)
+
+ALGORITHM = "HS256"
+_REQUIRED_CLAIMS = ["iss", "aud", "sub", "exp", "iat", "jti", "workgroup", "projects"]
+# Clock skew tolerated between Nexus replicas when checking exp/iat.
+_LEEWAY_SECONDS = 10
+
+
+class TokenError(NexusError):
+    """An access token is malformed, forged, expired or not meant for us; ``reason`` says which."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"TokenError(reason={self.reason!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentIdentity:
+    """Who a verified token speaks for, and what it may touch."""
+
+    workgroup: str
+    agent: str
+    projects: tuple[str, ...]
+    jti: str
+    expires_at: float
+
+
+def issue_access_token(
+    settings: NexusSettings,
+    *,
+    workgroup: str,
+    agent: str,
+    projects: tuple[str, ...] | list[str],
+    now: float | None = None,
+    ttl_seconds: int | None = None,
+) -> tuple[str, int]:
+    """Sign a token for ``agent`` of ``workgroup``; returns ``(token, expires_in)``."""
+    issued_at = int(now if now is not None else time.time())
+    expires_in = ttl_seconds if ttl_seconds is not None else settings.token_ttl_seconds
+    claims: dict[str, Any] = {
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "sub": agent,
+        "workgroup": workgroup,
+        "projects": list(projects),
+        "iat": issued_at,
+        "exp": issued_at + expires_in,
+        "jti": uuid.uuid4().hex,
+    }
+    token = jwt.encode(claims, settings.jwt_signing_key.get_secret_value(), algorithm=ALGORITHM)
+    logger.info("issued access token jti=%s for agent %s/%s", claims["jti"], workgroup, agent)
+    return token, expires_in
+
+
+def verify_access_token(settings: NexusSettings, token: str) -> AgentIdentity:
+    """Check signature, algorithm, issuer, audience and expiry; return the identity or raise TokenError."""
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_signing_key.get_secret_value(),
+            algorithms=[ALGORITHM],
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            leeway=_LEEWAY_SECONDS,
+            options={"require": _REQUIRED_CLAIMS},
+        )
+    except jwt.ExpiredSignatureError as e:
+        raise TokenError("token expired") from e
+    except jwt.InvalidAudienceError as e:
+        raise TokenError("token audience is wrong") from e
+    except jwt.InvalidIssuerError as e:
+        raise TokenError("token issuer is wrong") from e
+    except jwt.MissingRequiredClaimError as e:
+        raise TokenError(f"token lacks the {e.claim!r} claim") from e
+    except jwt.InvalidAlgorithmError as e:
+        raise TokenError("token algorithm is not allowed") from e
+    except jwt.InvalidSignatureError as e:
+        raise TokenError("token signature is invalid") from e
+    except jwt.PyJWTError as e:
+        raise TokenError("token is malformed") from e
+    projects = claims["projects"]
+    if not isinstance(projects, list) or not all(isinstance(p, str) for p in projects):
+        raise TokenError("token 'projects' claim must be a list of strings")
+    for name in ("sub", "workgroup", "jti"):
+        if not isinstance(claims[name], str) or not claims[name]:
+            raise TokenError(f"token {name!r} claim must be a non-empty string")
+    return AgentIdentity(
+        workgroup=claims["workgroup"],
+        agent=claims["sub"],
+        projects=tuple(projects),
+        jti=claims["jti"],
+        expires_at=float(claims["exp"]),
+    )

@@ -1,0 +1,104 @@
+"""Agent access tokens: what the gateway accepts and what it refuses."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import time
+
+import jwt
+import pytest
+
+from oblivion_nexus.services.auth import AgentIdentity, TokenError, issue_access_token, verify_access_token
+from oblivion_nexus.settings import NexusSettings
+
+
+def _settings(**overrides: object) -> NexusSettings:
+    values: dict[str, object] = {
+        "database_url": "postgresql+psycopg://postgres@127.0.0.1:5432/unused",
+        "admin_token": "adm-" + secrets.token_urlsafe(16),
+        "jwt_signing_key": secrets.token_urlsafe(48),
+        "master_key": "k1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+    }
+    values.update(overrides)
+    return NexusSettings(**values)  # type: ignore[arg-type]
+
+
+def test_issued_token_verifies_to_the_same_identity() -> None:
+    settings = _settings()
+    token, expires_in = issue_access_token(settings, workgroup="backend", agent="reviewer", projects=["p1"])
+    identity = verify_access_token(settings, token)
+    assert isinstance(identity, AgentIdentity)
+    assert (identity.workgroup, identity.agent, identity.projects) == ("backend", "reviewer", ("p1",))
+    assert expires_in == 900
+    assert identity.expires_at == pytest.approx(time.time() + 900, abs=5)
+    assert len(identity.jti) >= 16
+
+
+def test_expired_token_is_refused() -> None:
+    settings = _settings()
+    token, _ = issue_access_token(
+        settings, workgroup="wg", agent="a", projects=[], now=time.time() - 3600, ttl_seconds=60
+    )
+    with pytest.raises(TokenError, match="expired"):
+        verify_access_token(settings, token)
+
+
+def test_token_for_another_audience_is_refused() -> None:
+    settings = _settings()
+    token, _ = issue_access_token(settings, workgroup="wg", agent="a", projects=[])
+    with pytest.raises(TokenError, match="audience"):
+        verify_access_token(_settings(jwt_signing_key=settings.jwt_signing_key, jwt_audience="other"), token)
+
+
+def test_token_from_another_issuer_is_refused() -> None:
+    settings = _settings()
+    token, _ = issue_access_token(settings, workgroup="wg", agent="a", projects=[])
+    with pytest.raises(TokenError, match="issuer"):
+        verify_access_token(_settings(jwt_signing_key=settings.jwt_signing_key, jwt_issuer="evil"), token)
+
+
+def test_token_signed_with_another_key_is_refused() -> None:
+    token, _ = issue_access_token(_settings(), workgroup="wg", agent="a", projects=[])
+    with pytest.raises(TokenError, match="signature"):
+        verify_access_token(_settings(), token)
+
+
+def test_unsigned_alg_none_token_is_refused() -> None:
+    settings = _settings()
+    now = int(time.time())
+    claims = {
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "sub": "a",
+        "workgroup": "wg",
+        "projects": [],
+        "iat": now,
+        "exp": now + 600,
+        "jti": "x" * 32,
+    }
+    forged = jwt.encode(claims, key=None, algorithm="none")
+    with pytest.raises(TokenError, match="algorithm"):
+        verify_access_token(settings, forged)
+
+
+def test_token_missing_the_workgroup_claim_is_refused() -> None:
+    settings = _settings()
+    now = int(time.time())
+    claims = {
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "sub": "a",
+        "projects": [],
+        "iat": now,
+        "exp": now + 600,
+        "jti": "x" * 32,
+    }
+    token = jwt.encode(claims, settings.jwt_signing_key.get_secret_value(), algorithm="HS256")
+    with pytest.raises(TokenError, match="workgroup"):
+        verify_access_token(settings, token)
+
+
+def test_garbage_is_refused_as_malformed() -> None:
+    with pytest.raises(TokenError, match="malformed"):
+        verify_access_token(_settings(), "not-a-jwt")
