@@ -1,0 +1,183 @@
+"""The PostgreSQL schema of Nexus as SQLAlchemy 2 tables; Alembic migrations create exactly this.
+
+Tenants own everything below them: deleting a workgroup cascades to its projects, agents, aliases,
+credentials and task mappings in the database itself, so no orphan survives a crash halfway.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Stable constraint names, so migrations can refer to them and autogenerate diffs stay empty.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Kubernetes object names are at most 253 characters; ids of Slack/ClickUp fit well within 64.
+NAME = String(253)
+EXTERNAL_ID = String(64)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSONB, list[str]: JSONB}
+
+
+class _Timestamps:
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class Workgroup(_Timestamps, Base):
+    """A tenant (a team such as squad-backend)."""
+
+    __tablename__ = "workgroups"
+    name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    display_name: Mapped[str | None] = mapped_column(Text)
+    namespace: Mapped[str | None] = mapped_column(NAME)
+    slack_channel_id: Mapped[str | None] = mapped_column(EXTERNAL_ID)
+    collection: Mapped[str | None] = mapped_column(NAME)
+
+
+def _workgroup_fk() -> Any:
+    return ForeignKey("workgroups.name", ondelete="CASCADE")
+
+
+class Project(_Timestamps, Base):
+    """A temporary initiative: one ClickUp list mapped to one Slack channel."""
+
+    __tablename__ = "projects"
+    __table_args__ = (UniqueConstraint("workgroup", "name"), UniqueConstraint("clickup_list_id"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workgroup: Mapped[str] = mapped_column(NAME, _workgroup_fk(), index=True)
+    name: Mapped[str] = mapped_column(NAME)
+    display_name: Mapped[str | None] = mapped_column(Text)
+    clickup_list_id: Mapped[str | None] = mapped_column(EXTERNAL_ID)
+    slack_channel_id: Mapped[str | None] = mapped_column(EXTERNAL_ID, index=True)
+    status_map: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Agent(_Timestamps, Base):
+    """An AI agent; only a hash of its OAuth2 client secret is kept."""
+
+    __tablename__ = "agents"
+    __table_args__ = (UniqueConstraint("workgroup", "name"), UniqueConstraint("client_id"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workgroup: Mapped[str] = mapped_column(NAME, _workgroup_fk(), index=True)
+    name: Mapped[str] = mapped_column(NAME)
+    display_name: Mapped[str | None] = mapped_column(Text)
+    client_id: Mapped[str] = mapped_column(String(255))
+    client_secret_hash: Mapped[str] = mapped_column(Text)
+    clickup_user_id: Mapped[str | None] = mapped_column(EXTERNAL_ID)
+    rate_limit_per_minute: Mapped[int] = mapped_column(Integer, default=10)
+    icon_url: Mapped[str | None] = mapped_column(Text)
+    icon_emoji: Mapped[str | None] = mapped_column(String(128))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AgentAlias(Base):
+    """A mention handle such as ``ai-backend``; lowercase and unique within a workgroup."""
+
+    __tablename__ = "agent_aliases"
+    __table_args__ = (UniqueConstraint("workgroup", "alias"),)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(128), primary_key=True)
+    workgroup: Mapped[str] = mapped_column(NAME, _workgroup_fk())
+
+
+class AgentProject(Base):
+    """A project an agent may work on, by name (it may be registered before the project is)."""
+
+    __tablename__ = "agent_projects"
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True)
+    project: Mapped[str] = mapped_column(NAME, primary_key=True)
+
+
+class TaskMapping(_Timestamps, Base):
+    """A ClickUp task and the Slack thread that mirrors it."""
+
+    __tablename__ = "task_mappings"
+    __table_args__ = (
+        UniqueConstraint("clickup_task_id"),
+        UniqueConstraint("slack_channel_id", "thread_ts", name="uq_task_mappings_thread"),
+        ForeignKeyConstraint(
+            ["workgroup", "project"], ["projects.workgroup", "projects.name"], ondelete="CASCADE"
+        ),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workgroup: Mapped[str] = mapped_column(NAME, _workgroup_fk())
+    project: Mapped[str] = mapped_column(NAME)
+    clickup_task_id: Mapped[str] = mapped_column(EXTERNAL_ID)
+    slack_channel_id: Mapped[str] = mapped_column(EXTERNAL_ID)
+    thread_ts: Mapped[str] = mapped_column(EXTERNAL_ID)
+    state: Mapped[str] = mapped_column(String(32), default="TODO")
+
+
+class MirrorLedgerEntry(Base):
+    """A message already mirrored to the other side, so a mirror never echoes back."""
+
+    __tablename__ = "mirror_ledger"
+    __table_args__ = (UniqueConstraint("source", "external_id"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(255))
+    mirrored_id: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Credential(_Timestamps, Base):
+    """A tool credential, encrypted (AES-256-GCM); the plaintext is never stored."""
+
+    __tablename__ = "credentials"
+    __table_args__ = (UniqueConstraint("workgroup", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workgroup: Mapped[str] = mapped_column(NAME, _workgroup_fk(), index=True)
+    name: Mapped[str] = mapped_column(NAME)
+    type: Mapped[str] = mapped_column(String(64))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    key_id: Mapped[str] = mapped_column(String(64))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    allowed_actions: Mapped[list[str]] = mapped_column(default=list)
+    agents: Mapped[list[str]] = mapped_column(default=list)
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class AuditRecord(Base):
+    """One tool execution or registry change: who, what, outcome; arguments already redacted."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
+    workgroup: Mapped[str | None] = mapped_column(NAME, index=True)
+    actor: Mapped[str] = mapped_column(NAME)
+    action: Mapped[str] = mapped_column(String(128))
+    target: Mapped[str | None] = mapped_column(Text)
+    arguments: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    outcome: Mapped[str] = mapped_column(String(32))
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
