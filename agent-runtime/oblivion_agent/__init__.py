@@ -1,5 +1,44 @@
-"""The Oblivion agent SDK and runtime."""
+"""The Oblivion agent SDK and runtime.
+
+Declare an ``Agent``, decorate a coroutine per event type, and run it with
+``oblivion agent run package.module:agent``::
+
+    from oblivion_agent import Agent, Context, TaskAssigned
+
+    agent = Agent("echo")
+
+    @agent.on_task
+    async def on_task(event: TaskAssigned, ctx: Context) -> None:
+        ctx.logger.info("got task %s: %s", event.task_id, event.title)
+
+The wire protocol lives in ``oblivion_agent.protocol``; Nexus imports only that module.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from oblivion_agent._agent import Agent, Context
+from oblivion_agent._errors import (
+    AgentDisabledError,
+    AgentError,
+    ConfigurationError,
+    HandlerError,
+    TokenError,
+)
+from oblivion_agent._settings import AgentSettings, load_settings
+from oblivion_agent.protocol import ContextUpdate, TaskAssigned, ToolResult, WakeUp
+
+__all__ = [
+    "Agent",
+    "AgentDisabledError",
+    "AgentError",
+    "AgentSettings",
+    "ConfigurationError",
+    "Context",
+    "ContextUpdate",
+    "HandlerError",
+    "TaskAssigned",
+    "TokenError",
+    "ToolResult",
+    "WakeUp",
+    "load_settings",
+]

@@ -208,15 +208,16 @@ def make_event(type_: FrameType | str, data: dict[str, Any], frame_id: str | Non
 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of both directions of the protocol."""
+    server, agent = server_frame_adapter.json_schema(), agent_frame_adapter.json_schema()
+    # Each adapter's refs point at "#/$defs/…", so their definitions must live at the root.
+    defs = {**server.pop("$defs"), **agent.pop("$defs"), "ServerFrame": server, "AgentFrame": agent}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": f"Oblivion agent protocol ({SUBPROTOCOL})",
         "description": "Frames exchanged over the Nexus agent WebSocket. Unknown fields must be ignored.",
-        "$defs": {
-            "ServerFrame": server_frame_adapter.json_schema(),
-            "AgentFrame": agent_frame_adapter.json_schema(),
-        },
-        "oneOf": [{"$ref": "#/$defs/ServerFrame"}, {"$ref": "#/$defs/AgentFrame"}],
+        "$defs": dict(sorted(defs.items())),
+        # anyOf, not oneOf: HEARTBEAT is both a server and an agent frame.
+        "anyOf": [{"$ref": "#/$defs/ServerFrame"}, {"$ref": "#/$defs/AgentFrame"}],
     }
 
 

@@ -1,0 +1,252 @@
+"""The public ``Agent``: handlers per event type, and the runtime that feeds them.
+
+An agent module declares ``agent = Agent("name")`` and decorates one coroutine per event type it
+handles; ``oblivion agent run module:agent`` (or ``agent.run()``) connects it to Nexus. Each handler
+gets the event's data and a ``Context``; it returns normally when the event is handled, and only then
+is the event acked. A handler that raises leaves the event unacked, so Nexus delivers it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+import httpx
+
+from oblivion_agent._connection import NexusLink
+from oblivion_agent._dedupe import SeenEvents
+from oblivion_agent._errors import HandlerError
+from oblivion_agent._settings import AgentSettings, load_settings
+from oblivion_agent._token import TokenSource
+from oblivion_agent.protocol import (
+    ContextUpdate,
+    EventFrame,
+    FrameType,
+    Register,
+    TaskAssigned,
+    ToolResult,
+    WakeUp,
+)
+
+logger = logging.getLogger(__name__)
+
+E = TypeVar("E")
+Handler = Callable[[E, "Context"], Awaitable[None]]
+H = TypeVar("H", bound=Callable[..., Awaitable[None]])
+
+
+def runtime_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"oblivion-agent/{version('oblivion')}"
+    except PackageNotFoundError:
+        return "oblivion-agent/0.0.0+unknown"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a handler knows besides the event's data; later issues add ways to act through Nexus."""
+
+    event_id: str
+    event_type: FrameType
+    sent_at: datetime
+    agent_name: str
+    logger: logging.LoggerAdapter[logging.Logger]
+    _settings: AgentSettings = field(repr=False)
+    _http: httpx.AsyncClient = field(repr=False)
+    _tokens: TokenSource = field(repr=False)
+
+
+class Agent:
+    def __init__(self, name: str = "agent", *, capabilities: Sequence[str] = ()) -> None:
+        self.name = name
+        self.capabilities = list(capabilities)
+        self._handlers: dict[FrameType, Callable[[Any, Context], Awaitable[None]]] = {}
+        self._stopping: asyncio.Event | None = None
+        self._link: NexusLink | None = None
+        self.handled = 0  # events whose handler returned normally, for monitoring and tests
+
+    def __repr__(self) -> str:
+        return f"Agent({self.name!r}, handles={sorted(self._handlers)})"
+
+    # -- handler registration ---------------------------------------------------------------------
+
+    def on_task(self, fn: Handler[TaskAssigned]) -> Handler[TaskAssigned]:
+        """Handle ``TASK_ASSIGNED``: ``async def handler(event: TaskAssigned, ctx: Context) -> None``."""
+        return self._register_handler(FrameType.TASK_ASSIGNED, fn)
+
+    def on_context_update(self, fn: Handler[ContextUpdate]) -> Handler[ContextUpdate]:
+        """Handle ``CONTEXT_UPDATE``: a reply, comment or edit on a task the agent works on."""
+        return self._register_handler(FrameType.CONTEXT_UPDATE, fn)
+
+    def on_wake_up(self, fn: Handler[WakeUp]) -> Handler[WakeUp]:
+        """Handle ``WAKE_UP``: the agent was mentioned or should look again."""
+        return self._register_handler(FrameType.WAKE_UP, fn)
+
+    def on_tool_result(self, fn: Handler[ToolResult]) -> Handler[ToolResult]:
+        """Handle ``TOOL_RESULT``: the answer to a tool intent sent earlier."""
+        return self._register_handler(FrameType.TOOL_RESULT, fn)
+
+    def _register_handler(self, event_type: FrameType, fn: H) -> H:
+        is_coroutine_function = inspect.iscoroutinefunction(fn)  # kept apart: no narrowing of fn
+        if not is_coroutine_function:
+            raise HandlerError(f"the {event_type} handler {fn!r} must be an `async def` function")
+        if event_type in self._handlers:
+            raise HandlerError(
+                f"{self.name} already has a {event_type} handler: {self._handlers[event_type]!r}"
+            )
+        self._handlers[event_type] = fn
+        return fn
+
+    # -- running ----------------------------------------------------------------------------------
+
+    def run(self, settings: AgentSettings | None = None) -> None:
+        """Run until SIGTERM or SIGINT, then stop cleanly. Blocks; settings default to the environment."""
+        asyncio.run(self._serve_until_signalled(settings))
+
+    async def _serve_until_signalled(self, settings: AgentSettings | None) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._on_signal, signum)
+        try:
+            await self.serve(settings)
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+
+    def _on_signal(self, signum: int) -> None:
+        logger.info("%s received; stopping", signal.Signals(signum).name)
+        self.stop()
+
+    def stop(self) -> None:
+        """Ask a running agent to stop: read no more events, finish running handlers, close 1000."""
+        if self._stopping is not None:
+            self._stopping.set()
+
+    @property
+    def connected(self) -> asyncio.Event | None:
+        """Set while the agent is connected and registered (``None`` when not running)."""
+        return self._link.registered if self._link is not None else None
+
+    async def serve(self, settings: AgentSettings | None = None) -> None:
+        """Connect and handle events until ``stop()``; raises ``AgentDisabledError`` on close 4403."""
+        if self._stopping is not None:
+            raise HandlerError(f"{self.name} is already running")
+        settings = settings or load_settings()
+        self._stopping = asyncio.Event()
+        try:
+            async with httpx.AsyncClient(timeout=10.0) as http:
+                tokens = TokenSource(settings.token_url, settings.client_id, settings.client_secret, http)
+                dispatcher = _Dispatcher(self, settings, http, tokens)
+                register = Register(
+                    capabilities=self.capabilities or sorted(str(t) for t in self._handlers),
+                    runtime_version=runtime_version(),
+                )
+                self._link = NexusLink(settings, tokens, dispatcher.deliver, register)
+                dispatcher.ack = self._link.ack
+                try:
+                    await self._link.run(self._stopping, dispatcher.drain)
+                finally:
+                    await dispatcher.cancel_all()
+        finally:
+            self._stopping = None
+            self._link = None
+
+
+class _Dispatcher:
+    """Runs handlers concurrently within a bound, drops duplicates, and acks what succeeded."""
+
+    def __init__(
+        self, agent: Agent, settings: AgentSettings, http: httpx.AsyncClient, tokens: TokenSource
+    ) -> None:
+        self._agent = agent
+        self._settings = settings
+        self._http = http
+        self._tokens = tokens
+        self._seen = SeenEvents(settings.seen_events_capacity)
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._slots = asyncio.Semaphore(settings.max_concurrent_handlers)
+        self.ack: Callable[[str], Awaitable[None]] = _no_ack
+
+    async def deliver(self, frame: EventFrame) -> None:
+        if self._seen.seen(frame.id):
+            logger.debug("event %s was already handled; acking the duplicate", frame.id)
+            await self.ack(frame.id)
+            return
+        if frame.id in self._in_flight:
+            return  # redelivered while its handler still runs; that handler acks it
+        await self._slots.acquire()  # waiting here stops the reader: backpressure, not a growing queue
+        self._in_flight[frame.id] = asyncio.create_task(self._handle(frame), name=f"event-{frame.id}")
+
+    async def _handle(self, frame: EventFrame) -> None:
+        ok = False
+        try:
+            ok = await self._call_handler(frame)
+        finally:
+            if ok:
+                self._seen.add(frame.id)
+            del self._in_flight[frame.id]
+            self._slots.release()
+        if ok:
+            await self.ack(frame.id)
+
+    async def _call_handler(self, frame: EventFrame) -> bool:
+        handler = self._agent._handlers.get(frame.type)
+        if handler is None:
+            logger.info(
+                "%s has no %s handler; acking event %s unhandled", self._agent.name, frame.type, frame.id
+            )
+            return True
+        ctx = Context(
+            event_id=frame.id,
+            event_type=frame.type,
+            sent_at=frame.ts,
+            agent_name=self._agent.name,
+            logger=logging.LoggerAdapter(logger, {"event_id": frame.id}),
+            _settings=self._settings,
+            _http=self._http,
+            _tokens=self._tokens,
+        )
+        try:
+            await handler(frame.data, ctx)
+        except Exception as e:
+            logger.error(
+                "%s handler failed on event %s (%s); not acked, Nexus will deliver it again",
+                frame.type,
+                frame.id,
+                type(e).__name__,
+                exc_info=True,
+            )
+            return False
+        self._agent.handled += 1
+        return True
+
+    async def drain(self) -> None:
+        """Let running handlers finish within the grace period; the rest are cancelled (and not acked)."""
+        if not self._in_flight:
+            return
+        grace = self._settings.shutdown_grace_seconds
+        logger.info("waiting up to %.0f s for %d running handler(s)", grace, len(self._in_flight))
+        _done, pending = await asyncio.wait(list(self._in_flight.values()), timeout=grace)
+        if pending:
+            logger.warning(
+                "%d handler(s) did not finish in %.0f s; their events stay unacked", len(pending), grace
+            )
+        await self.cancel_all()
+
+    async def cancel_all(self) -> None:
+        tasks = list(self._in_flight.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _no_ack(event_id: str) -> None:
+    raise RuntimeError(f"event {event_id} handled before the dispatcher was connected to a link")
