@@ -1,0 +1,22 @@
+"""Fakes of the outside world for the integration clients' tests, each a real server on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from oblivion_nexus.integrations.clickup import ClickUpClient
+from tests.fakes.clickup import FakeClickUp
+
+
+@pytest.fixture
+def fake_clickup() -> Iterator[FakeClickUp]:
+    with FakeClickUp() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def clickup(fake_clickup: FakeClickUp) -> AsyncIterator[ClickUpClient]:
+    async with ClickUpClient(fake_clickup.token, base_url=fake_clickup.url) as client:
+        yield client
