@@ -1,0 +1,394 @@
+"""Live delivery of events to connected agents, across every Nexus replica sharing one Redis.
+
+An event is first written to the agent's durable inbox (``stores.inbox``), which also publishes a
+wake-up on one pub/sub channel. Every replica listens; the ones holding a connection of that agent
+claim events from the inbox for one of their connections and send them. The claim is atomic, so an
+agent with several connections gets each event once; an event stays in the inbox until acked, and
+when its connection dies it becomes claimable again and goes to the next connection.
+
+A heartbeat loop sends ``HEARTBEAT`` frames, closes connections silent for too long, refreshes this
+replica's liveness key and re-examines every local inbox once an interval, which also recovers
+from a wake-up lost while the pub/sub connection was down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
+
+from oblivion_agent.protocol import CLOSE_GOING_AWAY, EventFrame, HeartbeatFrame
+from oblivion_nexus.observability import DeliveryMetrics, access_tokens_redacted
+from oblivion_nexus.settings import NexusSettings
+from oblivion_nexus.stores.inbox import InboxError, InboxEvent, InboxStore
+from oblivion_nexus.stores.presence import (
+    AgentConnectionRecord,
+    AgentPresence,
+    PresenceError,
+    PresenceStore,
+    utc_now,
+)
+
+logger = logging.getLogger(__name__)
+
+# At most this many unacked events sit on one connection: bounds what a slow agent replica holds
+# while its siblings idle, and the burst sent after a reconnect.
+MAX_IN_FLIGHT = 100
+# A peer silent this many heartbeat intervals is dead. Checked every half interval, so it is
+# cleared at the latest two intervals after it fell silent.
+_SILENCE_LIMIT = 1.5
+# The replica key outlives a missed refresh or two; a crashed replica's connections count as gone
+# once it expires.
+_MIN_REPLICA_TTL_SECONDS = 5.0
+CLOSE_HEARTBEAT_TIMEOUT = 1011  # as the websockets library closes on a keepalive timeout
+_LINK_CLOSE_TIMEOUT_SECONDS = 5.0
+
+
+class AgentLink(Protocol):
+    """The transport end of one agent connection (a Starlette ``WebSocket`` is one)."""
+
+    async def send_text(self, data: str) -> None: ...
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
+
+
+class DeliveryResources(Protocol):
+    @property
+    def settings(self) -> NexusSettings: ...
+
+    @property
+    def redis(self) -> aioredis.Redis: ...
+
+
+@dataclass(eq=False)
+class AgentConnection:
+    """One open agent connection on this replica."""
+
+    id: str
+    workgroup: str
+    agent: str
+    link: AgentLink
+    connected_at: datetime
+    last_heard: float = field(default_factory=time.monotonic)
+    heard_unrecorded: bool = False
+    in_flight: set[str] = field(default_factory=set)
+    closed: bool = False
+    send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def record(self, capabilities: tuple[str, ...] = (), runtime_version: str = "") -> AgentConnectionRecord:
+        return AgentConnectionRecord(
+            connection_id=self.id,
+            replica=self.id.rpartition("/")[0],
+            connected_at=self.connected_at.isoformat(),
+            capabilities=capabilities,
+            runtime_version=runtime_version,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceReport:
+    connected: bool
+    connections: int
+    last_seen: datetime | None
+    pending_events: int
+
+
+class DeliveryHub:
+    """This replica's side of event delivery: its connections, dispatchers and background loops."""
+
+    def __init__(
+        self,
+        inbox: InboxStore,
+        presence: PresenceStore,
+        metrics: DeliveryMetrics,
+        heartbeat_seconds: float,
+        replica: str | None = None,
+    ) -> None:
+        self.inbox = inbox
+        self.presence_store = presence
+        self.metrics = metrics
+        self.heartbeat_seconds = heartbeat_seconds
+        self.replica = replica or uuid.uuid4().hex[:12]
+        self._replica_ttl = max(2 * heartbeat_seconds, _MIN_REPLICA_TTL_SECONDS)
+        self._numbers = itertools.count(1)
+        self._connections: dict[tuple[str, str], list[AgentConnection]] = {}
+        self._dispatchers: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._rewake: set[tuple[str, str]] = set()
+        self._turn: dict[tuple[str, str], int] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        self._link_closers: set[asyncio.Task[None]] = set()
+        self._stopping = False
+
+    # -- the public surface -------------------------------------------------------------------
+
+    async def enqueue(self, workgroup: str, agent: str, frame: EventFrame) -> str:
+        """Queue an event for an agent durably and deliver it wherever the agent is connected."""
+        if await self.inbox.enqueue(workgroup, agent, frame.id, frame.model_dump_json()):
+            self.metrics.queued.inc()
+        self.wake(workgroup, agent)  # the local shortcut; other replicas hear the pub/sub wake-up
+        return frame.id
+
+    async def presence(self, workgroup: str, agent: str) -> PresenceReport:
+        seen: AgentPresence = await self.presence_store.read(workgroup, agent)
+        claim = await self.inbox.pending(workgroup, agent)
+        self.metrics.expired.inc(claim.expired)
+        return PresenceReport(
+            connected=seen.connected,
+            connections=len(seen.connections),
+            last_seen=seen.last_seen,
+            pending_events=claim.pending,
+        )
+
+    def local_connections(self, workgroup: str, agent: str) -> list[AgentConnection]:
+        return list(self._connections.get((workgroup, agent), ()))
+
+    async def open(self, workgroup: str, agent: str, link: AgentLink) -> AgentConnection:
+        """Register a new connection; unacked events of the agent start flowing to it."""
+        conn = AgentConnection(
+            id=f"{self.replica}/{next(self._numbers)}",
+            workgroup=workgroup,
+            agent=agent,
+            link=link,
+            connected_at=utc_now(),
+        )
+        await self.presence_store.record_connection(workgroup, agent, conn.record(), conn.connected_at)
+        self._connections.setdefault((workgroup, agent), []).append(conn)
+        self.metrics.connections.inc()
+        logger.info("agent %s/%s connected (%s)", workgroup, agent, conn.id)
+        self.wake(workgroup, agent)
+        return conn
+
+    async def register(self, conn: AgentConnection, capabilities: list[str], runtime_version: str) -> None:
+        """Record what the agent said about itself in its REGISTER frame."""
+        record = conn.record(tuple(capabilities), runtime_version)
+        await self.presence_store.record_connection(conn.workgroup, conn.agent, record, utc_now())
+        logger.info("agent %s/%s registered runtime %r", conn.workgroup, conn.agent, runtime_version)
+
+    def heard(self, conn: AgentConnection) -> None:
+        conn.last_heard = time.monotonic()
+        conn.heard_unrecorded = True
+
+    async def ack(self, conn: AgentConnection, event_ids: list[str]) -> int:
+        acked = await self.inbox.ack(conn.workgroup, conn.agent, event_ids)
+        self.metrics.acked.inc(acked)
+        conn.in_flight.difference_update(event_ids)
+        self.wake(conn.workgroup, conn.agent)  # room for more on this connection
+        return acked
+
+    async def close(self, conn: AgentConnection, code: int | None = None, reason: str = "") -> None:
+        """Forget a connection (idempotent); its unacked events go to the agent's other connections.
+
+        With ``code`` the socket is also closed, in the background: a dead peer never answers.
+        """
+        if conn.closed:
+            return
+        conn.closed = True
+        key = (conn.workgroup, conn.agent)
+        siblings = self._connections.get(key, [])
+        if conn in siblings:
+            siblings.remove(conn)
+        if not siblings:
+            self._connections.pop(key, None)
+            self._turn.pop(key, None)
+        self.metrics.connections.dec()
+        logger.info("agent %s/%s disconnected (%s) %s", conn.workgroup, conn.agent, conn.id, reason)
+        if code is not None:
+            self._spawn(self._close_link(conn, code, reason), self._link_closers)
+        try:
+            await self.presence_store.forget_connection(conn.workgroup, conn.agent, conn.id, utc_now())
+            if conn.in_flight:
+                await self.inbox.wake_replicas(conn.workgroup, conn.agent)
+        except (PresenceError, InboxError) as e:
+            logger.warning("could not release connection %s: %s", conn.id, e)
+        if conn.in_flight:
+            self.wake(conn.workgroup, conn.agent)
+
+    # -- dispatching ----------------------------------------------------------------------------
+
+    def wake(self, workgroup: str, agent: str) -> None:
+        """Make sure a dispatcher looks at this agent's inbox soon, if it is connected here."""
+        key = (workgroup, agent)
+        if self._stopping or key not in self._connections:
+            return
+        task = self._dispatchers.get(key)
+        if task is not None and not task.done():
+            self._rewake.add(key)
+            return
+        self._dispatchers[key] = asyncio.create_task(
+            self._dispatch(key), name=f"dispatch {workgroup}/{agent}"
+        )
+
+    async def _dispatch(self, key: tuple[str, str]) -> None:
+        try:
+            while True:
+                self._rewake.discard(key)
+                await self._dispatch_once(key)
+                if key not in self._rewake:
+                    return
+        except InboxError as e:
+            logger.warning("delivery to %s/%s paused until the next wake-up: %s", *key, e)
+        finally:
+            if self._dispatchers.get(key) is asyncio.current_task():
+                del self._dispatchers[key]
+
+    async def _dispatch_once(self, key: tuple[str, str]) -> None:
+        conns = [c for c in self._connections.get(key, ()) if not c.closed]
+        if not conns:
+            return
+        turn = self._turn.get(key, 0)
+        self._turn[key] = turn + 1
+        for i in range(len(conns)):  # round-robin, so sibling connections share the work
+            conn = conns[(turn + i) % len(conns)]
+            room = MAX_IN_FLIGHT - len(conn.in_flight)
+            if room <= 0 or conn.closed:
+                continue
+            claim = await self.inbox.claim(conn.workgroup, conn.agent, conn.id, room)
+            if claim.expired:
+                self.metrics.expired.inc(claim.expired)
+                logger.info("%d event(s) of %s/%s expired unacked", claim.expired, *key)
+            for event in claim.events:
+                await self._send_event(conn, event)
+            if len(claim.events) < room:
+                return  # nothing else is claimable right now
+
+    async def _send_event(self, conn: AgentConnection, event: InboxEvent) -> None:
+        conn.in_flight.add(event.id)
+        try:
+            async with conn.send_lock:
+                await conn.link.send_text(event.frame_json)
+        except Exception as e:  # any transport failure means the connection is gone
+            logger.info("sending to %s failed (%s); its events go elsewhere", conn.id, type(e).__name__)
+            await self.close(conn)
+            return
+        self.metrics.delivered.inc()
+        self.metrics.delivery_latency.observe(max(0.0, time.time() - event.queued_at_ms / 1000))
+
+    # -- background loops ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Announce this replica, subscribe to wake-ups, and start the heartbeat."""
+        await self.presence_store.keep_replica_alive(self.replica, self._replica_ttl)
+        pubsub = self.inbox.subscriber()
+        await pubsub.subscribe(self.inbox.wake_channel)
+        self._spawn(self._listen(pubsub), self._background)
+        self._spawn(self._heartbeat_loop(), self._background)
+        logger.info("delivery started on replica %s (heartbeat %.1fs)", self.replica, self.heartbeat_seconds)
+
+    async def stop(self) -> None:
+        """Cancel the loops, close every connection with 1001, and retire this replica."""
+        self._stopping = True
+        for conn in [c for conns in self._connections.values() for c in conns]:
+            await self.close(conn, CLOSE_GOING_AWAY, "Nexus is shutting down")
+        tasks = [*self._background, *self._dispatchers.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, *self._link_closers, return_exceptions=True)
+        try:
+            await self.presence_store.retire_replica(self.replica)
+        except PresenceError as e:
+            logger.warning("could not retire replica %s: %s", self.replica, e)
+        logger.info("delivery stopped on replica %s", self.replica)
+
+    @staticmethod
+    def _spawn(coro: Coroutine[Any, Any, None], tasks: set[asyncio.Task[None]]) -> None:
+        task = asyncio.create_task(coro)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    @staticmethod
+    async def _close_link(conn: AgentConnection, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(_LINK_CLOSE_TIMEOUT_SECONDS):
+                await conn.link.close(code, reason)
+
+    async def _listen(self, pubsub: PubSub) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                async for message in pubsub.listen():
+                    if message.get("type") != "message":
+                        continue
+                    data = message["data"]
+                    workgroup, _, agent = (data.decode() if isinstance(data, bytes) else str(data)).partition(
+                        "\n"
+                    )
+                    self.wake(workgroup, agent)
+                    backoff = 0.1
+            except asyncio.CancelledError:
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                raise
+            except Exception as e:  # Redis went away; redis-py resubscribes when it reconnects
+                logger.warning("wake-up subscription interrupted (%s); retrying in %.1fs", e, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                self._wake_all()  # a wake-up may have been missed meanwhile
+
+    def _wake_all(self) -> None:
+        for workgroup, agent in list(self._connections):
+            self.wake(workgroup, agent)
+
+    async def _heartbeat_loop(self) -> None:
+        tick = self.heartbeat_seconds / 2
+        next_beat = time.monotonic() + self.heartbeat_seconds
+        while True:
+            await asyncio.sleep(tick)
+            now = time.monotonic()
+            try:
+                await self.presence_store.keep_replica_alive(self.replica, self._replica_ttl)
+            except PresenceError as e:
+                logger.warning("%s", e)
+            conns = [c for cs in self._connections.values() for c in cs]
+            limit = _SILENCE_LIMIT * self.heartbeat_seconds
+            for conn in conns:
+                if now - conn.last_heard > limit:
+                    await self.close(conn, CLOSE_HEARTBEAT_TIMEOUT, "no heartbeat")
+            if now < next_beat:
+                continue
+            next_beat = now + self.heartbeat_seconds
+            alive = [c for c in conns if not c.closed]
+            await asyncio.gather(*(self._beat(c) for c in alive))
+            heard = [c for c in alive if c.heard_unrecorded]
+            for conn in heard:
+                conn.heard_unrecorded = False
+            try:
+                await self.presence_store.mark_seen({(c.workgroup, c.agent) for c in heard}, utc_now())
+            except PresenceError as e:
+                logger.warning("%s", e)
+            self._wake_all()
+
+    async def _beat(self, conn: AgentConnection) -> None:
+        try:
+            async with asyncio.timeout(self.heartbeat_seconds), conn.send_lock:
+                await conn.link.send_text(HeartbeatFrame().model_dump_json())
+        except Exception as e:  # a failed heartbeat means the connection is gone
+            logger.info("heartbeat to %s failed (%s)", conn.id, type(e).__name__)
+            await self.close(conn)
+
+
+@asynccontextmanager
+async def delivery_lifespan(resources: DeliveryResources) -> AsyncIterator[DeliveryHub]:
+    """Run delivery for an app: yields the hub, and on exit stops it cleanly."""
+    settings = resources.settings
+    hub = DeliveryHub(
+        inbox=InboxStore(resources.redis, settings.redis_prefix, settings.inbox_ttl_seconds),
+        presence=PresenceStore(resources.redis, settings.redis_prefix),
+        metrics=DeliveryMetrics(),
+        heartbeat_seconds=settings.heartbeat_seconds,
+    )
+    with access_tokens_redacted():
+        await hub.start()
+        try:
+            yield hub
+        finally:
+            await hub.stop()

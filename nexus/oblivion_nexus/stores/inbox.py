@@ -1,0 +1,243 @@
+"""Durable per-agent inboxes in Redis: an event stays until the agent acks it.
+
+Why a sorted set and hashes rather than a Redis stream with a consumer group: the decision that
+matters is "which of the agent's connections holds this event", and it has to be re-made when a
+connection dies — possibly on a replica that crashed and will never say so. A stream keeps that in
+its pending list, reassigned only by polling ``XAUTOCLAIM`` with an idle time; here the holder is a
+field next to the event, and a Lua script checks the holder's liveness (its presence entry and its
+replica's heartbeat key) at the moment it claims. Every change is one script, so two replicas
+claiming for the same agent never both get an event.
+
+Keys of one inbox, all under ``{prefix}:inbox:{workgroup}:{agent}``:
+
+- ``:q``   sorted set, event id → sequence number (the delivery order)
+- ``:ev``  hash, event id → the frame as JSON, exactly as sent
+- ``:t``   hash, event id → when it was queued (Redis clock, ms), for the TTL and latency
+- ``:fl``  hash, event id → id of the connection holding it (in flight, unacked)
+- ``:seq`` the sequence counter
+
+Queued-at times come from the Redis clock inside the scripts, so sequence order and time order are
+the same across replicas and expired events are always a prefix of the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
+
+from oblivion_nexus.errors import NexusError
+
+logger = logging.getLogger(__name__)
+
+
+class InboxError(NexusError):
+    """Redis refused or failed an inbox operation."""
+
+
+@dataclass(frozen=True, slots=True)
+class InboxEvent:
+    """An event claimed for a connection: send ``frame_json`` as is."""
+
+    id: str
+    frame_json: str
+    queued_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The outcome of one claim: events now held by the connection, and how many expired on the way."""
+
+    events: list[InboxEvent]
+    expired: int
+    pending: int
+
+
+_ENQUEUE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
+  return {0, now}
+end
+local seq = redis.call('INCR', KEYS[4])
+redis.call('ZADD', KEYS[1], seq, ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[1], now)
+local ttl = tonumber(ARGV[3])
+for i = 1, 5 do redis.call('EXPIRE', KEYS[i], ttl) end
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return {1, now}
+"""
+
+# KEYS: q, ev, t, fl, conns (the agent's presence hash)
+# ARGV: connection id, how many to claim (0 = only purge and count), ttl ms, replica key prefix
+# Returns {expired, pending, id1, json1, ms1, id2, ...}
+_CLAIM = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[3])
+local expired = 0
+while true do
+  local head = redis.call('ZRANGE', KEYS[1], 0, 99)
+  if #head == 0 then break end
+  local fresh = false
+  for _, id in ipairs(head) do
+    local queued = tonumber(redis.call('HGET', KEYS[3], id) or '0')
+    if now - queued < ttl then fresh = true; break end
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('HDEL', KEYS[2], id)
+    redis.call('HDEL', KEYS[3], id)
+    redis.call('HDEL', KEYS[4], id)
+    expired = expired + 1
+  end
+  if fresh then break end
+end
+local out = {expired, redis.call('ZCARD', KEYS[1])}
+local want = tonumber(ARGV[2])
+if want <= 0 then return out end
+local conn = ARGV[1]
+local alive = {}
+local claimed = 0
+local start = 0
+while claimed < want do
+  local ids = redis.call('ZRANGE', KEYS[1], start, start + 99)
+  if #ids == 0 then break end
+  for _, id in ipairs(ids) do
+    local holder = redis.call('HGET', KEYS[4], id)
+    local free = true
+    if holder == conn then
+      free = false
+    elseif holder then
+      local live = alive[holder]
+      if live == nil then
+        local replica = string.match(holder, '^(.*)/[^/]*$') or ''
+        live = redis.call('HEXISTS', KEYS[5], holder) == 1
+          and redis.call('EXISTS', ARGV[4] .. replica) == 1
+        alive[holder] = live
+      end
+      free = not live
+    end
+    local frame = free and redis.call('HGET', KEYS[2], id)
+    if frame then
+      redis.call('HSET', KEYS[4], id, conn)
+      out[#out + 1] = id
+      out[#out + 1] = frame
+      out[#out + 1] = redis.call('HGET', KEYS[3], id) or '0'
+      claimed = claimed + 1
+      if claimed >= want then break end
+    end
+  end
+  start = start + 100
+end
+return out
+"""
+
+# KEYS: q, ev, t, fl; ARGV: event ids. Returns how many were in the inbox.
+_ACK = """
+local n = 0
+for _, id in ipairs(ARGV) do
+  if redis.call('ZREM', KEYS[1], id) == 1 then
+    redis.call('HDEL', KEYS[2], id)
+    redis.call('HDEL', KEYS[3], id)
+    redis.call('HDEL', KEYS[4], id)
+    n = n + 1
+  end
+end
+return n
+"""
+
+
+def connection_replica(connection_id: str) -> str:
+    """The replica part of a connection id (``{replica}/{n}``), as the claim script reads it."""
+    return connection_id.rpartition("/")[0]
+
+
+class InboxStore:
+    """All inboxes of one installation (one Redis prefix)."""
+
+    def __init__(self, redis: aioredis.Redis, prefix: str, ttl_seconds: float) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._ttl_ms = int(ttl_seconds * 1000)
+        self._expire_seconds = max(1, int(ttl_seconds) + 1)
+        self.wake_channel = f"{prefix}:inbox-wake"
+        self._enqueue = redis.register_script(_ENQUEUE)
+        self._claim = redis.register_script(_CLAIM)
+        self._ack = redis.register_script(_ACK)
+
+    def _keys(self, workgroup: str, agent: str) -> list[str]:
+        base = f"{self._prefix}:inbox:{workgroup}:{agent}"
+        return [f"{base}:q", f"{base}:ev", f"{base}:t", f"{base}:seq", f"{base}:fl"]
+
+    def connections_key(self, workgroup: str, agent: str) -> str:
+        """The presence hash of an agent's open connections (written by ``PresenceStore``)."""
+        return f"{self._prefix}:conns:{workgroup}:{agent}"
+
+    def replica_key(self, replica: str) -> str:
+        """The key a live replica keeps refreshing; it vanishes when the replica stops or dies."""
+        return f"{self._prefix}:replica:{replica}"
+
+    @staticmethod
+    def wake_message(workgroup: str, agent: str) -> str:
+        return f"{workgroup}\n{agent}"
+
+    async def enqueue(self, workgroup: str, agent: str, event_id: str, frame_json: str) -> bool:
+        """Queue a frame and wake every replica; False if an event with that id is already queued."""
+        keys = self._keys(workgroup, agent)
+        args: list[str | int] = [
+            event_id,
+            frame_json,
+            self._expire_seconds,
+            self.wake_channel,
+            self.wake_message(workgroup, agent),
+        ]
+        try:
+            added, _now = await self._enqueue(keys=keys, args=args)
+        except RedisError as e:
+            raise InboxError(f"could not queue event {event_id} for {workgroup}/{agent}: {e}") from e
+        return bool(added)
+
+    async def claim(self, workgroup: str, agent: str, connection_id: str, limit: int) -> Claim:
+        """Hand up to ``limit`` unheld events, oldest first, to ``connection_id``; purge expired ones."""
+        q, ev, t, _seq, fl = self._keys(workgroup, agent)
+        keys = [q, ev, t, fl, self.connections_key(workgroup, agent)]
+        args: list[str | int] = [connection_id, limit, self._ttl_ms, self.replica_key("")]
+        try:
+            raw = await self._claim(keys=keys, args=args)
+        except RedisError as e:
+            raise InboxError(f"could not claim events of {workgroup}/{agent}: {e}") from e
+        events = [
+            InboxEvent(id=_text(raw[i]), frame_json=_text(raw[i + 1]), queued_at_ms=int(raw[i + 2]))
+            for i in range(2, len(raw), 3)
+        ]
+        return Claim(events=events, expired=int(raw[0]), pending=int(raw[1]))
+
+    async def pending(self, workgroup: str, agent: str) -> Claim:
+        """Purge expired events and count what is left (acked events are gone, in-flight ones count)."""
+        return await self.claim(workgroup, agent, "", 0)
+
+    def subscriber(self) -> PubSub:
+        """A pub/sub client to subscribe to ``wake_channel`` with."""
+        return self._redis.pubsub()
+
+    async def wake_replicas(self, workgroup: str, agent: str) -> None:
+        """Tell every replica to look at this inbox again (e.g. its holder connection just closed)."""
+        try:
+            await self._redis.publish(self.wake_channel, self.wake_message(workgroup, agent))
+        except RedisError as e:
+            raise InboxError(f"could not wake replicas for {workgroup}/{agent}: {e}") from e
+
+    async def ack(self, workgroup: str, agent: str, event_ids: list[str]) -> int:
+        """Remove acked events; returns how many were still in the inbox (duplicates ack nothing)."""
+        q, ev, t, _seq, fl = self._keys(workgroup, agent)
+        try:
+            return int(await self._ack(keys=[q, ev, t, fl], args=event_ids))
+        except RedisError as e:
+            raise InboxError(f"could not ack events of {workgroup}/{agent}: {e}") from e
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
