@@ -49,3 +49,43 @@ def list_crds() -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         typer.echo("   ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+app = typer.Typer(
+    name="operator",
+    help="Run the Kubernetes operator reconciling Workgroups, Projects, Agents and ToolCredentials.",
+    invoke_without_command=True,
+    add_completion=False,
+)
+
+
+@app.callback()
+def run_operator(
+    namespace: list[str] = typer.Option(
+        [], "--namespace", "-n", help="Watch only this namespace (repeatable); all namespaces by default."
+    ),
+    standalone: bool = typer.Option(
+        False, "--standalone", help="Run without kopf peering (only safe with a single replica)."
+    ),
+    liveness: str = typer.Option(
+        "http://0.0.0.0:8080/healthz", "--liveness", help="Liveness endpoint URL to serve ('' to disable)."
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages."),
+) -> None:
+    """Run the operator against KUBECONFIG or the in-cluster service account. Settings: OBLIVION_*."""
+    import asyncio
+
+    import kopf
+
+    from oblivion_operator.runner import run
+    from oblivion_operator.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings()
+    except SettingsError as e:
+        typer.echo(str(e), err=True)
+        raise typer.Exit(2) from None
+    kopf.configure(verbose=verbose, log_format=kopf.LogFormat.PLAIN)
+    asyncio.run(
+        run(settings, namespaces=namespace, standalone=standalone, liveness_endpoint=liveness or None)
+    )

@@ -1,0 +1,159 @@
+"""What every reconcile flow shares: settings, the four clients, per-object locks, workgroup lookup."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from typing import Any
+
+import kopf
+
+from oblivion_operator.clients.kube import KubeClient
+from oblivion_operator.clients.nexus import NexusClient
+from oblivion_operator.clients.qdrant import QdrantStore
+from oblivion_operator.clients.slack import SlackChannels
+from oblivion_operator.errors import NotFound, OperatorError
+from oblivion_operator.models import WORKGROUP_LABEL, SlackChannelRef
+from oblivion_operator.render import NexusEndpoint
+from oblivion_operator.settings import OperatorSettings
+
+logger = logging.getLogger(__name__)
+
+
+class Blocked(OperatorError):
+    """The resource cannot become ready until something outside it changes (retried, not an error)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclasses.dataclass
+class OperatorContext:
+    """Created once per operator run; clients are opened in kopf's event loop at start-up."""
+
+    settings: OperatorSettings
+    _kube: KubeClient | None = None
+    _slack: SlackChannels | None = None
+    _qdrant: QdrantStore | None = None
+    _nexus: NexusClient | None = None
+    locks: dict[tuple[str, str | None, str], asyncio.Lock] = dataclasses.field(default_factory=dict)
+
+    async def open(self) -> None:
+        s = self.settings
+        self._slack = SlackChannels(s.slack_bot_token.get_secret_value(), s.slack_api_url)
+        self._qdrant = QdrantStore(
+            url=s.qdrant_url,
+            path=s.qdrant_path,
+            api_key=s.qdrant_api_key.get_secret_value() if s.qdrant_api_key else None,
+        )
+        self._nexus = NexusClient(s.nexus_url, s.admin_token.get_secret_value())
+
+    def connect_kube(self, info: kopf.ConnectionInfo) -> None:
+        if self._kube is None:
+            self._kube = KubeClient(info)
+
+    async def close(self) -> None:
+        for client in (self._kube, self._slack, self._qdrant, self._nexus):
+            if client is not None:
+                await client.aclose()
+        self._kube = self._slack = self._qdrant = self._nexus = None
+
+    @property
+    def kube(self) -> KubeClient:
+        if self._kube is None:
+            raise OperatorError("the Kubernetes client is not connected yet (no login happened)")
+        return self._kube
+
+    @property
+    def slack(self) -> SlackChannels:
+        assert self._slack is not None, "OperatorContext.open() was not called"
+        return self._slack
+
+    @property
+    def qdrant(self) -> QdrantStore:
+        assert self._qdrant is not None, "OperatorContext.open() was not called"
+        return self._qdrant
+
+    @property
+    def nexus(self) -> NexusClient:
+        assert self._nexus is not None, "OperatorContext.open() was not called"
+        return self._nexus
+
+    @property
+    def nexus_endpoint(self) -> NexusEndpoint:
+        s = self.settings
+        return NexusEndpoint(
+            namespace=s.nexus_namespace, pod_labels=dict(s.nexus_pod_labels), port=s.nexus_port
+        )
+
+    def lock(self, kind: str, namespace: str | None, name: str) -> asyncio.Lock:
+        """One lock per object, so a drift timer and a change handler never reconcile it at once."""
+        return self.locks.setdefault((kind, namespace, name), asyncio.Lock())
+
+    def forget(self, kind: str, namespace: str | None, name: str) -> None:
+        self.locks.pop((kind, namespace, name), None)
+
+    async def workgroup_of(self, namespace: str) -> str:
+        """The workgroup owning ``namespace`` (its ``oblivion.dev/workgroup`` label)."""
+        ns = await self.kube.get(f"/api/v1/namespaces/{namespace}")
+        workgroup = ((ns or {}).get("metadata", {}).get("labels") or {}).get(WORKGROUP_LABEL)
+        if not workgroup:
+            raise Blocked(
+                "NotInWorkgroup",
+                f"namespace {namespace} belongs to no Workgroup (it has no {WORKGROUP_LABEL} label); "
+                "create the resource in a workgroup's namespace",
+            )
+        return str(workgroup)
+
+    async def workgroup_or_none(self, namespace: str) -> str | None:
+        """Like ``workgroup_of`` but None for a namespace that is gone or unlabelled (for deletions)."""
+        try:
+            return await self.workgroup_of(namespace)
+        except Blocked:
+            return None
+
+    async def ensure_channel(
+        self,
+        ref: SlackChannelRef,
+        default_name: str,
+        recorded_id: str | None,
+        logger: Any,
+        *,
+        archived: bool = False,
+    ) -> str | None:
+        """Create, adopt or repair the Slack channel; archive it when ``archived`` is wanted."""
+        slack = self.slack
+        channel_id = ref.channel_id or recorded_id
+        if channel_id:
+            try:
+                channel = await slack.info(channel_id)
+            except NotFound:
+                if ref.channel_id:
+                    raise Blocked(
+                        "ChannelNotFound", f"Slack channel {ref.channel_id} does not exist"
+                    ) from None
+                if archived:
+                    return recorded_id  # gone, and it was to be archived anyway
+                logger.warning(f"Slack channel {recorded_id} was deleted outside Oblivion; creating it again")
+            else:
+                await _align_archived(self, channel.id, channel.is_archived, archived, logger)
+                return channel.id
+        name = ref.channel_name or default_name
+        channel = await slack.ensure_channel(name)
+        logger.info(f"Slack channel #{name} is {channel.id}")
+        await _align_archived(self, channel.id, False, archived, logger)
+        return channel.id
+
+
+async def _align_archived(
+    ctx: OperatorContext, channel_id: str, is_archived: bool, want: bool, logger: Any
+) -> None:
+    if is_archived and not want:
+        await ctx.slack.unarchive(channel_id)
+        logger.info(f"Slack channel {channel_id} was archived outside Oblivion; unarchived it")
+    elif want and not is_archived:
+        await ctx.slack.archive(channel_id)
+        logger.info(f"Archived Slack channel {channel_id}")

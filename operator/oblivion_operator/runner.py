@@ -1,0 +1,73 @@
+"""Assembling and running the operator: kopf settings, the handler registry, peering, liveness.
+
+``oblivion operator`` and the tests both come through ``run``, so what is tested is what ships.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Collection
+
+import kopf
+
+from oblivion_operator.handlers import register
+from oblivion_operator.models import FINALIZER
+from oblivion_operator.reconcile import OperatorContext
+from oblivion_operator.settings import OperatorSettings
+
+logger = logging.getLogger(__name__)
+PEERING_NAME = "oblivion"
+STORAGE_PREFIX = "operator.oblivion.dev"  # kopf's bookkeeping annotations; not oblivion.dev/, which users set
+
+
+def kopf_settings(*, standalone: bool) -> kopf.OperatorSettings:
+    settings = kopf.OperatorSettings()
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=STORAGE_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=STORAGE_PREFIX, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.INFO  # what the operator did becomes Kubernetes Events
+    settings.peering.name = PEERING_NAME
+    settings.peering.standalone = standalone
+    settings.peering.mandatory = not standalone
+    settings.execution.max_workers = 8
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    return settings
+
+
+def build_registry(
+    settings: OperatorSettings, *, login: bool = True
+) -> tuple[kopf.OperatorRegistry, OperatorContext]:
+    registry = kopf.OperatorRegistry()
+    ctx = OperatorContext(settings)
+    register(registry, ctx, login=login)
+    return registry, ctx
+
+
+async def run(
+    settings: OperatorSettings,
+    *,
+    namespaces: Collection[str] = (),
+    standalone: bool = False,
+    liveness_endpoint: str | None = None,
+    stop_flag: asyncio.Event | threading.Event | None = None,
+    ready_flag: asyncio.Event | threading.Event | None = None,
+    registry: kopf.OperatorRegistry | None = None,
+) -> None:
+    """Run kopf with every handler: cluster-wide unless ``namespaces`` narrows it."""
+    if registry is None:
+        registry, _ = build_registry(settings)
+    await kopf.operator(
+        registry=registry,
+        settings=kopf_settings(standalone=standalone),
+        clusterwide=not namespaces,
+        namespaces=list(namespaces),
+        standalone=standalone,
+        liveness_endpoint=liveness_endpoint,
+        stop_flag=stop_flag,
+        ready_flag=ready_flag,
+    )
