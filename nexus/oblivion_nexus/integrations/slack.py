@@ -1,0 +1,258 @@
+"""Typed async client of the Slack Web API methods the task flow uses.
+
+Nexus posts a task's root message and the agents' updates, reads a whole thread back for an agent's
+context, links to messages, and needs its own identity (``auth.test``) to recognise — and never
+mirror — its own messages. Slack answers most failures with HTTP 200 and ``ok: false``; those become
+:class:`SlackApiError`, a 429 becomes :class:`SlackRateLimited` with Slack's ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from oblivion_nexus.integrations.errors import IntegrationError
+
+logger = logging.getLogger(__name__)
+
+_M = TypeVar("_M", bound=BaseModel)
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+# Slack documents 1,000 as the maximum page of conversations.replies and recommends ≤ 200.
+_REPLIES_PAGE_LIMIT = 200
+# A 429 without Retry-After is unusual; a minute covers every Web API rate-limit tier.
+_DEFAULT_RETRY_AFTER_SECONDS = 60.0
+
+
+class SlackError(IntegrationError):
+    """Base of every Slack failure."""
+
+
+class SlackApiError(SlackError):
+    """Slack answered ``ok: false``: ``error`` is Slack's code (``channel_not_found``, ``invalid_auth``…)."""
+
+    def __init__(self, method: str, error: str, *, status: int = 200) -> None:
+        super().__init__(f"Slack {method} failed: {error}")
+        self.method = method
+        self.error = error
+        self.status = status
+
+    def __repr__(self) -> str:
+        return f"SlackApiError(method={self.method!r}, error={self.error!r})"
+
+
+class SlackRateLimited(SlackError):
+    """Slack rate-limited ``method``; try again after ``retry_after`` seconds."""
+
+    def __init__(self, method: str, retry_after: float) -> None:
+        super().__init__(f"Slack {method} rate limited; retry after {retry_after:.0f} s")
+        self.method = method
+        self.retry_after = retry_after
+
+    def __repr__(self) -> str:
+        return f"SlackRateLimited(method={self.method!r}, retry_after={self.retry_after})"
+
+
+class SlackUnavailable(SlackError):
+    """Slack could not be reached, or answered with a server error."""
+
+    def __init__(self, method: str, reason: str) -> None:
+        super().__init__(f"Slack {method} unavailable: {reason}")
+        self.method = method
+        self.reason = reason
+
+
+class SlackModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class SlackIdentity(SlackModel):
+    """Who Nexus is in the workspace, from ``auth.test``."""
+
+    user_id: str
+    bot_id: str | None = None
+    team_id: str | None = None
+    team: str | None = None
+    url: str | None = None
+
+
+class SlackMessage(SlackModel):
+    """A message as ``conversations.replies`` and the Events API carry it."""
+
+    type: str | None = None
+    subtype: str | None = None
+    user: str | None = None
+    bot_id: str | None = None
+    username: str | None = None
+    text: str = ""
+    ts: str | None = None
+    thread_ts: str | None = None
+    parent_user_id: str | None = None
+    reply_count: int | None = None
+    blocks: list[dict[str, Any]] = Field(default_factory=list)
+
+    @property
+    def is_thread_reply(self) -> bool:
+        """Slack's documented test: a reply has ``thread_ts`` and it differs from ``ts``."""
+        return self.thread_ts is not None and self.thread_ts != self.ts
+
+
+class PostedMessage(SlackModel):
+    channel: str
+    ts: str
+    message: SlackMessage | None = None
+
+
+class SlackClient:
+    """One bot token's view of the Web API. Create once (app lifespan), share, close at shutdown."""
+
+    def __init__(
+        self,
+        token: SecretStr | str,
+        *,
+        base_url: str = DEFAULT_SLACK_API_URL,
+        http: httpx.AsyncClient | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self._token = token if isinstance(token, SecretStr) else SecretStr(token)
+        self._base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self._owns_http = http is None
+        self._http = http or httpx.AsyncClient(timeout=timeout)
+        self._identity: SlackIdentity | None = None
+        self._identity_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"SlackClient(base_url={self._base_url!r})"
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> SlackClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def _call(
+        self,
+        method: str,
+        *,
+        json: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        http_get: bool = False,
+    ) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {self._token.get_secret_value()}"}
+        url = self._base_url + method
+        try:
+            if http_get:
+                response = await self._http.get(url, params=dict(params or {}), headers=headers)
+            else:
+                response = await self._http.post(url, json=dict(json or {}), headers=headers)
+        except httpx.HTTPError as e:
+            raise SlackUnavailable(method, type(e).__name__) from e
+        if response.status_code == 429:
+            try:
+                retry_after = max(0.0, float(response.headers.get("Retry-After", "")))
+            except ValueError:
+                retry_after = _DEFAULT_RETRY_AFTER_SECONDS
+            raise SlackRateLimited(method, retry_after)
+        if response.status_code >= 500:
+            raise SlackUnavailable(method, f"HTTP {response.status_code}")
+        try:
+            body = response.json()
+        except ValueError as e:
+            raise SlackApiError(method, f"non_json_response_http_{response.status_code}") from e
+        if not isinstance(body, dict):
+            raise SlackApiError(method, "unexpected_response_shape", status=response.status_code)
+        if body.get("ok") is not True:
+            raise SlackApiError(
+                method, str(body.get("error") or "unknown_error"), status=response.status_code
+            )
+        return body
+
+    def _parse(self, method: str, model: type[_M], body: Any) -> _M:
+        try:
+            return model.model_validate(body)
+        except ValidationError as e:
+            raise SlackApiError(method, "unexpected_response_shape") from e
+
+    async def auth_test(self) -> SlackIdentity:
+        """Ask Slack who this token is (always a request; see :meth:`identity` for the cached form)."""
+        identity = self._parse("auth.test", SlackIdentity, await self._call("auth.test"))
+        self._identity = identity
+        return identity
+
+    async def identity(self) -> SlackIdentity:
+        """The bot's user id and bot id, asked once and then remembered."""
+        if self._identity is None:
+            async with self._identity_lock:
+                if self._identity is None:
+                    await self.auth_test()
+        assert self._identity is not None
+        return self._identity
+
+    async def post_message(
+        self,
+        channel: str,
+        text: str,
+        *,
+        blocks: Sequence[Mapping[str, Any]] | None = None,
+        thread_ts: str | None = None,
+        username: str | None = None,
+        icon_url: str | None = None,
+        icon_emoji: str | None = None,
+    ) -> PostedMessage:
+        """Post in ``channel`` (in the thread of ``thread_ts`` if given), optionally as another name."""
+        payload: dict[str, Any] = {"channel": channel, "text": text}
+        optional = {
+            "blocks": list(blocks) if blocks is not None else None,
+            "thread_ts": thread_ts,
+            "username": username,
+            "icon_url": icon_url,
+            "icon_emoji": icon_emoji,
+        }
+        payload.update({key: value for key, value in optional.items() if value is not None})
+        body = await self._call("chat.postMessage", json=payload)
+        return self._parse("chat.postMessage", PostedMessage, body)
+
+    async def iter_replies(
+        self, channel: str, ts: str, *, limit: int = _REPLIES_PAGE_LIMIT
+    ) -> AsyncIterator[SlackMessage]:
+        """Every message of the thread whose parent is ``ts`` (the parent first), across pages."""
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"channel": channel, "ts": ts, "limit": limit}
+            if cursor:
+                params["cursor"] = cursor
+            body = await self._call("conversations.replies", params=params, http_get=True)
+            messages = body.get("messages")
+            if not isinstance(messages, list):
+                raise SlackApiError("conversations.replies", "unexpected_response_shape")
+            for raw in messages:
+                yield self._parse("conversations.replies", SlackMessage, raw)
+            metadata = body.get("response_metadata")
+            cursor = metadata.get("next_cursor") if isinstance(metadata, dict) else None
+            if not cursor or not isinstance(cursor, str):
+                return
+
+    async def replies(self, channel: str, ts: str) -> list[SlackMessage]:
+        """The whole thread as a list (see :meth:`iter_replies`)."""
+        return [message async for message in self.iter_replies(channel, ts)]
+
+    async def get_permalink(self, channel: str, message_ts: str) -> str:
+        body = await self._call(
+            "chat.getPermalink", params={"channel": channel, "message_ts": message_ts}, http_get=True
+        )
+        permalink = body.get("permalink")
+        if not isinstance(permalink, str):
+            raise SlackApiError("chat.getPermalink", "unexpected_response_shape")
+        return permalink
