@@ -18,6 +18,9 @@ import psycopg
 import pytest
 import redis
 
+# Fails the run if a secret a test registered with `secret_registry` ever reaches a log line.
+pytest_plugins = ["tests.secret_logs"]
+
 PG_ADMIN_DSN = os.environ.get("OBLIVION_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("OBLIVION_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -90,13 +93,16 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def nexus_env(postgres_url: str, redis_url: str, redis_prefix: str) -> dict[str, str]:
+def nexus_env(postgres_url: str, redis_url: str, redis_prefix: str, secret_registry: Any) -> dict[str, str]:
     """Environment variables of a valid Nexus configuration against the test PostgreSQL and Redis."""
+    admin_token, signing_key = "adm-" + secrets.token_urlsafe(24), secrets.token_urlsafe(48)
+    master_key = base64.b64encode(secrets.token_bytes(32)).decode()
+    secret_registry.add(admin_token, signing_key, master_key)
     return {
         "OBLIVION_DATABASE_URL": postgres_url,
         "OBLIVION_REDIS_URL": redis_url,
         "OBLIVION_REDIS_PREFIX": redis_prefix,
-        "OBLIVION_ADMIN_TOKEN": "adm-" + secrets.token_urlsafe(24),
-        "OBLIVION_JWT_SIGNING_KEY": secrets.token_urlsafe(48),
-        "OBLIVION_MASTER_KEY": "k1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "OBLIVION_ADMIN_TOKEN": admin_token,
+        "OBLIVION_JWT_SIGNING_KEY": signing_key,
+        "OBLIVION_MASTER_KEY": "k1:" + master_key,
     }

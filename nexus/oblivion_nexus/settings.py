@@ -11,16 +11,30 @@ import binascii
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from oblivion_nexus.errors import NexusError
 
-class SettingsError(Exception):
+
+class SettingsError(NexusError):
     """A setting is missing or malformed; the message names the environment variable."""
+
+
+_LOG_LEVEL = r"^(?i:DEBUG|INFO|WARNING|ERROR|CRITICAL)$"
+_LOG_FORMAT = r"^(text|json)$"
+
+
+def _as_psycopg_url(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in {"postgres", "postgresql", "postgresql+psycopg"}:
+        raise ValueError("must be a PostgreSQL URL such as postgresql://user:pw@host:5432/oblivion")
+    return f"postgresql+psycopg://{rest}"
 
 
 class NexusSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OBLIVION_", extra="ignore", frozen=True)
 
     database_url: str = Field(
-        description="SQLAlchemy URL of PostgreSQL, e.g. postgresql+psycopg://user:pw@host:5432/oblivion."
+        description="URL of PostgreSQL, e.g. postgresql://user:pw@host:5432/oblivion "
+        "(`postgresql+psycopg://` and `postgres://` are accepted too; the psycopg 3 driver is used)."
     )
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis URL.")
     redis_prefix: str = Field(
@@ -46,7 +60,24 @@ class NexusSettings(BaseSettings):
     inbox_ttl_seconds: int = Field(
         default=7 * 24 * 3600, ge=60, description="Unacked events older than this expire from an inbox."
     )
-    log_level: str = Field(default="INFO", description="Log level of `oblivion nexus` processes.")
+    log_level: str = Field(
+        default="INFO",
+        pattern=_LOG_LEVEL,
+        description="Log level of `oblivion nexus` processes.",
+    )
+    log_format: str = Field(
+        default="text",
+        pattern=_LOG_FORMAT,
+        description="`text` for people, `json` (one object a line) for log collectors.",
+    )
+    db_pool_size: int = Field(
+        default=10, ge=1, le=200, description="PostgreSQL connections kept open per Nexus process."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg_url(cls, v: str) -> str:
+        return _as_psycopg_url(v)
 
     @field_validator("jwt_signing_key")
     @classmethod
@@ -69,13 +100,41 @@ class NexusSettings(BaseSettings):
         return v
 
 
+def _readable(e: ValidationError) -> SettingsError:
+    problems = []
+    for err in e.errors():
+        name = "OBLIVION_" + "_".join(str(p) for p in err["loc"]).upper()
+        problems.append(f"{name}: {'is not set' if err['type'] == 'missing' else err['msg']}")
+    return SettingsError("invalid Nexus settings:\n  " + "\n  ".join(problems))
+
+
 def load_settings() -> NexusSettings:
     """Read settings from the environment, turning validation errors into one readable message."""
     try:
         return NexusSettings()  # fields come from the environment
     except ValidationError as e:
-        problems = []
-        for err in e.errors():
-            name = "OBLIVION_" + "_".join(str(p) for p in err["loc"]).upper()
-            problems.append(f"{name}: {'is not set' if err['type'] == 'missing' else err['msg']}")
-        raise SettingsError("invalid Nexus settings:\n  " + "\n  ".join(problems)) from None
+        raise _readable(e) from None
+
+
+class DatabaseSettings(BaseSettings):
+    """The subset ``oblivion nexus migrate`` needs, so a migration job holds no other secret."""
+
+    model_config = SettingsConfigDict(env_prefix="OBLIVION_", extra="ignore", frozen=True)
+
+    database_url: str = Field(description="As ``NexusSettings.database_url``.")
+    log_level: str = Field(default="INFO", pattern=_LOG_LEVEL, description="As ``NexusSettings.log_level``.")
+    log_format: str = Field(
+        default="text", pattern=_LOG_FORMAT, description="As ``NexusSettings.log_format``."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg_url(cls, v: str) -> str:
+        return _as_psycopg_url(v)
+
+
+def load_database_settings() -> DatabaseSettings:
+    try:
+        return DatabaseSettings()  # fields come from the environment
+    except ValidationError as e:
+        raise _readable(e) from None

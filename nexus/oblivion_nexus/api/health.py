@@ -1,7 +1,62 @@
-"""Routes: health (placeholder until implemented)."""
+"""``/healthz`` (the process is alive) and ``/readyz`` (it can serve: PostgreSQL, Redis, schema).
+
+Kubernetes restarts a pod whose liveness fails and stops routing to one whose readiness fails, so
+liveness never touches a dependency: a PostgreSQL outage must not restart every Nexus at once.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+import logging
 
-router = APIRouter()
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
+
+from oblivion_nexus.api.deps import ResourcesDep
+from oblivion_nexus.errors import NexusError
+from oblivion_nexus.resources import Resources
+from oblivion_nexus.stores.db import MIGRATE_HINT, schema_status
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["health"])
+
+# Below the default 1 s of a Kubernetes probe would be too tight on a loaded node; above it the probe
+# itself times out first. Two seconds fits a probe configured with timeoutSeconds ≥ 3.
+_CHECK_TIMEOUT_SECONDS = 2.0
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+async def _postgres(resources: Resources) -> tuple[str, str]:
+    status = await schema_status(resources.engine)
+    if not status.at_head:
+        return "schema", f"at revision {status.current}, needs {status.head}: {MIGRATE_HINT}"
+    return "postgres", "ok"
+
+
+async def _redis(resources: Resources) -> tuple[str, str]:
+    await resources.redis.ping()
+    return "redis", "ok"
+
+
+@router.get("/readyz")
+async def readyz(resources: ResourcesDep) -> JSONResponse:
+    checks: dict[str, str] = {}
+    for name, check in (("postgres", _postgres), ("redis", _redis)):
+        try:
+            key, outcome = await asyncio.wait_for(check(resources), _CHECK_TIMEOUT_SECONDS)
+        except TimeoutError:
+            key, outcome = name, f"no answer within {_CHECK_TIMEOUT_SECONDS:g} s"
+        except (NexusError, RedisError, OSError) as e:
+            key, outcome = name, f"unreachable: {type(e).__name__}"
+        checks[key] = outcome
+    failed = sorted(k for k, v in checks.items() if v != "ok")
+    if failed:
+        logger.warning("not ready: %s", "; ".join(f"{k}: {checks[k]}" for k in failed))
+        return JSONResponse({"status": "unavailable", "failed": failed, "checks": checks}, status_code=503)
+    return JSONResponse({"status": "ready", "checks": checks})

@@ -1,7 +1,114 @@
-"""Routes: oauth (placeholder until implemented)."""
+"""``POST /oauth/token``: the OAuth2 client-credentials grant (RFC 6749 §4.4) agents log in with.
+
+The body is parsed by hand rather than through FastAPI's form handling so that every problem gets
+the RFC's error object (``invalid_request``, ``invalid_client``, ``unsupported_grant_type``) instead
+of a 422, and so that nothing of the request, which carries the client secret, is echoed or logged.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import base64
+import binascii
+import logging
+from urllib.parse import parse_qsl, unquote_plus
 
-router = APIRouter()
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from oblivion_nexus.api.deps import ResourcesDep
+from oblivion_nexus.services.auth import ClientAuthError, issue_token_for_client
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["oauth"])
+
+# RFC 6749 §5.1: token responses must not be cached.
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_FORM = "application/x-www-form-urlencoded"
+# A token request is a few hundred bytes; anything far larger is not one.
+_MAX_BODY = 16 * 1024
+
+
+def _error(
+    code: str, description: str, status: int = 400, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": code, "error_description": description},
+        status_code=status,
+        headers={**_NO_STORE, **(headers or {})},
+    )
+
+
+def _invalid_client(description: str) -> JSONResponse:
+    return _error("invalid_client", description, 401, {"WWW-Authenticate": 'Basic realm="oblivion"'})
+
+
+class _BadRequest(Exception):
+    pass
+
+
+def _basic_credentials(header: str) -> tuple[str, str] | None:
+    """Client id and secret from ``Authorization: Basic``, form-decoded as RFC 6749 §2.3.1 requires."""
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError) as e:
+        raise _BadRequest("the Basic credentials are not valid base64 of `id:secret`") from e
+    client_id, sep, secret = decoded.partition(":")
+    if not sep:
+        raise _BadRequest("the Basic credentials are not valid base64 of `id:secret`")
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != _FORM:
+        raise _BadRequest(f"the body must be {_FORM}")
+    body = await request.body()
+    if len(body) > _MAX_BODY:
+        raise _BadRequest("the body is too large")
+    try:
+        pairs = parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError) as e:
+        raise _BadRequest("the body is not a valid form") from e
+    form: dict[str, str] = {}
+    for key, value in pairs:
+        if key in form:
+            raise _BadRequest(f"the parameter {key!r} appears more than once")
+        form[key] = value
+    return form
+
+
+@router.post("/oauth/token")
+async def token(request: Request, resources: ResourcesDep) -> JSONResponse:
+    """Exchange an agent's client credentials for a short-lived access token (a JWT)."""
+    try:
+        form = await _form(request)
+        basic = _basic_credentials(request.headers.get("authorization", ""))
+    except _BadRequest as e:
+        return _error("invalid_request", str(e))
+    grant_type = form.get("grant_type")
+    if not grant_type:
+        return _error("invalid_request", "grant_type is required")
+    if grant_type != "client_credentials":
+        return _error("unsupported_grant_type", "only grant_type=client_credentials is supported")
+    if basic is not None:
+        if "client_secret" in form:
+            return _error("invalid_request", "use either HTTP Basic or form fields for client authentication")
+        if "client_id" in form and form["client_id"] != basic[0]:
+            return _error("invalid_request", "client_id differs from the Basic credentials")
+        client_id, client_secret = basic
+    elif "client_id" in form and "client_secret" in form:
+        client_id, client_secret = form["client_id"], form["client_secret"]
+    else:
+        return _invalid_client("client authentication is required (HTTP Basic or client_id/client_secret)")
+    try:
+        access_token, expires_in = await issue_token_for_client(
+            resources.settings, resources.sessionmaker, client_id, client_secret
+        )
+    except ClientAuthError as e:
+        return _invalid_client(str(e))
+    return JSONResponse(
+        {"access_token": access_token, "token_type": "Bearer", "expires_in": expires_in}, headers=_NO_STORE
+    )

@@ -1,7 +1,136 @@
-"""Routes: registry (placeholder until implemented)."""
+"""The registry API (``/internal/v1``) through which the operator declares tenants, projects, agents
+and credentials. PUT is an idempotent upsert answering the stored object: 201 when it was created,
+200 when it already existed. Secrets go in, never come out.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-router = APIRouter()
+from fastapi import APIRouter, HTTPException, Path, Response, status
+
+from oblivion_nexus.api.deps import AdminDep, ResourcesDep, SessionDep
+from oblivion_nexus.services import registry
+from oblivion_nexus.services.registry_models import (
+    NAME_PATTERN,
+    AgentSpec,
+    AgentView,
+    CredentialSpec,
+    CredentialView,
+    ProjectSpec,
+    ProjectView,
+    WorkgroupSpec,
+    WorkgroupView,
+)
+
+router = APIRouter(prefix="/internal/v1", tags=["registry"], dependencies=[AdminDep])
+
+Name = Annotated[str, Path(pattern=NAME_PATTERN, max_length=253)]
+
+
+def _created(response: Response, created: bool) -> None:
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+
+
+def _not_found(what: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"{what} is not registered")
+
+
+@router.put("/workgroups/{wg}", response_model=WorkgroupView)
+async def put_workgroup(
+    wg: Name, spec: WorkgroupSpec, session: SessionDep, response: Response
+) -> WorkgroupView:
+    view, created = await registry.put_workgroup(session, wg, spec)
+    _created(response, created)
+    return view
+
+
+@router.get("/workgroups/{wg}", response_model=WorkgroupView)
+async def get_workgroup(wg: Name, session: SessionDep) -> WorkgroupView:
+    view = await registry.get_workgroup(session, wg)
+    if view is None:
+        raise _not_found(f"workgroup {wg!r}")
+    return view
+
+
+@router.delete("/workgroups/{wg}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_workgroup(wg: Name, session: SessionDep) -> None:
+    """Delete the workgroup with its projects, agents, aliases, credentials and task mappings."""
+    if not await registry.delete_workgroup(session, wg):
+        raise _not_found(f"workgroup {wg!r}")
+
+
+@router.put("/workgroups/{wg}/projects/{project}", response_model=ProjectView)
+async def put_project(
+    wg: Name, project: Name, spec: ProjectSpec, session: SessionDep, response: Response
+) -> ProjectView:
+    view, created = await registry.put_project(session, wg, project, spec)
+    _created(response, created)
+    return view
+
+
+@router.get("/workgroups/{wg}/projects/{project}", response_model=ProjectView)
+async def get_project(wg: Name, project: Name, session: SessionDep) -> ProjectView:
+    view = await registry.get_project(session, wg, project)
+    if view is None:
+        raise _not_found(f"project {wg}/{project}")
+    return view
+
+
+@router.delete("/workgroups/{wg}/projects/{project}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_project(wg: Name, project: Name, session: SessionDep) -> None:
+    if not await registry.delete_project(session, wg, project):
+        raise _not_found(f"project {wg}/{project}")
+
+
+@router.put("/workgroups/{wg}/agents/{agent}", response_model=AgentView)
+async def put_agent(
+    wg: Name, agent: Name, spec: AgentSpec, session: SessionDep, response: Response
+) -> AgentView:
+    """Register an agent; only a hash of ``clientSecret`` is kept and no response carries it."""
+    record, created = await registry.put_agent(session, wg, agent, spec)
+    _created(response, created)
+    return AgentView.of(record)
+
+
+@router.get("/workgroups/{wg}/agents/{agent}", response_model=AgentView)
+async def get_agent(wg: Name, agent: Name, session: SessionDep) -> AgentView:
+    record = await registry.get_agent(session, wg, agent)
+    if record is None:
+        raise _not_found(f"agent {wg}/{agent}")
+    return AgentView.of(record)
+
+
+@router.delete("/workgroups/{wg}/agents/{agent}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_agent(wg: Name, agent: Name, session: SessionDep) -> None:
+    if not await registry.delete_agent(session, wg, agent):
+        raise _not_found(f"agent {wg}/{agent}")
+
+
+@router.put("/workgroups/{wg}/credentials/{name}", response_model=CredentialView)
+async def put_credential(
+    wg: Name,
+    name: Name,
+    spec: CredentialSpec,
+    session: SessionDep,
+    resources: ResourcesDep,
+    response: Response,
+) -> CredentialView:
+    """Store a tool credential encrypted; the answer carries its ``fingerprint``, never the value."""
+    view, created = await registry.put_credential(session, resources.master_keys, wg, name, spec)
+    _created(response, created)
+    return view
+
+
+@router.get("/workgroups/{wg}/credentials/{name}", response_model=CredentialView)
+async def get_credential(wg: Name, name: Name, session: SessionDep) -> CredentialView:
+    view = await registry.get_credential(session, wg, name)
+    if view is None:
+        raise _not_found(f"credential {wg}/{name}")
+    return view
+
+
+@router.delete("/workgroups/{wg}/credentials/{name}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_credential(wg: Name, name: Name, session: SessionDep) -> None:
+    if not await registry.delete_credential(session, wg, name):
+        raise _not_found(f"credential {wg}/{name}")

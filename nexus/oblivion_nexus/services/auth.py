@@ -7,6 +7,8 @@ on are required. The token itself is a secret: it is never logged.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -14,9 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from oblivion_nexus.errors import NexusError
+from oblivion_nexus.services import registry
+from oblivion_nexus.services.registry_models import AgentRecord
 from oblivion_nexus.settings import NexusSettings
+from oblivion_nexus.stores.crypto import hash_client_secret, verify_client_secret
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +41,10 @@ class TokenError(NexusError):
 
     def __repr__(self) -> str:
         return f"TokenError(reason={self.reason!r})"
+
+
+class ClientAuthError(NexusError):
+    """OAuth2 client authentication failed (RFC 6749 ``invalid_client``); the reason is safe to show."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,3 +124,42 @@ def verify_access_token(settings: NexusSettings, token: str) -> AgentIdentity:
         jti=claims["jti"],
         expires_at=float(claims["exp"]),
     )
+
+
+@functools.cache
+def _decoy_hash() -> str:
+    """Verified against when a client id is unknown, so a wrong id costs the time a wrong secret does."""
+    return hash_client_secret(uuid.uuid4().hex)
+
+
+async def authenticate_client(
+    sessionmaker: async_sessionmaker[AsyncSession], client_id: str, client_secret: str
+) -> AgentRecord:
+    """The agent whose client credentials these are; raise ClientAuthError otherwise."""
+    async with sessionmaker() as session:
+        found = await registry.get_agent_by_client_id(session, client_id)
+    stored = found[1] if found is not None else await asyncio.to_thread(_decoy_hash)
+    ok = await asyncio.to_thread(verify_client_secret, client_secret, stored)
+    if found is None or not ok:
+        logger.info("client authentication failed for client id %r", client_id[:64])
+        raise ClientAuthError("unknown client or wrong secret")
+    agent = found[0]
+    if agent.disabled:
+        logger.info("refused a token to disabled agent %s/%s", agent.workgroup, agent.name)
+        raise ClientAuthError("this agent is disabled")
+    return agent
+
+
+async def issue_token_for_client(
+    settings: NexusSettings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    client_id: str,
+    client_secret: str,
+) -> tuple[str, int]:
+    """Client-credentials grant: authenticate, resolve the allowed projects, sign a token."""
+    agent = await authenticate_client(sessionmaker, client_id, client_secret)
+    projects: tuple[str, ...] | list[str] = agent.projects
+    if not projects:  # no list means every project the workgroup has right now
+        async with sessionmaker() as session:
+            projects = await registry.list_project_names(session, agent.workgroup)
+    return issue_access_token(settings, workgroup=agent.workgroup, agent=agent.name, projects=projects)

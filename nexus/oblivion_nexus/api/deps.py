@@ -1,0 +1,51 @@
+"""FastAPI dependencies shared by the routes: the app's resources, a database session, admin auth."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from oblivion_nexus.resources import Resources
+
+logger = logging.getLogger(__name__)
+
+_ADMIN_REALM = 'Bearer realm="oblivion-registry"'
+
+
+def get_resources(request: Request) -> Resources:
+    resources: Resources = request.app.state.resources
+    return resources
+
+
+async def get_session(resources: Annotated[Resources, Depends(get_resources)]) -> AsyncIterator[AsyncSession]:
+    async with resources.sessionmaker() as session:
+        yield session
+
+
+def require_admin(request: Request, resources: Annotated[Resources, Depends(get_resources)]) -> None:
+    """Accept only ``Authorization: Bearer <OBLIVION_ADMIN_TOKEN>``, compared in constant time."""
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "a bearer admin token is required",
+            {"WWW-Authenticate": _ADMIN_REALM},
+        )
+    expected = resources.settings.admin_token.get_secret_value().encode()
+    if not hmac.compare_digest(presented.strip().encode(), expected):
+        logger.warning("registry request with a wrong admin token from %s", request.client)
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "the admin token is wrong",
+            {"WWW-Authenticate": f'{_ADMIN_REALM}, error="invalid_token"'},
+        )
+
+
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+AdminDep = Depends(require_admin)

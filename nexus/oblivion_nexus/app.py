@@ -1,0 +1,71 @@
+"""The Nexus ASGI application: ``create_app(settings)`` wires routes to clients made once per process.
+
+The lifespan opens PostgreSQL and Redis, refuses to serve a database whose schema is not the one this
+code was written for, then runs the delivery hub for the agent gateway until shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+
+from oblivion_nexus.api import agent_events, gateway, health, metrics, oauth, registry
+from oblivion_nexus.api.errors import install_error_handlers
+from oblivion_nexus.resources import Resources
+from oblivion_nexus.services.delivery import delivery_lifespan
+from oblivion_nexus.settings import NexusSettings
+from oblivion_nexus.stores.crypto import MasterKeys
+from oblivion_nexus.stores.db import create_engine, create_sessionmaker, require_schema_at_head
+
+logger = logging.getLogger(__name__)
+
+
+def _version() -> str:
+    try:
+        return version("oblivion")
+    except PackageNotFoundError:
+        return "0.0.0+unknown"
+
+
+def create_app(settings: NexusSettings) -> FastAPI:
+    """Build a Nexus app; nothing connects until the ASGI server runs its lifespan."""
+    master_keys = MasterKeys.parse(settings.master_key.get_secret_value())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+        redis = aioredis.Redis.from_url(settings.redis_url)
+        try:
+            await require_schema_at_head(engine)
+            resources = Resources(
+                settings=settings,
+                engine=engine,
+                sessionmaker=create_sessionmaker(engine),
+                redis=redis,
+                master_keys=master_keys,
+            )
+            app.state.resources = resources
+            async with delivery_lifespan(resources) as hub:
+                app.state.delivery = hub
+                logger.info("Nexus ready (master key %s encrypts)", master_keys.current_key_id)
+                yield
+        finally:
+            await redis.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Oblivion Nexus",
+        version=_version(),
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    for module in (registry, oauth, health, gateway, agent_events, metrics):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,94 @@
+"""``oblivion nexus …``: run the API, migrate the database. Mounted by ``oblivion_cli.main``.
+
+Heavy imports happen inside the commands so ``oblivion --help`` stays fast. Exit codes: 2 for a
+missing or malformed setting, 3 for a database that is unreachable or not migrated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import typer
+
+from oblivion_nexus.settings import SettingsError
+
+logger = logging.getLogger(__name__)
+
+EXIT_SETTINGS = 2
+EXIT_DATABASE = 3
+
+app = typer.Typer(no_args_is_help=True, add_completion=False)
+# Filled by issue 5 (local development helpers and signed test webhooks); empty until then.
+dev_app = typer.Typer(add_completion=False)
+trigger_app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(code)
+
+
+@app.command()
+def serve() -> None:
+    """Serve the Nexus API (registry, OAuth2 token, agent gateway) on OBLIVION_HOST:OBLIVION_PORT."""
+    import uvicorn
+
+    from oblivion_nexus.app import create_app
+    from oblivion_nexus.logs import configure_logging
+    from oblivion_nexus.settings import load_settings
+    from oblivion_nexus.stores.db import DatabaseError, create_engine, require_schema_at_head
+
+    try:
+        settings = load_settings()
+    except SettingsError as e:
+        raise _fail(str(e), EXIT_SETTINGS) from None
+    configure_logging(settings.log_level, settings.log_format)
+
+    async def check_schema() -> None:
+        engine = create_engine(settings.database_url, pool_size=1)
+        try:
+            await require_schema_at_head(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(check_schema())
+    except DatabaseError as e:
+        raise _fail(f"Nexus cannot start: {e}", EXIT_DATABASE) from None
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        proxy_headers=True,
+        ws="websockets",
+        lifespan="on",
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database at OBLIVION_DATABASE_URL to the schema this Nexus needs (idempotent)."""
+    from oblivion_nexus.logs import configure_logging
+    from oblivion_nexus.settings import load_database_settings
+    from oblivion_nexus.stores.db import DatabaseError, create_engine, migrate
+
+    try:
+        settings = load_database_settings()
+    except SettingsError as e:
+        raise _fail(str(e), EXIT_SETTINGS) from None
+    configure_logging(settings.log_level, settings.log_format)
+
+    async def run() -> str | None:
+        engine = create_engine(settings.database_url, pool_size=1)
+        try:
+            return (await migrate(engine)).current
+        finally:
+            await engine.dispose()
+
+    try:
+        revision = asyncio.run(run())
+    except DatabaseError as e:
+        raise _fail(f"migration failed: {e}", EXIT_DATABASE) from None
+    typer.echo(f"database schema at revision {revision}")

@@ -1,0 +1,308 @@
+"""The registry: tenants, projects, agents and credentials as the operator declares them.
+
+Every PUT is one ``INSERT … ON CONFLICT DO UPDATE`` in one transaction, so repeating it changes
+nothing and two operators racing cannot create duplicates. Uniqueness the database enforces (client
+ids, aliases within a workgroup, ClickUp list ids) surfaces as :class:`RegistryConflict`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from sqlalchemy import Boolean, Label, Row, delete, literal_column, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql import func
+
+from oblivion_nexus.errors import NexusError
+from oblivion_nexus.resources import Resources
+from oblivion_nexus.services.registry_models import (
+    AgentRecord,
+    AgentSpec,
+    CredentialSpec,
+    CredentialView,
+    ProjectSpec,
+    ProjectView,
+    WorkgroupSpec,
+    WorkgroupView,
+)
+from oblivion_nexus.stores import tables as t
+from oblivion_nexus.stores.crypto import MasterKeys, hash_client_secret
+
+logger = logging.getLogger(__name__)
+
+# PostgreSQL sets xmax to 0 on a row an upsert inserted (rather than updated).
+_INSERTED: Label[bool] = literal_column("(xmax = 0)", Boolean).label("inserted")
+
+
+class RegistryError(NexusError):
+    """A registry request cannot be carried out; ``status`` is the HTTP status it maps to."""
+
+    status = 400
+
+
+class RegistryNotFound(RegistryError):
+    status = 404
+
+
+class RegistryConflict(RegistryError):
+    status = 409
+
+
+def _conflict(e: IntegrityError, what: str) -> RegistryConflict:
+    constraint = getattr(getattr(e.orig, "diag", None), "constraint_name", None) or "a unique constraint"
+    messages = {
+        "uq_agents_client_id": "clientId is already used by another agent",
+        "uq_agent_aliases_workgroup_alias": "an alias is already used by another agent of this workgroup",
+        "uq_projects_clickup_list_id": "clickupListId is already mapped to another project",
+    }
+    return RegistryConflict(f"{what}: {messages.get(constraint, f'violates {constraint}')}")
+
+
+async def _require_workgroup(session: AsyncSession, workgroup: str) -> None:
+    if await session.get(t.Workgroup, workgroup) is None:
+        raise RegistryNotFound(f"workgroup {workgroup!r} is not registered")
+
+
+async def _audit(session: AsyncSession, workgroup: str, action: str, target: str) -> None:
+    session.add(
+        t.AuditRecord(workgroup=workgroup, actor="registry", action=action, target=target, outcome="ok")
+    )
+
+
+# --- workgroups -------------------------------------------------------------------------------
+
+
+def _workgroup_view(row: t.Workgroup | Row[Any]) -> WorkgroupView:
+    return WorkgroupView(
+        name=row.name,
+        display_name=row.display_name,
+        namespace=row.namespace,
+        slack_channel_id=row.slack_channel_id,
+        collection=row.collection,
+    )
+
+
+async def put_workgroup(session: AsyncSession, name: str, spec: WorkgroupSpec) -> tuple[WorkgroupView, bool]:
+    values = spec.model_dump()
+    stmt = insert(t.Workgroup).values(name=name, **values)
+    stmt = stmt.on_conflict_do_update(index_elements=["name"], set_={**values, "updated_at": func.now()})
+    row = (await session.execute(stmt.returning(t.Workgroup.__table__, _INSERTED))).one()
+    await _audit(session, name, "workgroup.put", name)
+    await session.commit()
+    return _workgroup_view(row), bool(row.inserted)
+
+
+async def get_workgroup(session: AsyncSession, name: str) -> WorkgroupView | None:
+    row = await session.get(t.Workgroup, name)
+    return None if row is None else _workgroup_view(row)
+
+
+async def delete_workgroup(session: AsyncSession, name: str) -> bool:
+    """Delete a workgroup and, through the database's cascades, everything registered under it."""
+    result = await session.execute(delete(t.Workgroup).where(t.Workgroup.name == name))
+    await _audit(session, name, "workgroup.delete", name)
+    await session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+# --- projects ---------------------------------------------------------------------------------
+
+
+def _project_view(row: t.Project | Row[Any]) -> ProjectView:
+    return ProjectView(
+        workgroup=row.workgroup,
+        name=row.name,
+        display_name=row.display_name,
+        clickup_list_id=row.clickup_list_id,
+        slack_channel_id=row.slack_channel_id,
+        status_map=row.status_map,
+        archived=row.archived,
+    )
+
+
+async def put_project(
+    session: AsyncSession, workgroup: str, name: str, spec: ProjectSpec
+) -> tuple[ProjectView, bool]:
+    await _require_workgroup(session, workgroup)
+    values = spec.model_dump()
+    stmt = insert(t.Project).values(workgroup=workgroup, name=name, **values)
+    stmt = stmt.on_conflict_do_update(
+        constraint="uq_projects_workgroup_name", set_={**values, "updated_at": func.now()}
+    )
+    try:
+        row = (await session.execute(stmt.returning(t.Project.__table__, _INSERTED))).one()
+    except IntegrityError as e:
+        await session.rollback()
+        raise _conflict(e, f"project {workgroup}/{name}") from e
+    await _audit(session, workgroup, "project.put", name)
+    await session.commit()
+    return _project_view(row), bool(row.inserted)
+
+
+async def get_project(session: AsyncSession, workgroup: str, name: str) -> ProjectView | None:
+    stmt = select(t.Project).where(t.Project.workgroup == workgroup, t.Project.name == name)
+    row = (await session.execute(stmt)).scalar_one_or_none()
+    return None if row is None else _project_view(row)
+
+
+async def delete_project(session: AsyncSession, workgroup: str, name: str) -> bool:
+    stmt = delete(t.Project).where(t.Project.workgroup == workgroup, t.Project.name == name)
+    result = await session.execute(stmt)
+    await _audit(session, workgroup, "project.delete", name)
+    await session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def list_project_names(session: AsyncSession, workgroup: str) -> list[str]:
+    stmt = select(t.Project.name).where(t.Project.workgroup == workgroup).order_by(t.Project.name)
+    return list((await session.execute(stmt)).scalars())
+
+
+# --- agents -----------------------------------------------------------------------------------
+
+
+async def _agent_record(session: AsyncSession, agent: t.Agent) -> AgentRecord:
+    aliases = await session.execute(
+        select(t.AgentAlias.alias).where(t.AgentAlias.agent_id == agent.id).order_by(t.AgentAlias.alias)
+    )
+    projects = await session.execute(
+        select(t.AgentProject.project)
+        .where(t.AgentProject.agent_id == agent.id)
+        .order_by(t.AgentProject.project)
+    )
+    return AgentRecord(
+        id=agent.id,
+        workgroup=agent.workgroup,
+        name=agent.name,
+        display_name=agent.display_name,
+        client_id=agent.client_id,
+        aliases=tuple(aliases.scalars()),
+        projects=tuple(projects.scalars()),
+        clickup_user_id=agent.clickup_user_id,
+        rate_limit_per_minute=agent.rate_limit_per_minute,
+        icon_url=agent.icon_url,
+        icon_emoji=agent.icon_emoji,
+        disabled=agent.disabled,
+    )
+
+
+async def put_agent(
+    session: AsyncSession, workgroup: str, name: str, spec: AgentSpec
+) -> tuple[AgentRecord, bool]:
+    """Upsert an agent; its client secret is hashed (scrypt, off the event loop) and then forgotten."""
+    await _require_workgroup(session, workgroup)
+    secret_hash = await asyncio.to_thread(hash_client_secret, spec.client_secret.get_secret_value())
+    values = spec.model_dump(exclude={"client_secret", "aliases", "projects"})
+    values["client_secret_hash"] = secret_hash
+    stmt = insert(t.Agent).values(workgroup=workgroup, name=name, **values)
+    stmt = stmt.on_conflict_do_update(
+        constraint="uq_agents_workgroup_name", set_={**values, "updated_at": func.now()}
+    )
+    try:
+        row = (await session.execute(stmt.returning(t.Agent.id, _INSERTED))).one()
+        await session.execute(delete(t.AgentAlias).where(t.AgentAlias.agent_id == row.id))
+        await session.execute(delete(t.AgentProject).where(t.AgentProject.agent_id == row.id))
+        for alias in spec.aliases:
+            session.add(t.AgentAlias(agent_id=row.id, alias=alias, workgroup=workgroup))
+        for project in spec.projects:
+            session.add(t.AgentProject(agent_id=row.id, project=project))
+        await session.flush()
+    except IntegrityError as e:
+        await session.rollback()
+        raise _conflict(e, f"agent {workgroup}/{name}") from e
+    await _audit(session, workgroup, "agent.put", name)
+    await session.commit()
+    record = await get_agent(session, workgroup, name)
+    assert record is not None  # just written in this session
+    return record, bool(row.inserted)
+
+
+async def get_agent(session: AsyncSession, workgroup: str, name: str) -> AgentRecord | None:
+    stmt = select(t.Agent).where(t.Agent.workgroup == workgroup, t.Agent.name == name)
+    agent = (await session.execute(stmt.execution_options(populate_existing=True))).scalar_one_or_none()
+    return None if agent is None else await _agent_record(session, agent)
+
+
+async def get_agent_by_client_id(session: AsyncSession, client_id: str) -> tuple[AgentRecord, str] | None:
+    """The agent owning ``client_id`` and its stored secret hash, for client authentication only."""
+    stmt = select(t.Agent).where(t.Agent.client_id == client_id)
+    agent = (await session.execute(stmt)).scalar_one_or_none()
+    return None if agent is None else (await _agent_record(session, agent), agent.client_secret_hash)
+
+
+async def delete_agent(session: AsyncSession, workgroup: str, name: str) -> bool:
+    stmt = delete(t.Agent).where(t.Agent.workgroup == workgroup, t.Agent.name == name)
+    result = await session.execute(stmt)
+    await _audit(session, workgroup, "agent.delete", name)
+    await session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def get_agent_status(
+    source: AsyncSession | async_sessionmaker[AsyncSession] | Resources, workgroup: str, agent: str
+) -> AgentRecord | None:
+    """The registered agent (``.disabled`` tells whether it may connect), or None if unknown."""
+    if isinstance(source, AsyncSession):
+        return await get_agent(source, workgroup, agent)
+    maker = source.sessionmaker if isinstance(source, Resources) else source
+    async with maker() as session:
+        return await get_agent(session, workgroup, agent)
+
+
+# --- credentials ------------------------------------------------------------------------------
+
+
+def _credential_view(row: t.Credential | Row[Any]) -> CredentialView:
+    return CredentialView(
+        workgroup=row.workgroup,
+        name=row.name,
+        type=row.type,
+        allowed_actions=row.allowed_actions,
+        agents=row.agents,
+        config=row.config,
+        fingerprint=row.fingerprint,
+        key_id=row.key_id,
+        updated_at=row.updated_at,
+    )
+
+
+async def put_credential(
+    session: AsyncSession, keys: MasterKeys, workgroup: str, name: str, spec: CredentialSpec
+) -> tuple[CredentialView, bool]:
+    """Encrypt the value under the current master key and upsert; only ciphertext reaches the table."""
+    await _require_workgroup(session, workgroup)
+    value = spec.value.get_secret_value()
+    sealed = keys.seal(value, workgroup=workgroup, name=name)
+    values: dict[str, Any] = {
+        **spec.model_dump(exclude={"value"}),
+        "ciphertext": sealed.ciphertext,
+        "nonce": sealed.nonce,
+        "key_id": sealed.key_id,
+        "fingerprint": keys.fingerprint(value),
+    }
+    stmt = insert(t.Credential).values(workgroup=workgroup, name=name, **values)
+    stmt = stmt.on_conflict_do_update(
+        constraint="uq_credentials_workgroup_name", set_={**values, "updated_at": func.now()}
+    )
+    row = (await session.execute(stmt.returning(t.Credential.__table__, _INSERTED))).one()
+    await _audit(session, workgroup, "credential.put", name)
+    await session.commit()
+    return _credential_view(row), bool(row.inserted)
+
+
+async def get_credential(session: AsyncSession, workgroup: str, name: str) -> CredentialView | None:
+    stmt = select(t.Credential).where(t.Credential.workgroup == workgroup, t.Credential.name == name)
+    row = (await session.execute(stmt)).scalar_one_or_none()
+    return None if row is None else _credential_view(row)
+
+
+async def delete_credential(session: AsyncSession, workgroup: str, name: str) -> bool:
+    stmt = delete(t.Credential).where(t.Credential.workgroup == workgroup, t.Credential.name == name)
+    result = await session.execute(stmt)
+    await _audit(session, workgroup, "credential.delete", name)
+    await session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
