@@ -144,7 +144,7 @@ class Agent:
         try:
             async with httpx.AsyncClient(timeout=10.0) as http:
                 tokens = TokenSource(settings.token_url, settings.client_id, settings.client_secret, http)
-                dispatcher = _Dispatcher(self, settings, http, tokens)
+                dispatcher = _Dispatcher(self, settings, http, tokens, self._stopping)
                 register = Register(
                     capabilities=self.capabilities or sorted(str(t) for t in self._handlers),
                     runtime_version=runtime_version(),
@@ -164,9 +164,15 @@ class _Dispatcher:
     """Runs handlers concurrently within a bound, drops duplicates, and acks what succeeded."""
 
     def __init__(
-        self, agent: Agent, settings: AgentSettings, http: httpx.AsyncClient, tokens: TokenSource
+        self,
+        agent: Agent,
+        settings: AgentSettings,
+        http: httpx.AsyncClient,
+        tokens: TokenSource,
+        stopping: asyncio.Event,
     ) -> None:
         self._agent = agent
+        self._stopping = stopping
         self._settings = settings
         self._http = http
         self._tokens = tokens
@@ -176,6 +182,8 @@ class _Dispatcher:
         self.ack: Callable[[str], Awaitable[None]] = _no_ack
 
     async def deliver(self, frame: EventFrame) -> None:
+        if self._stopping.is_set():
+            return  # stopping: start nothing new; unacked, it goes to the next connection
         if self._seen.seen(frame.id):
             logger.debug("event %s was already handled; acking the duplicate", frame.id)
             await self.ack(frame.id)
@@ -183,6 +191,9 @@ class _Dispatcher:
         if frame.id in self._in_flight:
             return  # redelivered while its handler still runs; that handler acks it
         await self._slots.acquire()  # waiting here stops the reader: backpressure, not a growing queue
+        if self._stopping.is_set():
+            self._slots.release()
+            return
         self._in_flight[frame.id] = asyncio.create_task(self._handle(frame), name=f"event-{frame.id}")
 
     async def _handle(self, frame: EventFrame) -> None:

@@ -53,6 +53,13 @@ _CLOSE_SILENT_PEER = 1001
 _CLOSE_ABNORMAL = 1006  # no close frame was received (RFC 6455 §7.1.5)
 
 
+class _WithoutDebug(logging.LoggerAdapter[logging.Logger]):
+    """websockets logs the handshake's headers, bearer token included, at DEBUG: never enable it."""
+
+    def isEnabledFor(self, level: int) -> bool:
+        return level > logging.DEBUG and self.logger.isEnabledFor(level)
+
+
 class _Ended(enum.Enum):
     STOPPED = "stopped"
     UNAUTHORIZED = "unauthorized"
@@ -129,6 +136,7 @@ class NexusLink:
                 ping_interval=None,
                 open_timeout=10,
                 close_timeout=min(5.0, self._settings.heartbeat_seconds),
+                logger=_WithoutDebug(logging.getLogger("websockets.client"), {}),
             )
         except InvalidStatus as e:
             status = e.response.status_code
@@ -141,6 +149,7 @@ class NexusLink:
         try:
             await ws.send(RegisterFrame(data=self._register).model_dump_json())
             self._ws = ws
+            self._last_heartbeat_sent = self._clock()  # REGISTER proves liveness as well as a heartbeat
             self.sessions += 1
             self.registered.set()
             logger.info("connected to Nexus and registered")
@@ -192,7 +201,9 @@ class NexusLink:
         silence = 2 * self._settings.heartbeat_seconds
         while True:
             try:
-                raw = await asyncio.wait_for(ws.recv(), silence)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that races a frame.
+                async with asyncio.timeout(silence):
+                    raw = await ws.recv()
             except TimeoutError:
                 logger.warning("Nexus sent nothing for %.1f s; treating the connection as dead", silence)
                 await ws.close(_CLOSE_SILENT_PEER, "no heartbeat from Nexus")
