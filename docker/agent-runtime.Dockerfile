@@ -1,0 +1,39 @@
+# syntax=docker/dockerfile:1.7
+# The agent runtime: `oblivion agent run module:attr`, the module taken from the arguments or from
+# OBLIVION_AGENT_MODULE (the operator sets it from the Agent's spec). Built from the repository root:
+#   docker build -f docker/agent-runtime.Dockerfile -t oblivion/agent:dev .
+# Only the `agent` extra is installed: an agent pod holds no operator or Nexus dependencies. The
+# examples' agents are copied to /app, which is on PYTHONPATH; your own image can start `FROM` this
+# one and COPY its agent modules there.
+ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS builder
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY crds ./crds
+COPY operator ./operator
+COPY nexus ./nexus
+COPY agent-runtime ./agent-runtime
+COPY cli ./cli
+RUN pip wheel --no-deps --wheel-dir /dist . \
+ && python -m venv /opt/oblivion \
+ && /opt/oblivion/bin/pip install "$(ls /dist/oblivion-*.whl)[agent]"
+
+FROM ${PYTHON_IMAGE}
+LABEL org.opencontainers.image.title="oblivion-agent" \
+      org.opencontainers.image.description="Oblivion agent runtime" \
+      org.opencontainers.image.licenses="Apache-2.0"
+ENV PATH=/opt/oblivion/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PYTHONPATH=/app
+COPY --from=builder /opt/oblivion /opt/oblivion
+COPY examples/agents /app/examples/agents
+COPY docker/agent-entrypoint.sh /usr/local/bin/oblivion-agent
+RUN groupadd --system --gid 10001 oblivion \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin oblivion
+USER 10001:10001
+WORKDIR /app
+# No HEALTHCHECK: an agent serves nothing; Nexus tracks its presence over the WebSocket.
+ENTRYPOINT ["/usr/local/bin/oblivion-agent"]
