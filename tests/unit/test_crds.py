@@ -20,6 +20,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from oblivion_operator.crds import CRD_FILE_NAMES, CrdFilesError, load_crds, render_crd_stream
 from tests.unit.crd_schema import (
     REPO_ROOT,
     CrdAdmission,
@@ -100,6 +101,7 @@ def test_the_four_kinds_are_named_scoped_and_served_as_the_platform_documents(
     admissions: dict[str, CrdAdmission],
 ) -> None:
     assert set(admissions) == set(KINDS)
+    assert sorted(path.name for path in (REPO_ROOT / "crds").iterdir()) == sorted(CRD_FILE_NAMES)
     for kind, (plural, scope, short_name) in KINDS.items():
         crd = admissions[kind].crd
         assert crd["metadata"]["name"] == f"{plural}.oblivion.dev"
@@ -212,6 +214,17 @@ def test_a_slack_channel_name_may_have_80_characters_but_not_81(admissions: dict
     assert "spec.slack.channelName: Too long" in refusal(admissions["Project"], project)
 
 
+def test_an_unknown_field_inside_a_list_entry_is_refused_by_name(admissions: dict[str, CrdAdmission]) -> None:
+    agent = resource(admissions, "Agent", tools=[{"credential": "github", "action": ["repos.read"]}])
+    assert 'unknown field "spec.tools[0].action"' in refusal(admissions["Agent"], agent)
+
+
+def test_an_object_without_spec_is_refused(admissions: dict[str, CrdAdmission]) -> None:
+    workgroup = resource(admissions, "Workgroup")
+    del workgroup["spec"]
+    assert "spec: Required value" in refusal(admissions["Workgroup"], workgroup)
+
+
 def test_a_slack_block_with_neither_channel_name_nor_id_is_refused(
     admissions: dict[str, CrdAdmission],
 ) -> None:
@@ -307,6 +320,24 @@ def test_the_status_the_operator_writes_is_accepted(
     assert admissions[kind].admit(obj)["status"] == obj["status"]
     obj["status"]["conditions"].append(dict(obj["status"]["conditions"][0], status="False"))
     assert 'status.conditions[1]: Duplicate value: {"type": "Ready"}' in refusal(admissions[kind], obj)
+
+
+def test_a_missing_crd_file_is_reported_by_its_path(tmp_path: Path) -> None:
+    for name in CRD_FILE_NAMES[:-1]:
+        (tmp_path / name).write_bytes((REPO_ROOT / "crds" / name).read_bytes())
+    with pytest.raises(CrdFilesError, match=f"{CRD_FILE_NAMES[-1]}: CRD file is missing"):
+        render_crd_stream(tmp_path)
+
+
+def test_a_crd_file_that_is_not_a_crd_is_reported_by_its_path(tmp_path: Path) -> None:
+    for name in CRD_FILE_NAMES:
+        (tmp_path / name).write_bytes((REPO_ROOT / "crds" / name).read_bytes())
+    (tmp_path / CRD_FILE_NAMES[1]).write_text("kind: ConfigMap\n")
+    with pytest.raises(CrdFilesError, match=f"{CRD_FILE_NAMES[1]}: not a CustomResourceDefinition"):
+        load_crds(tmp_path)
+    (tmp_path / CRD_FILE_NAMES[1]).write_text("spec: [unclosed\n")
+    with pytest.raises(CrdFilesError, match=f"{CRD_FILE_NAMES[1]}: not valid YAML"):
+        load_crds(tmp_path)
 
 
 def run_oblivion(*args: str) -> subprocess.CompletedProcess[str]:
