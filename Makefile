@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 .PHONY: help install test lint typecheck imports pytest bench clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 $(BIN)/oblivion: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -37,3 +37,5 @@ bench: install ## run every benchmark under bench/
 
 clean: ## remove caches
 	rm -rf .mypy_cache .ruff_cache .pytest_cache .cache
+
+include mk/kind.mk
