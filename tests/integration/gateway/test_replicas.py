@@ -1,0 +1,102 @@
+"""Several Nexus replicas sharing Redis, and agents with several connections (replicas of their own)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from tests.integration.gateway.conftest import (
+    ack,
+    agent_token,
+    connect_agent,
+    next_event,
+    presence,
+    queue_event,
+    register_agent,
+    wait_for,
+)
+
+
+async def test_event_queued_on_one_nexus_reaches_the_agent_connected_to_another(nexus_factory) -> None:
+    east, west = await nexus_factory(), await nexus_factory()
+    await register_agent(east, "coder")
+    ws = await connect_agent(west, agent_token(west, "coder"))
+    try:
+        event_id = await queue_event(east, "coder", "from the east")
+        frame = await next_event(ws)
+        assert (frame.id, frame.data.text) == (event_id, "from the east")
+        seen = await presence(east, "coder")  # presence is the same from every replica
+        assert (seen["connected"], seen["connections"]) == (True, 1)
+        await ack(ws, event_id)
+
+        async def acked_everywhere() -> bool:
+            return (await presence(east, "coder"))["pendingEvents"] == 0
+
+        await wait_for(acked_everywhere, what="the ack on west to empty the inbox seen from east")
+    finally:
+        await ws.close()
+
+
+async def _collect(ws, into: list[str]) -> None:
+    with contextlib.suppress(Exception):
+        while True:
+            into.append((await next_event(ws, timeout=60)).id)
+
+
+async def _each_event_once(queue_on, connections, count: int) -> list[list[str]]:
+    received: list[list[str]] = [[] for _ in connections]
+    readers = [asyncio.create_task(_collect(ws, got)) for ws, got in zip(connections, received, strict=True)]
+    try:
+        ids = [await queue_event(queue_on, "coder", f"job {i}") for i in range(count)]
+
+        async def all_arrived() -> bool:
+            return sum(len(got) for got in received) >= count
+
+        await wait_for(all_arrived, what=f"{count} events to arrive")
+        everything = [i for got in received for i in got]
+        assert sorted(everything) == sorted(ids), "an event was lost or delivered twice"
+        for got in received:  # each connection saw its share in queue order
+            assert got == [i for i in ids if i in got]
+        return received
+    finally:
+        for reader in readers:
+            reader.cancel()
+
+
+async def test_agent_with_two_connections_on_one_nexus_gets_each_event_on_one_of_them(nexus) -> None:
+    await register_agent(nexus, "coder")
+    first = await connect_agent(nexus, agent_token(nexus, "coder"))
+    second = await connect_agent(nexus, agent_token(nexus, "coder"))
+    try:
+        received = await _each_event_once(nexus, [first, second], 20)
+        assert all(received), "one connection got nothing: events are not shared"
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_agent_replicas_on_two_nexus_processes_get_each_event_once(nexus_factory) -> None:
+    east, west = await nexus_factory(), await nexus_factory()
+    await register_agent(east, "coder")
+    on_east = await connect_agent(east, agent_token(east, "coder"))
+    on_west = await connect_agent(west, agent_token(west, "coder"))
+    try:
+        await _each_event_once(east, [on_east, on_west], 20)
+        assert (await presence(west, "coder"))["connections"] == 2
+    finally:
+        await on_east.close()
+        await on_west.close()
+
+
+async def test_unacked_events_of_a_dead_connection_move_to_the_agents_other_connection(nexus_factory) -> None:
+    east, west = await nexus_factory(), await nexus_factory()
+    await register_agent(east, "coder")
+    doomed = await connect_agent(east, agent_token(east, "coder"))
+    event_id = await queue_event(east, "coder", "hot potato")
+    assert (await next_event(doomed)).id == event_id  # held, unacked, by the east connection
+    survivor = await connect_agent(west, agent_token(west, "coder"))
+    try:
+        doomed.transport.abort()
+        assert (await next_event(survivor)).id == event_id
+    finally:
+        await survivor.close()
