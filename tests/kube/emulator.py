@@ -1,0 +1,383 @@
+"""A Kubernetes API server for tests, built on KMock's handler: real HTTP, real REST semantics.
+
+KMock 0.8 gives the HTTP plumbing, the request log and its reaction DSL (tests can still inject
+faults with `emulator[kmock.resource(...)] << 500`); this class closes its gaps for kopf, the official
+client and kubectl: its own URL parser (KMock's cannot parse `/api/v1/namespaces`), discovery from a
+live resource catalogue (POSTed CRDs are served), and every object request answered by the
+`ObjectStore` with the real server's status codes and `kind: Status` errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp.web
+import attrs
+import kmock
+import yaml
+from kmock._internal.rendering import Response
+
+from tests.kube import discovery, errors, patching, tables
+from tests.kube.resources import ResourceCatalogue, ResourceType
+from tests.kube.selectors import SelectorError, object_matcher
+from tests.kube.store import ObjectStore, Subscription, WatchEvent, decode_continue, encode_continue
+
+logger = logging.getLogger(__name__)
+
+_JSON = {"Content-Type": "application/json"}
+
+
+@dataclass(frozen=True)
+class ApiPath:
+    """A parsed `/api/v1/...` or `/apis/group/version/...` path."""
+
+    group: str
+    version: str
+    namespace: str | None = None
+    plural: str | None = None
+    name: str | None = None
+    subresource: str | None = None
+
+
+def parse_api_path(path: str) -> ApiPath | None:
+    parts = [p for p in path.strip("/").split("/") if p]
+    if len(parts) >= 2 and parts[0] == "api":
+        group, version, rest = "", parts[1], parts[2:]
+    elif len(parts) >= 3 and parts[0] == "apis":
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:
+        return None
+    namespace: str | None = None
+    if (
+        rest
+        and rest[0] == "namespaces"
+        and len(rest) >= 3
+        and not (group == "" and rest[2] in ("status", "finalize"))
+    ):
+        namespace, rest = rest[1], rest[2:]
+    plural = rest[0] if rest else None
+    name = rest[1] if len(rest) > 1 else None
+    subresource = "/".join(rest[2:]) or None
+    return ApiPath(group, version, namespace, plural, name, subresource)
+
+
+def _action(method: str, path: ApiPath, query: dict[str, str]) -> kmock.action | None:
+    if path.plural is None:
+        return None
+    if method == "GET" and query.get("watch") in ("true", "1"):
+        return kmock.action.WATCH
+    if method == "GET":
+        return kmock.action.FETCH if path.name else kmock.action.LIST
+    if method == "POST":
+        return kmock.action.CREATE
+    if method in ("PUT", "PATCH"):
+        return kmock.action.UPDATE
+    if method == "DELETE":
+        return kmock.action.DELETE
+    return None
+
+
+def _decode_body(raw: bytes, content_type: str) -> Any:
+    if not raw:
+        return None
+    try:
+        if content_type == patching.APPLY_PATCH or "yaml" in content_type:
+            return yaml.safe_load(raw)
+        return json.loads(raw)
+    except (ValueError, yaml.YAMLError) as e:
+        raise errors.bad_request(f"the body of the request could not be decoded: {e}") from e
+
+
+@attrs.define(kw_only=True)
+class KubernetesApiEmulator(kmock.KubernetesScaffold):
+    """The emulator's request handler; serve it with `tests.kube.server.EmulatorServer`."""
+
+    catalogue: ResourceCatalogue = attrs.field(factory=ResourceCatalogue.with_builtins)
+    store: ObjectStore = attrs.field(init=False)
+    bookmark_interval: float = 5.0  # seconds between BOOKMARK events on watches that asked for them
+    _open_watches: set[asyncio.Task[Any]] = attrs.field(factory=set, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self.store = ObjectStore(self.catalogue)
+        self.fallback[_is_object_request] << (self._serve_object)
+
+    async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        body = await raw_request.read()
+        try:
+            request = self._parse(raw_request, body)
+        except errors.ApiError as e:
+            return aiohttp.web.json_response(e.status_body(), status=e.code)
+        self._requests.append(request)
+        try:
+            return await self._handle(request)
+        except errors.ApiError as e:
+            return aiohttp.web.json_response(e.status_body(), status=e.code)
+        except kmock.KubernetesError as e:
+            error = errors.ApiError(e.status, (e.reason or "NotFound").replace(" ", ""), e.message or "")
+            return aiohttp.web.json_response(error.status_body(), status=error.code)
+        except Exception as e:
+            logger.exception("The emulator failed on %s %s", raw_request.method, raw_request.path)
+            error = errors.ApiError(500, "InternalError", f"emulator failure: {e!r}")
+            return aiohttp.web.json_response(error.status_body(), status=500)
+
+    def _parse(self, raw_request: aiohttp.web.BaseRequest, body: bytes) -> kmock.Request:
+        content_type = raw_request.headers.get("Content-Type", "").split(";")[0].strip()
+        data = _decode_body(body, content_type)
+        path = parse_api_path(raw_request.path)
+        query = dict(raw_request.query)
+        return kmock.Request(
+            id=len(self._requests),
+            raw_request=raw_request,
+            url=raw_request.url,
+            method=raw_request.method,
+            params=query,
+            headers=dict(raw_request.headers),
+            cookies=dict(raw_request.cookies),
+            body=body,
+            text=body.decode(errors="replace"),
+            data=data,
+            action=_action(raw_request.method, path, query) if path else None,
+            resource=kmock.resource(group=path.group, version=path.version, plural=path.plural)
+            if path
+            else None,
+            namespace=path.namespace if path else None,
+            name=path.name if path else None,
+            subresource=path.subresource if path else None,
+        )
+
+    # Discovery, served from the live catalogue (KMock's scaffold routes the URLs here).
+
+    async def _serve_root(self, request: kmock.Request) -> kmock.Payload:
+        return discovery.root_paths(self.catalogue)
+
+    async def _serve_server_version(self, request: kmock.Request) -> kmock.Payload:
+        return discovery.server_version()
+
+    async def _serve_api(self, request: kmock.Request) -> kmock.Payload:
+        return discovery.core_versions(request.url.host or "127.0.0.1", request.url.port)
+
+    async def _serve_apis(self, request: kmock.Request) -> kmock.Payload:
+        return discovery.group_list(self.catalogue)
+
+    async def _serve_group(self, request: kmock.Request) -> kmock.Payload:
+        return discovery.group(self.catalogue, request.url.path.strip("/").split("/")[-1])
+
+    async def _serve_version(self, request: kmock.Request) -> kmock.Payload:
+        assert request.resource is not None
+        return discovery.resource_list(
+            self.catalogue, request.resource.group or "", request.resource.version or ""
+        )
+
+    # Objects
+
+    async def _serve_object(self, request: kmock.Request) -> Response:
+        try:
+            return self._respond(request)
+        except errors.ApiError as e:
+            return Response(status=e.code, headers=_JSON, payload=e.status_body())
+        except SelectorError as e:
+            error = errors.bad_request(str(e))
+            return Response(status=error.code, headers=_JSON, payload=error.status_body())
+
+    def _respond(self, request: kmock.Request) -> Response:
+        assert request.resource is not None
+        assert request.resource.plural is not None
+        group, version, plural = (
+            request.resource.group or "",
+            request.resource.version or "",
+            request.resource.plural,
+        )
+        rtype = self.catalogue.find(group, version, plural)
+        if rtype is None:
+            raise errors.no_such_path(str(request.url.path))
+        if request.namespace is not None and not rtype.namespaced:
+            raise errors.no_such_path(str(request.url.path))
+        method, name, namespace = request.method.value, request.name, request.namespace
+        if request.action == kmock.action.WATCH:
+            return self._watch(rtype, request)
+        if method == "GET" and name is None:
+            return self._ok(self._list(rtype, request))
+        if name is None and method == "POST":
+            return self._ok(self.store.create(rtype, namespace, request.data), status=201)
+        if name is None and method == "DELETE":
+            return self._ok(self._delete_collection(rtype, request))
+        if name is None:
+            raise errors.ApiError(405, "MethodNotAllowed", f"{method} is not supported on collections")
+        if method == "GET":
+            obj = self._subresource_view(self.store.get(rtype, namespace, name), request.subresource)
+            if "as=Table" in request.headers.get("Accept", ""):
+                return self._ok(
+                    tables.table(rtype, [obj], {"resourceVersion": obj["metadata"]["resourceVersion"]})
+                )
+            return self._ok(obj)
+        if method == "PUT":
+            return self._ok(self._put(rtype, request, namespace, name))
+        if method == "PATCH":
+            content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
+            if content_type == patching.APPLY_PATCH:
+                return self._ok(self._apply(rtype, request, namespace, name))
+            return self._ok(
+                self.store.patch(
+                    rtype,
+                    namespace,
+                    name,
+                    content_type or patching.MERGE_PATCH,
+                    request.data,
+                    request.subresource,
+                )
+            )
+        if method == "DELETE":
+            options = request.data if isinstance(request.data, dict) else {}
+            if "propagationPolicy" in request.params:
+                options = {**options, "propagationPolicy": request.params["propagationPolicy"]}
+            return self._ok(self.store.delete(rtype, namespace, name, options))
+        raise errors.ApiError(405, "MethodNotAllowed", f"{method} is not supported")
+
+    def _ok(self, payload: Any, status: int = 200) -> Response:
+        return Response(status=status, headers=_JSON, payload=payload)
+
+    def _subresource_view(self, obj: dict[str, Any], subresource: str | None) -> dict[str, Any]:
+        if subresource in (None, "status"):
+            return obj
+        raise errors.no_such_path(subresource)
+
+    def _put(self, rtype: ResourceType, request: kmock.Request, namespace: str | None, name: str) -> Any:
+        return self.store.replace(rtype, namespace, name, request.data, request.subresource)
+
+    def _apply(self, rtype: ResourceType, request: kmock.Request, namespace: str | None, name: str) -> Any:
+        """Server-side apply, approximated: create when missing, else merge the applied fields."""
+        try:
+            self.store.get(rtype, namespace, name)
+        except errors.ApiError:
+            return self.store.create(rtype, namespace, request.data)
+        return self.store.patch(
+            rtype, namespace, name, patching.MERGE_PATCH, request.data, request.subresource
+        )
+
+    def _list(self, rtype: ResourceType, request: kmock.Request) -> dict[str, Any]:
+        matcher = object_matcher(request.params.get("labelSelector"), request.params.get("fieldSelector"))
+        items = self.store.list_objects(rtype, request.namespace, matcher)
+        metadata: dict[str, Any] = {"resourceVersion": str(self.store.resource_version)}
+        after = decode_continue(request.params.get("continue"))
+        if after:
+            items = [obj for obj in items if _sort_key(obj) > after]
+        limit = int(request.params.get("limit") or 0)
+        if limit and len(items) > limit:
+            items = items[:limit]
+            metadata["continue"] = encode_continue(_sort_key(items[-1]))
+            metadata["remainingItemCount"] = 0
+        if "as=Table" in request.headers.get("Accept", ""):
+            return tables.table(rtype, items, metadata)
+        return {
+            "kind": f"{rtype.kind}List",
+            "apiVersion": rtype.api_version,
+            "metadata": metadata,
+            "items": items,
+        }
+
+    def _delete_collection(self, rtype: ResourceType, request: kmock.Request) -> dict[str, Any]:
+        matcher = object_matcher(request.params.get("labelSelector"), request.params.get("fieldSelector"))
+        deleted = []
+        for obj in self.store.list_objects(rtype, request.namespace, matcher):
+            meta = obj["metadata"]
+            deleted.append(self.store.delete(rtype, meta.get("namespace"), meta["name"]))
+        return {
+            "kind": f"{rtype.kind}List",
+            "apiVersion": rtype.api_version,
+            "metadata": {"resourceVersion": str(self.store.resource_version)},
+            "items": deleted,
+        }
+
+    def _watch(self, rtype: ResourceType, request: kmock.Request) -> Response:
+        params = request.params
+        matcher = object_matcher(
+            params.get("labelSelector"),
+            params.get("fieldSelector") if not request.name else f"metadata.name={request.name}",
+        )
+        timeout = float(params["timeoutSeconds"]) if params.get("timeoutSeconds") else None
+        try:
+            subscription, backlog = self.store.subscribe(
+                rtype, request.namespace, matcher, params.get("resourceVersion")
+            )
+        except errors.ApiError as e:
+            error_event = {"type": "ERROR", "object": e.status_body()}
+            return Response(status=200, headers=_JSON, payload=_single(error_event))
+        bookmarks = params.get("allowWatchBookmarks") == "true"
+        initial_end = params.get("sendInitialEvents") == "true" and params.get("resourceVersion") in (
+            None,
+            "",
+            "0",
+        )
+        stream = self._stream(
+            rtype, subscription, backlog, timeout=timeout, bookmarks=bookmarks, initial_end=initial_end
+        )
+        return Response(status=200, headers=_JSON, payload=stream)
+
+    def _bookmark(self, rtype: ResourceType, *, initial_end: bool = False) -> dict[str, Any]:
+        metadata: dict[str, Any] = {"resourceVersion": str(self.store.resource_version)}
+        if initial_end:
+            metadata["annotations"] = {"k8s.io/initial-events-end": "true"}
+        return {
+            "type": "BOOKMARK",
+            "object": {"kind": rtype.kind, "apiVersion": rtype.api_version, "metadata": metadata},
+        }
+
+    async def _stream(
+        self,
+        rtype: ResourceType,
+        subscription: Subscription,
+        backlog: list[WatchEvent],
+        *,
+        timeout: float | None,
+        bookmarks: bool,
+        initial_end: bool,
+    ) -> AsyncIterator[Any]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout if timeout else None
+        try:
+            yield b""  # send the headers now: clients wait for them before reading events
+            for event in backlog:
+                yield {"type": event.type, "object": self.store.as_version(rtype, event.obj)}
+            if initial_end:
+                yield self._bookmark(rtype, initial_end=True)
+            while True:
+                wait = self.bookmark_interval if bookmarks else None
+                if deadline is not None:
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        return
+                    wait = min(wait, remaining) if wait is not None else remaining
+                try:
+                    item = await asyncio.wait_for(subscription.queue.get(), wait)
+                except TimeoutError:
+                    if bookmarks and (deadline is None or loop.time() < deadline):
+                        yield self._bookmark(rtype)
+                    continue
+                if item is None:
+                    return
+                yield {"type": item.type, "object": self.store.as_version(rtype, item.obj)}
+        finally:
+            self.store.unsubscribe(subscription)
+
+    def close_watches(self) -> None:
+        """End every open watch stream cleanly (the emulator is stopping)."""
+        self.store.close_subscriptions()
+
+
+async def _single(event: dict[str, Any]) -> AsyncIterator[Any]:
+    yield event
+
+
+def _sort_key(obj: dict[str, Any]) -> tuple[str, str]:
+    meta = obj["metadata"]
+    return meta.get("namespace") or "", meta["name"]
+
+
+def _is_object_request(request: kmock.Request) -> bool:
+    return request.resource is not None and bool(request.resource.plural)

@@ -1,0 +1,207 @@
+"""Running a real kopf operator against the emulator, in its own thread and event loop.
+
+kopf cancels every task of its loop when it stops, so it must never share the test's loop. The
+operator logs in to the emulator through a login handler added to its registry (so no global
+kubeconfig is read), runs standalone unless peering is asked for, and is stopped gracefully through
+its stop flag or killed abruptly (to test restarts mid-reconcile).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import threading
+import types
+import weakref
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import kopf
+
+from tests.kube.api import KubeApi
+
+logger = logging.getLogger(__name__)
+
+_LOGIN_PRIORITY = 1000  # above kopf's own piggy-backing logins, so the emulator always wins
+
+
+@dataclass
+class _Endpoint:
+    url: str
+
+
+_ENDPOINTS: weakref.WeakKeyDictionary[kopf.OperatorRegistry, _Endpoint] = weakref.WeakKeyDictionary()
+
+
+def _log_in_to_emulator(registry: kopf.OperatorRegistry, url: str) -> None:
+    """Point the registry's logins at `url`; a registry reused across tests follows the newest emulator."""
+    endpoint = _ENDPOINTS.get(registry)
+    if endpoint is not None:
+        endpoint.url = url
+        return
+    endpoint = _ENDPOINTS[registry] = _Endpoint(url)
+
+    @kopf.on.login(registry=registry, id="kube-emulator-login")
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        return kopf.ConnectionInfo(server=endpoint.url, insecure=True, priority=_LOGIN_PRIORITY)
+
+
+def load_registry(handlers: types.ModuleType | str | kopf.OperatorRegistry) -> kopf.OperatorRegistry:
+    """A registry holding the handlers of a module (imported or reloaded into a fresh registry)."""
+    if isinstance(handlers, kopf.OperatorRegistry):
+        return handlers
+    registry = kopf.OperatorRegistry()
+    previous = kopf.get_default_registry()
+    kopf.set_default_registry(registry)
+    try:
+        if isinstance(handlers, str):
+            module = importlib.import_module(handlers)
+            if not _registered_anything(registry):
+                importlib.reload(module)
+        else:
+            importlib.reload(handlers)
+    finally:
+        kopf.set_default_registry(previous)
+    return registry
+
+
+def _registered_anything(registry: kopf.OperatorRegistry) -> bool:
+    return any(True for _ in registry._changing.get_all_handlers()) or any(
+        True for _ in registry._activities.get_all_handlers()
+    )
+
+
+def fast_settings() -> kopf.OperatorSettings:
+    """kopf settings tuned for tests: quick reconnects, quick exit; callers may adjust further."""
+    settings = kopf.OperatorSettings()
+    settings.watching.reconnect_backoff = 0.1
+    settings.queueing.idle_timeout = 0.5
+    settings.queueing.exit_timeout = 1.0
+    settings.process.ultimate_exiting_timeout = 5.0
+    settings.networking.error_backoffs = [0.1, 0.2, 0.5, 1.0]
+    return settings
+
+
+class OperatorRun:
+    """One kopf operator running in a background thread until stopped or killed."""
+
+    def __init__(
+        self,
+        registry: kopf.OperatorRegistry,
+        settings: kopf.OperatorSettings,
+        *,
+        namespaces: Collection[str],
+        clusterwide: bool,
+        peering: str | None,
+        memo: object | None,
+    ) -> None:
+        self.registry = registry
+        self.settings = settings
+        self.error: BaseException | None = None
+        self._kwargs: dict[str, Any] = {
+            "registry": registry,
+            "settings": settings,
+            "clusterwide": clusterwide,
+            "namespaces": list(namespaces),
+            "standalone": peering is None,
+            "peering_name": peering,
+            "memo": memo,
+        }
+        self._stop_flag = threading.Event()
+        self._ready_flag = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._thread = threading.Thread(target=self._run, name=f"kopf-operator-{id(self):x}", daemon=True)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def start(self, timeout: float) -> None:
+        self._thread.start()
+        ready = self._ready_flag.wait(timeout)
+        if self.error is not None:
+            raise RuntimeError(f"the operator failed while starting: {self.error!r}") from self.error
+        if not ready:
+            self.kill()
+            raise RuntimeError(f"the operator did not report ready within {timeout} s")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ask kopf to exit gracefully (as on SIGTERM) and wait for its thread."""
+        self._stop_flag.set()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self.kill()
+
+    def kill(self, timeout: float = 10.0) -> None:
+        """Cancel the operator at once, mid-handler if need be (as a crashed or OOM-killed pod)."""
+        if self._loop is not None and self._task is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: already dead
+                self._loop.call_soon_threadsafe(self._task.cancel)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        self._loop = loop
+        try:
+            coro = kopf.operator(stop_flag=self._stop_flag, ready_flag=self._ready_flag, **self._kwargs)
+            self._task = loop.create_task(coro)
+            loop.run_until_complete(self._task)
+        except asyncio.CancelledError:
+            logger.info("The operator was killed")
+        except BaseException as e:
+            self.error = e
+            logger.exception("The operator failed")
+        finally:
+            for task in asyncio.all_tasks(loop):
+                task.cancel()
+            with contextlib.suppress(BaseException):
+                loop.run_until_complete(asyncio.gather(*asyncio.all_tasks(loop), return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+            self._ready_flag.set()  # unblock a start() still waiting
+
+
+@contextlib.contextmanager
+def run_operator(
+    kube_api: KubeApi,
+    handlers: types.ModuleType | str | kopf.OperatorRegistry,
+    *,
+    namespaces: Collection[str] = (),
+    clusterwide: bool | None = None,
+    settings: kopf.OperatorSettings | None = None,
+    configure: Callable[[kopf.OperatorSettings], None] | None = None,
+    peering: str | None = None,
+    memo: object | None = None,
+    startup_timeout: float = 30.0,
+) -> Iterator[OperatorRun]:
+    """Run kopf with `handlers` (a module, its name, or a registry) against the emulator.
+
+    Cluster-wide unless `namespaces` are given. Standalone unless `peering` names a peering object
+    (then register kopf's CRDs first with `kube_api.register_kopf_peering_crds()`). On exit the
+    operator is stopped gracefully; an error that crashed it is raised.
+    """
+    registry = load_registry(handlers)
+    _log_in_to_emulator(registry, kube_api.url)
+    settings = settings or fast_settings()
+    if configure is not None:
+        configure(settings)
+    run = OperatorRun(
+        registry,
+        settings,
+        namespaces=namespaces,
+        clusterwide=not namespaces if clusterwide is None else clusterwide,
+        peering=peering,
+        memo=memo,
+    )
+    run.start(startup_timeout)
+    try:
+        yield run
+    finally:
+        run.stop()
+    if run.error is not None:
+        raise RuntimeError(f"the operator crashed: {run.error!r}") from run.error

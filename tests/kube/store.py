@@ -1,0 +1,439 @@
+"""The emulator's object store: every object, the resourceVersion clock, and the change log for watches.
+
+All methods are synchronous and run on the emulator's event loop, so each write is atomic as in etcd:
+it validates, stores, bumps the single resourceVersion counter and publishes one watch event. Deletion
+honours finalizers, cascades to dependents by ownerReferences (background garbage collection), empties
+terminating namespaces, and a deleted CRD takes its objects with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import collections
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.kube import admission, errors, patching
+from tests.kube.resources import CRD_RESOURCE, NAMESPACE_RESOURCE, ResourceCatalogue, ResourceType
+from tests.kube.selectors import Matcher
+
+logger = logging.getLogger(__name__)
+
+StoreKey = tuple[str, str]  # (group, plural): all versions of a resource share one storage
+ObjectKey = tuple[str, str]  # (namespace or "", name)
+ObjectRef = tuple[str, str, str, str]  # (group, plural, namespace or "", name)
+
+# Enough history for watches resuming after a short disconnect; older resourceVersions get 410 Gone.
+EVENT_LOG_SIZE = 50_000
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    resource_version: int
+    type: str
+    group: str
+    plural: str
+    obj: dict[str, Any]
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One open watch: events of one resource, filtered by namespace and selectors."""
+
+    rtype: ResourceType
+    namespace: str | None
+    matcher: Matcher
+    queue: asyncio.Queue[WatchEvent | None] = field(default_factory=asyncio.Queue)
+
+    def wants(self, event: WatchEvent) -> bool:
+        if (event.group, event.plural) != (self.rtype.group, self.rtype.plural):
+            return False
+        if self.namespace is not None and event.obj["metadata"].get("namespace") != self.namespace:
+            return False
+        return self.matcher(event.obj)
+
+
+def _owner_uids(obj: dict[str, Any]) -> set[str]:
+    return {ref["uid"] for ref in obj["metadata"].get("ownerReferences") or () if ref.get("uid")}
+
+
+class ObjectStore:
+    """In-memory etcd plus the API server's write semantics, for one emulator."""
+
+    def __init__(self, catalogue: ResourceCatalogue) -> None:
+        self.catalogue = catalogue
+        self.resource_version = 0
+        self._objects: dict[StoreKey, dict[ObjectKey, dict[str, Any]]] = collections.defaultdict(dict)
+        self._dependents: dict[str, set[ObjectRef]] = collections.defaultdict(set)
+        self._log: collections.deque[WatchEvent] = collections.deque(maxlen=EVENT_LOG_SIZE)
+        self._compacted = 0
+        self._subscriptions: set[Subscription] = set()
+        self.controllers: list[asyncio.Task[None]] = []  # emulated controllers (e.g. the kubelet)
+
+    # Reading
+
+    def get(self, rtype: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
+        obj = self._objects[(rtype.group, rtype.plural)].get(self._key(rtype, namespace, name))
+        if obj is None:
+            raise errors.not_found(rtype, name)
+        return self._as_version(rtype, obj)
+
+    def list_objects(
+        self, rtype: ResourceType, namespace: str | None, matcher: Matcher
+    ) -> list[dict[str, Any]]:
+        bucket = self._objects[(rtype.group, rtype.plural)]
+        keys = sorted(k for k in bucket if namespace is None or k[0] == namespace)
+        return [self._as_version(rtype, bucket[k]) for k in keys if matcher(bucket[k])]
+
+    def count(self) -> int:
+        return sum(len(bucket) for bucket in self._objects.values())
+
+    def namespace_exists(self, namespace: str) -> bool:
+        return ("", namespace) in self._objects[("", "namespaces")]
+
+    # Writing
+
+    def create(self, rtype: ResourceType, namespace: str | None, body: Any) -> dict[str, Any]:
+        obj = admission.prepare_create(rtype, body, namespace, self.resource_version + 1)
+        meta = obj["metadata"]
+        key = self._key(rtype, meta.get("namespace"), meta["name"])
+        if key in self._objects[(rtype.group, rtype.plural)]:
+            raise errors.already_exists(rtype, meta["name"])
+        if rtype.namespaced:
+            ns = self._objects[("", "namespaces")].get(("", meta["namespace"]))
+            if ns is None:
+                raise errors.ApiError(
+                    404,
+                    "NotFound",
+                    f'namespaces "{meta["namespace"]}" not found',
+                    {"name": meta["namespace"], "kind": "namespaces"},
+                )
+            if ns["metadata"].get("deletionTimestamp"):
+                raise errors.ApiError(
+                    403,
+                    "Forbidden",
+                    f'{rtype.qualified_plural} "{meta["name"]}" is forbidden: unable to '
+                    f"create new content in namespace {meta['namespace']} because it is being terminated",
+                )
+        if rtype == CRD_RESOURCE:
+            self._check_crd_names(obj)
+        self._store(rtype, obj, "ADDED")
+        if rtype == CRD_RESOURCE:
+            from tests.kube.resources import resource_types_from_crd
+
+            self.catalogue.extend(resource_types_from_crd(obj))
+        return self._as_version(rtype, obj)
+
+    def replace(
+        self, rtype: ResourceType, namespace: str | None, name: str, body: Any, subresource: str | None
+    ) -> dict[str, Any]:
+        old = self._stored(rtype, namespace, name)
+        if not isinstance(body, dict):
+            raise errors.bad_request("the body of the request was in an unknown format")
+        body_meta = body.get("metadata") or {}
+        if body_meta.get("name") not in (None, name):
+            raise errors.bad_request("the name of the object does not match the name on the URL")
+        expected = body_meta.get("resourceVersion")
+        if expected and expected != old["metadata"]["resourceVersion"]:
+            raise errors.conflict(rtype, name)
+        return self._write(rtype, old, body, subresource)
+
+    def patch(
+        self,
+        rtype: ResourceType,
+        namespace: str | None,
+        name: str,
+        content_type: str,
+        patch: Any,
+        subresource: str | None,
+    ) -> dict[str, Any]:
+        old = self._stored(rtype, namespace, name)
+        current = self._as_version(rtype, old)
+        try:
+            if content_type == patching.JSON_PATCH:
+                new = patching.json_patch(current, patch)
+            elif content_type == patching.STRATEGIC_MERGE_PATCH:
+                if rtype.group not in _BUILTIN_GROUPS:
+                    raise errors.ApiError(
+                        415,
+                        "UnsupportedMediaType",
+                        "the body of the request was in an unknown format - accepted media "
+                        "types include: application/json-patch+json, "
+                        "application/merge-patch+json, application/apply-patch+yaml",
+                    )
+                new = patching.strategic_merge_patch(current, patch)
+            else:
+                if not isinstance(patch, dict):
+                    raise errors.bad_request("a merge patch must be a JSON object")
+                new = patching.merge_patch(current, patch)
+        except patching.PatchError as e:
+            if e.test_failed:
+                raise errors.invalid(rtype, name, str(e)) from e
+            raise errors.bad_request(str(e)) from e
+        if isinstance(patch, dict):
+            expected = (patch.get("metadata") or {}).get("resourceVersion")
+            if expected and expected != old["metadata"]["resourceVersion"]:
+                raise errors.conflict(rtype, name)
+        return self._write(rtype, old, new, subresource)
+
+    def delete(
+        self, rtype: ResourceType, namespace: str | None, name: str, options: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        old = self._stored(rtype, namespace, name)
+        options = options or {}
+        preconditions = options.get("preconditions") or {}
+        for field_name in ("uid", "resourceVersion"):
+            if preconditions.get(field_name) and preconditions[field_name] != old["metadata"].get(field_name):
+                raise errors.conflict(rtype, name)
+        if options.get("propagationPolicy") == "Orphan":
+            self._orphan_dependents(old["metadata"]["uid"])
+        result = self._delete_object(rtype, old)
+        return self._as_version(rtype, result)
+
+    # Watching
+
+    def subscribe(
+        self, rtype: ResourceType, namespace: str | None, matcher: Matcher, since: str | None
+    ) -> tuple[Subscription, list[WatchEvent]]:
+        """A live subscription plus the events that precede it: all objects, or the log after `since`."""
+        subscription = Subscription(rtype, namespace, matcher)
+        if since in (None, "", "0"):
+            backlog = [
+                WatchEvent(int(obj["metadata"]["resourceVersion"]), "ADDED", rtype.group, rtype.plural, obj)
+                for obj in self.list_objects(rtype, namespace, matcher)
+            ]
+        else:
+            try:
+                start = int(since or 0)
+            except ValueError:
+                raise errors.bad_request(f"invalid resourceVersion {since!r}") from None
+            if start < self._compacted:
+                raise errors.ApiError(
+                    410, "Expired", f"too old resource version: {start} ({self._compacted})"
+                )
+            backlog = [e for e in self._log if e.resource_version > start and subscription.wants(e)]
+        self._subscriptions.add(subscription)
+        return subscription, backlog
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self._subscriptions.discard(subscription)
+
+    def close_subscriptions(self) -> None:
+        for subscription in self._subscriptions:
+            subscription.queue.put_nowait(None)
+
+    def as_version(self, rtype: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+        return self._as_version(rtype, obj)
+
+    # Internals
+
+    def _key(self, rtype: ResourceType, namespace: str | None, name: str) -> ObjectKey:
+        return (namespace or "") if rtype.namespaced else "", name
+
+    def _stored(self, rtype: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
+        obj = self._objects[(rtype.group, rtype.plural)].get(self._key(rtype, namespace, name))
+        if obj is None:
+            raise errors.not_found(rtype, name)
+        return obj
+
+    def _as_version(self, rtype: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+        if obj.get("apiVersion") == rtype.api_version:
+            return obj
+        return {**obj, "apiVersion": rtype.api_version}
+
+    def _write(
+        self, rtype: ResourceType, old: dict[str, Any], new: Any, subresource: str | None
+    ) -> dict[str, Any]:
+        if subresource not in (None, "status"):
+            raise errors.no_such_path(f"{rtype.qualified_plural}/{subresource}")
+        if subresource == "status" and not rtype.has_status:
+            raise errors.no_such_path(f"{rtype.qualified_plural}/status")
+        obj = admission.prepare_update(
+            rtype, old, new, subresource=subresource, resource_version=self.resource_version + 1
+        )
+        if admission.unchanged(old, obj):
+            return self._as_version(rtype, old)
+        meta = obj["metadata"]
+        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+            self._store(rtype, obj, "MODIFIED")
+            self._remove(rtype, obj)
+        else:
+            self._store(rtype, obj, "MODIFIED")
+        return self._as_version(rtype, obj)
+
+    def _store(self, rtype: ResourceType, obj: dict[str, Any], event_type: str) -> None:
+        meta = obj["metadata"]
+        key = self._key(rtype, meta.get("namespace"), meta["name"])
+        bucket = self._objects[(rtype.group, rtype.plural)]
+        ref: ObjectRef = (rtype.group, rtype.plural, key[0], key[1])
+        previous = bucket.get(key)
+        if previous is not None:
+            for uid in _owner_uids(previous):
+                self._dependents[uid].discard(ref)
+        for uid in _owner_uids(obj):
+            self._dependents[uid].add(ref)
+        self.resource_version += 1
+        meta["resourceVersion"] = str(self.resource_version)
+        bucket[key] = obj
+        self._publish(WatchEvent(self.resource_version, event_type, rtype.group, rtype.plural, obj))
+
+    def _publish(self, event: WatchEvent) -> None:
+        if len(self._log) == self._log.maxlen:
+            self._compacted = self._log[0].resource_version
+        self._log.append(event)
+        for subscription in self._subscriptions:
+            if subscription.wants(event):
+                subscription.queue.put_nowait(event)
+
+    def _delete_object(self, rtype: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+        meta = obj["metadata"]
+        if rtype == NAMESPACE_RESOURCE:
+            return self._terminate_namespace(obj)
+        if meta.get("finalizers"):
+            if meta.get("deletionTimestamp"):
+                return obj
+            marked = {
+                **obj,
+                "metadata": {
+                    **meta,
+                    "deletionTimestamp": admission.now_rfc3339(),
+                    "deletionGracePeriodSeconds": 0,
+                },
+            }
+            self._store(rtype, marked, "MODIFIED")
+            return marked
+        return self._remove(rtype, obj)
+
+    def _remove(self, rtype: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+        meta = obj["metadata"]
+        key = self._key(rtype, meta.get("namespace"), meta["name"])
+        bucket = self._objects[(rtype.group, rtype.plural)]
+        if bucket.get(key) is not obj:
+            return obj
+        del bucket[key]
+        for uid in _owner_uids(obj):
+            self._dependents[uid].discard((rtype.group, rtype.plural, key[0], key[1]))
+        self.resource_version += 1
+        gone = {**obj, "metadata": {**meta, "resourceVersion": str(self.resource_version)}}
+        self._publish(WatchEvent(self.resource_version, "DELETED", rtype.group, rtype.plural, gone))
+        self._collect_dependents(meta["uid"])
+        if rtype == CRD_RESOURCE:
+            self._drop_crd(obj)
+        if rtype.namespaced:
+            self._finish_namespace(key[0])
+        return gone
+
+    def _collect_dependents(self, owner_uid: str) -> None:
+        for group, plural, namespace, name in sorted(self._dependents.pop(owner_uid, set())):
+            rtype = next((r for r in self.catalogue if r.group == group and r.plural == plural), None)
+            dependent = self._objects[(group, plural)].get((namespace, name))
+            if rtype is None or dependent is None:
+                continue
+            remaining = [
+                ref
+                for ref in dependent["metadata"].get("ownerReferences") or ()
+                if ref.get("uid") != owner_uid
+            ]
+            if remaining and any(self._uid_exists(ref.get("uid")) for ref in remaining):
+                continue
+            self._delete_object(rtype, dependent)
+
+    def _uid_exists(self, uid: str | None) -> bool:
+        return any(obj["metadata"].get("uid") == uid for obj in self._iter_objects())
+
+    def _orphan_dependents(self, owner_uid: str) -> None:
+        for group, plural, namespace, name in sorted(self._dependents.pop(owner_uid, set())):
+            rtype = next((r for r in self.catalogue if r.group == group and r.plural == plural), None)
+            dependent = self._objects[(group, plural)].get((namespace, name))
+            if rtype is None or dependent is None:
+                continue
+            refs = [
+                ref
+                for ref in dependent["metadata"].get("ownerReferences") or ()
+                if ref.get("uid") != owner_uid
+            ]
+            orphaned = {**dependent, "metadata": {**dependent["metadata"], "ownerReferences": refs}}
+            self._store(rtype, orphaned, "MODIFIED")
+
+    def _terminate_namespace(self, ns: dict[str, Any]) -> dict[str, Any]:
+        name = ns["metadata"]["name"]
+        if not ns["metadata"].get("deletionTimestamp"):
+            ns = {
+                **ns,
+                "metadata": {**ns["metadata"], "deletionTimestamp": admission.now_rfc3339()},
+                "status": {"phase": "Terminating"},
+            }
+            self._store(NAMESPACE_RESOURCE, ns, "MODIFIED")
+        for rtype in list(self.catalogue):
+            if not rtype.namespaced:
+                continue
+            bucket = self._objects[(rtype.group, rtype.plural)]
+            for key in [k for k in bucket if k[0] == name]:
+                if key in bucket:
+                    self._delete_object(rtype, bucket[key])
+        self._finish_namespace(name)
+        return self._objects[("", "namespaces")].get(("", name), ns)
+
+    def _finish_namespace(self, name: str) -> None:
+        ns = self._objects[("", "namespaces")].get(("", name))
+        if ns is None or not ns["metadata"].get("deletionTimestamp") or ns["metadata"].get("finalizers"):
+            return
+        for (group, plural), bucket in self._objects.items():
+            if (group, plural) != ("", "namespaces") and any(k[0] == name for k in bucket):
+                return
+        self._remove(NAMESPACE_RESOURCE, ns)
+
+    def _check_crd_names(self, crd: dict[str, Any]) -> None:
+        spec = crd.get("spec") or {}
+        for field_name in ("group", "names", "versions", "scope"):
+            if not spec.get(field_name):
+                raise errors.invalid(
+                    CRD_RESOURCE, crd["metadata"]["name"], f"spec.{field_name}: Required value"
+                )
+
+    def _drop_crd(self, crd: dict[str, Any]) -> None:
+        spec = crd.get("spec") or {}
+        plural = (spec.get("names") or {}).get("plural", "")
+        for rtype in self.catalogue.remove(spec.get("group", ""), plural)[:1]:
+            bucket = self._objects[(rtype.group, rtype.plural)]
+            for obj in list(bucket.values()):
+                self._remove(rtype, obj)
+
+    def _iter_objects(self) -> Iterator[dict[str, Any]]:
+        for bucket in self._objects.values():
+            yield from bucket.values()
+
+
+_BUILTIN_GROUPS = frozenset(
+    {
+        "",
+        "apps",
+        "batch",
+        "networking.k8s.io",
+        "rbac.authorization.k8s.io",
+        "apiextensions.k8s.io",
+        "coordination.k8s.io",
+        "events.k8s.io",
+        "policy",
+    }
+)
+
+
+def decode_continue(token: str | None) -> tuple[str, str] | None:
+    """The (namespace, name) a paginated list resumes after, from the opaque `continue` token."""
+    if not token:
+        return None
+    try:
+        namespace, name = json.loads(base64.urlsafe_b64decode(token.encode()).decode())["after"]
+        return str(namespace), str(name)
+    except (ValueError, KeyError, TypeError, binascii.Error) as e:
+        raise errors.bad_request(f"invalid continue token: {e}") from e
+
+
+def encode_continue(after: tuple[str, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": list(after)}).encode()).decode()
