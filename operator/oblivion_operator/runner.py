@@ -22,8 +22,8 @@ PEERING_NAME = "oblivion"
 STORAGE_PREFIX = "operator.oblivion.dev"  # kopf's bookkeeping annotations; not oblivion.dev/, which users set
 
 
-def kopf_settings(*, standalone: bool) -> kopf.OperatorSettings:
-    settings = kopf.OperatorSettings()
+def configure_kopf(settings: kopf.OperatorSettings, *, standalone: bool) -> kopf.OperatorSettings:
+    """Our finalizer, bookkeeping annotations, Events and peering on kopf's ``settings``."""
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=STORAGE_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -40,11 +40,12 @@ def kopf_settings(*, standalone: bool) -> kopf.OperatorSettings:
 
 
 def build_registry(
-    settings: OperatorSettings, *, login: bool = True
+    settings: OperatorSettings, *, kube_connection: kopf.ConnectionInfo | None = None
 ) -> tuple[kopf.OperatorRegistry, OperatorContext]:
+    """A registry with every handler; with ``kube_connection`` the caller logs kopf in (tests do)."""
     registry = kopf.OperatorRegistry()
-    ctx = OperatorContext(settings)
-    register(registry, ctx, login=login)
+    ctx = OperatorContext(settings, kube_connection=kube_connection)
+    register(registry, ctx, login=kube_connection is None)
     return registry, ctx
 
 
@@ -63,7 +64,7 @@ async def run(
         registry, _ = build_registry(settings)
     await kopf.operator(
         registry=registry,
-        settings=kopf_settings(standalone=standalone),
+        settings=configure_kopf(kopf.OperatorSettings(), standalone=standalone),
         clusterwide=not namespaces,
         namespaces=list(namespaces),
         standalone=standalone,

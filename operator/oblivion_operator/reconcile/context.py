@@ -35,6 +35,7 @@ class OperatorContext:
     """Created once per operator run; clients are opened in kopf's event loop at start-up."""
 
     settings: OperatorSettings
+    kube_connection: kopf.ConnectionInfo | None = None  # else the one kopf logs in with
     _kube: KubeClient | None = None
     _slack: SlackChannels | None = None
     _qdrant: QdrantStore | None = None
@@ -50,9 +51,13 @@ class OperatorContext:
             api_key=s.qdrant_api_key.get_secret_value() if s.qdrant_api_key else None,
         )
         self._nexus = NexusClient(s.nexus_url, s.admin_token.get_secret_value())
+        if self.kube_connection is not None:
+            self._kube = KubeClient(self.kube_connection)
 
     def connect_kube(self, info: kopf.ConnectionInfo) -> None:
+        """Use the credentials kopf logged in with (called from the login handler)."""
         if self._kube is None:
+            self.kube_connection = info
             self._kube = KubeClient(info)
 
     async def close(self) -> None:
