@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import itertools
 import secrets
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from starlette.applications import Starlette
 from oblivion_nexus.services.signatures import sign_clickup_body
 from tests.fakes import clickup_payloads as shapes
 from tests.fakes.clickup_routes import RecordedCall, build_app
+from tests.fakes.loopback import LoopbackServer
 
 DEFAULT_TOKEN = "pk_183_FAKECLICKUPTOKEN"
 DEFAULT_TEAM_ID = "9012345"
@@ -70,8 +70,7 @@ class FakeClickUp:
         self._window: tuple[int, int] = (0, 0)
         self._ids = itertools.count(1000)
         self._lock = threading.RLock()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LoopbackServer | None = None
         self.url = ""
         self.app: Starlette = build_app(self)
 
@@ -324,27 +323,15 @@ class FakeClickUp:
     # ---- lifecycle -------------------------------------------------------------------------------
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", ws="none")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("fake ClickUp did not start within 10 s")
-            time.sleep(0.01)
-        self.url = f"http://{host}:{sock.getsockname()[1]}/api/v2/"
+        """Serve on loopback in a background thread; returns the API base URL (``…/api/v2/``)."""
+        self._server = LoopbackServer(self.app, host=host, port=port)
+        self.url = self._server.start() + "/api/v2/"
         return self.url
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
+        if self._server is not None:
+            self._server.stop()
         self._server = None
-        self._thread = None
 
     def __enter__(self) -> FakeClickUp:
         self.start()

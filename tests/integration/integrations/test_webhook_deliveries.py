@@ -1,0 +1,328 @@
+"""The fakes deliver webhooks exactly as ClickUp and Slack do: a receiver built from Nexus's own
+signature checks and parsers accepts them, and failures are retried the way the vendors retry."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from oblivion_nexus.integrations.clickup import ClickUpClient
+from oblivion_nexus.integrations.clickup_events import ClickUpWebhookEvent, parse_clickup_webhook
+from oblivion_nexus.integrations.slack_events import (
+    SlackEventCallback,
+    SlackUrlVerification,
+    parse_slack_payload,
+)
+from oblivion_nexus.services.signatures import (
+    SignatureError,
+    verify_clickup_signature,
+    verify_slack_signature,
+)
+from tests.fakes import slack_events
+from tests.fakes.clickup import FakeClickUp
+from tests.fakes.loopback import LoopbackServer
+
+SLACK_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+
+
+@dataclass
+class Receiver:
+    """A stand-in for Nexus's webhook endpoints: verifies, parses, records, or fails on demand."""
+
+    clickup_secrets: dict[str, str] = field(default_factory=dict)
+    clickup_events: list[ClickUpWebhookEvent] = field(default_factory=list)
+    slack_events: list[SlackEventCallback] = field(default_factory=list)
+    slack_retry_headers: list[tuple[str | None, str | None]] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
+    fail_next: int = 0
+    fail_status: int = 503
+    no_retry: bool = False
+    slow_next: int = 0
+
+    async def clickup(self, request: Request) -> Response:
+        raw = await request.body()
+        event = parse_clickup_webhook(raw)
+        try:
+            verify_clickup_signature(
+                raw, request.headers.get("x-signature"), self.clickup_secrets[event.webhook_id]
+            )
+        except SignatureError as e:
+            self.refusals.append(e.reason)
+            return Response(status_code=401)
+        if self.fail_next:
+            self.fail_next -= 1
+            return Response(status_code=self.fail_status)
+        self.clickup_events.append(event)
+        return Response(status_code=200)
+
+    async def slack(self, request: Request) -> Response:
+        raw = await request.body()
+        try:
+            verify_slack_signature(
+                raw,
+                request.headers.get("x-slack-request-timestamp"),
+                request.headers.get("x-slack-signature"),
+                SLACK_SECRET,
+                now=time.time(),
+            )
+        except SignatureError as e:
+            self.refusals.append(e.reason)
+            return Response(status_code=401)
+        self.slack_retry_headers.append(
+            (request.headers.get("x-slack-retry-num"), request.headers.get("x-slack-retry-reason"))
+        )
+        if self.slow_next:
+            self.slow_next -= 1
+            await asyncio.sleep(1.0)  # slower than the sender's timeout in the test that sets this
+        if self.fail_next:
+            self.fail_next -= 1
+            headers = {"X-Slack-No-Retry": "1"} if self.no_retry else None
+            return Response(status_code=self.fail_status, headers=headers)
+        payload = parse_slack_payload(raw)
+        if isinstance(payload, SlackUrlVerification):
+            return PlainTextResponse(payload.challenge)
+        assert isinstance(payload, SlackEventCallback)
+        self.slack_events.append(payload)
+        return JSONResponse({})
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[Receiver, str]]:
+    state = Receiver()
+    app = Starlette(
+        routes=[
+            Route("/webhooks/clickup", state.clickup, methods=["POST"]),
+            Route("/webhooks/slack", state.slack, methods=["POST"]),
+        ]
+    )
+    with LoopbackServer(app) as server:
+        yield state, server.base_url
+
+
+async def _register(
+    clickup: ClickUpClient, fake: FakeClickUp, receiver: Receiver, url: str, list_id: str
+) -> str:
+    hook = await clickup.create_webhook(fake.team_id, f"{url}/webhooks/clickup", ["*"], list_id=list_id)
+    assert hook.secret is not None
+    receiver.clickup_secrets[hook.id] = hook.secret.get_secret_value()
+    return hook.id
+
+
+async def test_task_creation_is_delivered_signed_with_its_companion_event(
+    fake_clickup: FakeClickUp, clickup: ClickUpClient, receiver: tuple[Receiver, str]
+) -> None:
+    state, url = receiver
+    hook_id = await _register(clickup, fake_clickup, state, url, "900100")
+
+    task, deliveries = await fake_clickup.create_task(list_id="900100", name="Login broken @ai-backend")
+
+    assert [d.delivered for d in deliveries] == [True, True]
+    assert [e.event for e in state.clickup_events] == ["taskCreated", "taskStatusUpdated"]
+    created, companion = state.clickup_events
+    assert created.task_id == task["id"]
+    assert created.webhook_id == hook_id
+    assert created.list_id == "900100"
+    assert created.dedupe_key != companion.dedupe_key
+    assert state.refusals == []
+
+
+async def test_one_status_change_arrives_twice_with_one_dedupe_key(
+    fake_clickup: FakeClickUp, clickup: ClickUpClient, receiver: tuple[Receiver, str]
+) -> None:
+    state, url = receiver
+    await _register(clickup, fake_clickup, state, url, "900100")
+    task = fake_clickup.add_task(list_id="900100", name="t")
+
+    await fake_clickup.change_status(task["id"], "in progress")
+    comment, _ = await fake_clickup.post_comment(task["id"], "please also check SSO")
+    await fake_clickup.change_description(task["id"], "new @ai-backend text")
+    await fake_clickup.delete_task(task["id"])
+
+    events = {e.event: e for e in state.clickup_events}
+    assert [e.event for e in state.clickup_events] == [
+        "taskStatusUpdated",
+        "taskUpdated",
+        "taskCommentPosted",
+        "taskUpdated",
+        "taskDeleted",
+    ]
+    assert state.clickup_events[0].dedupe_key == state.clickup_events[1].dedupe_key
+    assert state.clickup_events[1].status_change == ("to do", "in progress")
+    assert events["taskCommentPosted"].comment is not None
+    assert events["taskCommentPosted"].comment.id == comment["id"]
+    assert events["taskCommentPosted"].comment.plain_text == "please also check SSO"
+    assert state.clickup_events[3].description_text == "new @ai-backend text"
+    assert events["taskDeleted"].history_items == []
+
+
+async def test_webhooks_of_other_lists_are_not_sent(
+    fake_clickup: FakeClickUp, clickup: ClickUpClient, receiver: tuple[Receiver, str]
+) -> None:
+    state, url = receiver
+    await _register(clickup, fake_clickup, state, url, "900100")
+
+    _, deliveries = await fake_clickup.create_task(list_id="555", name="elsewhere")
+
+    assert deliveries == []
+    assert state.clickup_events == []
+
+
+async def test_failing_endpoint_gets_five_attempts_then_a_fail_count(
+    fake_clickup: FakeClickUp, clickup: ClickUpClient, receiver: tuple[Receiver, str]
+) -> None:
+    state, url = receiver
+    hook_id = await _register(clickup, fake_clickup, state, url, "900100")
+    state.fail_next = 5
+
+    _, deliveries = await fake_clickup.create_task(list_id="900100", name="t")
+
+    assert deliveries[0].statuses == [503] * 5
+    assert deliveries[1].statuses == [200]  # the companion event, after the endpoint recovered
+    webhook = (await clickup.list_webhooks(fake_clickup.team_id))[0]
+    assert webhook.id == hook_id
+    assert webhook.health.status == "active"  # a success resets the count, as ClickUp does
+    assert [e.event for e in state.clickup_events] == ["taskStatusUpdated"]
+
+
+async def test_endpoint_answering_410_suspends_the_webhook_at_once(
+    fake_clickup: FakeClickUp, clickup: ClickUpClient, receiver: tuple[Receiver, str]
+) -> None:
+    state, url = receiver
+    await _register(clickup, fake_clickup, state, url, "900100")
+    state.fail_next, state.fail_status = 1, 410
+
+    _, deliveries = await fake_clickup.create_task(list_id="900100", name="t")
+
+    assert [d.statuses for d in deliveries] == [[410]]  # suspended: the companion is not even sent
+    assert (await clickup.list_webhooks(fake_clickup.team_id))[0].is_suspended
+
+
+async def test_delivery_signed_with_another_secret_is_refused(
+    fake_clickup: FakeClickUp, clickup: ClickUpClient, receiver: tuple[Receiver, str]
+) -> None:
+    state, url = receiver
+    hook_id = await _register(clickup, fake_clickup, state, url, "900100")
+    state.clickup_secrets[hook_id] = "not-the-secret"
+
+    _, deliveries = await fake_clickup.create_task(list_id="900100", name="t")
+
+    assert deliveries[0].statuses == [401]
+    assert state.refusals == ["mismatch"]
+    assert state.clickup_events == []
+
+
+async def test_slack_event_is_delivered_signed(receiver: tuple[Receiver, str]) -> None:
+    state, url = receiver
+    sender = slack_events.SlackEventSender(f"{url}/webhooks/slack", SLACK_SECRET)
+    reply = slack_events.event_callback(
+        slack_events.message_event("C1", "hello", thread_ts="1726133698.626339")
+    )
+
+    delivery = await sender.send(reply)
+    challenge = await sender.send(slack_events.url_verification("abc123"))
+
+    assert delivery.delivered
+    assert [e.event_id for e in state.slack_events] == [reply["event_id"]]
+    assert state.slack_events[0].event.is_thread_reply
+    assert challenge.response_body == b"abc123"
+    assert state.slack_retry_headers == [(None, None), (None, None)]
+
+
+async def test_failed_slack_delivery_is_retried_with_retry_headers(receiver: tuple[Receiver, str]) -> None:
+    state, url = receiver
+    state.fail_next = 2
+    sender = slack_events.SlackEventSender(f"{url}/webhooks/slack", SLACK_SECRET)
+
+    delivery = await sender.send(slack_events.event_callback(slack_events.message_event("C1", "hi")))
+
+    assert [a.status for a in delivery.attempts] == [503, 503, 200]
+    assert state.slack_retry_headers == [(None, None), ("1", "http_error"), ("2", "http_error")]
+    assert len(state.slack_events) == 1
+
+
+async def test_slow_answer_is_retried_as_an_http_timeout(receiver: tuple[Receiver, str]) -> None:
+    state, url = receiver
+    state.slow_next = 1
+    sender = slack_events.SlackEventSender(f"{url}/webhooks/slack", SLACK_SECRET, timeout=0.3)
+
+    delivery = await sender.send(slack_events.event_callback(slack_events.message_event("C1", "hi")))
+
+    assert [a.status for a in delivery.attempts] == [None, 200]
+    assert delivery.attempts[1].retry_reason == "http_timeout"
+
+
+async def test_no_retry_header_stops_slack_retrying(receiver: tuple[Receiver, str]) -> None:
+    state, url = receiver
+    state.fail_next, state.no_retry = 3, True
+    sender = slack_events.SlackEventSender(f"{url}/webhooks/slack", SLACK_SECRET)
+
+    delivery = await sender.send(slack_events.event_callback(slack_events.message_event("C1", "hi")))
+
+    assert [a.status for a in delivery.attempts] == [503]
+    assert not delivery.delivered
+
+
+async def test_stale_slack_timestamp_is_refused(receiver: tuple[Receiver, str]) -> None:
+    state, url = receiver
+    sender = slack_events.SlackEventSender(f"{url}/webhooks/slack", SLACK_SECRET)
+
+    attempt = await sender.attempt(
+        slack_events.event_callback(slack_events.message_event("C1", "hi")), timestamp=int(time.time()) - 301
+    )
+
+    assert attempt.status == 401
+    assert state.refusals == ["stale"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def test_fake_clickup_runs_as_a_process_driven_through_its_control_api() -> None:
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(["nexus", "agent-runtime", "."])}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.clickup", "--port", str(port), "--token", "pk_proc"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base) as http:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    await http.get("/_fake/calls")
+                    break
+                except httpx.TransportError:
+                    assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+                    assert time.monotonic() < deadline, "the fake ClickUp process did not listen within 20 s"
+                    await asyncio.sleep(0.05)
+            created = (await http.post("/_fake/tasks", json={"list_id": "42", "name": "from outside"})).json()
+        async with ClickUpClient("pk_proc", base_url=f"{base}/api/v2/") as client:
+            task = await client.get_task(created["task"]["id"])
+        assert task.name == "from outside"
+        assert task.home_list is not None
+        assert task.home_list.id == "42"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
