@@ -21,15 +21,8 @@ import pytest
 import yaml
 
 from oblivion_operator.crds import CRD_FILE_NAMES, CrdFilesError, load_crds, render_crd_stream
-from tests.unit.crd_schema import (
-    REPO_ROOT,
-    CrdAdmission,
-    Rejected,
-    crd_files,
-    load_admissions,
-    schema_nodes,
-    structural_problems,
-)
+from tests.unit.crd_admission import CrdAdmission, Rejected, load_admissions
+from tests.unit.crd_schema import REPO_ROOT, crd_files, schema_nodes, structural_problems
 
 OBLIVION = Path(sys.executable).parent / "oblivion"
 KINDS = {

@@ -8,14 +8,8 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from tests.unit.crd_schema import (
-    EXAMPLES_DIR,
-    CrdAdmission,
-    Rejected,
-    expected_error,
-    load_admissions,
-    load_manifests,
-)
+from tests.unit.crd_admission import CrdAdmission, Rejected, load_admissions
+from tests.unit.crd_schema import EXAMPLES_DIR, expected_error, load_manifests
 
 VALID = sorted(EXAMPLES_DIR.glob("*.yaml"))
 INVALID = sorted((EXAMPLES_DIR / "invalid").glob("*.yaml"))
