@@ -1,7 +1,7 @@
-"""A real Nexus (create_app under uvicorn, in this process) and real agent WebSocket clients.
+"""Real Nexus servers (``tests/nexus_server.py``) and real agent WebSocket clients.
 
 Each server gets its own app, Redis client and delivery hub, so two of them behave as two Nexus
-replicas sharing Redis; ``tests/integration/gateway/test_replicas.py`` also runs them as processes.
+replicas sharing Redis; ``test_replicas.py`` also runs one as an ``oblivion nexus serve`` process.
 """
 
 from __future__ import annotations
@@ -11,20 +11,18 @@ import contextlib
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
 from oblivion_agent.protocol import SUBPROTOCOL, AckFrame, RegisterFrame, parse_server_frame
-from oblivion_nexus.app import create_app
 from oblivion_nexus.services.auth import issue_access_token
 from oblivion_nexus.services.delivery import DeliveryHub
 from oblivion_nexus.settings import NexusSettings
-from oblivion_nexus.stores.db import create_engine, migrate
+from tests.nexus_server import migrate_database, nexus_settings, running_nexus
 
 WORKGROUP = "squad-backend"
 _migrated: set[str] = set()
@@ -44,73 +42,48 @@ async def wait_for(check: Callable[[], Awaitable[Any]], timeout: float = 5.0, wh
 
 @dataclass
 class RunningNexus:
-    settings: NexusSettings
-    server: uvicorn.Server
-    task: asyncio.Task[None]
-    port: int
+    """One Nexus replica: where to reach it, its settings, and how to stop it early."""
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    url: str
+    settings: NexusSettings
+    secrets: Any
+    hub: DeliveryHub | None = None
+    _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
     @property
     def connect_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/v1/agents/connect"
-
-    @property
-    def hub(self) -> DeliveryHub:
-        hub: DeliveryHub = self.server.config.loaded_app.app.state.delivery  # type: ignore[union-attr]
-        return hub
+        return "ws" + self.url.removeprefix("http") + "/v1/agents/connect"
 
     def admin(self) -> httpx.AsyncClient:
         token = self.settings.admin_token.get_secret_value()
-        return httpx.AsyncClient(base_url=self.base_url, headers={"Authorization": f"Bearer {token}"})
+        return httpx.AsyncClient(base_url=self.url, headers={"Authorization": f"Bearer {token}"})
 
     async def stop(self) -> None:
-        self.server.should_exit = True
-        await asyncio.wait_for(self.task, 10)
+        await self._stack.aclose()
 
 
-async def start_nexus(settings: NexusSettings) -> RunningNexus:
+async def start_nexus(settings: NexusSettings, secret_registry: Any) -> RunningNexus:
     if settings.database_url not in _migrated:
-        engine = create_engine(settings.database_url)
-        try:
-            await migrate(engine)
-        finally:
-            await engine.dispose()
+        await asyncio.to_thread(migrate_database, settings.database_url)
         _migrated.add(settings.database_url)
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_config=None, lifespan="on")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-
-    async def started() -> bool:
-        if task.done():
-            task.result()  # surfaces the start-up error
-        return server.started
-
-    await wait_for(started, 15, "Nexus to start")
-    port = server.servers[0].sockets[0].getsockname()[1]
-    return RunningNexus(settings=settings, server=server, task=task, port=port)
+    stack = contextlib.AsyncExitStack()
+    running = await stack.enter_async_context(running_nexus(settings))
+    return RunningNexus(
+        url=running.url,
+        settings=settings,
+        secrets=secret_registry,
+        hub=running.app.state.delivery,
+        _stack=stack,
+    )
 
 
 @pytest.fixture
-def make_settings(nexus_env: dict[str, str]) -> Callable[..., NexusSettings]:
-    """Settings of one installation (shared database, Redis prefix and keys); overrides per call."""
-
-    def make(**overrides: Any) -> NexusSettings:
-        values: dict[str, Any] = {k.removeprefix("OBLIVION_").lower(): v for k, v in nexus_env.items()}
-        values.update(overrides)
-        return NexusSettings(**values)
-
-    return make
-
-
-@pytest.fixture
-async def nexus_factory(make_settings: Callable[..., NexusSettings]) -> AsyncIterator[Callable[..., Any]]:
+async def nexus_factory(nexus_env: dict[str, str], secret_registry: Any) -> AsyncIterator[Callable[..., Any]]:
+    """Starts Nexus replicas of one installation (shared database, Redis prefix and keys)."""
     running: list[RunningNexus] = []
 
     async def factory(**overrides: Any) -> RunningNexus:
-        nexus = await start_nexus(make_settings(**overrides))
+        nexus = await start_nexus(nexus_settings(nexus_env, **overrides), secret_registry)
         running.append(nexus)
         return nexus
 
@@ -130,9 +103,11 @@ async def register_agent(nexus: RunningNexus, agent: str, *, disabled: bool = Fa
     async with nexus.admin() as admin:
         r = await admin.put(f"/internal/v1/workgroups/{WORKGROUP}", json={"displayName": "Backend squad"})
         assert r.status_code in (200, 201), r.text
+        client_secret = secrets.token_urlsafe(24)
+        nexus.secrets.add(client_secret)
         body = {
             "clientId": f"{WORKGROUP}-{agent}-{secrets.token_hex(4)}",
-            "clientSecret": secrets.token_urlsafe(24),
+            "clientSecret": client_secret,
             "aliases": [f"ai-{agent}"],
             "disabled": disabled,
         }
@@ -142,6 +117,7 @@ async def register_agent(nexus: RunningNexus, agent: str, *, disabled: bool = Fa
 
 def agent_token(nexus: RunningNexus, agent: str, **kwargs: Any) -> str:
     token, _ = issue_access_token(nexus.settings, workgroup=WORKGROUP, agent=agent, projects=[], **kwargs)
+    nexus.secrets.add(token)
     return token
 
 

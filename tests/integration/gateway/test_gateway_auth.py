@@ -102,7 +102,7 @@ async def test_a_client_offering_only_another_subprotocol_is_refused(nexus) -> N
 
 
 async def test_token_in_the_query_works_and_never_reaches_the_server_log(nexus, caplog) -> None:
-    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="uvicorn")  # the handshake lines; the client's own stay quiet
     await register_agent(nexus, "coder")
     token = agent_token(nexus, "coder")
     ws = await connect_agent(nexus, token, in_query=True)

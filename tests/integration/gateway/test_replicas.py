@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 
 from tests.integration.gateway.conftest import (
+    RunningNexus,
     ack,
     agent_token,
     connect_agent,
@@ -15,6 +16,7 @@ from tests.integration.gateway.conftest import (
     register_agent,
     wait_for,
 )
+from tests.nexus_server import nexus_process
 
 
 async def test_event_queued_on_one_nexus_reaches_the_agent_connected_to_another(nexus_factory) -> None:
@@ -100,3 +102,25 @@ async def test_unacked_events_of_a_dead_connection_move_to_the_agents_other_conn
         assert (await next_event(survivor)).id == event_id
     finally:
         await survivor.close()
+
+
+async def test_an_oblivion_nexus_serve_process_and_another_nexus_deliver_to_each_other(
+    nexus_env, nexus_factory, secret_registry
+) -> None:
+    """Two real processes: events cross from one to the other in both directions."""
+    local = await nexus_factory()
+    await register_agent(local, "coder")
+    await register_agent(local, "reviewer")
+    with nexus_process(nexus_env) as proc:
+        secret_registry.add_log_file(proc.log_path)
+        remote = RunningNexus(url=proc.url, settings=local.settings, secrets=secret_registry)
+        on_remote = await connect_agent(remote, agent_token(remote, "coder"))
+        on_local = await connect_agent(local, agent_token(local, "reviewer"))
+        try:
+            to_remote = await queue_event(local, "coder", "crosses to the process")
+            to_local = await queue_event(remote, "reviewer", "crosses back")
+            assert (await next_event(on_remote)).id == to_remote
+            assert (await next_event(on_local)).id == to_local
+        finally:
+            await on_remote.close()
+            await on_local.close()
