@@ -57,8 +57,10 @@ class SecretRegistry:
         sources = [*lines, *((str(p), p.read_text(errors="replace")) for p in self.log_files if p.exists())]
         for source, text in sources:
             for secret in self.secrets:
-                if secret in text:
-                    found.append(f"{source}: a registered secret ({secret[:4]}…) appears in: {text[:200]!r}")
+                at = text.find(secret)
+                if at >= 0:
+                    excerpt = text[max(0, at - 80) : at + len(secret) + 80].replace(secret, "[SECRET]")
+                    found.append(f"{source}: a registered secret appears in: …{excerpt!r}…")
         return found
 
 

@@ -49,6 +49,12 @@ class SchemaStatus:
         return self.current == self.head
 
 
+def _describe(e: SQLAlchemyError) -> str:
+    """The driver's first line (e.g. "connection refused"), without SQLAlchemy's SQL and links."""
+    cause = getattr(e, "orig", None) or e
+    return f"{type(cause).__name__}: {str(cause).strip().splitlines()[0] if str(cause).strip() else ''}"
+
+
 def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(database_url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10)
 
@@ -81,7 +87,7 @@ async def schema_status(engine: AsyncEngine) -> SchemaStatus:
         async with engine.connect() as conn:
             current = await conn.run_sync(_current_revision)
     except SQLAlchemyError as e:
-        raise DatabaseError(f"cannot read the schema revision: {type(e).__name__}") from e
+        raise DatabaseError(f"cannot read the schema revision: {_describe(e)}") from e
     return SchemaStatus(current=current, head=head_revision())
 
 
@@ -103,7 +109,7 @@ async def migrate(engine: AsyncEngine, revision: str = "head") -> SchemaStatus:
         async with engine.begin() as conn:
             await conn.run_sync(_upgrade)
     except SQLAlchemyError as e:
-        raise DatabaseError(f"migration failed: {e}") from e
+        raise DatabaseError(_describe(e)) from e
     status = await schema_status(engine)
     logger.info("database schema at revision %s", status.current)
     return status
