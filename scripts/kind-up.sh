@@ -42,6 +42,12 @@ if ! "$DOCKER" info >/dev/null 2>&1; then
   exit 1
 fi
 
+if [ -z "${OBLIVION_SLACK_BOT_TOKEN:-}" ]; then
+  echo "OBLIVION_SLACK_BOT_TOKEN is not set: the operator creates each Workgroup's and Project's Slack" >&2
+  echo "channel with a bot token. Export one (xoxb-..., from https://api.slack.com/apps) and rerun." >&2
+  exit 2
+fi
+
 CONTEXT="kind-$CLUSTER"
 k() { "$KUBECTL" --context "$CONTEXT" "$@"; }
 

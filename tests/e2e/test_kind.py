@@ -1,8 +1,10 @@
 """End to end on a real Kind cluster: `make up`, a custom resource becomes Ready, a signed webhook lands.
 
-Needs a Docker engine and `kind`; kubectl and helm come from tests/tools/k8s_binaries when they are not
-installed. Where Docker or kind is missing the test is skipped with that reason. The cluster is
-`oblivion-e2e` (host port 8080 must be free) and is deleted afterwards unless OBLIVION_E2E_KEEP=1.
+Needs a Docker engine, `kind` and a Slack bot token of a test workspace in OBLIVION_SLACK_BOT_TOKEN
+(the operator creates the examples' channels there); kubectl and helm come from
+tests/tools/k8s_binaries when they are not installed. Where one of these is missing the test is
+skipped with that reason. The cluster is `oblivion-e2e` (host port 8080 must be free) and is deleted
+afterwards unless OBLIVION_E2E_KEEP=1.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ def _docker_engine_problem() -> str | None:
     info = subprocess.run(["docker", "info"], capture_output=True, text=True, timeout=30, check=False)
     if info.returncode != 0:
         return "no Docker engine is running (`docker info` failed): the Kind end-to-end test needs one"
+    if not os.environ.get("OBLIVION_SLACK_BOT_TOKEN"):
+        return "OBLIVION_SLACK_BOT_TOKEN is not set: the operator needs a Slack workspace to make channels"
     return None
 
 
