@@ -186,12 +186,25 @@ def test_a_workgroup_name_longer_than_60_characters_is_refused(admissions: dict[
     admissions["Workgroup"].admit(workgroup)
 
 
-def test_a_workgroup_namespace_cannot_be_changed_once_set(admissions: dict[str, CrdAdmission]) -> None:
-    before = resource(admissions, "Workgroup", namespace="team-web")
-    after = resource(admissions, "Workgroup", namespace="team-web-2")
-    assert "spec.namespace cannot be changed once set" in refusal(admissions["Workgroup"], after, before)
-    admissions["Workgroup"].admit(before, before)
-    admissions["Workgroup"].admit(after)  # a create has no old value to compare with
+def test_a_workgroup_namespace_cannot_be_changed_once_the_workgroup_exists(
+    admissions: dict[str, CrdAdmission],
+) -> None:
+    workgroups = admissions["Workgroup"]
+    implicit = resource(admissions, "Workgroup")  # squad-web lives in wg-squad-web
+    explicit = resource(admissions, "Workgroup", namespace="team-web")
+    message = "spec.namespace cannot be changed once the workgroup exists"
+    assert message in refusal(workgroups, explicit, implicit)
+    assert message in refusal(workgroups, implicit, explicit)
+    assert message in refusal(workgroups, resource(admissions, "Workgroup", namespace="team-web-2"), explicit)
+    workgroups.admit(explicit, explicit)
+    workgroups.admit(resource(admissions, "Workgroup", namespace="wg-squad-web"), implicit)
+    workgroups.admit(explicit)  # a create has no old object to compare with
+
+
+def test_an_agent_name_with_a_dot_is_refused(admissions: dict[str, CrdAdmission]) -> None:
+    agent = resource(admissions, "Agent")
+    agent["metadata"]["name"] = "web.bot"
+    assert "agent names must be DNS labels" in refusal(admissions["Agent"], agent)
 
 
 def test_a_slack_channel_name_may_have_80_characters_but_not_81(admissions: dict[str, CrdAdmission]) -> None:
