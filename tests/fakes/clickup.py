@@ -200,19 +200,14 @@ class FakeClickUp:
             endpoint, secret = hook["endpoint"], hook["secret"]
         body = shapes.compact_json({**payload, "webhook_id": webhook_id})
         delivery = WebhookDelivery(webhook_id, str(payload.get("event")), body)
-        for attempt in range(max_attempts):
-            status = await deliver(endpoint, body, secret, http=http)
-            delivery.statuses.append(status)
-            if status is not None and 200 <= status < 300:
-                self._health_ok(webhook_id)
-                break
-            if status in (401, 410):  # ClickUp suspends at once on these
-                self.set_webhook_health(
-                    webhook_id, status="suspended", fail_count=hook["health"]["fail_count"]
-                )
-                break
-            if attempt + 1 < max_attempts and retry_delay:
-                await asyncio.sleep(retry_delay)
+        await _deliver_with_retries(
+            endpoint, delivery, secret, http=http, retry_delay=retry_delay, max_attempts=max_attempts
+        )
+        last = delivery.statuses[-1]
+        if delivery.delivered:
+            self._health_ok(webhook_id)
+        elif last in (401, 410):  # ClickUp suspends at once on these
+            self.set_webhook_health(webhook_id, status="suspended", fail_count=hook["health"]["fail_count"])
         else:
             self._health_failed(webhook_id)
         with self._lock:
@@ -339,6 +334,69 @@ class FakeClickUp:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+async def _deliver_with_retries(
+    endpoint: str,
+    delivery: WebhookDelivery,
+    secret: str,
+    *,
+    http: httpx.AsyncClient | None,
+    retry_delay: float,
+    max_attempts: int,
+) -> None:
+    for attempt in range(max_attempts):
+        status = await deliver(endpoint, delivery.body, secret, http=http)
+        delivery.statuses.append(status)
+        if delivery.delivered or status in (401, 410):
+            return
+        if attempt + 1 < max_attempts and retry_delay:
+            await asyncio.sleep(retry_delay)
+
+
+def _history_for(
+    event: str, *, task_id: str, list_id: str, author: dict[str, Any]
+) -> list[dict[str, Any]] | None:
+    """Fixture-shaped history items of ``event`` (None for ``taskDeleted``, which has none)."""
+    if event == "taskCreated":
+        return shapes.creation_history_items(list_id, "to do", author)
+    if event in ("taskStatusUpdated", "taskUpdated"):
+        return [shapes.status_history_item(list_id, "to do", "in progress", author)]
+    if event == "taskCommentPosted":
+        return [shapes.comment_history_item(list_id, task_id, shapes.next_history_id(), "a comment", author)]
+    if event == "taskAssigneeUpdated":
+        return [shapes.assignee_history_item(list_id, shapes.user(184, "Sam"), author)]
+    return None
+
+
+async def send_webhook(
+    target_url: str,
+    event: str,
+    *,
+    secret: str,
+    task_id: str,
+    webhook_id: str = "7fa3ec74-69a8-4530-a251-8a13730bd204",
+    list_id: str = "162641062",
+    history_items: list[dict[str, Any]] | None = None,
+    author: dict[str, Any] | None = None,
+    http: httpx.AsyncClient | None = None,
+    max_attempts: int = _MAX_ATTEMPTS,
+) -> WebhookDelivery:
+    """Sign and POST a ClickUp-shaped ``event`` to any URL, retrying like ClickUp (no fake needed).
+
+    Without ``history_items`` the event gets typical ones (a creation, a status change, a comment…).
+    """
+    items = history_items
+    if items is None:
+        items = _history_for(
+            event, task_id=task_id, list_id=list_id, author=author or dict(shapes.DEFAULT_USER)
+        )
+    payload = shapes.webhook_payload(event, task_id=task_id, webhook_id=webhook_id, history_items=items)
+    delivery = WebhookDelivery(webhook_id, event, shapes.compact_json(payload))
+    await _deliver_with_retries(
+        target_url, delivery, secret, http=http, retry_delay=0.0, max_attempts=max_attempts
+    )
+    return delivery
 
 
 async def deliver(

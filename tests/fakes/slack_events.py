@@ -206,3 +206,10 @@ class SlackEventSender:
                 break
             reason = result.error or "http_error"
         return delivery
+
+
+async def send_slack_event(
+    url: str, payload: dict[str, Any] | bytes, signing_secret: str, *, http: httpx.AsyncClient | None = None
+) -> SlackDelivery:
+    """Deliver one payload to ``url`` like Slack (signed, retried on failure)."""
+    return await SlackEventSender(url, signing_secret, http=http).send(payload)

@@ -32,7 +32,7 @@ from oblivion_nexus.services.signatures import (
     verify_slack_signature,
 )
 from tests.fakes import slack_events
-from tests.fakes.clickup import FakeClickUp
+from tests.fakes.clickup import FakeClickUp, send_webhook
 from tests.fakes.loopback import LoopbackServer
 
 SLACK_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -326,3 +326,41 @@ async def test_fake_clickup_runs_as_a_process_driven_through_its_control_api() -
         process.wait(timeout=10)
         if process.stdout is not None:
             process.stdout.close()
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        "taskCreated",
+        "taskStatusUpdated",
+        "taskUpdated",
+        "taskCommentPosted",
+        "taskAssigneeUpdated",
+        "taskDeleted",
+    ],
+)
+async def test_any_clickup_event_can_be_sent_signed_to_any_url(
+    receiver: tuple[Receiver, str], event: str
+) -> None:
+    state, url = receiver
+    state.clickup_secrets["wh-1"] = "shared-secret"
+
+    delivery = await send_webhook(
+        f"{url}/webhooks/clickup", event, secret="shared-secret", task_id="abc1", webhook_id="wh-1"
+    )
+
+    assert delivery.statuses == [200]
+    (received,) = state.clickup_events
+    assert (received.event, received.task_id, received.webhook_id) == (event, "abc1", "wh-1")
+    assert received.dedupe_key.startswith("wh-1:")
+    assert (received.history_items == []) is (event == "taskDeleted")
+
+
+async def test_a_slack_event_can_be_sent_in_one_call(receiver: tuple[Receiver, str]) -> None:
+    state, url = receiver
+    mention = slack_events.event_callback(slack_events.app_mention_event("C1", "<@U0LAN0Z89> wake up"))
+
+    delivery = await slack_events.send_slack_event(f"{url}/webhooks/slack", mention, SLACK_SECRET)
+
+    assert delivery.delivered
+    assert state.slack_events[0].event.type == "app_mention"
