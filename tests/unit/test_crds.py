@@ -295,7 +295,7 @@ def test_egress_refuses_what_is_not_a_network(admissions: dict[str, CrdAdmission
         ),
         (
             "ToolCredential",
-            {"synced": True, "fingerprint": "sha256:9f2c4e1a", "lastSynced": "2026-11-25T20:15:00Z"},
+            {"synced": True, "fingerprint": "hmac-sha256:9f2c4e1a0b3d", "lastSynced": "2026-11-25T20:15:00Z"},
         ),
     ],
 )
