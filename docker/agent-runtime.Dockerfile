@@ -1,10 +1,11 @@
 # syntax=docker/dockerfile:1.7
 # The agent runtime: `oblivion agent run module:attr`, the module taken from the arguments or from
-# OBLIVION_AGENT_MODULE (the operator sets it from the Agent's spec). Built from the repository root:
+# OBLIVION_AGENT_MODULE (an Agent can set it in spec.env). Built from the repository root:
 #   docker build -f docker/agent-runtime.Dockerfile -t oblivion/agent:dev .
 # Only the `agent` extra is installed: an agent pod holds no operator or Nexus dependencies. The
-# examples' agents are copied to /app, which is on PYTHONPATH; your own image can start `FROM` this
-# one and COPY its agent modules there.
+# examples' agents are copied to /app, which is on PYTHONPATH, and the echo agent is the default;
+# your own image can start `FROM` this one, COPY its agent modules there and set
+# OBLIVION_AGENT_MODULE (or an Agent sets it in spec.env).
 ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS builder
@@ -27,7 +28,8 @@ LABEL org.opencontainers.image.title="oblivion-agent" \
 ENV PATH=/opt/oblivion/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PYTHONPATH=/app
+    PYTHONPATH=/app \
+    OBLIVION_AGENT_MODULE=examples.agents.echo:agent
 COPY --from=builder /opt/oblivion /opt/oblivion
 COPY examples/agents /app/examples/agents
 COPY docker/agent-entrypoint.sh /usr/local/bin/oblivion-agent
