@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -105,6 +106,7 @@ class KubernetesApiEmulator(kmock.KubernetesScaffold):
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         self.store = ObjectStore(self.catalogue)
+        self.fallback["get", re.compile(r"/version/")] << self._serve_server_version
         self.fallback[_is_object_request] << (self._serve_object)
 
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
@@ -118,8 +120,11 @@ class KubernetesApiEmulator(kmock.KubernetesScaffold):
             return await self._handle(request)
         except errors.ApiError as e:
             return aiohttp.web.json_response(e.status_body(), status=e.code)
+        except kmock.KubernetesNotFoundError:
+            error = errors.no_such_path(raw_request.path)
+            return aiohttp.web.json_response(error.status_body(), status=error.code)
         except kmock.KubernetesError as e:
-            error = errors.ApiError(e.status, (e.reason or "NotFound").replace(" ", ""), e.message or "")
+            error = errors.ApiError(e.status, (e.reason or "InternalError").replace(" ", ""), e.message or "")
             return aiohttp.web.json_response(error.status_body(), status=error.code)
         except Exception as e:
             logger.exception("The emulator failed on %s %s", raw_request.method, raw_request.path)
