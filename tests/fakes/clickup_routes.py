@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from tests.fakes.clickup import FakeClickUp
 
 Handler = Callable[[Request], Awaitable[Response]]
+TASKS_PER_PAGE = 100  # Get Tasks pages hold 100 tasks
+COMMENTS_PER_PAGE = 25  # Get Task Comments returns 25, newest first
 
 
 @dataclass(frozen=True)
@@ -122,8 +124,8 @@ def build_app(fake: FakeClickUp) -> Starlette:
                 and (include_closed or t["status"]["type"] != "closed")
             ]
         matching.sort(key=lambda t: int(t["date_created"]), reverse=True)
-        chunk = matching[page * 100 : (page + 1) * 100]
-        return JSONResponse({"tasks": chunk, "last_page": (page + 1) * 100 >= len(matching)})
+        chunk = matching[page * TASKS_PER_PAGE : (page + 1) * TASKS_PER_PAGE]
+        return JSONResponse({"tasks": chunk, "last_page": (page + 1) * TASKS_PER_PAGE >= len(matching)})
 
     async def get_comments(request: Request, _: Any) -> Response:
         task_id = request.path_params["task_id"]
@@ -138,7 +140,7 @@ def build_app(fake: FakeClickUp) -> Starlette:
                 ordered = ordered[ids.index(start_id) + 1 :]
             elif start is not None and start.isdigit():
                 ordered = [c for c in ordered if int(c["date"]) < int(start)]
-        return JSONResponse({"comments": ordered[:25]})
+        return JSONResponse({"comments": ordered[:COMMENTS_PER_PAGE]})
 
     async def post_comment(request: Request, body: Any) -> Response:
         task_id = request.path_params["task_id"]
