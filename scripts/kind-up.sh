@@ -93,8 +93,10 @@ say "installing the chart as release '$RELEASE' in namespace '$NAMESPACE'"
 "$HELM" upgrade --install "$RELEASE" charts/oblivion --kube-context "$CONTEXT" \
   --namespace "$NAMESPACE" --create-namespace \
   --values charts/oblivion/values-kind.yaml --values "$credentials" --timeout "$WAIT"
+# The chart names resources <release>-oblivion-*, or <release>-* when the release name holds "oblivion".
+case "$RELEASE" in *oblivion*) FULLNAME="$RELEASE" ;; *) FULLNAME="$RELEASE-oblivion" ;; esac
 for component in nexus worker operator; do
-  k -n "$NAMESPACE" rollout status "deployment/$RELEASE-$component" --timeout="$WAIT"
+  k -n "$NAMESPACE" rollout status "deployment/$FULLNAME-$component" --timeout="$WAIT"
 done
 
 if compgen -G "examples/*.yaml" >/dev/null; then

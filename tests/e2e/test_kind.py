@@ -143,3 +143,19 @@ def test_a_signed_clickup_webhook_is_accepted_and_an_unsigned_one_refused(
         f"{NEXUS}/webhooks/clickup", content=body, headers={**headers, "X-Signature": "0" * 64}
     )
     assert refused.status_code in (401, 403), refused.text
+
+
+def test_an_upgrade_keeps_the_generated_keys(kind_cluster: dict[str, str]) -> None:
+    def secret_data() -> dict[str, str]:
+        raw = _kubectl(kind_cluster, "-n", "oblivion", "get", "secret", "oblivion-secrets", "-o", "yaml")
+        data: dict[str, str] = yaml.safe_load(raw)["data"]
+        return data
+
+    before = secret_data()
+    upgrade = subprocess.run(
+        [kind_cluster["HELM"], "upgrade", "oblivion", str(REPO / "charts" / "oblivion"),
+         "--kube-context", CONTEXT, "--namespace", "oblivion", "--reuse-values", "--timeout", "600s"],
+        capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert upgrade.returncode == 0, upgrade.stderr
+    assert secret_data() == before

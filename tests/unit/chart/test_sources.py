@@ -116,3 +116,14 @@ def test_the_schema_forbids_unknown_keys_in_every_object() -> None:
 
     walk(schema, "")
     assert not loose, loose
+
+
+def test_the_readme_quickstart_starts_with_make_up() -> None:
+    readme = (REPO / "README.md").read_text()
+    quickstart = readme.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    block = quickstart.split("```sh\n", 1)[1].split("```", 1)[0]
+    first = next(line for line in block.splitlines() if line.strip() and not line.startswith("#"))
+    assert re.match(r"^(\w+=\S+ )*make up\b", first), first
+    deployment = readme.split("## Deployment", 1)[1].split("\n## ", 1)[0]
+    for topic in ("Kind", "Production values", "External Secrets", "Argo CD"):
+        assert topic in deployment, topic
