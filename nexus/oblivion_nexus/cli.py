@@ -1,4 +1,6 @@
-"""``oblivion nexus …``: run the API, migrate the database. Mounted by ``oblivion_cli.main``.
+"""``oblivion nexus …``: run the API, migrate the database, reseal credentials after a key rotation.
+
+Mounted by ``oblivion_cli.main``.
 
 Heavy imports happen inside the commands so ``oblivion --help`` stays fast. Exit codes: 2 for a
 missing or malformed setting, 3 for a database that is unreachable or not migrated.
@@ -62,7 +64,7 @@ def serve() -> None:
         port=settings.port,
         log_config=None,
         proxy_headers=True,
-        ws="websockets",
+        ws="websockets-sansio",
         lifespan="on",
     )
 
@@ -92,3 +94,46 @@ def migrate() -> None:
     except DatabaseError as e:
         raise _fail(f"migration failed: {e}", EXIT_DATABASE) from None
     typer.echo(f"database schema at revision {revision}")
+
+
+@app.command("reseal-credentials")
+def reseal_credentials() -> None:
+    """Re-encrypt every credential under the first key of OBLIVION_MASTER_KEY (after a key rotation)."""
+    from oblivion_nexus.logs import configure_logging
+    from oblivion_nexus.services.credentials import reseal_credentials as reseal
+    from oblivion_nexus.settings import load_settings
+    from oblivion_nexus.stores.crypto import MasterKeys
+    from oblivion_nexus.stores.db import (
+        DatabaseError,
+        create_engine,
+        create_sessionmaker,
+        require_schema_at_head,
+    )
+
+    try:
+        settings = load_settings()
+    except SettingsError as e:
+        raise _fail(str(e), EXIT_SETTINGS) from None
+    configure_logging(settings.log_level, settings.log_format)
+    keys = MasterKeys.parse(settings.master_key.get_secret_value())
+
+    async def run() -> tuple[int, list[str]]:
+        engine = create_engine(settings.database_url, pool_size=1)
+        try:
+            await require_schema_at_head(engine)
+            async with create_sessionmaker(engine)() as session:
+                return await reseal(session, keys)
+        finally:
+            await engine.dispose()
+
+    try:
+        count, unopenable = asyncio.run(run())
+    except DatabaseError as e:
+        raise _fail(f"resealing failed: {e}", EXIT_DATABASE) from None
+    typer.echo(f"resealed {count} credentials under master key {keys.current_key_id}")
+    if unopenable:
+        raise _fail(
+            f"{len(unopenable)} credentials open under none of the listed keys and were left as they are: "
+            + ", ".join(unopenable),
+            1,
+        )

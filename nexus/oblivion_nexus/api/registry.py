@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Response, status
 
 from oblivion_nexus.api.deps import AdminDep, ResourcesDep, SessionDep
-from oblivion_nexus.services import registry
+from oblivion_nexus.services import credentials, registry
 from oblivion_nexus.services.registry_models import (
     NAME_PATTERN,
     AgentSpec,
@@ -117,14 +117,14 @@ async def put_credential(
     response: Response,
 ) -> CredentialView:
     """Store a tool credential encrypted; the answer carries its ``fingerprint``, never the value."""
-    view, created = await registry.put_credential(session, resources.master_keys, wg, name, spec)
+    view, created = await credentials.put_credential(session, resources.master_keys, wg, name, spec)
     _created(response, created)
     return view
 
 
 @router.get("/workgroups/{wg}/credentials/{name}", response_model=CredentialView)
 async def get_credential(wg: Name, name: Name, session: SessionDep) -> CredentialView:
-    view = await registry.get_credential(session, wg, name)
+    view = await credentials.get_credential(session, wg, name)
     if view is None:
         raise _not_found(f"credential {wg}/{name}")
     return view
@@ -132,5 +132,5 @@ async def get_credential(wg: Name, name: Name, session: SessionDep) -> Credentia
 
 @router.delete("/workgroups/{wg}/credentials/{name}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_credential(wg: Name, name: Name, session: SessionDep) -> None:
-    if not await registry.delete_credential(session, wg, name):
+    if not await credentials.delete_credential(session, wg, name):
         raise _not_found(f"credential {wg}/{name}")

@@ -1,4 +1,4 @@
-"""The registry: tenants, projects, agents and credentials as the operator declares them.
+"""The registry: tenants, projects and agents as the operator declares them (credentials: ``credentials``).
 
 Every PUT is one ``INSERT … ON CONFLICT DO UPDATE`` in one transaction, so repeating it changes
 nothing and two operators racing cannot create duplicates. Uniqueness the database enforces (client
@@ -11,7 +11,7 @@ import asyncio
 import logging
 from typing import Any
 
-from sqlalchemy import Boolean, Label, Row, delete, literal_column, select
+from sqlalchemy import Boolean, Delete, Label, Row, delete, literal_column, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,20 +22,18 @@ from oblivion_nexus.resources import Resources
 from oblivion_nexus.services.registry_models import (
     AgentRecord,
     AgentSpec,
-    CredentialSpec,
-    CredentialView,
     ProjectSpec,
     ProjectView,
     WorkgroupSpec,
     WorkgroupView,
 )
 from oblivion_nexus.stores import tables as t
-from oblivion_nexus.stores.crypto import MasterKeys, hash_client_secret
+from oblivion_nexus.stores.crypto import hash_client_secret
 
 logger = logging.getLogger(__name__)
 
 # PostgreSQL sets xmax to 0 on a row an upsert inserted (rather than updated).
-_INSERTED: Label[bool] = literal_column("(xmax = 0)", Boolean).label("inserted")
+INSERTED: Label[bool] = literal_column("(xmax = 0)", Boolean).label("inserted")
 
 
 class RegistryError(NexusError):
@@ -62,15 +60,27 @@ def _conflict(e: IntegrityError, what: str) -> RegistryConflict:
     return RegistryConflict(f"{what}: {messages.get(constraint, f'violates {constraint}')}")
 
 
-async def _require_workgroup(session: AsyncSession, workgroup: str) -> None:
+async def require_workgroup(session: AsyncSession, workgroup: str) -> None:
     if await session.get(t.Workgroup, workgroup) is None:
         raise RegistryNotFound(f"workgroup {workgroup!r} is not registered")
 
 
-async def _audit(session: AsyncSession, workgroup: str, action: str, target: str) -> None:
+async def record_audit(session: AsyncSession, workgroup: str, action: str, target: str) -> None:
     session.add(
         t.AuditRecord(workgroup=workgroup, actor="registry", action=action, target=target, outcome="ok")
     )
+
+
+async def delete_audited(
+    session: AsyncSession, stmt: Delete, workgroup: str, action: str, target: str
+) -> bool:
+    """Run ``stmt``; audit it and answer True only if it removed something."""
+    result = await session.execute(stmt)
+    deleted = bool(result.rowcount)  # type: ignore[attr-defined]
+    if deleted:
+        await record_audit(session, workgroup, action, target)
+    await session.commit()
+    return deleted
 
 
 # --- workgroups -------------------------------------------------------------------------------
@@ -90,8 +100,8 @@ async def put_workgroup(session: AsyncSession, name: str, spec: WorkgroupSpec) -
     values = spec.model_dump()
     stmt = insert(t.Workgroup).values(name=name, **values)
     stmt = stmt.on_conflict_do_update(index_elements=["name"], set_={**values, "updated_at": func.now()})
-    row = (await session.execute(stmt.returning(t.Workgroup.__table__, _INSERTED))).one()
-    await _audit(session, name, "workgroup.put", name)
+    row = (await session.execute(stmt.returning(t.Workgroup.__table__, INSERTED))).one()
+    await record_audit(session, name, "workgroup.put", name)
     await session.commit()
     return _workgroup_view(row), bool(row.inserted)
 
@@ -103,10 +113,8 @@ async def get_workgroup(session: AsyncSession, name: str) -> WorkgroupView | Non
 
 async def delete_workgroup(session: AsyncSession, name: str) -> bool:
     """Delete a workgroup and, through the database's cascades, everything registered under it."""
-    result = await session.execute(delete(t.Workgroup).where(t.Workgroup.name == name))
-    await _audit(session, name, "workgroup.delete", name)
-    await session.commit()
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    stmt = delete(t.Workgroup).where(t.Workgroup.name == name)
+    return await delete_audited(session, stmt, name, "workgroup.delete", name)
 
 
 # --- projects ---------------------------------------------------------------------------------
@@ -127,18 +135,18 @@ def _project_view(row: t.Project | Row[Any]) -> ProjectView:
 async def put_project(
     session: AsyncSession, workgroup: str, name: str, spec: ProjectSpec
 ) -> tuple[ProjectView, bool]:
-    await _require_workgroup(session, workgroup)
+    await require_workgroup(session, workgroup)
     values = spec.model_dump()
     stmt = insert(t.Project).values(workgroup=workgroup, name=name, **values)
     stmt = stmt.on_conflict_do_update(
         constraint="uq_projects_workgroup_name", set_={**values, "updated_at": func.now()}
     )
     try:
-        row = (await session.execute(stmt.returning(t.Project.__table__, _INSERTED))).one()
+        row = (await session.execute(stmt.returning(t.Project.__table__, INSERTED))).one()
     except IntegrityError as e:
         await session.rollback()
         raise _conflict(e, f"project {workgroup}/{name}") from e
-    await _audit(session, workgroup, "project.put", name)
+    await record_audit(session, workgroup, "project.put", name)
     await session.commit()
     return _project_view(row), bool(row.inserted)
 
@@ -151,10 +159,7 @@ async def get_project(session: AsyncSession, workgroup: str, name: str) -> Proje
 
 async def delete_project(session: AsyncSession, workgroup: str, name: str) -> bool:
     stmt = delete(t.Project).where(t.Project.workgroup == workgroup, t.Project.name == name)
-    result = await session.execute(stmt)
-    await _audit(session, workgroup, "project.delete", name)
-    await session.commit()
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return await delete_audited(session, stmt, workgroup, "project.delete", name)
 
 
 async def list_project_names(session: AsyncSession, workgroup: str) -> list[str]:
@@ -194,7 +199,7 @@ async def put_agent(
     session: AsyncSession, workgroup: str, name: str, spec: AgentSpec
 ) -> tuple[AgentRecord, bool]:
     """Upsert an agent; its client secret is hashed (scrypt, off the event loop) and then forgotten."""
-    await _require_workgroup(session, workgroup)
+    await require_workgroup(session, workgroup)
     secret_hash = await asyncio.to_thread(hash_client_secret, spec.client_secret.get_secret_value())
     values = spec.model_dump(exclude={"client_secret", "aliases", "projects"})
     values["client_secret_hash"] = secret_hash
@@ -203,7 +208,7 @@ async def put_agent(
         constraint="uq_agents_workgroup_name", set_={**values, "updated_at": func.now()}
     )
     try:
-        row = (await session.execute(stmt.returning(t.Agent.id, _INSERTED))).one()
+        row = (await session.execute(stmt.returning(t.Agent.id, INSERTED))).one()
         await session.execute(delete(t.AgentAlias).where(t.AgentAlias.agent_id == row.id))
         await session.execute(delete(t.AgentProject).where(t.AgentProject.agent_id == row.id))
         for alias in spec.aliases:
@@ -214,7 +219,7 @@ async def put_agent(
     except IntegrityError as e:
         await session.rollback()
         raise _conflict(e, f"agent {workgroup}/{name}") from e
-    await _audit(session, workgroup, "agent.put", name)
+    await record_audit(session, workgroup, "agent.put", name)
     await session.commit()
     record = await get_agent(session, workgroup, name)
     assert record is not None  # just written in this session
@@ -236,10 +241,7 @@ async def get_agent_by_client_id(session: AsyncSession, client_id: str) -> tuple
 
 async def delete_agent(session: AsyncSession, workgroup: str, name: str) -> bool:
     stmt = delete(t.Agent).where(t.Agent.workgroup == workgroup, t.Agent.name == name)
-    result = await session.execute(stmt)
-    await _audit(session, workgroup, "agent.delete", name)
-    await session.commit()
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return await delete_audited(session, stmt, workgroup, "agent.delete", name)
 
 
 async def get_agent_status(
@@ -251,58 +253,3 @@ async def get_agent_status(
     maker = source.sessionmaker if isinstance(source, Resources) else source
     async with maker() as session:
         return await get_agent(session, workgroup, agent)
-
-
-# --- credentials ------------------------------------------------------------------------------
-
-
-def _credential_view(row: t.Credential | Row[Any]) -> CredentialView:
-    return CredentialView(
-        workgroup=row.workgroup,
-        name=row.name,
-        type=row.type,
-        allowed_actions=row.allowed_actions,
-        agents=row.agents,
-        config=row.config,
-        fingerprint=row.fingerprint,
-        key_id=row.key_id,
-        updated_at=row.updated_at,
-    )
-
-
-async def put_credential(
-    session: AsyncSession, keys: MasterKeys, workgroup: str, name: str, spec: CredentialSpec
-) -> tuple[CredentialView, bool]:
-    """Encrypt the value under the current master key and upsert; only ciphertext reaches the table."""
-    await _require_workgroup(session, workgroup)
-    value = spec.value.get_secret_value()
-    sealed = keys.seal(value, workgroup=workgroup, name=name)
-    values: dict[str, Any] = {
-        **spec.model_dump(exclude={"value"}),
-        "ciphertext": sealed.ciphertext,
-        "nonce": sealed.nonce,
-        "key_id": sealed.key_id,
-        "fingerprint": keys.fingerprint(value),
-    }
-    stmt = insert(t.Credential).values(workgroup=workgroup, name=name, **values)
-    stmt = stmt.on_conflict_do_update(
-        constraint="uq_credentials_workgroup_name", set_={**values, "updated_at": func.now()}
-    )
-    row = (await session.execute(stmt.returning(t.Credential.__table__, _INSERTED))).one()
-    await _audit(session, workgroup, "credential.put", name)
-    await session.commit()
-    return _credential_view(row), bool(row.inserted)
-
-
-async def get_credential(session: AsyncSession, workgroup: str, name: str) -> CredentialView | None:
-    stmt = select(t.Credential).where(t.Credential.workgroup == workgroup, t.Credential.name == name)
-    row = (await session.execute(stmt)).scalar_one_or_none()
-    return None if row is None else _credential_view(row)
-
-
-async def delete_credential(session: AsyncSession, workgroup: str, name: str) -> bool:
-    stmt = delete(t.Credential).where(t.Credential.workgroup == workgroup, t.Credential.name == name)
-    result = await session.execute(stmt)
-    await _audit(session, workgroup, "credential.delete", name)
-    await session.commit()
-    return bool(result.rowcount)  # type: ignore[attr-defined]
