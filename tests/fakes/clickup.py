@@ -48,7 +48,7 @@ class FakeClickUp:
         self.limit_per_minute: int | None = None
         self._forced_429 = 0
         self._forced_reset_after = 30.0
-        self._window: tuple[int, int] = (0, 0)
+        self._window: tuple[float, int] = (0.0, 0)  # (start, requests) of the current 60 s window
         self._ids = itertools.count(1000)
         self._lock = threading.RLock()
         self._server: LoopbackServer | None = None
@@ -132,9 +132,11 @@ class FakeClickUp:
         """Whether this request may proceed, and the ``X-RateLimit-*`` headers to send with it."""
         with self._lock:
             now = time.time()
-            minute = int(now // 60)
-            count = self._window[1] + 1 if self._window[0] == minute else 1
-            self._window = (minute, count)
+            started, count = self._window
+            if now - started >= 60:
+                started, count = now, 0
+            count += 1
+            self._window = (started, count)
             limit = self.limit_per_minute or 100
             if self._forced_429 > 0:
                 self._forced_429 -= 1
@@ -144,7 +146,7 @@ class FakeClickUp:
                     "X-RateLimit-Remaining": "0",
                     "X-RateLimit-Reset": str(reset),
                 }
-            reset = (minute + 1) * 60
+            reset = int(started + 60)
             remaining = max(0, limit - count)
             headers = {
                 "X-RateLimit-Limit": str(limit),

@@ -205,6 +205,17 @@ def build_app(fake: FakeClickUp) -> Starlette:
 
     # ---- control API (/_fake) ----------------------------------------------------------------------
 
+    def control(handler: Handler) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except (KeyError, ValueError, TypeError, AttributeError) as e:
+                return JSONResponse(
+                    {"error": f"bad control request: {type(e).__name__} {e}"}, status_code=400
+                )
+
+        return endpoint
+
     async def control_create_task(request: Request) -> Response:
         body = await _json_body(request) or {}
         task, deliveries = await fake.create_task(
@@ -265,14 +276,14 @@ def build_app(fake: FakeClickUp) -> Starlette:
             Route("/api/v2/team/{team_id}/webhook", api(list_webhooks), methods=["GET"]),
             Route("/api/v2/webhook/{webhook_id}", api(update_webhook), methods=["PUT"]),
             Route("/api/v2/webhook/{webhook_id}", api(delete_webhook), methods=["DELETE"]),
-            Route("/_fake/tasks", control_create_task, methods=["POST"]),
-            Route("/_fake/tasks/{task_id}/comments", control_comment, methods=["POST"]),
-            Route("/_fake/tasks/{task_id}/comments", control_comments, methods=["GET"]),
-            Route("/_fake/tasks/{task_id}/status", control_status, methods=["POST"]),
-            Route("/_fake/tasks/{task_id}", control_delete, methods=["DELETE"]),
-            Route("/_fake/calls", control_calls, methods=["GET"]),
-            Route("/_fake/rate_limit", control_rate_limit, methods=["POST"]),
-            Route("/_fake/webhooks/{webhook_id}/health", control_health, methods=["POST"]),
+            Route("/_fake/tasks", control(control_create_task), methods=["POST"]),
+            Route("/_fake/tasks/{task_id}/comments", control(control_comment), methods=["POST"]),
+            Route("/_fake/tasks/{task_id}/comments", control(control_comments), methods=["GET"]),
+            Route("/_fake/tasks/{task_id}/status", control(control_status), methods=["POST"]),
+            Route("/_fake/tasks/{task_id}", control(control_delete), methods=["DELETE"]),
+            Route("/_fake/calls", control(control_calls), methods=["GET"]),
+            Route("/_fake/rate_limit", control(control_rate_limit), methods=["POST"]),
+            Route("/_fake/webhooks/{webhook_id}/health", control(control_health), methods=["POST"]),
         ]
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
+import httpx
 import pytest
 
 from oblivion_nexus.integrations.clickup import (
@@ -178,3 +179,31 @@ async def test_webhook_for_another_team_is_refused(clickup: ClickUpClient) -> No
         await clickup.create_webhook("1", "https://x.example.com/", ["taskCreated"])
 
     assert caught.value.ecode == "OAUTH_027"
+
+
+async def test_every_answer_carries_clickups_rate_limit_headers(fake_clickup: FakeClickUp) -> None:
+    fake_clickup.limit_per_minute = 3
+    headers = {"Authorization": fake_clickup.token}
+    async with httpx.AsyncClient(base_url=fake_clickup.url) as http:
+        answers = [await http.get("list/1/task", headers=headers) for _ in range(4)]
+
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert [a.headers["X-RateLimit-Remaining"] for a in answers] == ["2", "1", "0", "0"]
+    assert all(int(a.headers["X-RateLimit-Reset"]) > time.time() - 1 for a in answers)
+
+
+async def test_missing_token_is_refused_like_clickup(fake_clickup: FakeClickUp) -> None:
+    async with httpx.AsyncClient(base_url=fake_clickup.url) as http:
+        answer = await http.get("task/abc")
+
+    assert answer.status_code == 401
+    assert answer.json() == {"err": "Authorization header required", "ECODE": "OAUTH_017"}
+    assert fake_clickup.calls[-1].authorized is False
+
+
+async def test_bad_control_request_is_a_400_not_a_crash(fake_clickup: FakeClickUp) -> None:
+    async with httpx.AsyncClient(base_url=fake_clickup.url.removesuffix("api/v2/")) as http:
+        answer = await http.post("_fake/tasks", json={"name": "no list id"})
+
+    assert answer.status_code == 400
+    assert "list_id" in answer.json()["error"]
