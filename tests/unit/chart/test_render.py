@@ -211,3 +211,26 @@ def test_kind_values_expose_nexus_on_the_node_port_kind_maps_to_the_host() -> No
     kind_config = yaml.safe_load((CHART.parents[1] / "kind-config.yaml").read_text())
     mapped = {m["containerPort"] for node in kind_config["nodes"] for m in node.get("extraPortMappings", [])}
     assert service["spec"]["ports"][0]["nodePort"] in mapped
+
+
+def test_one_operator_runs_standalone_and_several_get_kopf_peering() -> None:
+    def operator_args(objs: list[dict[str, Any]]) -> list[str]:
+        deployment = next(
+            o for o in objs if o["kind"] == "Deployment" and o["metadata"]["name"].endswith("operator")
+        )
+        args: list[str] = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        return args
+
+    single = objects_of(render_chart())
+    assert "--standalone" in operator_args(single)
+    assert not [o for o in single if o["apiVersion"].startswith("kopf.dev")]
+
+    several = objects_of(render_chart(sets=("operator.replicas=3",)))
+    assert "--standalone" not in operator_args(several)
+    crds = {o["metadata"]["name"] for o in several if o["kind"] == "CustomResourceDefinition"}
+    assert {"clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"} <= crds
+    for crd in (o for o in several if o["kind"] == "CustomResourceDefinition"):
+        kubernetes_validate.validate(crd, "1.33", strict=True)
+    peering = next(o for o in several if o["kind"] == "ClusterKopfPeering")
+    assert peering["metadata"]["name"] == "oblivion"  # the name the operator's runner looks for
+    assert peering["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
