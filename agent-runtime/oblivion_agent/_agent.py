@@ -150,7 +150,7 @@ class Agent:
                     runtime_version=runtime_version(),
                 )
                 self._link = NexusLink(settings, tokens, dispatcher.deliver, register)
-                dispatcher.ack = self._link.ack
+                dispatcher.link = self._link
                 try:
                     await self._link.run(self._stopping, dispatcher.drain)
                 finally:
@@ -179,14 +179,15 @@ class _Dispatcher:
         self._seen = SeenEvents(settings.seen_events_capacity)
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(settings.max_concurrent_handlers)
-        self.ack: Callable[[str], Awaitable[None]] = _no_ack
+        self.link: NexusLink | None = None  # set once the link exists (it needs ``deliver`` first)
+        self._failed: set[str] = set()  # events whose handler failed and did not succeed since
 
     async def deliver(self, frame: EventFrame) -> None:
         if self._stopping.is_set():
             return  # stopping: start nothing new; unacked, it goes to the next connection
         if self._seen.seen(frame.id):
             logger.debug("event %s was already handled; acking the duplicate", frame.id)
-            await self.ack(frame.id)
+            await self._ack(frame.id)
             return
         if frame.id in self._in_flight:
             return  # redelivered while its handler still runs; that handler acks it
@@ -205,8 +206,21 @@ class _Dispatcher:
                 self._seen.add(frame.id)
             del self._in_flight[frame.id]
             self._slots.release()
+        assert self.link is not None
         if ok:
-            await self.ack(frame.id)
+            self._failed.discard(frame.id)
+            if not self._failed:
+                self.link.redelivery_backoff.reset()
+            await self._ack(frame.id)
+        else:
+            if len(self._failed) >= self._settings.seen_events_capacity:
+                self._failed.clear()  # those events expired from the inbox long ago
+            self._failed.add(frame.id)
+            self.link.request_redelivery()
+
+    async def _ack(self, event_id: str) -> None:
+        assert self.link is not None, "events arrive only through the link"
+        await self.link.ack(event_id)
 
     async def _call_handler(self, frame: EventFrame) -> bool:
         handler = self._agent._handlers.get(frame.type)
@@ -257,7 +271,3 @@ class _Dispatcher:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-async def _no_ack(event_id: str) -> None:
-    raise RuntimeError(f"event {event_id} handled before the dispatcher was connected to a link")

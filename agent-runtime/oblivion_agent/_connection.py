@@ -64,6 +64,7 @@ class _Ended(enum.Enum):
     STOPPED = "stopped"
     UNAUTHORIZED = "unauthorized"
     LOST = "lost"
+    REDELIVER = "redeliver"
 
 
 class NexusLink:
@@ -83,6 +84,11 @@ class NexusLink:
         self._register = register
         self._clock = clock
         self.backoff = Backoff(settings.backoff_base_seconds, settings.backoff_cap_seconds, rng)
+        # Nexus hands unacked events to the next connection only, so a failed handler's event comes
+        # back by reconnecting; failures in a row wait longer and longer before that reconnect.
+        self.redelivery_backoff = Backoff(settings.backoff_base_seconds, settings.backoff_cap_seconds, rng)
+        self._redeliver = asyncio.Event()
+        self._redelivery_timer: asyncio.Task[None] | None = None
         self._ws: ClientConnection | None = None
         self._pending_acks: dict[str, None] = {}  # ordered set: acks not yet sent
         self._last_heartbeat_sent = 0.0
@@ -97,6 +103,24 @@ class NexusLink:
         """Ack a handled event now, or after the next connect if there is no connection."""
         self._pending_acks[event_id] = None
         await self._flush_acks()
+
+    def request_redelivery(self) -> None:
+        """Reconnect after a delay so that Nexus delivers the unacked (failed) events again."""
+        if self._redelivery_timer is None or self._redelivery_timer.done():
+            delay = self.redelivery_backoff.next_delay()
+            logger.info("asking Nexus to redeliver unacked events in %.2f s", delay)
+            self._redelivery_timer = asyncio.create_task(self._redeliver_after(delay))
+
+    async def _redeliver_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._redeliver.set()
+
+    def _cancel_redelivery(self) -> None:
+        """A new connection gets every unacked event anyway."""
+        if self._redelivery_timer is not None:
+            self._redelivery_timer.cancel()
+            self._redelivery_timer = None
+        self._redeliver.clear()
 
     async def run(self, stopping: asyncio.Event, drain: Callable[[], Awaitable[None]]) -> None:
         """Stay connected until ``stopping`` is set; then stop reading, ``drain()``, and close 1000.
@@ -113,7 +137,10 @@ class NexusLink:
             else:
                 ended = await self._session(token, stopping, drain)
             if ended is _Ended.STOPPED:
+                self._cancel_redelivery()
                 return
+            if ended is _Ended.REDELIVER:
+                continue  # the redelivery delay has passed already
             if ended is _Ended.UNAUTHORIZED:
                 self._tokens.invalidate()
             if self._clock() - started >= self._settings.backoff_reset_after_seconds:
@@ -152,12 +179,18 @@ class NexusLink:
             self._last_heartbeat_sent = self._clock()  # REGISTER proves liveness as well as a heartbeat
             self.sessions += 1
             self.registered.set()
+            self._cancel_redelivery()
             logger.info("connected to Nexus and registered")
             await self._flush_acks()
             reader = asyncio.create_task(self._read(ws))
             stop_wait = asyncio.create_task(stopping.wait())
-            tasks = [reader, stop_wait, asyncio.create_task(self._send_heartbeats(ws))]
-            await asyncio.wait([reader, stop_wait], return_when=asyncio.FIRST_COMPLETED)
+            redeliver_wait = asyncio.create_task(self._redeliver.wait())
+            tasks = [reader, stop_wait, redeliver_wait, asyncio.create_task(self._send_heartbeats(ws))]
+            await asyncio.wait([reader, stop_wait, redeliver_wait], return_when=asyncio.FIRST_COMPLETED)
+            if redeliver_wait.done() and not reader.done() and not stopping.is_set():
+                logger.info("reconnecting so that Nexus redelivers the events whose handlers failed")
+                await ws.close(1000, "reconnecting for redelivery")
+                return _Ended.REDELIVER
             if not reader.done():  # stopping: read no more, let running handlers finish and ack
                 reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -216,8 +249,11 @@ class NexusLink:
                 logger.warning("ignored a frame from Nexus that does not match the protocol: %s", _summary(e))
                 continue
             if isinstance(frame, HeartbeatFrame):
-                # Answer, but at most twice an interval, so two peers that both answer cannot ping-pong.
-                if self._clock() - self._last_heartbeat_sent >= self._settings.heartbeat_seconds / 2:
+                # Answer, but at most once a second (or twice an interval), so that two peers that both
+                # answer cannot ping-pong, yet a Nexus beating faster than configured here is answered.
+                if self._clock() - self._last_heartbeat_sent >= min(
+                    1.0, self._settings.heartbeat_seconds / 2
+                ):
                     await self._send_heartbeat(ws)
             elif isinstance(frame, ErrorFrame):
                 logger.warning("Nexus reported an error: %s (%s)", frame.data.code, frame.data.message)

@@ -36,6 +36,7 @@ class Session:
     ws: web.WebSocketResponse
     received: list[dict[str, Any]] = field(default_factory=list)
     close_code: int | None = None  # the code the agent closed with, if it did
+    registered: bool = False
 
 
 class FakeNexus:
@@ -96,8 +97,9 @@ class FakeNexus:
 
     @property
     def live_session(self) -> Session | None:
+        """The newest open connection that sent REGISTER."""
         for session in reversed(self.sessions):
-            if not session.ws.closed:
+            if session.registered and not session.ws.closed:
                 return session
         return None
 
@@ -153,8 +155,9 @@ class FakeNexus:
                     continue
                 frame = json.loads(msg.data)
                 session.received.append(frame)
-                if frame["type"] == "REGISTER" and len(session.received) == 1 and not self.silent:
-                    for event in list(self.inbox.values()):  # redeliver in order
+                if frame["type"] == "REGISTER" and len(session.received) == 1:
+                    session.registered = True  # from now on queue() sends to this session directly
+                    for event in [] if self.silent else list(self.inbox.values()):  # redeliver in order
                         await ws.send_str(event.model_dump_json())
                 elif frame["type"] == "ACK":
                     for event_id in frame["data"]["ids"]:

@@ -78,22 +78,34 @@ async def test_events_queued_while_disconnected_arrive_in_order_after_connecting
     assert [c[0] for c in calls] == ids
 
 
-async def test_a_failing_handler_leaves_its_event_unacked_and_gets_it_again_after_redelivery(
+async def test_a_failing_handler_leaves_its_event_unacked_and_gets_it_again(
     fake_nexus: FakeNexus, caplog: pytest.LogCaptureFixture
 ) -> None:
     calls: list[tuple[str, Any]] = []
     async with running(recording_agent(calls, fail_first=1), make_settings(fake_nexus)):
         await wait_until(lambda: fake_nexus.live_session is not None, what="a connection")
         event_id = await fake_nexus.queue("TASK_ASSIGNED", TASK)
-        await wait_until(lambda: len(calls) == 1, what="the first attempt")
-        await wait_until(lambda: "not acked" in caplog.text, what="the failure to be logged")
-        assert fake_nexus.acked_ids() == []
-        assert event_id in fake_nexus.inbox
-
-        await fake_nexus.drop_connection(1001)  # Nexus redelivers unacked events on the next connection
         await wait_until(lambda: not fake_nexus.inbox, what="the redelivered event to be acked")
     assert [c[0] for c in calls] == [event_id, event_id]
+    assert fake_nexus.acked_ids() == [event_id]  # acked once, after the attempt that succeeded
+    # Nexus gives unacked events to the next connection: the agent reconnected to get it back.
+    assert len(fake_nexus.sessions) == 2
+    assert fake_nexus.sessions[0].close_code == 1000
+    assert "not acked, Nexus will deliver it again" in caplog.text
     assert "RuntimeError" in caplog.text
+
+
+async def test_a_handler_failing_every_time_is_retried_less_and_less_often(fake_nexus: FakeNexus) -> None:
+    calls: list[tuple[str, Any]] = []
+    agent = recording_agent(calls, fail_first=1_000)
+    settings = make_settings(fake_nexus, backoff_base_seconds=0.01, backoff_cap_seconds=0.08)
+    async with running(agent, settings):
+        await wait_until(lambda: fake_nexus.live_session is not None, what="a connection")
+        await fake_nexus.queue("TASK_ASSIGNED", TASK)
+        await wait_until(lambda: len(calls) >= 6, what="several attempts")
+        assert agent._link is not None
+        assert agent._link.redelivery_backoff.attempt >= 5  # the window grew to the cap
+    assert fake_nexus.acked_ids() == []
 
 
 async def test_a_duplicate_event_is_acked_again_but_handled_once(fake_nexus: FakeNexus) -> None:
@@ -352,10 +364,16 @@ async def test_no_log_line_carries_the_client_secret_or_a_token(
     async with running(recording_agent(calls, fail_first=1), make_settings(fake_nexus)):
         await wait_until(lambda: fake_nexus.live_session is not None, what="a connection")
         await fake_nexus.queue("TASK_ASSIGNED", TASK)
-        await wait_until(lambda: len(calls) == 1, what="the failing attempt")
+        await wait_until(lambda: not fake_nexus.inbox, what="the redelivered event's ack")
         fake_nexus.revoked.add(fake_nexus.issued[0])
         await fake_nexus.drop_connection(4401)
-        await wait_until(lambda: not fake_nexus.inbox, what="the redelivered event's ack")
+        await wait_until(
+            lambda: (
+                fake_nexus.live_session is not None and fake_nexus.live_session.token != fake_nexus.issued[0]
+            ),
+            what="a connection with a new token",
+        )
+    assert len(calls) == 2
     assert len(fake_nexus.issued) == 2
     secrets: list[Callable[[str], bool]] = [lambda t: CLIENT_SECRET in t]
     secrets += [lambda t, tok=tok: tok in t for tok in fake_nexus.issued]
