@@ -103,3 +103,14 @@ def resource_list(catalogue: ResourceCatalogue, group: str, version: str) -> dic
         "groupVersion": group_version,
         "resources": resources,
     }
+
+
+def openapi_v2() -> dict[str, Any]:
+    """An empty OpenAPI v2 document: kubectl's client-side validation downloads it and, finding no
+    schema for a kind, lets the object through (the emulator does not validate against CRD schemas)."""
+    return {
+        "swagger": "2.0",
+        "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION[2]},
+        "paths": {},
+        "definitions": {},
+    }

@@ -86,6 +86,10 @@ def _action(method: str, path: ApiPath, query: dict[str, str]) -> kmock.action |
 def _decode_body(raw: bytes, content_type: str) -> Any:
     if not raw:
         return None
+    if "protobuf" in content_type or "cbor" in content_type:
+        raise errors.ApiError(
+            415, "UnsupportedMediaType", f"the emulator speaks JSON and YAML only, not {content_type}"
+        )
     try:
         if content_type == patching.APPLY_PATCH or "yaml" in content_type:
             return yaml.safe_load(raw)
@@ -107,6 +111,7 @@ class KubernetesApiEmulator(kmock.KubernetesScaffold):
         super().__attrs_post_init__()
         self.store = ObjectStore(self.catalogue)
         self.fallback["get", re.compile(r"/version/")] << self._serve_server_version
+        self.fallback["get /openapi/v2"] << self._serve_openapi
         self.fallback[_is_object_request] << (self._serve_object)
 
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
@@ -178,6 +183,11 @@ class KubernetesApiEmulator(kmock.KubernetesScaffold):
         return discovery.resource_list(
             self.catalogue, request.resource.group or "", request.resource.version or ""
         )
+
+    async def _serve_openapi(self, request: kmock.Request) -> kmock.Payload:
+        if "protobuf" in request.headers.get("Accept", ""):
+            return Response(status=200, headers={"Content-Type": "application/octet-stream"}, payload=b"")
+        return discovery.openapi_v2()
 
     # Objects
 

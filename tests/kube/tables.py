@@ -7,6 +7,7 @@ CRD's `additionalPrinterColumns` evaluated by a JSONPath subset (`.a.b`, `[0]`, 
 
 from __future__ import annotations
 
+import datetime
 import re
 from typing import Any
 
@@ -48,10 +49,25 @@ def evaluate(obj: Any, path: str) -> list[Any]:
     return nodes
 
 
+def age(timestamp: str, now: datetime.datetime | None = None) -> str:
+    """`5s`, `3m`, `2h`, `4d`: how kubectl shows a `date` column, computed server-side."""
+    try:
+        then = datetime.datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+    except ValueError:
+        return timestamp
+    seconds = max(0, int(((now or datetime.datetime.now(datetime.UTC)) - then).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size * 2 or (unit == "m" and seconds >= 120):
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 def _cell(obj: dict[str, Any], column: PrinterColumn) -> Any:
     values = evaluate(obj, column.json_path)
     if not values:
         return None
+    if column.type == "date" and len(values) == 1 and isinstance(values[0], str):
+        return age(values[0])
     if len(values) == 1:
         return values[0]
     return ",".join(str(v) for v in values)

@@ -1,0 +1,92 @@
+"""Real kubectl against the emulator: apply the repo's CRDs and examples, get them back by short name."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.kube import KubeApi
+from tests.tools.k8s_binaries import K8sBinariesError, kubectl_path
+
+REPO = pathlib.Path(__file__).resolve().parents[3]
+EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
+
+
+def kubectl(kube_api: KubeApi, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    try:
+        binary = kubectl_path()
+    except K8sBinariesError as e:
+        pytest.fail(str(e), pytrace=False)
+    return subprocess.run(
+        [str(binary), "--kubeconfig", str(kube_api.kubeconfig_path), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _example_namespaces() -> set[str]:
+    namespaces = set()
+    for path in EXAMPLES:
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and (doc.get("metadata") or {}).get("namespace"):
+                namespaces.add(doc["metadata"]["namespace"])
+    return namespaces
+
+
+def test_kubectl_applies_the_crds_and_examples_and_lists_them_by_short_name(kube_api: KubeApi) -> None:
+    assert EXAMPLES, "examples/*.yaml are missing"
+    assert "created" in ok(kubectl(kube_api, "apply", "-f", str(REPO / "crds")))
+    for namespace in _example_namespaces():  # the operator makes these from the Workgroup
+        kube_api.create_namespace(namespace)
+    ok(kubectl(kube_api, "apply", "-f", str(REPO / "examples")))
+
+    listed: dict[str, Any] = json.loads(ok(kubectl(kube_api, "get", "wg,proj,agt,tc", "-A", "-o", "json")))
+    kinds = {item["kind"] for item in listed["items"]}
+    assert kinds == {"Workgroup", "Project", "Agent", "ToolCredential"}
+    table = ok(kubectl(kube_api, "get", "wg,proj,agt,tc", "-A"))
+    assert "workgroup.oblivion.dev/" in table
+    assert "agent.oblivion.dev/" in table
+    assert "oblivion.dev/" in ok(kubectl(kube_api, "get", "oblivion", "-A"))
+
+    again = ok(kubectl(kube_api, "apply", "-f", str(REPO / "examples")))
+    assert "created" not in again
+    assert "unchanged" in again
+
+
+SCRATCH = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: scratch}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings, namespace: scratch}
+data: {a: "1"}
+"""
+
+
+def test_kubectl_sees_its_writes_and_the_server_errors(kube_api: KubeApi) -> None:
+    ok(kubectl(kube_api, "apply", "-f", "-", stdin=SCRATCH))
+    ok(kubectl(kube_api, "label", "configmap", "settings", "-n", "scratch", "tier=web"))
+    names = ok(kubectl(kube_api, "get", "cm", "-n", "scratch", "-l", "tier=web", "-o", "name"))
+    assert names.split() == ["configmap/settings"]
+    duplicate = kubectl(kube_api, "create", "-f", "-", stdin=SCRATCH)
+    assert duplicate.returncode != 0
+    assert "AlreadyExists" in duplicate.stderr
+    missing = kubectl(kube_api, "get", "cm", "nothing", "-n", "scratch")
+    assert 'configmaps "nothing" not found' in missing.stderr
+    ok(kubectl(kube_api, "delete", "namespace", "scratch", "--wait=false"))
+    kube_api.wait_for_deletion("namespaces", "scratch")
