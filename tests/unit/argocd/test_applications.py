@@ -60,3 +60,13 @@ def test_the_workgroup_folder_holds_valid_custom_resources() -> None:
                 jsonschema.validate(obj["spec"], schemas[obj["kind"]]["properties"]["spec"])
                 checked.add(obj["kind"])
     assert checked == {"Workgroup", "Project", "Agent", "ToolCredential"}
+
+
+def test_the_root_application_syncs_both_applications() -> None:
+    import fnmatch
+
+    root = _docs(ARGOCD / "root.yaml")[0]
+    assert root["spec"]["source"]["path"] == "deploy/argocd"
+    pattern = root["spec"]["source"]["directory"]["include"]
+    included = sorted(p.name for p in ARGOCD.glob("*.yaml") if fnmatch.fnmatch(p.name, pattern))
+    assert included == ["application-oblivion.yaml", "application-workgroup.yaml"]

@@ -15,8 +15,7 @@ KINDS = ["Workgroup", "Project", "Agent", "ToolCredential"]
 
 
 def _script(kind: str) -> str:
-    data: dict[str, str] = yaml.safe_load(HEALTH_CM.read_text())["data"]
-    return data[f"resource.customizations.health.oblivion.dev_{kind}"]
+    return _script_for(f"resource.customizations.health.oblivion.dev_{kind}")
 
 
 def assess(kind: str, obj: dict[str, Any]) -> dict[str, str]:
@@ -56,9 +55,32 @@ def _ready(value: str, reason: str, message: str, generation: int = 3) -> dict[s
     }
 
 
+def _script_for(key: str) -> str:
+    data: dict[str, str] = yaml.safe_load(HEALTH_CM.read_text())["data"]
+    return data[key]
+
+
 def test_every_kind_has_a_health_check_in_argocd_cm() -> None:
     data = yaml.safe_load(HEALTH_CM.read_text())["data"]
-    assert sorted(data) == sorted(f"resource.customizations.health.oblivion.dev_{k}" for k in KINDS)
+    assert sorted(data) == sorted(
+        [f"resource.customizations.health.oblivion.dev_{k}" for k in KINDS]
+        + ["resource.customizations.health.argoproj.io_Application"]
+    )
+
+
+def test_an_application_reports_the_health_argo_cd_gave_it() -> None:
+    lua = lupa.LuaRuntime(unpack_returned_tuples=True)
+    check = lua.eval(
+        f"function(obj)\n{_script_for('resource.customizations.health.argoproj.io_Application')}\nend"
+    )
+
+    def health(obj: dict[str, Any]) -> tuple[str, str]:
+        result = check(lua.table_from(obj, recursive=True))
+        return result["status"], result["message"]
+
+    assert health({"status": {"health": {"status": "Healthy"}}}) == ("Healthy", "")
+    assert health({"status": {"health": {"status": "Degraded", "message": "crd"}}}) == ("Degraded", "crd")
+    assert health({"metadata": {"name": "oblivion"}}) == ("Progressing", "")
 
 
 @pytest.mark.parametrize("kind", KINDS)
