@@ -186,8 +186,15 @@ class ClickUpClient:
     async def list_tasks(
         self, list_id: str, *, page: int = 0, date_updated_gt: int | None = None, include_closed: bool = True
     ) -> TaskPage:
-        """One page of the tasks whose home is ``list_id``, optionally only those updated after a time."""
-        params: dict[str, Any] = {"page": page, "include_closed": str(include_closed).lower()}
+        """One page of the tasks whose home is ``list_id``, optionally only those updated after a time.
+
+        Subtasks are included: a mention in a subtask reaches an agent like one in a task.
+        """
+        params: dict[str, Any] = {
+            "page": page,
+            "include_closed": str(include_closed).lower(),
+            "subtasks": "true",
+        }
         if date_updated_gt is not None:
             params["date_updated_gt"] = date_updated_gt
         body = await self._request("GET", f"list/{list_id}/task", params=params)
