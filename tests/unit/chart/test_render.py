@@ -126,6 +126,9 @@ def test_crds_are_kept_on_uninstall_and_can_be_left_out() -> None:
     crds = [o for o in objects_of(render_chart()) if o["kind"] == "CustomResourceDefinition"]
     assert {c["spec"]["names"]["kind"] for c in crds} == {"Workgroup", "Project", "Agent", "ToolCredential"}
     assert all(c["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep" for c in crds)
+    assert all(
+        c["metadata"]["annotations"]["argocd.argoproj.io/sync-options"] == "Delete=false" for c in crds
+    )
 
     unkept = [
         o
