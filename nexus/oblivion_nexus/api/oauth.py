@@ -47,19 +47,25 @@ class _BadRequest(Exception):
     pass
 
 
-def _basic_credentials(header: str) -> tuple[str, str] | None:
-    """Client id and secret from ``Authorization: Basic``, form-decoded as RFC 6749 §2.3.1 requires."""
+def _basic_credentials(header: str) -> list[tuple[str, str]] | None:
+    """Candidate (client id, secret) pairs from ``Authorization: Basic``.
+
+    RFC 6749 §2.3.1 has clients form-encode both before base64, but many clients (authlib among them)
+    send them raw, so the raw pair is tried first and the form-decoded one second when it differs.
+    """
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic":
         return None
     try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+        text = base64.b64decode(encoded.strip(), validate=True).decode()
     except (binascii.Error, UnicodeDecodeError) as e:
         raise _BadRequest("the Basic credentials are not valid base64 of `id:secret`") from e
-    client_id, sep, secret = decoded.partition(":")
+    client_id, sep, secret = text.partition(":")
     if not sep:
         raise _BadRequest("the Basic credentials are not valid base64 of `id:secret`")
-    return unquote_plus(client_id), unquote_plus(secret)
+    raw = (client_id, secret)
+    form_decoded = (unquote_plus(client_id), unquote_plus(secret))
+    return [raw] if form_decoded == raw else [raw, form_decoded]
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -96,19 +102,24 @@ async def token(request: Request, resources: ResourcesDep) -> JSONResponse:
     if basic is not None:
         if "client_secret" in form:
             return _error("invalid_request", "use either HTTP Basic or form fields for client authentication")
-        if "client_id" in form and form["client_id"] != basic[0]:
+        if "client_id" in form and all(form["client_id"] != pair[0] for pair in basic):
             return _error("invalid_request", "client_id differs from the Basic credentials")
-        client_id, client_secret = basic
+        candidates = basic
     elif "client_id" in form and "client_secret" in form:
-        client_id, client_secret = form["client_id"], form["client_secret"]
+        candidates = [(form["client_id"], form["client_secret"])]
     else:
         return _invalid_client("client authentication is required (HTTP Basic or client_id/client_secret)")
-    try:
-        access_token, expires_in = await issue_token_for_client(
-            resources.settings, resources.sessionmaker, client_id, client_secret
-        )
-    except ClientAuthError as e:
-        return _invalid_client(str(e))
+    failure = ClientAuthError("unknown client or wrong secret")
+    for client_id, client_secret in candidates:
+        try:
+            access_token, expires_in = await issue_token_for_client(
+                resources.settings, resources.sessionmaker, client_id, client_secret
+            )
+            break
+        except ClientAuthError as e:
+            failure = e
+    else:
+        return _invalid_client(str(failure))
     return JSONResponse(
         {"access_token": access_token, "token_type": "Bearer", "expires_in": expires_in}, headers=_NO_STORE
     )

@@ -7,6 +7,7 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from urllib.parse import quote_plus
 
 import httpx
 import pytest
@@ -172,3 +173,43 @@ async def test_malformed_requests_are_invalid_request(
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
     assert response.json()["error_description"]
+
+
+@pytest.mark.parametrize("auth_method", ["client_secret_basic", "client_secret_post"])
+async def test_secret_with_reserved_characters_works_with_either_client_authentication(
+    nexus: RunningNexus, secret_registry: SecretRegistry, auth_method: str
+) -> None:
+    agent = await _register(nexus, secret_registry, projects=[])
+    odd_secret = "p@ss:w+rd/%20&=" + secrets.token_urlsafe(16)
+    secret_registry.add(odd_secret)
+    async with httpx.AsyncClient(base_url=nexus.url + "/internal/v1", headers=nexus.admin_headers()) as admin:
+        body = {"clientId": agent.client_id, "clientSecret": odd_secret}
+        assert (
+            await admin.put(f"/workgroups/{agent.workgroup}/agents/reviewer", json=body)
+        ).status_code == 200
+    async with AsyncOAuth2Client(
+        client_id=agent.client_id, client_secret=odd_secret, token_endpoint_auth_method=auth_method
+    ) as client:
+        token = await client.fetch_token(nexus.url + "/oauth/token", grant_type="client_credentials")
+    secret_registry.add(token["access_token"])
+    assert verify_access_token(nexus.settings, token["access_token"]).agent == "reviewer"
+
+
+async def test_rfc_form_encoded_basic_credentials_are_accepted(
+    nexus: RunningNexus, secret_registry: SecretRegistry
+) -> None:
+    agent = await _register(nexus, secret_registry, projects=[])
+    odd_secret = "a+b c:d%" + secrets.token_urlsafe(16)
+    secret_registry.add(odd_secret)
+    async with httpx.AsyncClient(base_url=nexus.url + "/internal/v1", headers=nexus.admin_headers()) as admin:
+        body = {"clientId": agent.client_id, "clientSecret": odd_secret}
+        assert (
+            await admin.put(f"/workgroups/{agent.workgroup}/agents/reviewer", json=body)
+        ).status_code == 200
+    response = await _token_request(
+        nexus,
+        data={"grant_type": "client_credentials"},
+        headers=_basic(quote_plus(agent.client_id), quote_plus(odd_secret)),
+    )
+    assert response.status_code == 200, response.text
+    secret_registry.add(response.json()["access_token"])
