@@ -237,3 +237,13 @@ def test_one_operator_runs_standalone_and_several_get_kopf_peering() -> None:
     peering = next(o for o in several if o["kind"] == "ClusterKopfPeering")
     assert peering["metadata"]["name"] == "oblivion"  # the name the operator's runner looks for
     assert peering["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
+
+
+def test_notes_tell_what_to_run_next_with_the_real_names() -> None:
+    result = run_helm("install", "obl", str(CHART), "--namespace", "oblivion", "--dry-run=client")
+    assert result.returncode == 0, result.stderr
+    notes = result.stdout.split("NOTES:", 1)[1]
+    assert "deployment -l app.kubernetes.io/instance=obl" in notes
+    assert "helm test obl -n oblivion" in notes
+    assert "service/obl-oblivion-nexus" in notes
+    assert "Secret obl-oblivion-secrets" in notes
