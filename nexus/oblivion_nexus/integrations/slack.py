@@ -193,12 +193,10 @@ class SlackClient:
 
     async def identity(self) -> SlackIdentity:
         """The bot's user id and bot id, asked once and then remembered."""
-        if self._identity is None:
-            async with self._identity_lock:
-                if self._identity is None:
-                    await self.auth_test()
-        assert self._identity is not None
-        return self._identity
+        if self._identity is not None:
+            return self._identity
+        async with self._identity_lock:
+            return self._identity or await self.auth_test()
 
     async def post_message(
         self,

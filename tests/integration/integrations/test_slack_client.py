@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
 
@@ -36,11 +37,12 @@ def channel_id(fake_slack: FakeSlack) -> str:
 
 
 async def test_identity_is_asked_once_and_remembered(fake_slack: FakeSlack, slack: SlackClient) -> None:
-    first = await slack.identity()
-    second = await slack.identity()
+    first, *concurrent = await asyncio.gather(*(slack.identity() for _ in range(5)))
+    later = await slack.identity()
 
     assert (first.user_id, first.bot_id) == (BOT_USER_ID, BOT_ID)
-    assert second == first
+    assert concurrent == [first] * 4
+    assert later == first
     assert len(fake_slack.calls_to("auth.test")) == 1
 
 
