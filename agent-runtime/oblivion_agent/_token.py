@@ -106,18 +106,7 @@ class TokenSource:
         except ValueError:
             body = None
         if response.status_code != 200 or not isinstance(body, dict):
-            error = body.get("error") if isinstance(body, dict) else None
-            raise TokenError(
-                f"token endpoint answered {response.status_code}"
-                + (f" ({error})" if error else "")
-                + (
-                    " — is the agent registered in Nexus with this client id and secret?"
-                    if response.status_code == 401
-                    else ""
-                ),
-                status=response.status_code,
-                error=error if isinstance(error, str) else None,
-            )
+            raise _refusal(response.status_code, body)
         value = body.get("access_token")
         token_type = body.get("token_type", "")
         if not isinstance(value, str) or not value or str(token_type).lower() != "bearer":
@@ -127,3 +116,18 @@ class TokenSource:
             raise TokenError(f"token endpoint answered an invalid expires_in: {expires_in!r}", status=200)
         logger.debug("got an access token valid for %s s", expires_in)
         return AccessToken(SecretStr(value), issued_at, float(expires_in))
+
+
+def _refusal(status: int, body: object) -> TokenError:
+    """A TokenError from an RFC 6749 §5.2 error answer: its code and description, which hold no secret."""
+    fields = body if isinstance(body, dict) else {}
+    error = fields.get("error") if isinstance(fields.get("error"), str) else None
+    description = (
+        fields.get("error_description") if isinstance(fields.get("error_description"), str) else None
+    )
+    message = f"token endpoint answered {status}"
+    if error:
+        message += f" ({error}{': ' + description[:200] if description else ''})"
+    if status == 401:
+        message += "; is the agent registered in Nexus, enabled, and holding this client id and secret?"
+    return TokenError(message, status=status, error=error)
