@@ -325,6 +325,14 @@ class SlackWorkspace:
         page, metadata = _page(copy.deepcopy(top), args)
         return {"messages": page, "has_more": bool(metadata["next_cursor"]), "response_metadata": metadata}
 
+    def chat_get_permalink(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args)
+        ts = str(args.get("message_ts") or "")
+        if self._find(channel.id, ts) is None:
+            raise SlackError("message_not_found")
+        link = f"https://oblivion-test.slack.com/archives/{channel.id}/p{ts.replace('.', '')}"
+        return {"channel": channel.id, "permalink": link}
+
     def users_info(self, args: Mapping[str, Any]) -> dict[str, Any]:
         user = self.users.get(str(args.get("user") or ""))
         if user is None:
@@ -344,4 +352,5 @@ class SlackWorkspace:
             "conversations.history": self.conversations_history,
             "chat.postMessage": self.chat_post_message,
             "users.info": self.users_info,
+            "chat.getPermalink": self.chat_get_permalink,
         }.get(name)

@@ -130,3 +130,15 @@ async def test_unreachable_slack_is_unavailable() -> None:
     async with SlackClient("xoxb-x", base_url="http://127.0.0.1:9/api/") as client:
         with pytest.raises(SlackUnavailable):
             await client.auth_test()
+
+
+async def test_permalink_of_a_posted_message(slack: SlackClient, channel_id: str) -> None:
+    root = await slack.post_message(channel_id, "root")
+
+    link = await slack.get_permalink(channel_id, root.ts)
+
+    assert link.startswith("https://")
+    assert root.ts.replace(".", "") in link
+    with pytest.raises(SlackApiError) as caught:
+        await slack.get_permalink(channel_id, "1.000001")
+    assert caught.value.error == "message_not_found"
