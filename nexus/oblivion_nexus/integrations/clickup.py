@@ -10,10 +10,12 @@ project. Failures become :class:`ClickUpError` subclasses that say what to do ne
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -39,6 +41,8 @@ COMMENTS_PAGE_SIZE = 25
 TASKS_PAGE_SIZE = 100
 # ClickUp's limits are per minute; without a usable reset header, waiting a minute is always enough.
 _DEFAULT_RETRY_AFTER_SECONDS = 60.0
+# A reset further away than this is a broken header, not a plan: never park a job for longer.
+_MAX_RETRY_AFTER_SECONDS = 3600.0
 
 
 class ClickUpError(IntegrationError):
@@ -82,6 +86,11 @@ class ClickUpUnavailable(ClickUpError):
         super().__init__(f"ClickUp unavailable: {reason}")
         self.reason = reason
         self.status = status
+
+
+def _segment(identifier: str) -> str:
+    """An id as one URL path segment: ids come from webhooks, so "../" or "?" must stay literal."""
+    return quote(str(identifier), safe="")
 
 
 def _error_fields(response: httpx.Response) -> tuple[str | None, str]:
@@ -162,15 +171,14 @@ class ClickUpClient:
             ) from e
 
     def _retry_after(self, response: httpx.Response) -> float:
-        reset = response.headers.get("X-RateLimit-Reset", "")
-        try:
-            return max(0.0, float(reset) - self._clock())
-        except ValueError:
-            pass
-        try:
-            return max(0.0, float(response.headers.get("Retry-After", "")))
-        except ValueError:
-            return _DEFAULT_RETRY_AFTER_SECONDS
+        for header, offset in (("X-RateLimit-Reset", self._clock()), ("Retry-After", 0.0)):
+            try:
+                seconds = float(response.headers.get(header, "")) - offset
+            except ValueError:
+                continue
+            if math.isfinite(seconds):
+                return min(max(0.0, seconds), _MAX_RETRY_AFTER_SECONDS)
+        return _DEFAULT_RETRY_AFTER_SECONDS
 
     @staticmethod
     def _parse(model: type[_M], body: Any, what: str) -> _M:
@@ -180,7 +188,7 @@ class ClickUpClient:
             raise ClickUpApiError(200, None, f"unexpected {what} shape: {e.error_count()} errors") from e
 
     async def get_task(self, task_id: str) -> Task:
-        body = await self._request("GET", f"task/{task_id}")
+        body = await self._request("GET", f"task/{_segment(task_id)}")
         return self._parse(Task, body, "task")
 
     async def list_tasks(
@@ -197,7 +205,7 @@ class ClickUpClient:
         }
         if date_updated_gt is not None:
             params["date_updated_gt"] = date_updated_gt
-        body = await self._request("GET", f"list/{list_id}/task", params=params)
+        body = await self._request("GET", f"list/{_segment(list_id)}/task", params=params)
         return self._parse(TaskPage, body, "task page")
 
     async def iter_list_tasks(
@@ -224,7 +232,7 @@ class ClickUpClient:
         params: dict[str, Any] = {}
         if start is not None and start_id is not None:
             params = {"start": start, "start_id": start_id}
-        body = await self._request("GET", f"task/{task_id}/comment", params=params)
+        body = await self._request("GET", f"task/{_segment(task_id)}/comment", params=params)
         return self._parse(CommentPage, body, "comment page").comments
 
     async def iter_task_comments(self, task_id: str) -> AsyncIterator[Comment]:
@@ -243,7 +251,7 @@ class ClickUpClient:
         self, task_id: str, text: str, *, notify_all: bool = False
     ) -> CreatedComment:
         body = await self._request(
-            "POST", f"task/{task_id}/comment", json={"comment_text": text, "notify_all": notify_all}
+            "POST", f"task/{_segment(task_id)}/comment", json={"comment_text": text, "notify_all": notify_all}
         )
         return self._parse(CreatedComment, body, "created comment")
 
@@ -252,7 +260,7 @@ class ClickUpClient:
         payload = dict(fields)
         if status is not None:
             payload["status"] = status
-        body = await self._request("PUT", f"task/{task_id}", json=payload)
+        body = await self._request("PUT", f"task/{_segment(task_id)}", json=payload)
         return self._parse(Task, body, "task")
 
     async def create_webhook(
@@ -262,12 +270,12 @@ class ClickUpClient:
         payload: dict[str, Any] = {"endpoint": endpoint, "events": list(events)}
         if list_id is not None:
             payload["list_id"] = int(list_id) if list_id.isdigit() else list_id
-        body = await self._request("POST", f"team/{team_id}/webhook", json=payload)
+        body = await self._request("POST", f"team/{_segment(team_id)}/webhook", json=payload)
         inner = body.get("webhook", body) if isinstance(body, dict) else body
         return self._parse(Webhook, inner, "webhook")
 
     async def list_webhooks(self, team_id: str) -> list[Webhook]:
-        body = await self._request("GET", f"team/{team_id}/webhook")
+        body = await self._request("GET", f"team/{_segment(team_id)}/webhook")
         items = body.get("webhooks", []) if isinstance(body, dict) else None
         if not isinstance(items, list):
             raise ClickUpApiError(200, None, "unexpected webhook list shape")
@@ -289,9 +297,9 @@ class ClickUpClient:
             payload["events"] = list(events)
         if status is not None:
             payload["status"] = status
-        body = await self._request("PUT", f"webhook/{webhook_id}", json=payload)
+        body = await self._request("PUT", f"webhook/{_segment(webhook_id)}", json=payload)
         inner = body.get("webhook", body) if isinstance(body, dict) else body
         return self._parse(Webhook, inner, "webhook")
 
     async def delete_webhook(self, webhook_id: str) -> None:
-        await self._request("DELETE", f"webhook/{webhook_id}")
+        await self._request("DELETE", f"webhook/{_segment(webhook_id)}")

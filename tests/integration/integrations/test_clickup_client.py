@@ -207,3 +207,13 @@ async def test_bad_control_request_is_a_400_not_a_crash(fake_clickup: FakeClickU
 
     assert answer.status_code == 400
     assert "list_id" in answer.json()["error"]
+
+
+async def test_an_id_with_path_characters_stays_one_path_segment(
+    fake_clickup: FakeClickUp, clickup: ClickUpClient
+) -> None:
+    with pytest.raises(ClickUpApiError) as caught:
+        await clickup.get_task("../team/9012345/webhook?x=1")
+
+    assert caught.value.status == 404
+    assert fake_clickup.calls_to("GET", "/team") == []  # the webhook list was never reached

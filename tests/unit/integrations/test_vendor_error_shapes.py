@@ -150,3 +150,11 @@ async def test_clickup_odd_responses_are_typed_errors(
         with pytest.raises(expected) as caught:
             await ClickUpClient("pk_secret_value", http=http).get_task("9hx")
     assert "pk_secret_value" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("reset", "expected"), [("inf", 60.0), ("nan", 60.0), ("9999999999", 3600.0)])
+async def test_clickup_absurd_reset_header_never_parks_a_job_forever(reset: str, expected: float) -> None:
+    async with _replay(429, None, {"X-RateLimit-Reset": reset}) as http:
+        with pytest.raises(ClickUpRateLimited) as caught:
+            await ClickUpClient("pk_t", http=http, clock=lambda: 1700000000.0).get_task("9hx")
+    assert caught.value.retry_after == expected
