@@ -16,10 +16,11 @@ import typer
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
-# Exit codes a supervisor can tell apart (Kubernetes shows them as the container's exit reason).
+# Exit codes a supervisor can tell apart (Kubernetes shows them as the container's exit reason):
+# 2 for a mistake in how the agent is configured, as for Nexus's own commands; 3 when Nexus refuses it.
 EXIT_BAD_AGENT = 2
-EXIT_BAD_SETTINGS = 3
-EXIT_DISABLED = 4
+EXIT_BAD_SETTINGS = 2
+EXIT_DISABLED = 3
 
 
 def load_agent(target: str) -> object:

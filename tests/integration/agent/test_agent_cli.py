@@ -67,7 +67,7 @@ async def test_the_echo_example_runs_as_a_process_handles_a_task_and_exits_0_on_
     assert "Bearer" not in output  # the access token never reaches the log, even at DEBUG
 
 
-async def test_the_process_names_missing_settings_and_exits_3(tmp_path: Path) -> None:
+async def test_the_process_names_missing_settings_and_exits_2(tmp_path: Path) -> None:
     base = {k: v for k, v in os.environ.items() if not k.startswith("OBLIVION_")}
     process = await asyncio.create_subprocess_exec(
         oblivion_executable(),
@@ -80,5 +80,5 @@ async def test_the_process_names_missing_settings_and_exits_3(tmp_path: Path) ->
         stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await asyncio.wait_for(process.communicate(), 30)
-    assert process.returncode == 3
+    assert process.returncode == 2
     assert b"OBLIVION_NEXUS_URL: is not set" in out

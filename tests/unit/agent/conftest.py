@@ -10,6 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from oblivion_agent import AgentSettings
+from tests.secret_logs import SecretRegistry
 from tests.unit.agent.fake_nexus import FakeNexus
 
 CLIENT_ID = "wg-backend/ai-backend"
@@ -18,11 +19,13 @@ CLIENT_SECRET = "s3cr:et+/=" + secrets.token_urlsafe(16)
 
 
 @pytest.fixture
-async def fake_nexus() -> AsyncIterator[FakeNexus]:
+async def fake_nexus(secret_registry: SecretRegistry) -> AsyncIterator[FakeNexus]:
+    secret_registry.add(CLIENT_SECRET)  # the run fails if it ever reaches a log line
     nexus = FakeNexus(CLIENT_ID, CLIENT_SECRET)
     await nexus.start()
     yield nexus
     await nexus.stop()
+    secret_registry.add(*nexus.issued)
 
 
 def make_settings(nexus: FakeNexus, **overrides: Any) -> AgentSettings:

@@ -80,3 +80,17 @@ def test_run_without_settings_names_the_missing_variables(monkeypatch: pytest.Mo
     result = CliRunner().invoke(app, ["run", "examples.agents.echo:agent"])
     assert result.exit_code == EXIT_BAD_SETTINGS
     assert "OBLIVION_CLIENT_SECRET: is not set" in result.output
+
+
+def test_importing_the_sdk_configures_no_logging() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import logging, oblivion_agent, oblivion_agent.cli, oblivion_agent.protocol\n"
+        "root = logging.getLogger()\n"
+        "assert not root.handlers and root.level == logging.WARNING, (root.handlers, root.level)\n"
+        "assert not logging.getLogger('oblivion_agent').handlers\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
