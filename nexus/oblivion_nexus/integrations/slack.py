@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
@@ -28,6 +29,18 @@ DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 _REPLIES_PAGE_LIMIT = 200
 # A 429 without Retry-After is unusual; a minute covers every Web API rate-limit tier.
 _DEFAULT_RETRY_AFTER_SECONDS = 60.0
+# A longer wait is a broken header, not a plan: never park a job for longer.
+_MAX_RETRY_AFTER_SECONDS = 3600.0
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        seconds = float(response.headers.get("Retry-After", ""))
+    except ValueError:
+        return _DEFAULT_RETRY_AFTER_SECONDS
+    if not math.isfinite(seconds):
+        return _DEFAULT_RETRY_AFTER_SECONDS
+    return min(max(0.0, seconds), _MAX_RETRY_AFTER_SECONDS)
 
 
 class SlackError(IntegrationError):
@@ -160,11 +173,7 @@ class SlackClient:
         except httpx.HTTPError as e:
             raise SlackUnavailable(method, type(e).__name__) from e
         if response.status_code == 429:
-            try:
-                retry_after = max(0.0, float(response.headers.get("Retry-After", "")))
-            except ValueError:
-                retry_after = _DEFAULT_RETRY_AFTER_SECONDS
-            raise SlackRateLimited(method, retry_after)
+            raise SlackRateLimited(method, _retry_after(response))
         if response.status_code >= 500:
             raise SlackUnavailable(method, f"HTTP {response.status_code}")
         try:

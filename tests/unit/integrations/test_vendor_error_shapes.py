@@ -158,3 +158,13 @@ async def test_clickup_absurd_reset_header_never_parks_a_job_forever(reset: str,
         with pytest.raises(ClickUpRateLimited) as caught:
             await ClickUpClient("pk_t", http=http, clock=lambda: 1700000000.0).get_task("9hx")
     assert caught.value.retry_after == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"), [("inf", 60.0), ("soon", 60.0), ("86400", 3600.0), ("-5", 0.0)]
+)
+async def test_slack_absurd_retry_after_never_parks_a_job_forever(header: str, expected: float) -> None:
+    async with _replay(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": header}) as http:
+        with pytest.raises(SlackRateLimited) as caught:
+            await SlackClient("xoxb-t", http=http).auth_test()
+    assert caught.value.retry_after == expected
