@@ -46,6 +46,10 @@ class FakeClickUp:
         self.calls: list[RecordedCall] = []
         self.deliveries: list[WebhookDelivery] = []
         self.limit_per_minute: int | None = None
+        #: The user the API token belongs to: author of comments and changes made through the API.
+        self.api_user: dict[str, Any] = shapes.user(999, "Oblivion Bot", "oblivion@example.com")
+        #: Whether changes made through the API send webhooks too (ClickUp's behaviour).
+        self.webhooks_for_api_changes = True
         self._forced_429 = 0
         self._forced_reset_after = 30.0
         self._window: tuple[float, int] = (0.0, 0)  # (start, requests) of the current 60 s window
@@ -278,6 +282,10 @@ class FakeClickUp:
         item = shapes.status_history_item(
             task["list"]["id"], before, new_status, author or shapes.user(184, "Sam")
         )
+        return await self.emit_status_change(task_id, item)
+
+    async def emit_status_change(self, task_id: str, item: dict[str, Any]) -> list[WebhookDelivery]:
+        """ClickUp reports one status change twice: ``taskStatusUpdated`` and ``taskUpdated``."""
         deliveries = await self.emit("taskStatusUpdated", task_id=task_id, history_items=[item])
         return deliveries + await self.emit("taskUpdated", task_id=task_id, history_items=[item])
 

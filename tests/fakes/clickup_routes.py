@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -96,6 +97,7 @@ def build_app(fake: FakeClickUp) -> Starlette:
         if new_status is not None and new_status not in fake.statuses_of(task["list"]["id"]):
             return _error(400, "Status does not exist", "ITEM_109")
         with fake._lock:
+            before = task["status"]["status"]
             if new_status is not None:
                 task["status"] = {**task["status"], **shapes.status(new_status)}
             for key in ("name", "description"):
@@ -104,7 +106,12 @@ def build_app(fake: FakeClickUp) -> Starlette:
                     if key == "description":
                         task["text_content"] = body[key]
             task["date_updated"] = str(shapes.now_ms())
-        return JSONResponse(task)
+        background = None
+        if new_status is not None and new_status != before and fake.webhooks_for_api_changes:
+            # ClickUp reports changes made through the API like any other, after answering.
+            item = shapes.status_history_item(task["list"]["id"], before, new_status, fake.api_user)
+            background = BackgroundTask(fake.emit_status_change, task["id"], item)
+        return JSONResponse(task, background=background)
 
     async def list_tasks(request: Request, _: Any) -> Response:
         list_id = request.path_params["list_id"]
@@ -149,11 +156,20 @@ def build_app(fake: FakeClickUp) -> Starlette:
         text = body.get("comment_text") if isinstance(body, dict) else None
         if not isinstance(text, str) or not text:
             return _error(400, "Comment text required", "CMT_001")
-        author = {**shapes.DEFAULT_USER, "id": 999, "username": "Oblivion", "initials": "O"}
-        item = fake.add_comment(task_id, text, author=author)
+        item = fake.add_comment(task_id, text, author=fake.api_user)
+        list_id = fake.tasks[task_id]["list"]["id"]
+        history = shapes.comment_history_item(list_id, task_id, item["id"], text, fake.api_user)
+        background = None
+        if fake.webhooks_for_api_changes:
+            background = BackgroundTask(
+                fake.emit, "taskCommentPosted", task_id=task_id, history_items=[history]
+            )
         return JSONResponse(
-            {"id": item["id"], "hist_id": shapes.next_history_id(), "date": int(item["date"])}
+            {"id": item["id"], "hist_id": history["id"], "date": int(item["date"])}, background=background
         )
+
+    async def get_user(request: Request, _: Any) -> Response:
+        return JSONResponse({"user": {**fake.api_user, "week_start_day": 0, "timezone": "Europe/Amsterdam"}})
 
     async def create_webhook(request: Request, body: Any) -> Response:
         if request.path_params["team_id"] != fake.team_id:
@@ -267,6 +283,7 @@ def build_app(fake: FakeClickUp) -> Starlette:
 
     return Starlette(
         routes=[
+            Route("/api/v2/user", api(get_user), methods=["GET"]),
             Route("/api/v2/task/{task_id}", api(get_task), methods=["GET"]),
             Route("/api/v2/task/{task_id}", api(put_task), methods=["PUT"]),
             Route("/api/v2/list/{list_id}/task", api(list_tasks), methods=["GET"]),

@@ -26,6 +26,7 @@ from oblivion_nexus.integrations.clickup_models import (
     CreatedComment,
     Task,
     TaskPage,
+    User,
     Webhook,
 )
 from oblivion_nexus.integrations.errors import IntegrationError
@@ -186,6 +187,15 @@ class ClickUpClient:
             return model.model_validate(body)
         except ValidationError as e:
             raise ClickUpApiError(200, None, f"unexpected {what} shape: {e.error_count()} errors") from e
+
+    async def get_authorized_user(self) -> User:
+        """The ClickUp user the token acts as: the author of every comment Nexus posts.
+
+        Comments by this user that come back through webhooks are Nexus's own and must not be mirrored.
+        """
+        body = await self._request("GET", "user")
+        inner = body.get("user") if isinstance(body, dict) else None
+        return self._parse(User, inner, "user")
 
     async def get_task(self, task_id: str) -> Task:
         body = await self._request("GET", f"task/{_segment(task_id)}")

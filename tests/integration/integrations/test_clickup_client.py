@@ -217,3 +217,12 @@ async def test_an_id_with_path_characters_stays_one_path_segment(
 
     assert caught.value.status == 404
     assert fake_clickup.calls_to("GET", "/team") == []  # the webhook list was never reached
+
+
+async def test_authorized_user_is_who_the_token_acts_as(
+    fake_clickup: FakeClickUp, clickup: ClickUpClient
+) -> None:
+    me = await clickup.get_authorized_user()
+
+    assert me.id == str(fake_clickup.api_user["id"])
+    assert me.username == fake_clickup.api_user["username"]

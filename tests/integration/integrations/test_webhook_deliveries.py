@@ -364,3 +364,34 @@ async def test_a_slack_event_can_be_sent_in_one_call(receiver: tuple[Receiver, s
 
     assert delivery.delivered
     assert state.slack_events[0].event.type == "app_mention"
+
+
+async def _wait_for_events(state: Receiver, count: int, timeout: float = 10.0) -> list[ClickUpWebhookEvent]:
+    deadline = time.monotonic() + timeout
+    while len(state.clickup_events) < count:
+        assert time.monotonic() < deadline, f"only {len(state.clickup_events)} of {count} webhooks arrived"
+        await asyncio.sleep(0.02)
+    return state.clickup_events
+
+
+async def test_changes_made_through_the_api_come_back_as_webhooks_by_the_token_user(
+    fake_clickup: FakeClickUp, clickup: ClickUpClient, receiver: tuple[Receiver, str]
+) -> None:
+    state, url = receiver
+    await _register(clickup, fake_clickup, state, url, "900100")
+    task = fake_clickup.add_task(list_id="900100", name="t")
+    me = await clickup.get_authorized_user()
+
+    created = await clickup.create_task_comment(task["id"], "Jane (Slack): ship it")
+    await clickup.update_task(task["id"], status="in progress")
+
+    comment, status_one, status_two = await _wait_for_events(state, 3)
+    assert comment.event == "taskCommentPosted"
+    assert comment.comment is not None
+    assert comment.comment.id == created.id  # the echo a mirror ledger must recognise
+    assert comment.actor is not None
+    assert comment.actor.id == me.id
+    assert comment.primary_item is not None
+    assert comment.primary_item.id == created.hist_id
+    assert {status_one.event, status_two.event} == {"taskStatusUpdated", "taskUpdated"}
+    assert status_one.dedupe_key == status_two.dedupe_key
