@@ -13,7 +13,7 @@ import itertools
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -213,3 +213,52 @@ async def send_slack_event(
 ) -> SlackDelivery:
     """Deliver one payload to ``url`` like Slack (signed, retried on failure)."""
     return await SlackEventSender(url, signing_secret, http=http).send(payload)
+
+
+class SlackWorkspaceView(Protocol):
+    """What the relay reads from a fake Slack (``tests.fakes.slack.FakeSlack`` has it)."""
+
+    @property
+    def channels(self) -> list[dict[str, Any]]: ...
+
+    def messages(self, channel_id: str) -> list[dict[str, Any]]: ...
+
+
+_RELAYED_KEYS = ("user", "bot_id", "subtype", "text", "thread_ts", "parent_user_id", "blocks", "username")
+
+
+class SlackEventRelay:
+    """Turns messages that appear in a fake Slack into ``message`` events at a Request URL.
+
+    Real Slack sends an event for every message in a channel the app is in — including the app's own
+    posts, which is exactly the echo a mirror must ignore. Call :meth:`deliver_new` to send what
+    appeared since the last call (messages posted through the Web API or by ``post_as_user``).
+    """
+
+    def __init__(self, workspace: SlackWorkspaceView, sender: SlackEventSender) -> None:
+        self.workspace = workspace
+        self.sender = sender
+        self._seen: set[tuple[str, str]] = set()
+
+    def mark_all_seen(self) -> None:
+        for channel in self.workspace.channels:
+            self._seen.update((channel["id"], m["ts"]) for m in self.workspace.messages(channel["id"]))
+
+    async def deliver_new(self) -> list[SlackDelivery]:
+        deliveries = []
+        for channel in self.workspace.channels:
+            for message in self.workspace.messages(channel["id"]):
+                key = (channel["id"], message["ts"])
+                if key in self._seen:
+                    continue
+                self._seen.add(key)
+                event = {k: message[k] for k in _RELAYED_KEYS if message.get(k) is not None}
+                event.update(
+                    type="message",
+                    channel=channel["id"],
+                    ts=message["ts"],
+                    event_ts=message["ts"],
+                    channel_type="channel",
+                )
+                deliveries.append(await self.sender.send(event_callback(event)))
+        return deliveries

@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from oblivion_nexus.integrations.clickup import ClickUpClient
 from oblivion_nexus.integrations.clickup_events import ClickUpWebhookEvent, parse_clickup_webhook
+from oblivion_nexus.integrations.slack import SlackClient
 from oblivion_nexus.integrations.slack_events import (
     SlackEventCallback,
     SlackUrlVerification,
@@ -34,6 +35,7 @@ from oblivion_nexus.services.signatures import (
 from tests.fakes import slack_events
 from tests.fakes.clickup import FakeClickUp, send_webhook
 from tests.fakes.loopback import LoopbackServer
+from tests.fakes.slack import FakeSlack
 
 SLACK_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
@@ -395,3 +397,30 @@ async def test_changes_made_through_the_api_come_back_as_webhooks_by_the_token_u
     assert comment.primary_item.id == created.hist_id
     assert {status_one.event, status_two.event} == {"taskStatusUpdated", "taskUpdated"}
     assert status_one.dedupe_key == status_two.dedupe_key
+
+
+async def test_messages_in_the_fake_slack_reach_the_request_url_as_events_including_our_own(
+    receiver: tuple[Receiver, str],
+) -> None:
+    state, url = receiver
+    with FakeSlack() as fake_slack:
+        channel = fake_slack.add_channel("proj-login", bot_is_member=True)["id"]
+        relay = slack_events.SlackEventRelay(
+            fake_slack, slack_events.SlackEventSender(f"{url}/webhooks/slack", SLACK_SECRET)
+        )
+        async with SlackClient(fake_slack.bot_token, base_url=fake_slack.url + "/api/") as slack:
+            me = await slack.identity()
+            root = await slack.post_message(channel, "Fix login", username="ai-backend")
+            fake_slack.post_as_user(channel, "I can reproduce it", thread_ts=root.ts)
+
+            deliveries = await relay.deliver_new()
+            again = await relay.deliver_new()
+
+    assert [d.delivered for d in deliveries] == [True, True]
+    assert again == []
+    ours, human = (p.event for p in state.slack_events)
+    assert ours.is_authored_by(me.user_id, me.bot_id)
+    assert not human.is_authored_by(me.user_id, me.bot_id)
+    assert human.is_thread_reply
+    assert human.thread_ts == root.ts
+    assert human.effective.text == "I can reproduce it"
