@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from oblivion_nexus.observability import AccessTokenRedactor
 
+SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 _TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
@@ -42,7 +43,9 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        # uvicorn's own loggers keep no handlers of their own and pass records up to ours.
-        logging.getLogger(name).handlers.clear()
-        logging.getLogger(name).propagate = True
+    for name in SERVER_LOGGERS:
+        # uvicorn's loggers keep no handlers or level of their own and pass records up to ours.
+        server_logger = logging.getLogger(name)
+        server_logger.handlers.clear()
+        server_logger.setLevel(logging.NOTSET)
+        server_logger.propagate = True

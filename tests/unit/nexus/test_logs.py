@@ -8,19 +8,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from oblivion_nexus.logs import JsonFormatter, configure_logging
+from oblivion_nexus.logs import SERVER_LOGGERS, JsonFormatter, configure_logging
 
 
 @pytest.fixture
 def restored_root() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
+    """configure_logging changes process-wide state; put it back for the tests that follow."""
+    loggers = [logging.getLogger(), *(logging.getLogger(name) for name in SERVER_LOGGERS)]
+    saved = [(lg, list(lg.handlers), lg.level, lg.propagate) for lg in loggers]
     yield
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
+    for lg, handlers, level, propagate in saved:
+        lg.handlers[:] = handlers
+        lg.setLevel(level)
+        lg.propagate = propagate
 
 
 def test_json_formatter_writes_one_object_with_the_message() -> None:
@@ -34,6 +34,7 @@ def test_json_formatter_writes_one_object_with_the_message() -> None:
 def test_configured_handler_redacts_access_tokens_from_any_logger(
     restored_root: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)  # as a uvicorn.Config(log_level=…) leaves it
     configure_logging("INFO", "json")
     logging.getLogger("uvicorn.error").info('"GET /v1/agents/connect?access_token=eyJhbGciOi.abc.def" 101')
     logging.getLogger("anything.else").info("url %s", "/x?access_token=eyJsecret&y=1")
