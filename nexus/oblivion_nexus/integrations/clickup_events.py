@@ -146,6 +146,22 @@ def _first_error(error: ValidationError) -> str:
     return f"{where}: {first['msg']}"
 
 
+def peek_webhook_id(raw_body: bytes | str) -> str | None:
+    """The ``webhook_id`` of an unverified delivery, to choose the secret that verifies it.
+
+    Nothing else of the body is trusted or used before the signature is checked; a body without a
+    usable id gives None (verify with the fallback secret, which will then refuse it).
+    """
+    try:
+        document = json.loads(raw_body)
+    except (ValueError, RecursionError):
+        return None
+    webhook_id = document.get("webhook_id") if isinstance(document, dict) else None
+    if isinstance(webhook_id, str) and 0 < len(webhook_id) <= 200:
+        return webhook_id
+    return None
+
+
 def parse_clickup_webhook(raw_body: bytes | str) -> ClickUpWebhookEvent:
     """Parse the raw body of a ClickUp delivery; :class:`MalformedPayload` says what is wrong."""
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
@@ -144,6 +145,24 @@ class SlackEventCallback(SlackModel):
     @property
     def dedupe_key(self) -> str:
         return self.event_id
+
+
+class SlackRetry(SlackModel):
+    """Slack's retry headers: which attempt this is (1-3) and why the previous one failed."""
+
+    number: int
+    reason: str
+
+
+def slack_retry(headers: Mapping[str, str]) -> SlackRetry | None:
+    """The retry a delivery announces in ``X-Slack-Retry-Num``/``-Reason``, or None for a first try.
+
+    ``headers`` must look names up case-insensitively (as Starlette's and httpx's headers do).
+    """
+    number = headers.get("x-slack-retry-num", "").strip()
+    if not number.isascii() or not number.isdigit() or len(number) > 3:
+        return None
+    return SlackRetry(number=int(number), reason=headers.get("x-slack-retry-reason", "unknown_error")[:64])
 
 
 SlackPayload = Annotated[

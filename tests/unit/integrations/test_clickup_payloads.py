@@ -10,7 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oblivion_nexus.integrations.clickup_events import ClickUpWebhookEvent, parse_clickup_webhook
+from oblivion_nexus.integrations.clickup_events import (
+    ClickUpWebhookEvent,
+    parse_clickup_webhook,
+    peek_webhook_id,
+)
 from oblivion_nexus.integrations.clickup_models import (
     Comment,
     CommentPage,
@@ -241,3 +245,20 @@ def test_any_bytes_parse_or_are_refused_as_malformed(body: bytes) -> None:
     except MalformedPayload:
         return
     assert event.dedupe_key
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            b'{"webhook_id":"7689a169-a000-4985-8676-6902b96d6627","event":"taskCreated"}',
+            "7689a169-a000-4985-8676-6902b96d6627",
+        ),
+        (b'{"webhook_id": 5}', None),
+        (b'{"webhook_id": ""}', None),
+        (b"[]", None),
+        (b"garbage", None),
+    ],
+)
+def test_webhook_id_is_peeked_before_verification(body: bytes, expected: str | None) -> None:
+    assert peek_webhook_id(body) == expected

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,8 +16,10 @@ from oblivion_nexus.integrations.slack import SlackMessage
 from oblivion_nexus.integrations.slack_events import (
     SlackAppRateLimited,
     SlackEventCallback,
+    SlackRetry,
     SlackUrlVerification,
     parse_slack_payload,
+    slack_retry,
 )
 
 EVENT_FIXTURES = [
@@ -207,3 +210,12 @@ def test_any_bytes_parse_or_are_refused_as_malformed(body: bytes) -> None:
     except MalformedPayload:
         return
     assert isinstance(parsed, SlackUrlVerification | SlackEventCallback | SlackAppRateLimited)
+
+
+def test_retry_headers_are_read_from_the_documented_values(fixture_json: Callable[[str], Any]) -> None:
+    documented = fixture_json("slack/signing/retry_headers.json")
+    headers = httpx.Headers(documented["retry_1_http_timeout"])
+
+    assert slack_retry(headers) == SlackRetry(number=1, reason="http_timeout")
+    assert slack_retry(httpx.Headers({})) is None
+    assert slack_retry(httpx.Headers({"X-Slack-Retry-Num": "one"})) is None
