@@ -51,6 +51,8 @@ def _mount() -> None:
         except ModuleNotFoundError as e:
             if e.name and module_name.startswith(e.name.split(".")[0]):
                 continue  # the component's package is not installed
+            if e.name and not e.name.startswith("oblivion"):
+                continue  # a dependency of the component's extra is not installed (e.g. the operator image)
             raise
         sub: Any = getattr(module, attribute, None)
         if sub is None:

@@ -90,3 +90,22 @@ def test_the_build_context_keeps_out_everything_but_the_sources() -> None:
     allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
     assert {"pyproject.toml", "README.md", "crds", "operator", "nexus", "agent-runtime", "cli"} <= allowed
     assert not {".git", ".venv", "tests", ".cache"} & allowed
+
+
+def test_the_cli_of_an_image_without_other_components_dependencies_still_starts() -> None:
+    """The operator image installs only the `operator` extra: no websockets, FastAPI or SQLAlchemy."""
+    import sys
+
+    script = (
+        "import sys\n"
+        "for missing in ('websockets', 'fastapi', 'sqlalchemy', 'uvicorn'):\n"
+        "    sys.modules[missing] = None  # what an image without that extra has\n"
+        "from oblivion_cli.main import main\n"
+        "sys.argv = ['oblivion', 'operator', '--standalone', '--help']\n"
+        "main()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--liveness" in result.stdout
