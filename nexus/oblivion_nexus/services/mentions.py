@@ -42,7 +42,7 @@ def normalise_alias(alias: str) -> str:
     Raises :class:`InvalidAlias` for anything that could never be written as ``@alias`` in text.
     """
     bare = alias.strip().removeprefix("@")
-    if not _ALIAS_RE.fullmatch(bare) or bare.endswith("."):
+    if not _ALIAS_RE.fullmatch(bare):
         raise InvalidAlias(alias)
     return bare.casefold()
 
@@ -57,7 +57,13 @@ class AliasMatcher:
     def __init__(self, aliases: Iterable[str]) -> None:
         self._by_key: dict[str, str] = {}
         for alias in aliases:
-            self._by_key.setdefault(normalise_alias(alias), alias.strip().removeprefix("@"))
+            try:
+                key = normalise_alias(alias)
+            except InvalidAlias:
+                # One bad registry entry must not stop every other agent from being found.
+                logger.warning("ignoring agent alias %r: it can never be written as @alias", alias)
+                continue
+            self._by_key.setdefault(key, alias.strip().removeprefix("@"))
 
     def __len__(self) -> int:
         return len(self._by_key)
@@ -69,8 +75,10 @@ class AliasMatcher:
             if not text:
                 continue
             for match in _AT_TOKEN_RE.finditer(text):
-                # A trailing '.' ends a sentence ("ask @ai-backend."), it is not part of the alias.
-                alias = self._by_key.get(match.group(1).rstrip(".").casefold())
+                token = match.group(1).casefold()
+                # A trailing '.' usually ends a sentence ("ask @ai-backend.") rather than the alias,
+                # unless an alias really ends with one.
+                alias = self._by_key.get(token) or self._by_key.get(token.rstrip("."))
                 if alias is not None:
                     found.setdefault(alias, None)
         return list(found)
