@@ -18,6 +18,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import pydantic
 from websockets.asyncio.client import ClientConnection, connect
@@ -44,6 +45,8 @@ from oblivion_agent.protocol import (
 )
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 EventSink = Callable[[EventFrame], Awaitable[None]]
 """Receives each event frame; may wait (for a free handler slot) before returning."""
@@ -127,43 +130,48 @@ class NexusLink:
 
         Raises ``AgentDisabledError`` when Nexus refuses the agent for good.
         """
-        while not stopping.is_set():
-            started = self._clock()
-            try:
-                token = await self._tokens.get()
-            except TokenError as e:
-                ended = _Ended.LOST
-                logger.warning("could not get an access token: %s", e)
-            else:
-                ended = await self._session(token, stopping, drain)
-            if ended is _Ended.STOPPED:
-                self._cancel_redelivery()
-                return
-            if ended is _Ended.REDELIVER:
-                continue  # the redelivery delay has passed already
-            if ended is _Ended.UNAUTHORIZED:
-                self._tokens.invalidate()
-            if self._clock() - started >= self._settings.backoff_reset_after_seconds:
-                self.backoff.reset()
-            delay = self.backoff.next_delay()
-            logger.info("reconnecting to Nexus in %.2f s (attempt %d)", delay, self.backoff.attempt)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), delay)
-        await drain()
+        try:
+            while not stopping.is_set():
+                started = self._clock()
+                try:
+                    token = await _unless_stopping(self._tokens.get(), stopping)
+                except TokenError as e:
+                    ended = _Ended.LOST
+                    logger.warning("could not get an access token: %s", e)
+                else:
+                    ended = _Ended.STOPPED if token is None else await self._session(token, stopping, drain)
+                if ended is _Ended.STOPPED:
+                    break
+                if ended is _Ended.REDELIVER:
+                    continue  # the redelivery delay has passed already
+                if ended is _Ended.UNAUTHORIZED:
+                    self._tokens.invalidate()
+                if self._clock() - started >= self._settings.backoff_reset_after_seconds:
+                    self.backoff.reset()
+                delay = self.backoff.next_delay()
+                logger.info("reconnecting to Nexus in %.2f s (attempt %d)", delay, self.backoff.attempt)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), delay)
+        finally:
+            self._cancel_redelivery()
+        await drain()  # a no-op when the session drained before closing
 
     async def _session(
         self, token: str, stopping: asyncio.Event, drain: Callable[[], Awaitable[None]]
     ) -> _Ended:
         try:
-            ws = await connect(
-                self._settings.connect_url,
-                additional_headers={"Authorization": f"Bearer {token}"},
-                subprotocols=[Subprotocol(SUBPROTOCOL)],
-                # Liveness is the protocol's HEARTBEAT (Nexus tracks presence by it), not WebSocket pings.
-                ping_interval=None,
-                open_timeout=10,
-                close_timeout=min(5.0, self._settings.heartbeat_seconds),
-                logger=_WithoutDebug(logging.getLogger("websockets.client"), {}),
+            ws = await _unless_stopping(
+                connect(
+                    self._settings.connect_url,
+                    additional_headers={"Authorization": f"Bearer {token}"},
+                    subprotocols=[Subprotocol(SUBPROTOCOL)],
+                    # Liveness is the protocol's HEARTBEAT (Nexus tracks presence by it), not WebSocket pings.
+                    ping_interval=None,
+                    open_timeout=10,
+                    close_timeout=min(5.0, self._settings.heartbeat_seconds),
+                    logger=_WithoutDebug(logging.getLogger("websockets.client"), {}),
+                ),
+                stopping,
             )
         except InvalidStatus as e:
             status = e.response.status_code
@@ -172,6 +180,8 @@ class NexusLink:
         except (OSError, TimeoutError, InvalidHandshake) as e:
             logger.warning("could not connect to Nexus at %s: %s", self._settings.connect_url, e)
             return _Ended.LOST
+        if ws is None:
+            return _Ended.STOPPED
         tasks: list[asyncio.Task[object]] = []
         try:
             await ws.send(RegisterFrame(data=self._register).model_dump_json())
@@ -290,3 +300,19 @@ def _summary(error: pydantic.ValidationError) -> str:
     return "; ".join(
         f"{'.'.join(str(p) for p in err['loc']) or 'frame'}: {err['msg']}" for err in error.errors()
     )
+
+
+async def _unless_stopping(work: Awaitable[T], stopping: asyncio.Event) -> T | None:
+    """The result of ``work``, or ``None`` if stopping came first (a hung Nexus must not delay SIGTERM)."""
+    job = asyncio.ensure_future(work)
+    stop = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait([job, stop], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+    if job.done():
+        return job.result()
+    job.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await job
+    return None

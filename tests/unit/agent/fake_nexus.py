@@ -50,6 +50,7 @@ class FakeNexus:
         self.disabled = False
         self.silent = False  # send nothing at all: no events, no heartbeats
         self.heartbeat_seconds: float | None = None  # send HEARTBEAT this often when set
+        self.drop_after_register = False  # close every connection (1011) right after its REGISTER
         self.inbox: dict[str, EventFrame] = {}  # unacked events, in queueing order
         self.sessions: list[Session] = []
         self.rejected_connections = 0
@@ -157,6 +158,9 @@ class FakeNexus:
                 session.received.append(frame)
                 if frame["type"] == "REGISTER" and len(session.received) == 1:
                     session.registered = True  # from now on queue() sends to this session directly
+                    if self.drop_after_register:
+                        await ws.close(code=1011, message=b"flapping")
+                        break
                     for event in [] if self.silent else list(self.inbox.values()):  # redeliver in order
                         await ws.send_str(event.model_dump_json())
                 elif frame["type"] == "ACK":

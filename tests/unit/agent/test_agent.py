@@ -19,7 +19,7 @@ from oblivion_agent import (
     HandlerError,
     TaskAssigned,
 )
-from tests.unit.agent.conftest import CLIENT_SECRET, make_settings
+from tests.unit.agent.conftest import CLIENT_ID, CLIENT_SECRET, make_settings
 from tests.unit.agent.fake_nexus import FakeNexus, wait_until
 
 TASK = {"task_id": "86a1b2c3", "project": "payments", "title": "Add retries to the webhook sender"}
@@ -380,3 +380,47 @@ async def test_no_log_line_carries_the_client_secret_or_a_token(
     for record in caplog.records:
         text = record.getMessage() + (record.exc_text or "")
         assert not any(found(text) for found in secrets), record.getMessage()
+
+
+async def test_stop_is_prompt_even_while_nexus_hangs_on_the_token_request() -> None:
+    accepted = asyncio.Event()
+    writers: list[asyncio.StreamWriter] = []
+
+    async def black_hole(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        accepted.set()
+        await reader.read()  # never answers; returns when the client hangs up
+        writer.close()
+        await writer.wait_closed()
+
+    server = await asyncio.start_server(black_hole, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    hung = FakeNexus(CLIENT_ID, CLIENT_SECRET)
+    hung.url = f"http://127.0.0.1:{port}"
+    agent = recording_agent([])
+    async with server:
+        task = asyncio.create_task(agent.serve(make_settings(hung)))
+        await asyncio.wait_for(accepted.wait(), 5)
+        agent.stop()
+        await asyncio.wait_for(task, 2)  # not the 10 s HTTP timeout
+        await wait_until(lambda: all(w.is_closing() for w in writers), what="the client to hang up")
+
+
+async def test_a_flapping_nexus_widens_the_backoff_and_a_stable_connection_resets_it(
+    fake_nexus: FakeNexus,
+) -> None:
+    agent = recording_agent([])
+    # Every connection is dropped at once: the window must keep growing.
+    fake_nexus.drop_after_register = True
+    async with running(agent, make_settings(fake_nexus, backoff_reset_after_seconds=60)):
+        await wait_until(lambda: len(fake_nexus.sessions) >= 4, what="several short connections")
+        assert agent._link is not None
+        assert agent._link.backoff.attempt >= 3
+
+    fake_nexus.sessions.clear()
+    agent = recording_agent([])
+    async with running(agent, make_settings(fake_nexus, backoff_reset_after_seconds=0)):
+        await wait_until(lambda: len(fake_nexus.sessions) >= 4, what="several connections")
+        assert agent._link is not None
+        # Each connection counted as stable (threshold 0), so every retry starts from the base window.
+        assert agent._link.backoff.attempt == 1
