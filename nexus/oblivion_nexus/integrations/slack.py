@@ -234,8 +234,12 @@ class SlackClient:
     async def iter_replies(
         self, channel: str, ts: str, *, limit: int = _REPLIES_PAGE_LIMIT
     ) -> AsyncIterator[SlackMessage]:
-        """Every message of the thread whose parent is ``ts`` (the parent first), across pages."""
+        """Every message of the thread whose parent is ``ts`` (the parent first), across pages.
+
+        Each message is yielded once even if Slack repeats the parent at the top of later pages.
+        """
         cursor: str | None = None
+        seen: set[str] = set()
         while True:
             params: dict[str, Any] = {"channel": channel, "ts": ts, "limit": limit}
             if cursor:
@@ -245,7 +249,12 @@ class SlackClient:
             if not isinstance(messages, list):
                 raise SlackApiError("conversations.replies", "unexpected_response_shape")
             for raw in messages:
-                yield self._parse("conversations.replies", SlackMessage, raw)
+                message = self._parse("conversations.replies", SlackMessage, raw)
+                if message.ts is not None:
+                    if message.ts in seen:
+                        continue
+                    seen.add(message.ts)
+                yield message
             metadata = body.get("response_metadata")
             cursor = metadata.get("next_cursor") if isinstance(metadata, dict) else None
             if not cursor or not isinstance(cursor, str):

@@ -168,3 +168,23 @@ async def test_slack_absurd_retry_after_never_parks_a_job_forever(header: str, e
         with pytest.raises(SlackRateLimited) as caught:
             await SlackClient("xoxb-t", http=http).auth_test()
     assert caught.value.retry_after == expected
+
+
+async def test_thread_pages_that_repeat_the_parent_yield_it_once(fixture_json: Callable[[str], Any]) -> None:
+    first = fixture_json("slack/web/conversations.replies.ok.json")
+    parent, *replies = first["messages"]
+    later = {
+        "ok": True,
+        "messages": [parent, {**replies[0], "ts": "1483125340.000001", "text": "four"}],
+        "has_more": False,
+        "response_metadata": {"next_cursor": ""},
+    }
+    pages = iter([first, later])
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=next(pages))
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(respond)) as http:
+        thread = await SlackClient("xoxb-t", http=http).replies("C123ABC456", parent["ts"])
+
+    assert [m.text for m in thread] == ["island", "one island", "two island", "three for the land", "four"]
