@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import httpx
 
 from tests.nexus_server import nexus_process, run_oblivion
@@ -19,6 +21,39 @@ def test_migrate_then_serve_answers_ready(
     assert alive.status_code == 200
     assert ready.status_code == 200, ready.text
     assert ready.json() == {"status": "ready", "checks": {"postgres": "ok", "redis": "ok"}}
+
+
+def test_served_process_at_debug_logs_no_secret_of_a_full_flow(
+    nexus_env: dict[str, str], fresh_postgres_url: str, secret_registry: SecretRegistry
+) -> None:
+    env = {
+        **nexus_env,
+        "OBLIVION_DATABASE_URL": fresh_postgres_url,
+        "OBLIVION_LOG_LEVEL": "DEBUG",
+        "OBLIVION_LOG_FORMAT": "json",
+    }
+    client_secret, value = secrets.token_urlsafe(32), "xoxb-" + secrets.token_urlsafe(24)
+    secret_registry.add(client_secret, value)
+    with nexus_process(env) as nexus, httpx.Client(base_url=nexus.url, timeout=10) as client:
+        secret_registry.add_log_file(nexus.log_path)
+        admin = nexus.admin_headers()
+        client.put("/internal/v1/workgroups/wg1", json={}, headers=admin).raise_for_status()
+        agent = {"clientId": "wg1-bot", "clientSecret": client_secret}
+        client.put("/internal/v1/workgroups/wg1/agents/bot", json=agent, headers=admin).raise_for_status()
+        cred = {"type": "slack-bot-token", "value": value}
+        client.put(
+            "/internal/v1/workgroups/wg1/credentials/slack", json=cred, headers=admin
+        ).raise_for_status()
+        token = client.post(
+            "/oauth/token", data={"grant_type": "client_credentials"}, auth=("wg1-bot", client_secret)
+        )
+        secret_registry.add(token.json()["access_token"])
+        wrong = {"Authorization": "Bearer " + nexus_env["OBLIVION_ADMIN_TOKEN"][::-1]}
+        assert client.get("/internal/v1/workgroups/wg1", headers=wrong).status_code == 401
+    output = nexus.output()
+    assert '"level": "DEBUG"' in output or '"level": "INFO"' in output  # JSON lines were written
+    for secret in (client_secret, value, token.json()["access_token"], nexus_env["OBLIVION_ADMIN_TOKEN"]):
+        assert secret not in output
 
 
 def test_migrate_needs_only_the_database_url_and_is_repeatable(fresh_postgres_url: str) -> None:
@@ -74,3 +109,13 @@ def test_migrate_against_an_unreachable_database_fails_readably() -> None:
     result = run_oblivion("nexus", "migrate", env=env)
     assert result.returncode == 3
     assert result.stderr.startswith("migration failed")
+
+
+def test_help_lists_the_nexus_commands_without_any_setting() -> None:
+    root = run_oblivion("--help", env={})
+    nexus = run_oblivion("nexus", "--help", env={})
+    assert root.returncode == 0, root.stderr
+    assert "nexus" in root.stdout
+    assert nexus.returncode == 0, nexus.stderr
+    for command in ("serve", "migrate", "reseal-credentials"):
+        assert command in nexus.stdout
