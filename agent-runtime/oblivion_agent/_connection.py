@@ -6,7 +6,8 @@ buffering without bound), answers and sends heartbeats, and treats Nexus as dead
 heartbeat intervals. Lost connections are retried with exponential backoff and full jitter; a rejected
 token (close 4401) is replaced before the retry; a disabled agent (close 4403) stops the runtime.
 Acks that cannot be sent are kept and sent after the next REGISTER (Nexus redelivers those events
-anyway, and the agent drops the duplicates).
+anyway, and the agent drops the duplicates). Nexus redelivers unacked events only to a new
+connection, so after a handler failed the link reconnects, after a growing delay, to get it back.
 """
 
 from __future__ import annotations
@@ -97,10 +98,6 @@ class NexusLink:
         self._last_heartbeat_sent = 0.0
         self.sessions = 0  # how many times REGISTER was sent, i.e. connections made
         self.registered = asyncio.Event()  # set while a connection is registered
-
-    @property
-    def pending_acks(self) -> list[str]:
-        return list(self._pending_acks)
 
     async def ack(self, event_id: str) -> None:
         """Ack a handled event now, or after the next connect if there is no connection."""
