@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
 from collections.abc import AsyncIterator
@@ -315,3 +316,19 @@ async def test_deleting_a_workgroup_deletes_everything_under_it(
     assert counts == [0, 0, 0, 0]
     # the same names can be registered again from scratch
     assert (await admin.put(f"/workgroups/{wg}", json={})).status_code == 201
+
+
+async def test_concurrent_puts_of_one_object_create_it_once(
+    admin: httpx.AsyncClient, secret_registry: SecretRegistry
+) -> None:
+    wg = _name("wg")
+    answers = await asyncio.gather(
+        *(admin.put(f"/workgroups/{wg}", json={"displayName": "x"}) for _ in range(8))
+    )
+    assert sorted(r.status_code for r in answers) == [200] * 7 + [201]
+    secret = secrets.token_urlsafe(24)
+    secret_registry.add(secret)
+    body = _agent_body(secret, aliases=["race-bot"])
+    agents = await asyncio.gather(*(admin.put(f"/workgroups/{wg}/agents/a1", json=body) for _ in range(4)))
+    assert sorted(r.status_code for r in agents) == [200] * 3 + [201]
+    assert (await admin.get(f"/workgroups/{wg}/agents/a1")).json()["aliases"] == ["race-bot"]
