@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from oblivion_agent import Agent, AgentDisabledError, AgentSettings, Context, TaskAssigned
+from oblivion_agent._token import AccessToken
 from tests.integration.agent.conftest import RegisteredAgent, eventually
 
 TASK = {"task_id": "86a1b2c3", "project": "payments", "title": "Add retries to the webhook sender"}
@@ -161,3 +164,24 @@ async def _last_seen_after(registered: RegisteredAgent, first: str, connections:
     if connections is not None and presence["connections"] != connections:
         return False
     return bool(presence["lastSeen"] and presence["lastSeen"] > first)
+
+
+async def test_a_token_nexus_rejects_with_4401_is_replaced_and_the_agent_carries_on(
+    register_agent: Register, caplog: pytest.LogCaptureFixture
+) -> None:
+    registered = await register_agent()
+    seen: list[tuple[str, TaskAssigned]] = []
+    agent = task_agent(seen, fail_first=1)
+    async with serving(agent, registered.settings()):
+        await eventually(lambda: _connected(registered), what="the agent to be connected")
+        assert agent._link is not None
+        tokens = agent._link._tokens
+        assert tokens.current is not None
+        assert tokens.fetches == 1
+        # As if the signing key had been rotated: the token held is no longer valid for Nexus.
+        tokens._current = AccessToken(SecretStr("forged.jwt.token"), time.monotonic(), 900)
+        event_id = await registered.queue("TASK_ASSIGNED", TASK)  # fails once → the agent reconnects
+        await eventually(lambda: _inbox_empty(registered), what="the event to be handled after all")
+    assert [s[0] for s in seen] == [event_id, event_id]
+    assert tokens.fetches == 2
+    assert "Nexus rejected the access token (close 4401)" in caplog.text
