@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -44,17 +45,23 @@ async def _redis(resources: Resources) -> tuple[str, str]:
     return "redis", "ok"
 
 
+async def _checked(
+    name: str, check: Callable[[Resources], Awaitable[tuple[str, str]]], r: Resources
+) -> tuple[str, str]:
+    try:
+        return await asyncio.wait_for(check(r), _CHECK_TIMEOUT_SECONDS)
+    except TimeoutError:
+        return name, f"no answer within {_CHECK_TIMEOUT_SECONDS:g} s"
+    except (NexusError, RedisError, OSError) as e:
+        return name, f"unreachable: {type(e).__name__}"
+
+
 @router.get("/readyz")
 async def readyz(resources: ResourcesDep) -> JSONResponse:
-    checks: dict[str, str] = {}
-    for name, check in (("postgres", _postgres), ("redis", _redis)):
-        try:
-            key, outcome = await asyncio.wait_for(check(resources), _CHECK_TIMEOUT_SECONDS)
-        except TimeoutError:
-            key, outcome = name, f"no answer within {_CHECK_TIMEOUT_SECONDS:g} s"
-        except (NexusError, RedisError, OSError) as e:
-            key, outcome = name, f"unreachable: {type(e).__name__}"
-        checks[key] = outcome
+    results = await asyncio.gather(
+        _checked("postgres", _postgres, resources), _checked("redis", _redis, resources)
+    )
+    checks = dict(results)
     failed = sorted(k for k, v in checks.items() if v != "ok")
     if failed:
         logger.warning("not ready: %s", "; ".join(f"{k}: {checks[k]}" for k in failed))
