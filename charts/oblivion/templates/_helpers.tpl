@@ -94,6 +94,7 @@ helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version | replace "+
 {{ include "oblivion.secretEnv" (dict "ctx" . "name" "OBLIVION_SLACK_BOT_TOKEN" "key" "slack-bot-token" "optional" true) }}
 {{ include "oblivion.secretEnv" (dict "ctx" . "name" "OBLIVION_CLICKUP_TOKEN" "key" "clickup-token" "optional" true) }}
 {{ include "oblivion.secretEnv" (dict "ctx" . "name" "OBLIVION_CLICKUP_WEBHOOK_SECRET" "key" "clickup-webhook-secret" "optional" true) }}
+{{ include "oblivion.secretEnv" (dict "ctx" . "name" "OBLIVION_QDRANT_API_KEY" "key" "qdrant-api-key" "optional" true) }}
 {{- end -}}
 
 {{/* Pod placement and security shared by every component: pass the component's values block. */}}
