@@ -21,7 +21,7 @@ import httpx
 
 from oblivion_agent._connection import NexusLink
 from oblivion_agent._dedupe import SeenEvents
-from oblivion_agent._errors import HandlerError
+from oblivion_agent._errors import AgentError, HandlerError
 from oblivion_agent._settings import AgentSettings, load_settings
 from oblivion_agent._token import TokenSource
 from oblivion_agent.protocol import (
@@ -65,6 +65,8 @@ class Context:
 
 
 class Agent:
+    """An agent: a name, one handler per event type, and the runtime that connects them to Nexus."""
+
     def __init__(self, name: str = "agent", *, capabilities: Sequence[str] = ()) -> None:
         self.name = name
         self.capabilities = list(capabilities)
@@ -138,7 +140,7 @@ class Agent:
     async def serve(self, settings: AgentSettings | None = None) -> None:
         """Connect and handle events until ``stop()``; raises ``AgentDisabledError`` on close 4403."""
         if self._stopping is not None:
-            raise HandlerError(f"{self.name} is already running")
+            raise AgentError(f"{self.name} is already running")
         settings = settings or load_settings()
         self._stopping = asyncio.Event()
         try:
