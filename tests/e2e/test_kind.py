@@ -104,6 +104,7 @@ def test_an_applied_project_becomes_ready(kind_cluster: dict[str, str]) -> None:
     project["metadata"]["name"] = name
     project["spec"]["clickup"]["listId"] = str(900000000000 + int(time.time()) % 100000000)
     project["spec"].pop("slack", None)
+    project["spec"]["retentionPolicy"] = "Delete"  # archive its channel when the test deletes it
     namespace = project["metadata"]["namespace"]
     _kubectl(kind_cluster, "apply", "-f", "-", stdin=yaml.safe_dump(project))
     _kubectl(
