@@ -27,6 +27,8 @@ class _Request(BaseModel):
         extra="forbid",
         frozen=True,
         str_strip_whitespace=True,
+        # a too-short clientSecret would otherwise be repeated in the error's text
+        hide_input_in_errors=True,
     )
 
 
