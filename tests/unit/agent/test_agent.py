@@ -13,6 +13,7 @@ import pytest
 from oblivion_agent import (
     Agent,
     AgentDisabledError,
+    AgentError,
     AgentSettings,
     Context,
     ContextUpdate,
@@ -424,3 +425,12 @@ async def test_a_flapping_nexus_widens_the_backoff_and_a_stable_connection_reset
         assert agent._link is not None
         # Each connection counted as stable (threshold 0), so every retry starts from the base window.
         assert agent._link.backoff.attempt == 1
+
+
+async def test_serving_one_agent_twice_at_once_is_refused(fake_nexus: FakeNexus) -> None:
+    agent = recording_agent([])
+    async with running(agent, make_settings(fake_nexus)):
+        await wait_until(lambda: fake_nexus.live_session is not None, what="a connection")
+        with pytest.raises(AgentError, match="already running"):
+            await agent.serve(make_settings(fake_nexus))
+    assert len(fake_nexus.sessions) == 1
