@@ -7,9 +7,11 @@ and by a drift timer (serialised per object), and a cleanup flow behind the fina
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import kopf
 
@@ -21,6 +23,7 @@ from oblivion_operator.reconcile import Blocked, OperatorContext
 from oblivion_operator.status import ready_status
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 ReconcileFn = Callable[[OperatorContext, Any, Any], Awaitable[dict[str, Any]]]
 DeleteFn = Callable[[OperatorContext, Any, Any], Awaitable[None]]
@@ -44,6 +47,28 @@ FAILED_FIELDS: dict[str, dict[str, Any]] = {"ToolCredential": {"synced": False}}
 
 def _backoff(ctx: OperatorContext, retry: int) -> float:
     return float(min(ctx.settings.retry_delay_seconds * 2 ** min(retry, 10), MAX_BACKOFF))
+
+
+async def _unless_stopped(stopped: kopf.DaemonStopped, work: Awaitable[T]) -> T | None:
+    """``work``'s result, or None when kopf stops the timer first (work is cancelled).
+
+    kopf never cancels timers on exit; left running they would use clients already closed.
+    """
+    task = asyncio.ensure_future(work)
+    stop = asyncio.ensure_future(_wait_stopped(stopped))
+    try:
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    return None if task.cancelled() else task.result()
+
+
+async def _wait_stopped(stopped: kopf.DaemonStopped) -> None:
+    await stopped.wait()
 
 
 def _changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
@@ -137,8 +162,11 @@ def _register_kind(
         interval=ctx.settings.drift_interval_seconds,
         initial_delay=ctx.settings.drift_interval_seconds,
     )
-    async def drift_timer(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **_: Any) -> None:
-        await _reconcile_into_patch(ctx, kind, flow, body, patch, logger, 0, timer=True)
+    async def drift_timer(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **kwargs: Any) -> None:
+        stopped: kopf.DaemonStopped = kwargs["stopped"]
+        await _unless_stopped(
+            stopped, _reconcile_into_patch(ctx, kind, flow, body, patch, logger, 0, timer=True)
+        )
 
     @kopf.on.delete(GROUP, VERSION, plural, id=f"{ident}-cleanup", registry=registry)
     async def cleanup_handler(body: kopf.Body, logger: kopf.Logger, retry: int, **_: Any) -> None:
@@ -183,13 +211,15 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext, *, login: bo
         registry=registry,
         interval=ctx.settings.presence_interval_seconds,
     )
-    async def agent_presence(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **_: Any) -> None:
+    async def agent_presence(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **kwargs: Any) -> None:
+        stopped: kopf.DaemonStopped = kwargs["stopped"]
         try:
-            fields = await reconcile.refresh_agent_presence(ctx, body)
+            fields = await _unless_stopped(stopped, reconcile.refresh_agent_presence(ctx, body))
         except ExternalError as e:
             logger.debug(f"Presence refresh failed: {e}")
             return
-        patch.status.update(_changed(dict(body.get("status") or {}), fields))
+        if fields is not None:
+            patch.status.update(_changed(dict(body.get("status") or {}), fields))
 
     @kopf.index(GROUP, VERSION, "toolcredentials", id="credential_secrets", registry=registry)
     def credential_secrets(

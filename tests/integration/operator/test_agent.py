@@ -81,3 +81,127 @@ def test_agent_outside_a_workgroup_namespace_is_not_ready(
         )
         assert "belongs to no Workgroup" in agent["status"]["conditions"][0]["message"]
         assert cluster.find("deployments.apps", "agent-stray", "default") is None
+
+
+def test_rotation_annotation_regenerates_credentials_and_re_registers(
+    cluster: KubeApi,
+    operator_settings: OperatorSettings,
+    nexus_admin: NexusAdmin,
+    secret_registry: SecretRegistry,
+) -> None:
+    _workgroup_namespace(cluster, nexus_admin)
+    with start_operator(cluster, operator_settings):
+        cluster.create(_agent())
+        cluster.wait_for_object("agents", "backend-bot", NS, condition=ready, timeout=20)
+        old_id, old_secret = _credentials(cluster)
+        old_template = cluster.get("deployments.apps", "agent-backend-bot", NS)["spec"]["template"]
+        secret_registry.add(old_secret)
+
+        cluster.patch(
+            "agents",
+            "backend-bot",
+            {"metadata": {"annotations": {"oblivion.dev/rotate-credentials": "2026-11-25"}}},
+            NS,
+        )
+        cluster.wait_for(lambda: _credentials(cluster)[0] != old_id, timeout=20, message="rotated client id")
+        new_id, new_secret = _credentials(cluster)
+        secret_registry.add(new_secret)
+        assert new_secret != old_secret
+        cluster.wait_for(
+            lambda: (nexus_admin.get(f"workgroups/{WG}/agents/backend-bot") or {}).get("clientId") == new_id,
+            timeout=20,
+            message="Nexus knows the new client id",
+        )
+        new_template = cluster.get("deployments.apps", "agent-backend-bot", NS)["spec"]["template"]
+        assert new_template["metadata"]["annotations"] != old_template["metadata"]["annotations"]
+
+
+def test_restarted_operator_keeps_the_same_credentials(
+    cluster: KubeApi, operator_settings: OperatorSettings, nexus_admin: NexusAdmin
+) -> None:
+    _workgroup_namespace(cluster, nexus_admin)
+    with start_operator(cluster, operator_settings):
+        cluster.create(_agent())
+        cluster.wait_for_object("agents", "backend-bot", NS, condition=ready, timeout=20)
+    first = _credentials(cluster)
+    with start_operator(cluster, operator_settings):
+        cluster.patch("agents", "backend-bot", {"spec": {"replicas": 2}}, NS)
+        cluster.wait_for_object(
+            "deployments.apps",
+            "agent-backend-bot",
+            NS,
+            condition=lambda d: d["spec"]["replicas"] == 2,
+            timeout=20,
+        )
+    assert _credentials(cluster) == first
+
+
+def test_invalid_spec_is_reported_once_without_a_retry_storm(
+    cluster: KubeApi, operator_settings: OperatorSettings, nexus_admin: NexusAdmin
+) -> None:
+    _workgroup_namespace(cluster, nexus_admin)
+    bad = _agent(env=[{"name": "OBLIVION_CLIENT_SECRET", "value": "mine"}])
+    with start_operator(cluster, operator_settings):
+        cluster.create(bad)
+        agent = cluster.wait_for_object(
+            "agents", "backend-bot", NS, condition=not_ready_because("InvalidSpec")
+        )
+        condition = agent["status"]["conditions"][0]
+        assert "OBLIVION_CLIENT_SECRET is set by the operator" in condition["message"]
+        assert condition["observedGeneration"] == agent["metadata"]["generation"]
+        writes = cluster.request_count("PATCH")
+        # a permanent error is not retried: no further writes while nothing changes
+        deadline_probe = cluster.wait_for(lambda: cluster.request_count("GET") > 0, timeout=1)
+        assert deadline_probe
+        assert cluster.find("deployments.apps", "agent-backend-bot", NS) is None
+        assert cluster.request_count("PATCH") == writes
+
+
+def test_deleted_agent_is_unregistered_and_its_children_go_with_it(
+    cluster: KubeApi, operator_settings: OperatorSettings, nexus_admin: NexusAdmin
+) -> None:
+    _workgroup_namespace(cluster, nexus_admin)
+    with start_operator(cluster, operator_settings):
+        cluster.create(_agent())
+        agent = cluster.wait_for_object("agents", "backend-bot", NS, condition=ready, timeout=20)
+        assert "oblivion.dev/cleanup" in agent["metadata"]["finalizers"]
+        cluster.delete("agents", "backend-bot", NS)
+        cluster.wait_for_deletion("agents", "backend-bot", NS, timeout=20)
+        cluster.wait_for_deletion("deployments.apps", "agent-backend-bot", NS)
+        cluster.wait_for_deletion("secrets", "agent-backend-bot-credentials", NS)
+        assert nexus_admin.get(f"workgroups/{WG}/agents/backend-bot") is None
+
+
+def test_deleted_deployment_is_recreated_by_the_drift_timer(
+    cluster: KubeApi, operator_settings: OperatorSettings, nexus_admin: NexusAdmin
+) -> None:
+    _workgroup_namespace(cluster, nexus_admin)
+    fast = operator_settings.model_copy(update={"drift_interval_seconds": 0.5})
+    with start_operator(cluster, fast):
+        cluster.create(_agent())
+        cluster.wait_for_object("agents", "backend-bot", NS, condition=ready, timeout=20)
+        old_uid = cluster.get("deployments.apps", "agent-backend-bot", NS)["metadata"]["uid"]
+        cluster.delete("deployments.apps", "agent-backend-bot", NS)
+        recreated = cluster.wait_for_object(
+            "deployments.apps",
+            "agent-backend-bot",
+            NS,
+            condition=lambda d: d["metadata"]["uid"] != old_uid,
+            timeout=20,
+        )
+        assert recreated["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+
+
+def test_ready_replicas_and_presence_reach_the_status(
+    cluster: KubeApi, operator_settings: OperatorSettings, nexus_admin: NexusAdmin
+) -> None:
+    _workgroup_namespace(cluster, nexus_admin)
+    fast = operator_settings.model_copy(update={"presence_interval_seconds": 0.5})
+    with start_operator(cluster, fast):
+        cluster.create(_agent())
+        cluster.wait_for_object("agents", "backend-bot", NS, condition=ready, timeout=20)
+        cluster.mark_deployment_ready("agent-backend-bot", NS)
+        agent = cluster.wait_for_object(
+            "agents", "backend-bot", NS, condition=lambda a: a["status"].get("readyReplicas") == 1, timeout=20
+        )
+        assert agent["status"]["connected"] is False  # registered, but no agent process connected here
