@@ -210,6 +210,27 @@ class KubeApi:
         """From now on, every Deployment becomes Ready as soon as it is created or changed."""
         self.server.call(lambda: kubelet.start(self.server.emulator.store))
 
+    # Faults
+
+    def inject_fault(
+        self,
+        *criteria: Any,
+        status: int = 500,
+        reason: str = "InternalError",
+        message: str = "injected by the test",
+        times: int | None = None,
+    ) -> None:
+        """Fail matching requests with a Status error: `inject_fault("patch", kmock.resource("v1/secrets"),
+        status=503, times=2)`. Criteria are KMock's (methods, resources, names, namespaces, paths)."""
+        self.server.call(
+            lambda: self.server.emulator.inject_fault(
+                *criteria, status=status, reason=reason, message=message, times=times
+            )
+        )
+
+    def clear_faults(self) -> None:
+        self.server.call(self.server.emulator.clear_faults)
+
     # Observation
 
     @property

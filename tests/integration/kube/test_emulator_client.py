@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import kmock
 import kubernetes
 import pytest
 from kubernetes.client import ApiException
@@ -386,3 +387,24 @@ def test_requests_are_counted(kube_api: KubeApi, client: Client) -> None:
     kubernetes.client.CoreV1Api(client).list_namespace()
     assert kube_api.request_count() == before + 1
     assert kube_api.request_count("GET") >= 1
+
+
+def test_injected_faults_hit_only_matching_requests_and_run_out(kube_api: KubeApi, client: Client) -> None:
+    core: Any = kubernetes.client.CoreV1Api(client)
+    core.create_namespaced_config_map("default", {"metadata": {"name": "flaky"}})
+    kube_api.inject_fault(
+        "patch", kmock.resource("v1/configmaps"), status=503, reason="ServiceUnavailable", times=2
+    )
+    for _ in range(2):
+        with pytest.raises(ApiException) as unavailable:
+            core.patch_namespaced_config_map("flaky", "default", {"data": {"a": "1"}})
+        assert unavailable.value.status == 503
+        assert _status(unavailable.value)["reason"] == "ServiceUnavailable"
+    assert core.read_namespaced_config_map("flaky", "default").metadata.name == "flaky"
+    assert kubernetes.client.VersionApi(client).get_code().major == "1"
+    assert core.patch_namespaced_config_map("flaky", "default", {"data": {"a": "1"}}).data == {"a": "1"}
+    kube_api.inject_fault("get", kmock.resource("v1/configmaps"), kmock.name("flaky"), status=500)
+    with pytest.raises(ApiException):
+        core.read_namespaced_config_map("flaky", "default")
+    kube_api.clear_faults()
+    assert core.read_namespaced_config_map("flaky", "default").data == {"a": "1"}
