@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -113,7 +113,7 @@ class NexusProcess:
     url: str
     process: subprocess.Popen[bytes]
     log_path: Path
-    env: dict[str, str]
+    env: dict[str, str] = field(repr=False)  # holds the admin token and keys
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
