@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -34,6 +35,7 @@ from fastapi import FastAPI
 from sqlalchemy import create_engine
 
 from oblivion_nexus.app import create_app
+from oblivion_nexus.logs import SERVER_LOGGERS
 from oblivion_nexus.settings import NexusSettings
 from oblivion_nexus.stores.db import alembic_config
 
@@ -80,10 +82,22 @@ class RunningNexus:
         return {"Authorization": f"Bearer {self.settings.admin_token.get_secret_value()}"}
 
 
+def _route_server_logs_to_root() -> None:
+    """Undo what an earlier ``uvicorn.Config`` with uvicorn's default logging did to its loggers
+    (own handlers, ``propagate=False``), so this server's lines reach pytest and the secret check,
+    as they reach the handler of a deployed ``oblivion nexus serve``."""
+    for name in SERVER_LOGGERS:
+        server_logger = logging.getLogger(name)
+        server_logger.handlers.clear()
+        server_logger.setLevel(logging.NOTSET)
+        server_logger.propagate = True
+
+
 @contextlib.asynccontextmanager
 async def running_nexus(settings: NexusSettings) -> AsyncIterator[RunningNexus]:
     """Serve ``create_app(settings)`` on 127.0.0.1 until the block ends; the database must be migrated."""
     app = create_app(settings)
+    _route_server_logs_to_root()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
