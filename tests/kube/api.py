@@ -231,6 +231,11 @@ class KubeApi:
     def clear_faults(self) -> None:
         self.server.call(self.server.emulator.clear_faults)
 
+    def compact(self, up_to: int | None = None) -> None:
+        """Forget watch history up to a resourceVersion (default: now), so older watches get 410."""
+        store = self.server.emulator.store
+        self.server.call(lambda: store.changes.compact(store.resource_version if up_to is None else up_to))
+
     # Observation
 
     @property

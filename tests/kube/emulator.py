@@ -9,93 +9,24 @@ live resource catalogue (POSTed CRDs are served), and every object request answe
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import re
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp.web
 import attrs
 import kmock
-import yaml
 from kmock._internal.rendering import Response
 
-from tests.kube import discovery, errors, patching, tables
+from tests.kube import discovery, errors, listing, patching, tables, watching
+from tests.kube.requests import is_object_request, parse_request
 from tests.kube.resources import ResourceCatalogue, ResourceType
 from tests.kube.selectors import SelectorError, object_matcher
-from tests.kube.store import ObjectStore, Subscription, WatchEvent, decode_continue, encode_continue
+from tests.kube.store import ObjectStore
 
 logger = logging.getLogger(__name__)
 
 _JSON = {"Content-Type": "application/json"}
-
-
-@dataclass(frozen=True)
-class ApiPath:
-    """A parsed `/api/v1/...` or `/apis/group/version/...` path."""
-
-    group: str
-    version: str
-    namespace: str | None = None
-    plural: str | None = None
-    name: str | None = None
-    subresource: str | None = None
-
-
-def parse_api_path(path: str) -> ApiPath | None:
-    parts = [p for p in path.strip("/").split("/") if p]
-    if len(parts) >= 2 and parts[0] == "api":
-        group, version, rest = "", parts[1], parts[2:]
-    elif len(parts) >= 3 and parts[0] == "apis":
-        group, version, rest = parts[1], parts[2], parts[3:]
-    else:
-        return None
-    namespace: str | None = None
-    if (
-        rest
-        and rest[0] == "namespaces"
-        and len(rest) >= 3
-        and not (group == "" and rest[2] in ("status", "finalize"))
-    ):
-        namespace, rest = rest[1], rest[2:]
-    plural = rest[0] if rest else None
-    name = rest[1] if len(rest) > 1 else None
-    subresource = "/".join(rest[2:]) or None
-    return ApiPath(group, version, namespace, plural, name, subresource)
-
-
-def _action(method: str, path: ApiPath, query: dict[str, str]) -> kmock.action | None:
-    if path.plural is None:
-        return None
-    if method == "GET" and query.get("watch") in ("true", "1"):
-        return kmock.action.WATCH
-    if method == "GET":
-        return kmock.action.FETCH if path.name else kmock.action.LIST
-    if method == "POST":
-        return kmock.action.CREATE
-    if method in ("PUT", "PATCH"):
-        return kmock.action.UPDATE
-    if method == "DELETE":
-        return kmock.action.DELETE
-    return None
-
-
-def _decode_body(raw: bytes, content_type: str) -> Any:
-    if not raw:
-        return None
-    if "protobuf" in content_type or "cbor" in content_type:
-        raise errors.ApiError(
-            415, "UnsupportedMediaType", f"the emulator speaks JSON and YAML only, not {content_type}"
-        )
-    try:
-        if content_type == patching.APPLY_PATCH or "yaml" in content_type:
-            return yaml.safe_load(raw)
-        return json.loads(raw)
-    except (ValueError, yaml.YAMLError) as e:
-        raise errors.bad_request(f"the body of the request could not be decoded: {e}") from e
 
 
 @attrs.define(kw_only=True)
@@ -112,7 +43,7 @@ class KubernetesApiEmulator(kmock.KubernetesScaffold):
         self.store = ObjectStore(self.catalogue)
         self.fallback["get", re.compile(r"/version/")] << self._serve_server_version
         self.fallback["get /openapi/v2"] << self._serve_openapi
-        self.fallback[_is_object_request] << (self._serve_object)
+        self.fallback[is_object_request] << (self._serve_object)
         self._builtin_reactions = len(self._payloads)
 
     async def _dispatch(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
@@ -127,7 +58,7 @@ class KubernetesApiEmulator(kmock.KubernetesScaffold):
         return await response(request)
 
     async def _route(self, request: kmock.Request) -> Response:
-        if _is_object_request(request):
+        if is_object_request(request):
             return await self._serve_object(request)
         path = request.url.path.rstrip("/") or "/"
         parts = path.strip("/").split("/")
@@ -154,7 +85,7 @@ class KubernetesApiEmulator(kmock.KubernetesScaffold):
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         body = await raw_request.read()
         try:
-            request = self._parse(raw_request, body)
+            request = parse_request(raw_request, body, len(self._requests))
         except errors.ApiError as e:
             return aiohttp.web.json_response(e.status_body(), status=e.code)
         self._requests.append(request)
@@ -172,31 +103,6 @@ class KubernetesApiEmulator(kmock.KubernetesScaffold):
             logger.exception("The emulator failed on %s %s", raw_request.method, raw_request.path)
             error = errors.ApiError(500, "InternalError", f"emulator failure: {e!r}")
             return aiohttp.web.json_response(error.status_body(), status=500)
-
-    def _parse(self, raw_request: aiohttp.web.BaseRequest, body: bytes) -> kmock.Request:
-        content_type = raw_request.headers.get("Content-Type", "").split(";")[0].strip()
-        data = _decode_body(body, content_type)
-        path = parse_api_path(raw_request.path)
-        query = dict(raw_request.query)
-        return kmock.Request(
-            id=len(self._requests),
-            raw_request=raw_request,
-            url=raw_request.url,
-            method=raw_request.method,
-            params=query,
-            headers=dict(raw_request.headers),
-            cookies=dict(raw_request.cookies),
-            body=body,
-            text=body.decode(errors="replace"),
-            data=data,
-            action=_action(raw_request.method, path, query) if path else None,
-            resource=kmock.resource(group=path.group, version=path.version, plural=path.plural)
-            if path
-            else None,
-            namespace=path.namespace if path else None,
-            name=path.name if path else None,
-            subresource=path.subresource if path else None,
-        )
 
     # Discovery, served from the live catalogue (KMock's scaffold routes the URLs here).
 
@@ -319,23 +225,8 @@ class KubernetesApiEmulator(kmock.KubernetesScaffold):
     def _list(self, rtype: ResourceType, request: kmock.Request) -> dict[str, Any]:
         matcher = object_matcher(request.params.get("labelSelector"), request.params.get("fieldSelector"))
         items = self.store.list_objects(rtype, request.namespace, matcher)
-        metadata: dict[str, Any] = {"resourceVersion": str(self.store.resource_version)}
-        after = decode_continue(request.params.get("continue"))
-        if after:
-            items = [obj for obj in items if _sort_key(obj) > after]
-        limit = int(request.params.get("limit") or 0)
-        if limit and len(items) > limit:
-            items = items[:limit]
-            metadata["continue"] = encode_continue(_sort_key(items[-1]))
-            metadata["remainingItemCount"] = 0
-        if "as=Table" in request.headers.get("Accept", ""):
-            return tables.table(rtype, items, metadata)
-        return {
-            "kind": f"{rtype.kind}List",
-            "apiVersion": rtype.api_version,
-            "metadata": metadata,
-            "items": items,
-        }
+        accept = request.headers.get("Accept", "")
+        return listing.list_response(rtype, items, self.store.resource_version, request.params, accept)
 
     def _delete_collection(self, rtype: ResourceType, request: kmock.Request) -> dict[str, Any]:
         matcher = object_matcher(request.params.get("labelSelector"), request.params.get("fieldSelector"))
@@ -356,70 +247,24 @@ class KubernetesApiEmulator(kmock.KubernetesScaffold):
             params.get("labelSelector"),
             params.get("fieldSelector") if not request.name else f"metadata.name={request.name}",
         )
-        timeout = float(params["timeoutSeconds"]) if params.get("timeoutSeconds") else None
+        since = params.get("resourceVersion")
         try:
-            subscription, backlog = self.store.subscribe(
-                rtype, request.namespace, matcher, params.get("resourceVersion")
-            )
+            subscription, backlog = self.store.subscribe(rtype, request.namespace, matcher, since)
         except errors.ApiError as e:
             error_event = {"type": "ERROR", "object": e.status_body()}
-            return Response(status=200, headers=_JSON, payload=_single(error_event))
-        bookmarks = params.get("allowWatchBookmarks") == "true"
-        initial_end = params.get("sendInitialEvents") == "true" and params.get("resourceVersion") in (
-            None,
-            "",
-            "0",
+            return Response(status=200, headers=_JSON, payload=watching.single_event(error_event))
+        stream = watching.WatchStream(
+            rtype=rtype,
+            subscription=subscription,
+            backlog=backlog,
+            current_version=lambda: self.store.resource_version,
+            unsubscribe=self.store.changes.unsubscribe,
+            timeout=float(params["timeoutSeconds"]) if params.get("timeoutSeconds") else None,
+            bookmarks=params.get("allowWatchBookmarks") == "true",
+            bookmark_interval=self.bookmark_interval,
+            initial_end=params.get("sendInitialEvents") == "true" and since in (None, "", "0"),
         )
-        stream = self._stream(
-            rtype, subscription, backlog, timeout=timeout, bookmarks=bookmarks, initial_end=initial_end
-        )
-        return Response(status=200, headers=_JSON, payload=stream)
-
-    def _bookmark(self, rtype: ResourceType, *, initial_end: bool = False) -> dict[str, Any]:
-        metadata: dict[str, Any] = {"resourceVersion": str(self.store.resource_version)}
-        if initial_end:
-            metadata["annotations"] = {"k8s.io/initial-events-end": "true"}
-        return {
-            "type": "BOOKMARK",
-            "object": {"kind": rtype.kind, "apiVersion": rtype.api_version, "metadata": metadata},
-        }
-
-    async def _stream(
-        self,
-        rtype: ResourceType,
-        subscription: Subscription,
-        backlog: list[WatchEvent],
-        *,
-        timeout: float | None,
-        bookmarks: bool,
-        initial_end: bool,
-    ) -> AsyncIterator[Any]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout if timeout else None
-        try:
-            yield b""  # send the headers now: clients wait for them before reading events
-            for event in backlog:
-                yield {"type": event.type, "object": self.store.as_version(rtype, event.obj)}
-            if initial_end:
-                yield self._bookmark(rtype, initial_end=True)
-            while True:
-                wait = self.bookmark_interval if bookmarks else None
-                if deadline is not None:
-                    remaining = deadline - loop.time()
-                    if remaining <= 0:
-                        return
-                    wait = min(wait, remaining) if wait is not None else remaining
-                try:
-                    item = await asyncio.wait_for(subscription.queue.get(), wait)
-                except TimeoutError:
-                    if bookmarks and (deadline is None or loop.time() < deadline):
-                        yield self._bookmark(rtype)
-                    continue
-                if item is None:
-                    return
-                yield {"type": item.type, "object": self.store.as_version(rtype, item.obj)}
-        finally:
-            self.store.unsubscribe(subscription)
+        return Response(status=200, headers=_JSON, payload=stream.events())
 
     def inject_fault(
         self,
@@ -452,17 +297,4 @@ class KubernetesApiEmulator(kmock.KubernetesScaffold):
 
     def close_watches(self) -> None:
         """End every open watch stream cleanly (the emulator is stopping)."""
-        self.store.close_subscriptions()
-
-
-async def _single(event: dict[str, Any]) -> AsyncIterator[Any]:
-    yield event
-
-
-def _sort_key(obj: dict[str, Any]) -> tuple[str, str]:
-    meta = obj["metadata"]
-    return meta.get("namespace") or "", meta["name"]
-
-
-def _is_object_request(request: kmock.Request) -> bool:
-    return request.resource is not None and bool(request.resource.plural)
+        self.store.changes.close()

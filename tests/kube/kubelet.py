@@ -69,7 +69,7 @@ async def _run(store: ObjectStore) -> None:
             if change.type != "DELETED":
                 _reconcile(store, change.obj)
     finally:
-        store.unsubscribe(subscription)
+        store.changes.unsubscribe(subscription)
 
 
 def _reconcile(store: ObjectStore, deployment: dict[str, Any]) -> None:

@@ -9,53 +9,21 @@ terminating namespaces, and a deleted CRD takes its objects with it.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import collections
-import json
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from tests.kube import admission, errors, patching
 from tests.kube.resources import CRD_RESOURCE, NAMESPACE_RESOURCE, ResourceCatalogue, ResourceType
 from tests.kube.selectors import Matcher
+from tests.kube.watching import ChangeLog, Subscription, WatchEvent
 
 logger = logging.getLogger(__name__)
 
 StoreKey = tuple[str, str]  # (group, plural): all versions of a resource share one storage
 ObjectKey = tuple[str, str]  # (namespace or "", name)
 ObjectRef = tuple[str, str, str, str]  # (group, plural, namespace or "", name)
-
-# Enough history for watches resuming after a short disconnect; older resourceVersions get 410 Gone.
-EVENT_LOG_SIZE = 50_000
-
-
-@dataclass(frozen=True)
-class WatchEvent:
-    resource_version: int
-    type: str
-    group: str
-    plural: str
-    obj: dict[str, Any]
-
-
-@dataclass(eq=False)
-class Subscription:
-    """One open watch: events of one resource, filtered by namespace and selectors."""
-
-    rtype: ResourceType
-    namespace: str | None
-    matcher: Matcher
-    queue: asyncio.Queue[WatchEvent | None] = field(default_factory=asyncio.Queue)
-
-    def wants(self, event: WatchEvent) -> bool:
-        if (event.group, event.plural) != (self.rtype.group, self.rtype.plural):
-            return False
-        if self.namespace is not None and event.obj["metadata"].get("namespace") != self.namespace:
-            return False
-        return self.matcher(event.obj)
 
 
 def _owner_uids(obj: dict[str, Any]) -> set[str]:
@@ -70,9 +38,7 @@ class ObjectStore:
         self.resource_version = 0
         self._objects: dict[StoreKey, dict[ObjectKey, dict[str, Any]]] = collections.defaultdict(dict)
         self._dependents: dict[str, set[ObjectRef]] = collections.defaultdict(set)
-        self._log: collections.deque[WatchEvent] = collections.deque(maxlen=EVENT_LOG_SIZE)
-        self._compacted = 0
-        self._subscriptions: set[Subscription] = set()
+        self.changes = ChangeLog()
         self.controllers: list[asyncio.Task[None]] = []  # emulated controllers (e.g. the kubelet)
 
     # Reading
@@ -207,25 +173,13 @@ class ObjectStore:
                 WatchEvent(int(obj["metadata"]["resourceVersion"]), "ADDED", rtype.group, rtype.plural, obj)
                 for obj in self.list_objects(rtype, namespace, matcher)
             ]
-        else:
-            try:
-                start = int(since or 0)
-            except ValueError:
-                raise errors.bad_request(f"invalid resourceVersion {since!r}") from None
-            if start < self._compacted:
-                raise errors.ApiError(
-                    410, "Expired", f"too old resource version: {start} ({self._compacted})"
-                )
-            backlog = [e for e in self._log if e.resource_version > start and subscription.wants(e)]
-        self._subscriptions.add(subscription)
-        return subscription, backlog
-
-    def unsubscribe(self, subscription: Subscription) -> None:
-        self._subscriptions.discard(subscription)
-
-    def close_subscriptions(self) -> None:
-        for subscription in self._subscriptions:
-            subscription.queue.put_nowait(None)
+            self.changes.add(subscription)
+            return subscription, backlog
+        try:
+            start = int(since or 0)
+        except ValueError:
+            raise errors.bad_request(f"invalid resourceVersion {since!r}") from None
+        return subscription, self.changes.subscribe(subscription, start)
 
     def as_version(self, rtype: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         return self._as_version(rtype, obj)
@@ -280,15 +234,7 @@ class ObjectStore:
         self.resource_version += 1
         meta["resourceVersion"] = str(self.resource_version)
         bucket[key] = obj
-        self._publish(WatchEvent(self.resource_version, event_type, rtype.group, rtype.plural, obj))
-
-    def _publish(self, event: WatchEvent) -> None:
-        if len(self._log) == self._log.maxlen:
-            self._compacted = self._log[0].resource_version
-        self._log.append(event)
-        for subscription in self._subscriptions:
-            if subscription.wants(event):
-                subscription.queue.put_nowait(event)
+        self.changes.publish(WatchEvent(self.resource_version, event_type, rtype.group, rtype.plural, obj))
 
     def _delete_object(self, rtype: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
@@ -320,7 +266,7 @@ class ObjectStore:
             self._dependents[uid].discard((rtype.group, rtype.plural, key[0], key[1]))
         self.resource_version += 1
         gone = {**obj, "metadata": {**meta, "resourceVersion": str(self.resource_version)}}
-        self._publish(WatchEvent(self.resource_version, "DELETED", rtype.group, rtype.plural, gone))
+        self.changes.publish(WatchEvent(self.resource_version, "DELETED", rtype.group, rtype.plural, gone))
         self._collect_dependents(meta["uid"])
         if rtype == CRD_RESOURCE:
             self._drop_crd(obj)
@@ -422,18 +368,3 @@ _BUILTIN_GROUPS = frozenset(
         "policy",
     }
 )
-
-
-def decode_continue(token: str | None) -> tuple[str, str] | None:
-    """The (namespace, name) a paginated list resumes after, from the opaque `continue` token."""
-    if not token:
-        return None
-    try:
-        namespace, name = json.loads(base64.urlsafe_b64decode(token.encode()).decode())["after"]
-        return str(namespace), str(name)
-    except (ValueError, KeyError, TypeError, binascii.Error) as e:
-        raise errors.bad_request(f"invalid continue token: {e}") from e
-
-
-def encode_continue(after: tuple[str, str]) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": list(after)}).encode()).decode()

@@ -262,7 +262,7 @@ def test_watch_without_a_resource_version_starts_with_the_current_objects(client
 
 
 def test_an_expired_resource_version_ends_the_watch_with_410(kube_api: KubeApi, client: Client) -> None:
-    kube_api.server.call(lambda: setattr(kube_api.server.emulator.store, "_compacted", 10_000))
+    kube_api.compact(10_000)
     response = httpx.get(
         kube_api.url + "/api/v1/namespaces/default/configmaps",
         params={"watch": "true", "resourceVersion": "5"},
