@@ -27,10 +27,18 @@ class Channel:
     id: str
     name: str
     is_archived: bool
+    is_member: bool = True
+    is_private: bool = False
 
 
 def _channel(data: Any) -> Channel:
-    return Channel(id=data["id"], name=data.get("name", ""), is_archived=bool(data.get("is_archived")))
+    return Channel(
+        id=data["id"],
+        name=data.get("name", ""),
+        is_archived=bool(data.get("is_archived")),
+        is_member=bool(data.get("is_member", True)),
+        is_private=bool(data.get("is_private")),
+    )
 
 
 class SlackChannels:
@@ -117,6 +125,10 @@ class SlackChannels:
         except ExternalError as e:
             if e.code != "already_archived":
                 raise
+
+    async def join(self, channel_id: str) -> None:
+        """Make the bot a member of a public channel, so Nexus can post in it."""
+        await self._call("conversations.join", channel=channel_id)
 
     async def unarchive(self, channel_id: str) -> None:
         try:

@@ -145,12 +145,22 @@ class OperatorContext:
                 logger.warning(f"Slack channel {recorded_id} was deleted outside Oblivion; creating it again")
             else:
                 await _align_archived(self, channel.id, channel.is_archived, archived, logger)
+                await _join(self, channel, archived, logger)
                 return channel.id
         name = ref.channel_name or default_name
         channel = await slack.ensure_channel(name)
         logger.info(f"Slack channel #{name} is {channel.id}")
+        await _join(self, channel, archived, logger)
         await _align_archived(self, channel.id, False, archived, logger)
         return channel.id
+
+
+async def _join(ctx: OperatorContext, channel: Any, archived: bool, logger: Any) -> None:
+    """Adopted public channels need the bot as a member before Nexus can post there."""
+    if channel.is_member or channel.is_private or archived:
+        return  # a private channel needs a person to invite the bot; an archived one cannot be joined
+    await ctx.slack.join(channel.id)
+    logger.info(f"Joined Slack channel {channel.id}")
 
 
 async def _align_archived(

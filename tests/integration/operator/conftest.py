@@ -24,6 +24,7 @@ import pytest
 from oblivion_operator.reconcile import OperatorContext
 from oblivion_operator.runner import build_registry, configure_kopf
 from oblivion_operator.settings import OperatorSettings
+from tests.fakes.slack import FakeSlack
 from tests.kube import KubeApi
 from tests.kube.operator_runner import OperatorRun, run_operator
 from tests.nexus_server import nexus_process
@@ -78,26 +79,19 @@ def nexus_admin(operator_nexus: Any) -> Iterator[NexusAdmin]:
 
 
 @pytest.fixture
-def slack() -> Iterator[Any]:
-    try:
-        from tests.fakes.slack import serve_fake_slack
-    except ImportError:  # TEMPORARY until the fake lands
-        import types
-
-        yield types.SimpleNamespace(url="http://127.0.0.1:9/api/")
-        return
-    with serve_fake_slack() as fake:
+def slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
         yield fake
 
 
 @pytest.fixture
-def operator_settings(tmp_path: pathlib.Path, operator_nexus: Any, slack: Any) -> OperatorSettings:
+def operator_settings(tmp_path: pathlib.Path, operator_nexus: Any, slack: FakeSlack) -> OperatorSettings:
     return OperatorSettings(
         nexus_url=operator_nexus.url,
         admin_token=operator_nexus.env["OBLIVION_ADMIN_TOKEN"],
         qdrant_path=str(tmp_path / "qdrant"),
-        slack_api_url=slack.url,
-        slack_bot_token="xoxb-operator-test-token",
+        slack_api_url=slack.url + "/api/",
+        slack_bot_token=slack.bot_token,
         drift_interval_seconds=3600,  # tests that need drift repair start their own operator with less
         presence_interval_seconds=3600,
         retry_delay_seconds=0.2,
