@@ -29,6 +29,7 @@ from oblivion_agent.protocol import (
     RegisterFrame,
     parse_agent_frame,
 )
+from oblivion_nexus.errors import NexusError
 from oblivion_nexus.services.auth import AgentIdentity, TokenError, verify_access_token
 from oblivion_nexus.services.delivery import AgentConnection, DeliveryHub
 from oblivion_nexus.services.registry import get_agent_status
@@ -43,6 +44,7 @@ router = APIRouter()
 ABUSE_LIMIT = 10
 ABUSE_WINDOW_SECONDS = 60.0
 CLOSE_PROTOCOL_ERROR = 1002  # the client offered subprotocols, none of them ours
+CLOSE_TRY_AGAIN = 1013  # "try again later": Redis failed us, not the agent
 _AGENT_FRAME_TYPES = {FrameType.REGISTER, FrameType.ACK, FrameType.HEARTBEAT}
 
 
@@ -78,10 +80,18 @@ async def agent_connect(websocket: WebSocket) -> None:
     if identity is None:
         return
     hub = delivery_hub(websocket)
-    conn = await hub.open(identity.workgroup, identity.agent, websocket)
+    try:
+        conn = await hub.open(identity.workgroup, identity.agent, websocket)
+    except NexusError as e:
+        logger.warning("could not open a connection for %s/%s: %s", identity.workgroup, identity.agent, e)
+        await websocket.close(CLOSE_TRY_AGAIN, "Nexus cannot reach its store; reconnect")
+        return
     session = _AgentSession(websocket, hub, conn)
     try:
         await session.run()
+    except NexusError as e:  # the agent reconnects; what it had not acked is redelivered then
+        logger.warning("closing %s: %s", conn.id, e)
+        await hub.close(conn, CLOSE_TRY_AGAIN, "Nexus cannot reach its store; reconnect")
     finally:
         await hub.close(conn)
 

@@ -31,7 +31,7 @@ from redis.asyncio.client import PubSub
 from oblivion_agent.protocol import CLOSE_GOING_AWAY, EventFrame, HeartbeatFrame
 from oblivion_nexus.observability import DeliveryMetrics, access_tokens_redacted
 from oblivion_nexus.settings import NexusSettings
-from oblivion_nexus.stores.inbox import InboxError, InboxEvent, InboxStore
+from oblivion_nexus.stores.inbox import DEFAULT_REDIS_SLOTS, InboxError, InboxEvent, InboxStore
 from oblivion_nexus.stores.presence import (
     AgentConnectionRecord,
     AgentPresence,
@@ -45,9 +45,10 @@ logger = logging.getLogger(__name__)
 # At most this many unacked events sit on one connection: bounds what a slow agent replica holds
 # while its siblings idle, and the burst sent after a reconnect.
 MAX_IN_FLIGHT = 100
-# A peer silent this many heartbeat intervals is dead. Checked every half interval, so it is
-# cleared at the latest two intervals after it fell silent.
-_SILENCE_LIMIT = 1.5
+# The heartbeat loop wakes this often per interval (at most once a second), and looks after the
+# connections whose turn it is; a finer tick spreads the work and sharpens dead-peer detection.
+_TICKS_PER_INTERVAL = 4
+_MAX_TICK_SECONDS = 1.0
 # The replica key outlives a missed refresh or two; a crashed replica's connections count as gone
 # once it expires.
 _MIN_REPLICA_TTL_SECONDS = 5.0
@@ -82,6 +83,7 @@ class AgentConnection:
     connected_at: datetime
     last_heard: float = field(default_factory=time.monotonic)
     heard_unrecorded: bool = False
+    next_beat: float = 0.0
     in_flight: set[str] = field(default_factory=set)
     closed: bool = False
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -161,6 +163,7 @@ class DeliveryHub:
             agent=agent,
             link=link,
             connected_at=utc_now(),
+            next_beat=time.monotonic() + self.heartbeat_seconds,
         )
         await self.presence_store.record_connection(workgroup, agent, conn.record(), conn.connected_at)
         self._connections.setdefault((workgroup, agent), []).append(conn)
@@ -182,8 +185,10 @@ class DeliveryHub:
     async def ack(self, conn: AgentConnection, event_ids: list[str]) -> int:
         acked = await self.inbox.ack(conn.workgroup, conn.agent, event_ids)
         self.metrics.acked.inc(acked)
+        was_full = len(conn.in_flight) >= MAX_IN_FLIGHT
         conn.in_flight.difference_update(event_ids)
-        self.wake(conn.workgroup, conn.agent)  # room for more on this connection
+        if was_full:  # events may be waiting for room on this connection
+            self.wake(conn.workgroup, conn.agent)
         return acked
 
     async def close(self, conn: AgentConnection, code: int | None = None, reason: str = "") -> None:
@@ -339,8 +344,11 @@ class DeliveryHub:
             self.wake(workgroup, agent)
 
     async def _heartbeat_loop(self) -> None:
-        tick = self.heartbeat_seconds / 2
-        next_beat = time.monotonic() + self.heartbeat_seconds
+        """Each connection is looked after once an interval, at its own phase (when it connected),
+        so a replica with 10,000 agents never does 10,000 of anything in one burst."""
+        tick = min(self.heartbeat_seconds / _TICKS_PER_INTERVAL, _MAX_TICK_SECONDS)
+        # Checked every tick, so a silent peer is cleared at most two intervals after it fell silent.
+        silence_limit = 2 * self.heartbeat_seconds - tick
         while True:
             await asyncio.sleep(tick)
             now = time.monotonic()
@@ -349,23 +357,33 @@ class DeliveryHub:
             except PresenceError as e:
                 logger.warning("%s", e)
             conns = [c for cs in self._connections.values() for c in cs]
-            limit = _SILENCE_LIMIT * self.heartbeat_seconds
             for conn in conns:
-                if now - conn.last_heard > limit:
+                if now - conn.last_heard > silence_limit:
                     await self.close(conn, CLOSE_HEARTBEAT_TIMEOUT, "no heartbeat")
-            if now < next_beat:
+            due = [c for c in conns if not c.closed and now >= c.next_beat]
+            if not due:
                 continue
-            next_beat = now + self.heartbeat_seconds
-            alive = [c for c in conns if not c.closed]
-            await asyncio.gather(*(self._beat(c) for c in alive))
-            heard = [c for c in alive if c.heard_unrecorded]
+            for conn in due:
+                conn.next_beat = now + self.heartbeat_seconds
+            await asyncio.gather(*(self._beat(c) for c in due))
+            heard = [c for c in due if c.heard_unrecorded]
             for conn in heard:
                 conn.heard_unrecorded = False
             try:
                 await self.presence_store.mark_seen({(c.workgroup, c.agent) for c in heard}, utc_now())
-            except PresenceError as e:
+                await self._sweep({(c.workgroup, c.agent) for c in due})
+            except (PresenceError, InboxError) as e:
                 logger.warning("%s", e)
-            self._wake_all()
+
+    async def _sweep(self, agents: set[tuple[str, str]]) -> None:
+        """Wake the dispatcher of agents whose inbox holds more than their connections here do:
+        recovers a wake-up lost with the pub/sub connection, and events held by a crashed replica."""
+        keys = sorted(agents)
+        counts = await self.inbox.queued_counts(keys)
+        for key, queued in zip(keys, counts, strict=True):
+            held_here = sum(len(c.in_flight) for c in self._connections.get(key, ()))
+            if queued > held_here:
+                self.wake(*key)
 
     async def _beat(self, conn: AgentConnection) -> None:
         try:
@@ -380,9 +398,10 @@ class DeliveryHub:
 async def delivery_lifespan(resources: DeliveryResources) -> AsyncIterator[DeliveryHub]:
     """Run delivery for an app: yields the hub, and on exit stops it cleanly."""
     settings = resources.settings
+    slots = asyncio.Semaphore(DEFAULT_REDIS_SLOTS)  # shared: both stores draw on one Redis pool
     hub = DeliveryHub(
-        inbox=InboxStore(resources.redis, settings.redis_prefix, settings.inbox_ttl_seconds),
-        presence=PresenceStore(resources.redis, settings.redis_prefix),
+        inbox=InboxStore(resources.redis, settings.redis_prefix, settings.inbox_ttl_seconds, slots),
+        presence=PresenceStore(resources.redis, settings.redis_prefix, slots),
         metrics=DeliveryMetrics(),
         heartbeat_seconds=settings.heartbeat_seconds,
     )

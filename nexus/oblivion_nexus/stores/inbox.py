@@ -22,8 +22,12 @@ the same across replicas and expired events are always a prefix of the queue.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
@@ -36,6 +40,34 @@ logger = logging.getLogger(__name__)
 
 class InboxError(NexusError):
     """Redis refused or failed an inbox operation."""
+
+
+# How many Redis commands delivery runs at once by default. redis-py's asyncio pool refuses (rather
+# than waits) past its size, 100 by default; a burst of acks must queue here instead, leaving the
+# rest of the pool to the other users of the app's Redis client.
+DEFAULT_REDIS_SLOTS = 48
+
+
+class _Bounded(Protocol):
+    _slots: asyncio.Semaphore
+
+
+_S = TypeVar("_S", bound=_Bounded)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def bounded(
+    method: Callable[Concatenate[_S, _P], Coroutine[Any, Any, _R]],
+) -> Callable[Concatenate[_S, _P], Coroutine[Any, Any, _R]]:
+    """Run a store method holding one of the store's Redis slots."""
+
+    @functools.wraps(method)
+    async def run(self: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        async with self._slots:
+            return await method(self, *args, **kwargs)
+
+    return run
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,8 +190,11 @@ def connection_replica(connection_id: str) -> str:
 class InboxStore:
     """All inboxes of one installation (one Redis prefix)."""
 
-    def __init__(self, redis: aioredis.Redis, prefix: str, ttl_seconds: float) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, prefix: str, ttl_seconds: float, slots: asyncio.Semaphore | None = None
+    ) -> None:
         self._redis = redis
+        self._slots = slots or asyncio.Semaphore(DEFAULT_REDIS_SLOTS)
         self._prefix = prefix
         self._ttl_ms = int(ttl_seconds * 1000)
         self._expire_seconds = max(1, int(ttl_seconds) + 1)
@@ -184,6 +219,7 @@ class InboxStore:
     def wake_message(workgroup: str, agent: str) -> str:
         return f"{workgroup}\n{agent}"
 
+    @bounded
     async def enqueue(self, workgroup: str, agent: str, event_id: str, frame_json: str) -> bool:
         """Queue a frame and wake every replica; False if an event with that id is already queued."""
         keys = self._keys(workgroup, agent)
@@ -200,6 +236,7 @@ class InboxStore:
             raise InboxError(f"could not queue event {event_id} for {workgroup}/{agent}: {e}") from e
         return bool(added)
 
+    @bounded
     async def claim(self, workgroup: str, agent: str, connection_id: str, limit: int) -> Claim:
         """Hand up to ``limit`` unheld events, oldest first, to ``connection_id``; purge expired ones."""
         q, ev, t, _seq, fl = self._keys(workgroup, agent)
@@ -223,6 +260,7 @@ class InboxStore:
         """A pub/sub client to subscribe to ``wake_channel`` with."""
         return self._redis.pubsub()
 
+    @bounded
     async def wake_replicas(self, workgroup: str, agent: str) -> None:
         """Tell every replica to look at this inbox again (e.g. its holder connection just closed)."""
         try:
@@ -230,6 +268,18 @@ class InboxStore:
         except RedisError as e:
             raise InboxError(f"could not wake replicas for {workgroup}/{agent}: {e}") from e
 
+    @bounded
+    async def queued_counts(self, agents: list[tuple[str, str]]) -> list[int]:
+        """How many events each (workgroup, agent) inbox holds, expired ones included; one round trip."""
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for workgroup, agent in agents:
+                    pipe.zcard(self._keys(workgroup, agent)[0])
+                return [int(n) for n in await pipe.execute()]
+        except RedisError as e:
+            raise InboxError(f"could not count queued events: {e}") from e
+
+    @bounded
     async def ack(self, workgroup: str, agent: str, event_ids: list[str]) -> int:
         """Remove acked events; returns how many were still in the inbox (duplicates ack nothing)."""
         q, ev, t, _seq, fl = self._keys(workgroup, agent)

@@ -10,6 +10,7 @@ the agent was last heard from.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Iterable
@@ -21,7 +22,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from oblivion_nexus.errors import NexusError
-from oblivion_nexus.stores.inbox import connection_replica
+from oblivion_nexus.stores.inbox import DEFAULT_REDIS_SLOTS, bounded, connection_replica
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +56,9 @@ class AgentPresence:
 
 
 class PresenceStore:
-    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, redis: aioredis.Redis, prefix: str, slots: asyncio.Semaphore | None = None) -> None:
         self._redis = redis
+        self._slots = slots or asyncio.Semaphore(DEFAULT_REDIS_SLOTS)
         self._prefix = prefix
 
     def connections_key(self, workgroup: str, agent: str) -> str:
@@ -68,18 +70,21 @@ class PresenceStore:
     def _last_seen_key(self, workgroup: str, agent: str) -> str:
         return f"{self._prefix}:last-seen:{workgroup}:{agent}"
 
+    @bounded
     async def keep_replica_alive(self, replica: str, ttl_seconds: float) -> None:
         try:
             await self._redis.set(self.replica_key(replica), "1", px=max(1, int(ttl_seconds * 1000)))
         except RedisError as e:
             raise PresenceError(f"could not refresh replica {replica}: {e}") from e
 
+    @bounded
     async def retire_replica(self, replica: str) -> None:
         try:
             await self._redis.delete(self.replica_key(replica))
         except RedisError as e:
             raise PresenceError(f"could not retire replica {replica}: {e}") from e
 
+    @bounded
     async def record_connection(
         self, workgroup: str, agent: str, record: AgentConnectionRecord, now: datetime
     ) -> None:
@@ -102,6 +107,7 @@ class PresenceStore:
         except RedisError as e:
             raise PresenceError(f"could not record connection of {workgroup}/{agent}: {e}") from e
 
+    @bounded
     async def forget_connection(self, workgroup: str, agent: str, connection_id: str, now: datetime) -> None:
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
@@ -113,6 +119,7 @@ class PresenceStore:
         except RedisError as e:
             raise PresenceError(f"could not forget connection of {workgroup}/{agent}: {e}") from e
 
+    @bounded
     async def mark_seen(self, agents: Iterable[tuple[str, str]], now: datetime) -> None:
         """Record that these (workgroup, agent) pairs were heard from; one round trip for all."""
         stamp = now.isoformat()
@@ -124,6 +131,7 @@ class PresenceStore:
         except RedisError as e:
             raise PresenceError(f"could not record last-seen times: {e}") from e
 
+    @bounded
     async def read(self, workgroup: str, agent: str) -> AgentPresence:
         """Live connections (those of replicas that are still running) and the last-seen time."""
         key = self.connections_key(workgroup, agent)

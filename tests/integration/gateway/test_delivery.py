@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from oblivion_nexus.services.delivery import MAX_IN_FLIGHT
 from tests.integration.gateway.conftest import (
+    WORKGROUP,
     ack,
     agent_token,
     connect_agent,
@@ -96,3 +98,19 @@ async def test_server_shutdown_closes_agent_connections_with_going_away(nexus) -
         await next_event(ws)
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code in (1001, 1012)
+
+
+async def test_a_connection_holds_at_most_max_in_flight_events_until_it_acks(nexus) -> None:
+    await register_agent(nexus, "coder")
+    ids = [await queue_event(nexus, "coder", f"backlog {i}") for i in range(MAX_IN_FLIGHT + 20)]
+    ws = await connect_agent(nexus, agent_token(nexus, "coder"))
+    try:
+        first = [(await next_event(ws)).id for _ in range(MAX_IN_FLIGHT)]
+        assert first == ids[:MAX_IN_FLIGHT]
+        [conn] = nexus.hub.local_connections(WORKGROUP, "coder")
+        assert len(conn.in_flight) == MAX_IN_FLIGHT  # the other 20 wait in the inbox
+        await ack(ws, *first)
+        rest = [(await next_event(ws)).id for _ in range(20)]
+        assert rest == ids[MAX_IN_FLIGHT:]
+    finally:
+        await ws.close()
