@@ -15,15 +15,17 @@ import logging
 import threading
 import types
 import weakref
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Coroutine, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import kopf
 
 from tests.kube.api import KubeApi
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _LOGIN_PRIORITY = 1000  # above kopf's own piggy-backing logins, so the emulator always wins
 
@@ -119,6 +121,17 @@ class OperatorRun:
     @property
     def running(self) -> bool:
         return self._thread.is_alive()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The operator's event loop (where its clients live), once started."""
+        if self._loop is None:
+            raise RuntimeError("the operator is not started")
+        return self._loop
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
+        """Run a coroutine on the operator's loop from the test thread and return its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def start(self, timeout: float) -> None:
         self._thread.start()

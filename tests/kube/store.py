@@ -234,7 +234,9 @@ class ObjectStore:
         self.resource_version += 1
         meta["resourceVersion"] = str(self.resource_version)
         bucket[key] = obj
-        self.changes.publish(WatchEvent(self.resource_version, event_type, rtype.group, rtype.plural, obj))
+        self.changes.publish(
+            WatchEvent(self.resource_version, event_type, rtype.group, rtype.plural, obj, previous)
+        )
 
     def _delete_object(self, rtype: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]

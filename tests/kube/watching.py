@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ class WatchEvent:
     group: str
     plural: str
     obj: dict[str, Any]
+    previous: dict[str, Any] | None = None  # the object before a MODIFIED change
 
 
 @dataclass(eq=False)
@@ -40,12 +42,21 @@ class Subscription:
     matcher: Matcher
     queue: asyncio.Queue[WatchEvent | None] = field(default_factory=asyncio.Queue)
 
-    def wants(self, event: WatchEvent) -> bool:
+    def translate(self, event: WatchEvent) -> WatchEvent | None:
+        """The event as this watch sees it: an object entering the selector is ADDED, one leaving it
+        is DELETED (as the real server does), others pass through or are not shown at all."""
         if (event.group, event.plural) != (self.rtype.group, self.rtype.plural):
-            return False
+            return None
         if self.namespace is not None and event.obj["metadata"].get("namespace") != self.namespace:
-            return False
-        return self.matcher(event.obj)
+            return None
+        matches = self.matcher(event.obj)
+        if event.type == "MODIFIED" and event.previous is not None:
+            matched = self.matcher(event.previous)
+            if matches and not matched:
+                return dataclasses.replace(event, type="ADDED")
+            if matched and not matches:
+                return dataclasses.replace(event, type="DELETED")
+        return event if matches else None
 
 
 class ChangeLog:
@@ -61,8 +72,9 @@ class ChangeLog:
             self._compacted = self._log[0].resource_version
         self._log.append(event)
         for subscription in self._subscriptions:
-            if subscription.wants(event):
-                subscription.queue.put_nowait(event)
+            seen = subscription.translate(event)
+            if seen is not None:
+                subscription.queue.put_nowait(seen)
 
     def compact(self, up_to: int) -> None:
         """Forget history up to a resourceVersion, as etcd compaction does (tests of 410 use it)."""
@@ -74,7 +86,8 @@ class ChangeLog:
         """Start a live subscription; returns the kept changes newer than `since`."""
         if since < self._compacted:
             raise errors.ApiError(410, "Expired", f"too old resource version: {since} ({self._compacted})")
-        backlog = [e for e in self._log if e.resource_version > since and subscription.wants(e)]
+        seen = (subscription.translate(e) for e in self._log if e.resource_version > since)
+        backlog = [e for e in seen if e is not None]
         self._subscriptions.add(subscription)
         return backlog
 

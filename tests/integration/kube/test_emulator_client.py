@@ -15,6 +15,7 @@ import pytest
 from kubernetes.client import ApiException
 
 from tests.kube import KubeApi
+from tests.kube.throughput import measure_throughput
 
 Client = kubernetes.client.ApiClient
 
@@ -408,3 +409,30 @@ def test_injected_faults_hit_only_matching_requests_and_run_out(kube_api: KubeAp
         core.read_namespaced_config_map("flaky", "default")
     kube_api.clear_faults()
     assert core.read_namespaced_config_map("flaky", "default").data == {"a": "1"}
+
+
+def test_a_watch_with_a_label_selector_sees_objects_enter_and_leave_it(client: Client) -> None:
+    core: Any = kubernetes.client.CoreV1Api(client)
+    listed = core.list_namespaced_config_map("default")
+    core.create_namespaced_config_map("default", {"metadata": {"name": "m", "labels": {"tier": "db"}}})
+    core.patch_namespaced_config_map("m", "default", {"metadata": {"labels": {"tier": "web"}}})
+    core.patch_namespaced_config_map("m", "default", {"data": {"a": "1"}})
+    core.patch_namespaced_config_map("m", "default", {"metadata": {"labels": {"tier": "db"}}})
+    events = [
+        (e["type"], e["object"].metadata.name)
+        for e in _watch().stream(
+            core.list_namespaced_config_map,
+            "default",
+            label_selector="tier=web",
+            resource_version=listed.metadata.resource_version,
+            timeout_seconds=1,
+        )
+    ]
+    assert events == [("ADDED", "m"), ("MODIFIED", "m"), ("DELETED", "m")]
+
+
+def test_the_throughput_helper_runs_full_lifecycles(kube_api: KubeApi) -> None:
+    measured = measure_throughput(kube_api, objects=20, concurrency=4)
+    assert measured.requests == 80
+    assert measured.per_second > 0
+    assert kube_api.list("configmaps", "default") == []
