@@ -30,8 +30,9 @@ from oblivion_agent.protocol import (
     parse_agent_frame,
 )
 from oblivion_nexus.errors import NexusError
+from oblivion_nexus.services.agent_connection import AgentConnection
 from oblivion_nexus.services.auth import AgentIdentity, TokenError, verify_access_token
-from oblivion_nexus.services.delivery import AgentConnection, DeliveryHub
+from oblivion_nexus.services.delivery import DeliveryHub
 from oblivion_nexus.services.registry import get_agent_status
 from oblivion_nexus.settings import NexusSettings
 

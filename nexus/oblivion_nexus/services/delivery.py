@@ -6,9 +6,8 @@ claim events from the inbox for one of their connections and send them. The clai
 agent with several connections gets each event once; an event stays in the inbox until acked, and
 when its connection dies it becomes claimable again and goes to the next connection.
 
-A heartbeat loop sends ``HEARTBEAT`` frames, closes connections silent for too long, refreshes this
-replica's liveness key and re-examines every local inbox once an interval, which also recovers
-from a wake-up lost while the pub/sub connection was down.
+The hub owns this replica's connections and one dispatcher task per connected agent (so an
+agent's events go out in order); ``delivery_upkeep`` runs the pub/sub listener and the heartbeat.
 """
 
 from __future__ import annotations
@@ -21,19 +20,19 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
-from redis.asyncio.client import PubSub
 
-from oblivion_agent.protocol import CLOSE_GOING_AWAY, EventFrame, HeartbeatFrame
+from oblivion_agent.protocol import CLOSE_GOING_AWAY, EventFrame
 from oblivion_nexus.observability import DeliveryMetrics, access_tokens_redacted
+from oblivion_nexus.services.agent_connection import AgentConnection, AgentLink
+from oblivion_nexus.services.delivery_upkeep import keep_connections, listen_for_wakeups
 from oblivion_nexus.settings import NexusSettings
 from oblivion_nexus.stores.inbox import DEFAULT_REDIS_SLOTS, InboxError, InboxEvent, InboxStore
 from oblivion_nexus.stores.presence import (
-    AgentConnectionRecord,
     AgentPresence,
     PresenceError,
     PresenceStore,
@@ -45,23 +44,10 @@ logger = logging.getLogger(__name__)
 # At most this many unacked events sit on one connection: bounds what a slow agent replica holds
 # while its siblings idle, and the burst sent after a reconnect.
 MAX_IN_FLIGHT = 100
-# The heartbeat loop wakes this often per interval (at most once a second), and looks after the
-# connections whose turn it is; a finer tick spreads the work and sharpens dead-peer detection.
-_TICKS_PER_INTERVAL = 4
-_MAX_TICK_SECONDS = 1.0
 # The replica key outlives a missed refresh or two; a crashed replica's connections count as gone
 # once it expires.
 _MIN_REPLICA_TTL_SECONDS = 5.0
-CLOSE_HEARTBEAT_TIMEOUT = 1011  # as the websockets library closes on a keepalive timeout
 _LINK_CLOSE_TIMEOUT_SECONDS = 5.0
-
-
-class AgentLink(Protocol):
-    """The transport end of one agent connection (a Starlette ``WebSocket`` is one)."""
-
-    async def send_text(self, data: str) -> None: ...
-
-    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
 
 
 class DeliveryResources(Protocol):
@@ -70,32 +56,6 @@ class DeliveryResources(Protocol):
 
     @property
     def redis(self) -> aioredis.Redis: ...
-
-
-@dataclass(eq=False)
-class AgentConnection:
-    """One open agent connection on this replica."""
-
-    id: str
-    workgroup: str
-    agent: str
-    link: AgentLink
-    connected_at: datetime
-    last_heard: float = field(default_factory=time.monotonic)
-    heard_unrecorded: bool = False
-    next_beat: float = 0.0
-    in_flight: set[str] = field(default_factory=set)
-    closed: bool = False
-    send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    def record(self, capabilities: tuple[str, ...] = (), runtime_version: str = "") -> AgentConnectionRecord:
-        return AgentConnectionRecord(
-            connection_id=self.id,
-            replica=self.id.rpartition("/")[0],
-            connected_at=self.connected_at.isoformat(),
-            capabilities=capabilities,
-            runtime_version=runtime_version,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +114,16 @@ class DeliveryHub:
 
     def local_connections(self, workgroup: str, agent: str) -> list[AgentConnection]:
         return list(self._connections.get((workgroup, agent), ()))
+
+    def all_connections(self) -> list[AgentConnection]:
+        return [c for conns in self._connections.values() for c in conns]
+
+    def connected_agents(self) -> list[tuple[str, str]]:
+        return list(self._connections)
+
+    async def announce_replica(self) -> None:
+        """Refresh this replica's liveness key; its connections count as gone once it expires."""
+        await self.presence_store.keep_replica_alive(self.replica, self._replica_ttl)
 
     async def open(self, workgroup: str, agent: str, link: AgentLink) -> AgentConnection:
         """Register a new connection; unacked events of the agent start flowing to it."""
@@ -283,11 +253,11 @@ class DeliveryHub:
 
     async def start(self) -> None:
         """Announce this replica, subscribe to wake-ups, and start the heartbeat."""
-        await self.presence_store.keep_replica_alive(self.replica, self._replica_ttl)
+        await self.announce_replica()
         pubsub = self.inbox.subscriber()
         await pubsub.subscribe(self.inbox.wake_channel)
-        self._spawn(self._listen(pubsub), self._background)
-        self._spawn(self._heartbeat_loop(), self._background)
+        self._spawn(listen_for_wakeups(self, pubsub), self._background)
+        self._spawn(keep_connections(self), self._background)
         logger.info("delivery started on replica %s (heartbeat %.1fs)", self.replica, self.heartbeat_seconds)
 
     async def stop(self) -> None:
@@ -316,82 +286,6 @@ class DeliveryHub:
         with contextlib.suppress(Exception):
             async with asyncio.timeout(_LINK_CLOSE_TIMEOUT_SECONDS):
                 await conn.link.close(code, reason)
-
-    async def _listen(self, pubsub: PubSub) -> None:
-        backoff = 0.1
-        while True:
-            try:
-                async for message in pubsub.listen():
-                    if message.get("type") != "message":
-                        continue
-                    data = message["data"]
-                    workgroup, _, agent = (data.decode() if isinstance(data, bytes) else str(data)).partition(
-                        "\n"
-                    )
-                    self.wake(workgroup, agent)
-                    backoff = 0.1
-            except asyncio.CancelledError:
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
-                raise
-            except Exception as e:  # Redis went away; redis-py resubscribes when it reconnects
-                logger.warning("wake-up subscription interrupted (%s); retrying in %.1fs", e, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                self._wake_all()  # a wake-up may have been missed meanwhile
-
-    def _wake_all(self) -> None:
-        for workgroup, agent in list(self._connections):
-            self.wake(workgroup, agent)
-
-    async def _heartbeat_loop(self) -> None:
-        """Each connection is looked after once an interval, at its own phase (when it connected),
-        so a replica with 10,000 agents never does 10,000 of anything in one burst."""
-        tick = min(self.heartbeat_seconds / _TICKS_PER_INTERVAL, _MAX_TICK_SECONDS)
-        # Checked every tick, so a silent peer is cleared at most two intervals after it fell silent.
-        silence_limit = 2 * self.heartbeat_seconds - tick
-        while True:
-            await asyncio.sleep(tick)
-            now = time.monotonic()
-            try:
-                await self.presence_store.keep_replica_alive(self.replica, self._replica_ttl)
-            except PresenceError as e:
-                logger.warning("%s", e)
-            conns = [c for cs in self._connections.values() for c in cs]
-            for conn in conns:
-                if now - conn.last_heard > silence_limit:
-                    await self.close(conn, CLOSE_HEARTBEAT_TIMEOUT, "no heartbeat")
-            due = [c for c in conns if not c.closed and now >= c.next_beat]
-            if not due:
-                continue
-            for conn in due:
-                conn.next_beat = now + self.heartbeat_seconds
-            await asyncio.gather(*(self._beat(c) for c in due))
-            heard = [c for c in due if c.heard_unrecorded]
-            for conn in heard:
-                conn.heard_unrecorded = False
-            try:
-                await self.presence_store.mark_seen({(c.workgroup, c.agent) for c in heard}, utc_now())
-                await self._sweep({(c.workgroup, c.agent) for c in due})
-            except (PresenceError, InboxError) as e:
-                logger.warning("%s", e)
-
-    async def _sweep(self, agents: set[tuple[str, str]]) -> None:
-        """Wake the dispatcher of agents whose inbox holds more than their connections here do:
-        recovers a wake-up lost with the pub/sub connection, and events held by a crashed replica."""
-        keys = sorted(agents)
-        counts = await self.inbox.queued_counts(keys)
-        for key, queued in zip(keys, counts, strict=True):
-            held_here = sum(len(c.in_flight) for c in self._connections.get(key, ()))
-            if queued > held_here:
-                self.wake(*key)
-
-    async def _beat(self, conn: AgentConnection) -> None:
-        try:
-            async with asyncio.timeout(self.heartbeat_seconds), conn.send_lock:
-                await conn.link.send_text(HeartbeatFrame().model_dump_json())
-        except Exception as e:  # a failed heartbeat means the connection is gone
-            logger.info("heartbeat to %s failed (%s)", conn.id, type(e).__name__)
-            await self.close(conn)
 
 
 @asynccontextmanager
