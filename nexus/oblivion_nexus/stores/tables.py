@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
@@ -104,7 +105,10 @@ class AgentAlias(Base):
     """A mention handle such as ``ai-backend``; lowercase and unique within a workgroup."""
 
     __tablename__ = "agent_aliases"
-    __table_args__ = (UniqueConstraint("workgroup", "alias"),)
+    __table_args__ = (
+        UniqueConstraint("workgroup", "alias"),
+        CheckConstraint("alias = lower(alias)", name="lowercase"),
+    )
     agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True)
     alias: Mapped[str] = mapped_column(String(128), primary_key=True)
     workgroup: Mapped[str] = mapped_column(NAME, _workgroup_fk())

@@ -145,6 +145,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("agent_id", "alias", name=op.f("pk_agent_aliases")),
         sa.UniqueConstraint("workgroup", "alias", name=op.f("uq_agent_aliases_workgroup_alias")),
+        sa.CheckConstraint("alias = lower(alias)", name=op.f("ck_agent_aliases_lowercase")),
     )
     op.create_table(
         "agent_projects",
