@@ -5,13 +5,11 @@ Built once in ``main()`` or the app lifespan, never at import time; tests constr
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from oblivion_nexus.errors import NexusError
+from oblivion_nexus.stores.crypto import CryptoError, MasterKeys
 
 
 class SettingsError(NexusError):
@@ -89,14 +87,10 @@ class NexusSettings(BaseSettings):
     @field_validator("master_key")
     @classmethod
     def _valid_keys(cls, v: SecretStr) -> SecretStr:
-        for entry in v.get_secret_value().split(","):
-            _key_id, _, b64 = entry.strip().rpartition(":")
-            try:
-                raw = base64.b64decode(b64, validate=True)
-            except (binascii.Error, ValueError) as e:
-                raise ValueError("must be base64 (optionally prefixed `keyid:`)") from e
-            if len(raw) != 32:
-                raise ValueError("each key must decode to 32 bytes")
+        try:
+            MasterKeys.parse(v.get_secret_value())
+        except CryptoError as e:
+            raise ValueError(str(e)) from None  # the message names no key material
         return v
 
 
