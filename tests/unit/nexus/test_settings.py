@@ -80,6 +80,6 @@ def test_migration_settings_need_only_the_database_url(monkeypatch: pytest.Monke
 def test_master_key_with_a_repeated_key_id_is_refused_at_start_up(env: pytest.MonkeyPatch) -> None:
     key = base64.b64encode(secrets.token_bytes(32)).decode()
     env.setenv("OBLIVION_MASTER_KEY", f"k1:{key},k1:{key}")
-    with pytest.raises(SettingsError, match="OBLIVION_MASTER_KEY: .*appears twice") as caught:
+    with pytest.raises(SettingsError, match=r"OBLIVION_MASTER_KEY: .*appears twice") as caught:
         load_settings()
     assert key not in str(caught.value)
