@@ -71,6 +71,64 @@ class NexusSettings(BaseSettings):
     db_pool_size: int = Field(
         default=10, ge=1, le=200, description="PostgreSQL connections kept open per Nexus process."
     )
+    # -- issue 5: what agents do through /v1/tasks ----------------------------------------------
+    agent_mute_seconds: float = Field(
+        default=300.0, gt=0, le=86_400, description="How long an agent over its message limit is muted."
+    )
+    # Agents retry within seconds or minutes; a day covers a retry after a long outage.
+    idempotency_ttl_seconds: int = Field(
+        default=86_400, ge=60, description="How long an Idempotency-Key's first answer is replayed."
+    )
+    # -- issue 5: Slack and ClickUp, the webhook queue and its worker ---------------------------
+    # Optional, so a Nexus without one vendor still starts; the flow that needs a missing one
+    # raises ``MissingSetting`` naming the variable at the moment it needs it.
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, description="Slack app signing secret verifying POST /webhooks/slack."
+    )
+    slack_bot_token: SecretStr | None = Field(
+        default=None, description="Slack bot token (xoxb-…) posting root messages and mirrored replies."
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", description="Base URL of the Slack Web API (a fake in tests)."
+    )
+    clickup_token: SecretStr | None = Field(
+        default=None, description="ClickUp API token (pk_…) fetching tasks and posting comments."
+    )
+    clickup_api_url: str = Field(
+        default="https://api.clickup.com/api/v2/", description="Base URL of the ClickUp API v2."
+    )
+    clickup_team_id: str | None = Field(
+        default=None, description="ClickUp workspace (team) id under which Nexus creates webhooks."
+    )
+    clickup_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Fallback secret verifying ClickUp deliveries of a webhook Nexus did not create.",
+    )
+    webhook_max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, le=32 * 1_048_576, description="Larger webhook bodies are refused (413)."
+    )
+    # Slack retries three times within ~5 minutes and ClickUp five times; a day is far beyond both.
+    webhook_dedupe_seconds: int = Field(
+        default=86_400, ge=600, description="How long a finished job id is kept to collapse redeliveries."
+    )
+    queue_enqueue_timeout_seconds: float = Field(
+        default=3.0, gt=0, le=30, description="A webhook waits this long for Redis before answering 503."
+    )
+    worker_concurrency: int = Field(default=8, ge=1, le=256, description="Jobs one worker runs at once.")
+    # The default of BullMQ is 30 s locks checked every 30 s (a crashed worker's job waits ~60 s);
+    # 5 s locks checked every 3 s put it back in the queue within ~10 s.
+    worker_lock_seconds: float = Field(
+        default=5.0, ge=1, le=600, description="Lock a worker holds (and renews) on a running job."
+    )
+    worker_stalled_check_seconds: float = Field(
+        default=3.0, ge=0.5, le=600, description="How often workers look for jobs of crashed workers."
+    )
+    worker_attempts: int = Field(
+        default=8, ge=1, le=100, description="Attempts of a job that fails (exponential backoff)."
+    )
+    clickup_webhook_check_seconds: float = Field(
+        default=300.0, ge=5, description="How often the worker checks ClickUp webhooks and catches up."
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -138,8 +138,13 @@ class TaskMapping(_Timestamps, Base):
     project: Mapped[str] = mapped_column(NAME)
     clickup_task_id: Mapped[str] = mapped_column(EXTERNAL_ID)
     slack_channel_id: Mapped[str] = mapped_column(EXTERNAL_ID)
-    thread_ts: Mapped[str] = mapped_column(EXTERNAL_ID)
+    # Null while the worker has claimed the task but not yet posted its root message (revision 0002).
+    thread_ts: Mapped[str | None] = mapped_column(EXTERNAL_ID)
     state: Mapped[str] = mapped_column(String(32), default="TODO")
+    title: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text)
+    link_comment_id: Mapped[str | None] = mapped_column(EXTERNAL_ID)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class MirrorLedgerEntry(Base):
@@ -152,6 +157,51 @@ class MirrorLedgerEntry(Base):
     external_id: Mapped[str] = mapped_column(String(255))
     mirrored_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class TaskAgent(Base):
+    """An agent working on a tracked task; ``notified_at`` is set once TASK_ASSIGNED is queued."""
+
+    __tablename__ = "task_agents"
+    task_mapping_id: Mapped[int] = mapped_column(
+        ForeignKey("task_mappings.id", ondelete="CASCADE"), primary_key=True
+    )
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True)
+    notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class IgnoredTask(Base):
+    """A ClickUp task the worker saw but will not track (unknown or archived project, no agent)."""
+
+    __tablename__ = "ignored_tasks"
+    clickup_task_id: Mapped[str] = mapped_column(EXTERNAL_ID, primary_key=True)
+    list_id: Mapped[str | None] = mapped_column(EXTERNAL_ID)
+    reason: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ClickUpWebhook(_Timestamps, Base):
+    """The ClickUp webhook Nexus created for a project's list; its secret is sealed like a credential."""
+
+    __tablename__ = "clickup_webhooks"
+    __table_args__ = (
+        UniqueConstraint("workgroup", "project"),
+        ForeignKeyConstraint(
+            ["workgroup", "project"], ["projects.workgroup", "projects.name"], ondelete="CASCADE"
+        ),
+    )
+    webhook_id: Mapped[str] = mapped_column(EXTERNAL_ID, primary_key=True)
+    workgroup: Mapped[str] = mapped_column(NAME, _workgroup_fk())
+    project: Mapped[str] = mapped_column(NAME)
+    list_id: Mapped[str] = mapped_column(EXTERNAL_ID)
+    endpoint: Mapped[str] = mapped_column(Text)
+    secret_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    secret_nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    secret_key_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32), default="active")
+    last_event_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Credential(_Timestamps, Base):
