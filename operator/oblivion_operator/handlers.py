@@ -100,6 +100,8 @@ async def run_reconcile(
         except ExternalError as e:
             if e.status == 429:
                 reason = f"{e.system}RateLimited"
+            elif e.status == 409:
+                reason = f"{e.system}Conflict"
             else:
                 reason = f"{e.system}Unavailable" if e.retryable else f"{e.system}Error"
             status = ready_status(old, False, reason, str(e), generation, FAILED_FIELDS.get(kind))
@@ -182,9 +184,11 @@ def _register_kind(
 
 def register(registry: kopf.OperatorRegistry, ctx: OperatorContext, *, login: bool = True) -> None:
     """Register every handler of the operator into ``registry``, bound to ``ctx``."""
+    kopf_settings: list[kopf.OperatorSettings] = []
 
     @kopf.on.startup(id="open-clients", registry=registry)
-    async def open_clients(**_: Any) -> None:
+    async def open_clients(settings: kopf.OperatorSettings, **_: Any) -> None:
+        kopf_settings.append(settings)  # for loggers of objects other than the handled one
         await ctx.open()
 
     @kopf.on.cleanup(id="close-clients", registry=registry)
@@ -235,7 +239,7 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext, *, login: bo
     @kopf.on.event("", "v1", "secrets", id="credential-secret-changed", registry=registry, when=referenced)
     async def credential_secret_changed(namespace: str | None, name: str, type: str, **kwargs: Any) -> None:
         credential_secrets: kopf.Index[Any, str] = kwargs["credential_secrets"]
-        settings: kopf.OperatorSettings = kwargs["settings"]
+        settings = kopf_settings[-1] if kopf_settings else kopf.OperatorSettings()
         if not type or namespace is None:
             return  # the initial listing: each ToolCredential syncs itself on resume
         for credential in list(credential_secrets.get((namespace, name), [])):
