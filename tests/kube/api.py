@@ -128,26 +128,35 @@ class KubeApi:
             self.server.call(lambda: self.server.emulator.store.list_objects(rtype, namespace, matcher))
         )
 
-    # Writing (as a client would, with the same validation and watch events)
+    # Writing: the same semantics and watch events as a client's write. CRD schemas default and prune
+    # these objects too, but validate them only with `validate=True`: a test may arrange a state the
+    # API would refuse (an invalid spec the operator must report).
 
-    def create(self, obj: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
+    def create(
+        self, obj: dict[str, Any], namespace: str | None = None, *, validate: bool = False
+    ) -> dict[str, Any]:
         rtype = self._resource_of(obj)
         ns = namespace or (obj.get("metadata") or {}).get("namespace")
-        return copy.deepcopy(self.server.call(lambda: self.server.emulator.store.create(rtype, ns, obj)))
+        store = self.server.emulator.store
+        return copy.deepcopy(self.server.call(lambda: store.create(rtype, ns, obj, validate=validate)))
 
-    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+    def apply(self, obj: dict[str, Any], *, validate: bool = False) -> dict[str, Any]:
         """Create the object, or merge-patch it when it exists (like `kubectl apply` of one object)."""
         meta = obj.get("metadata") or {}
         rtype = self._resource_of(obj)
         existing = self.find(rtype.qualified_plural, meta["name"], meta.get("namespace"))
         if existing is None:
-            return self.create(obj)
-        return self.patch(rtype.qualified_plural, meta["name"], obj, namespace=meta.get("namespace"))
+            return self.create(obj, validate=validate)
+        return self.patch(
+            rtype.qualified_plural, meta["name"], obj, namespace=meta.get("namespace"), validate=validate
+        )
 
-    def apply_file(self, path: pathlib.Path | str) -> builtins.list[dict[str, Any]]:
+    def apply_file(
+        self, path: pathlib.Path | str, *, validate: bool = False
+    ) -> builtins.list[dict[str, Any]]:
         """Apply every document of a YAML file; returns the stored objects."""
         docs = [d for d in yaml.safe_load_all(pathlib.Path(path).read_text()) if d]
-        return [self.apply(doc) for doc in docs]
+        return [self.apply(doc, validate=validate) for doc in docs]
 
     def patch(
         self,
@@ -158,11 +167,16 @@ class KubeApi:
         *,
         subresource: str | None = None,
         content_type: str = patching.MERGE_PATCH,
+        validate: bool = False,
     ) -> dict[str, Any]:
         rtype = self.resource(resource)
         store = self.server.emulator.store
         return copy.deepcopy(
-            self.server.call(lambda: store.patch(rtype, namespace, name, content_type, patch, subresource))
+            self.server.call(
+                lambda: store.patch(
+                    rtype, namespace, name, content_type, patch, subresource, validate=validate
+                )
+            )
         )
 
     def delete(

@@ -142,6 +142,7 @@ class KubernetesApiEmulator(kmock.KubernetesScaffold):
         try:
             return self._respond(request)
         except errors.ApiError as e:
+            logger.info("Refused %s %s: %s %s", request.method.value, request.url.path, e.code, e.message)
             return Response(status=e.code, headers=_JSON, payload=e.status_body())
         except SelectorError as e:
             error = errors.bad_request(str(e))

@@ -15,7 +15,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from tests.kube import admission, errors, patching
-from tests.kube.resources import CRD_RESOURCE, NAMESPACE_RESOURCE, ResourceCatalogue, ResourceType
+from tests.kube.resources import (
+    CRD_RESOURCE,
+    NAMESPACE_RESOURCE,
+    ResourceCatalogue,
+    ResourceType,
+    resource_types_from_crd,
+)
+from tests.kube.schemas import StructuralSchema, schemas_from_crd
 from tests.kube.selectors import Matcher
 from tests.kube.watching import ChangeLog, Subscription, WatchEvent
 
@@ -39,6 +46,7 @@ class ObjectStore:
         self._objects: dict[StoreKey, dict[ObjectKey, dict[str, Any]]] = collections.defaultdict(dict)
         self._dependents: dict[str, set[ObjectRef]] = collections.defaultdict(set)
         self.changes = ChangeLog()
+        self.schemas: dict[tuple[str, str, str], StructuralSchema] = {}
         self.controllers: list[asyncio.Task[None]] = []  # emulated controllers (e.g. the kubelet)
 
     # Reading
@@ -64,8 +72,11 @@ class ObjectStore:
 
     # Writing
 
-    def create(self, rtype: ResourceType, namespace: str | None, body: Any) -> dict[str, Any]:
+    def create(
+        self, rtype: ResourceType, namespace: str | None, body: Any, *, validate: bool = True
+    ) -> dict[str, Any]:
         obj = admission.prepare_create(rtype, body, namespace, self.resource_version + 1)
+        obj = self._admit(rtype, obj, validate=validate)
         meta = obj["metadata"]
         key = self._key(rtype, meta.get("namespace"), meta["name"])
         if key in self._objects[(rtype.group, rtype.plural)]:
@@ -90,13 +101,18 @@ class ObjectStore:
             self._check_crd_names(obj)
         self._store(rtype, obj, "ADDED")
         if rtype == CRD_RESOURCE:
-            from tests.kube.resources import resource_types_from_crd
-
-            self.catalogue.extend(resource_types_from_crd(obj))
+            self._serve_crd(obj)
         return self._as_version(rtype, obj)
 
     def replace(
-        self, rtype: ResourceType, namespace: str | None, name: str, body: Any, subresource: str | None
+        self,
+        rtype: ResourceType,
+        namespace: str | None,
+        name: str,
+        body: Any,
+        subresource: str | None,
+        *,
+        validate: bool = True,
     ) -> dict[str, Any]:
         old = self._stored(rtype, namespace, name)
         if not isinstance(body, dict):
@@ -107,7 +123,7 @@ class ObjectStore:
         expected = body_meta.get("resourceVersion")
         if expected and expected != old["metadata"]["resourceVersion"]:
             raise errors.conflict(rtype, name)
-        return self._write(rtype, old, body, subresource)
+        return self._write(rtype, old, body, subresource, validate=validate)
 
     def patch(
         self,
@@ -117,6 +133,8 @@ class ObjectStore:
         content_type: str,
         patch: Any,
         subresource: str | None,
+        *,
+        validate: bool = True,
     ) -> dict[str, Any]:
         old = self._stored(rtype, namespace, name)
         current = self._as_version(rtype, old)
@@ -145,7 +163,7 @@ class ObjectStore:
             expected = (patch.get("metadata") or {}).get("resourceVersion")
             if expected and expected != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(rtype, name)
-        return self._write(rtype, old, new, subresource)
+        return self._write(rtype, old, new, subresource, validate=validate)
 
     def delete(
         self, rtype: ResourceType, namespace: str | None, name: str, options: dict[str, Any] | None = None
@@ -201,7 +219,7 @@ class ObjectStore:
         return {**obj, "apiVersion": rtype.api_version}
 
     def _write(
-        self, rtype: ResourceType, old: dict[str, Any], new: Any, subresource: str | None
+        self, rtype: ResourceType, old: dict[str, Any], new: Any, subresource: str | None, *, validate: bool
     ) -> dict[str, Any]:
         if subresource not in (None, "status"):
             raise errors.no_such_path(f"{rtype.qualified_plural}/{subresource}")
@@ -210,6 +228,7 @@ class ObjectStore:
         obj = admission.prepare_update(
             rtype, old, new, subresource=subresource, resource_version=self.resource_version + 1
         )
+        obj = self._admit(rtype, obj, validate=validate, old=old)
         if admission.unchanged(old, obj):
             return self._as_version(rtype, old)
         meta = obj["metadata"]
@@ -218,7 +237,25 @@ class ObjectStore:
             self._remove(rtype, obj)
         else:
             self._store(rtype, obj, "MODIFIED")
+            if rtype == CRD_RESOURCE:
+                self._serve_crd(obj)
         return self._as_version(rtype, obj)
+
+    def _admit(
+        self, rtype: ResourceType, obj: dict[str, Any], *, validate: bool, old: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Apply the CRD's structural schema: defaults and pruning always, validation when asked."""
+        schema = self.schemas.get((rtype.group, rtype.version, rtype.plural))
+        if schema is None:
+            return obj
+        admitted, problems = schema.admit(obj, validate=validate, old=old)
+        if problems:
+            raise errors.invalid(rtype, obj["metadata"].get("name", ""), ", ".join(problems))
+        return admitted
+
+    def _serve_crd(self, crd: dict[str, Any]) -> None:
+        self.catalogue.extend(resource_types_from_crd(crd))
+        self.schemas.update(schemas_from_crd(crd))
 
     def _store(self, rtype: ResourceType, obj: dict[str, Any], event_type: str) -> None:
         meta = obj["metadata"]
@@ -347,7 +384,10 @@ class ObjectStore:
     def _drop_crd(self, crd: dict[str, Any]) -> None:
         spec = crd.get("spec") or {}
         plural = (spec.get("names") or {}).get("plural", "")
-        for rtype in self.catalogue.remove(spec.get("group", ""), plural)[:1]:
+        removed = self.catalogue.remove(spec.get("group", ""), plural)
+        for rtype in removed:
+            self.schemas.pop((rtype.group, rtype.version, rtype.plural), None)
+        for rtype in removed[:1]:
             bucket = self._objects[(rtype.group, rtype.plural)]
             for obj in list(bucket.values()):
                 self._remove(rtype, obj)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import pathlib
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -12,12 +13,14 @@ import httpx
 import kmock
 import kubernetes
 import pytest
+import yaml
 from kubernetes.client import ApiException
 
 from tests.kube import KubeApi
 from tests.kube.throughput import measure_throughput
 
 Client = kubernetes.client.ApiClient
+REPO = pathlib.Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -105,7 +108,9 @@ def test_resource_version_moves_on_every_write_and_generation_only_on_spec(kube_
         }
     )
     labelled = kube_api.patch("workgroups", "squad", {"metadata": {"labels": {"team": "a"}}})
-    with_status = kube_api.patch("workgroups", "squad", {"status": {"phase": "Ready"}}, subresource="status")
+    with_status = kube_api.patch(
+        "workgroups", "squad", {"status": {"namespace": "wg-squad"}}, subresource="status"
+    )
     respecced = kube_api.patch("workgroups", "squad", {"spec": {"displayName": "Squad B"}})
     versions = [int(o["metadata"]["resourceVersion"]) for o in (created, labelled, with_status, respecced)]
     assert versions == sorted(versions)
@@ -125,7 +130,7 @@ def test_status_subresource_separates_status_from_the_main_resource(
         "kind": "Workgroup",
         "metadata": {"name": "wg"},
         "spec": {"displayName": "WG"},
-        "status": {"phase": "Forged"},
+        "status": {"namespace": "forged"},
     }
     created = custom.create_cluster_custom_object("oblivion.dev", "v1alpha1", "workgroups", body)
     assert "status" not in created
@@ -134,17 +139,17 @@ def test_status_subresource_separates_status_from_the_main_resource(
         "v1alpha1",
         "workgroups",
         "wg",
-        {"status": {"phase": "Ignored"}, "spec": {"displayName": "WG2"}},
+        {"status": {"namespace": "ignored"}, "spec": {"displayName": "WG2"}},
     )
     patched = custom.patch_cluster_custom_object_status(
         "oblivion.dev",
         "v1alpha1",
         "workgroups",
         "wg",
-        {"status": {"phase": "Ready"}, "spec": {"displayName": "Ignored"}},
+        {"status": {"namespace": "wg-wg"}, "spec": {"displayName": "Ignored"}},
     )
-    assert patched["status"] == {"phase": "Ready"}
-    assert patched["spec"] == {"displayName": "WG2"}
+    assert patched["status"] == {"namespace": "wg-wg"}
+    assert patched["spec"]["displayName"] == "WG2"
 
 
 def test_a_failed_json_patch_test_on_resource_version_is_422(kube_api: KubeApi, client: Client) -> None:
@@ -436,3 +441,42 @@ def test_the_throughput_helper_runs_full_lifecycles(kube_api: KubeApi) -> None:
     assert measured.requests == 80
     assert measured.per_second > 0
     assert kube_api.list("configmaps", "default") == []
+
+
+def test_crd_schemas_default_prune_and_validate_client_writes(kube_api: KubeApi, client: Client) -> None:
+    kube_api.register_crds()
+    custom: Any = kubernetes.client.CustomObjectsApi(client)
+    agent = yaml.safe_load((REPO / "examples" / "agent.yaml").read_text())
+    kube_api.create_namespace(agent["metadata"]["namespace"])
+    agent["spec"].pop("replicas", None)
+    agent["spec"]["invented"] = "by a typo"
+    created = custom.create_namespaced_custom_object(
+        "oblivion.dev", "v1alpha1", agent["metadata"]["namespace"], "agents", agent
+    )
+    assert created["spec"]["replicas"] == 1
+    assert "invented" not in created["spec"]
+    patched = custom.patch_namespaced_custom_object_status(
+        "oblivion.dev",
+        "v1alpha1",
+        agent["metadata"]["namespace"],
+        "agents",
+        agent["metadata"]["name"],
+        {"status": {"readyReplicas": 1, "madeUp": True}},
+    )
+    assert patched["status"] == {"readyReplicas": 1}
+    with pytest.raises(ApiException) as refused:
+        custom.patch_namespaced_custom_object(
+            "oblivion.dev",
+            "v1alpha1",
+            agent["metadata"]["namespace"],
+            "agents",
+            agent["metadata"]["name"],
+            {"spec": {"replicas": -1}},
+        )
+    assert refused.value.status == 422
+    assert _status(refused.value)["reason"] == "Invalid"
+    assert "spec.replicas" in _status(refused.value)["message"]
+    arranged = kube_api.patch(
+        "agents", agent["metadata"]["name"], {"spec": {"replicas": -1}}, agent["metadata"]["namespace"]
+    )
+    assert arranged["spec"]["replicas"] == -1
