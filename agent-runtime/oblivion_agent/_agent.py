@@ -72,6 +72,7 @@ class Agent:
         self.capabilities = list(capabilities)
         self._handlers: dict[FrameType, Callable[[Any, Context], Awaitable[None]]] = {}
         self._stopping: asyncio.Event | None = None
+        self._abandoning: asyncio.Event | None = None  # a second stop: do not wait for handlers
         self._link: NexusLink | None = None
         self.handled = 0  # events whose handler returned normally, for monitoring and tests
 
@@ -128,9 +129,16 @@ class Agent:
         self.stop()
 
     def stop(self) -> None:
-        """Ask a running agent to stop: read no more events, finish running handlers, close 1000."""
-        if self._stopping is not None:
-            self._stopping.set()
+        """Ask a running agent to stop: read no more events, finish running handlers, close 1000.
+
+        A second call (a second SIGTERM or Ctrl-C) cancels the running handlers without waiting.
+        """
+        if self._stopping is None or self._abandoning is None:
+            return
+        if self._stopping.is_set() and not self._abandoning.is_set():
+            logger.warning("asked to stop again: cancelling running handlers now")
+            self._abandoning.set()
+        self._stopping.set()
 
     @property
     def connected(self) -> asyncio.Event | None:
@@ -143,10 +151,11 @@ class Agent:
             raise AgentError(f"{self.name} is already running")
         settings = settings or load_settings()
         self._stopping = asyncio.Event()
+        self._abandoning = asyncio.Event()
         try:
             async with httpx.AsyncClient(timeout=10.0) as http:
                 tokens = TokenSource(settings.token_url, settings.client_id, settings.client_secret, http)
-                dispatcher = _Dispatcher(self, settings, http, tokens, self._stopping)
+                dispatcher = _Dispatcher(self, settings, http, tokens, self._stopping, self._abandoning)
                 register = Register(
                     capabilities=self.capabilities or sorted(str(t) for t in self._handlers),
                     runtime_version=runtime_version(),
@@ -158,7 +167,7 @@ class Agent:
                 finally:
                     await dispatcher.cancel_all()
         finally:
-            self._stopping = None
+            self._stopping = self._abandoning = None
             self._link = None
 
 
@@ -172,9 +181,11 @@ class _Dispatcher:
         http: httpx.AsyncClient,
         tokens: TokenSource,
         stopping: asyncio.Event,
+        abandoning: asyncio.Event,
     ) -> None:
         self._agent = agent
         self._stopping = stopping
+        self._abandoning = abandoning
         self._settings = settings
         self._http = http
         self._tokens = tokens
@@ -261,11 +272,13 @@ class _Dispatcher:
             return
         grace = self._settings.shutdown_grace_seconds
         logger.info("waiting up to %.0f s for %d running handler(s)", grace, len(self._in_flight))
-        _done, pending = await asyncio.wait(list(self._in_flight.values()), timeout=grace)
-        if pending:
-            logger.warning(
-                "%d handler(s) did not finish in %.0f s; their events stay unacked", len(pending), grace
-            )
+        handlers = asyncio.ensure_future(asyncio.wait(list(self._in_flight.values()), timeout=grace))
+        abandon = asyncio.ensure_future(self._abandoning.wait())
+        await asyncio.wait([handlers, abandon], return_when=asyncio.FIRST_COMPLETED)
+        for waiter in (handlers, abandon):
+            waiter.cancel()
+        if self._in_flight:
+            logger.warning("%d handler(s) did not finish; their events stay unacked", len(self._in_flight))
         await self.cancel_all()
 
     async def cancel_all(self) -> None:

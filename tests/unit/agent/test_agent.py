@@ -434,3 +434,26 @@ async def test_serving_one_agent_twice_at_once_is_refused(fake_nexus: FakeNexus)
         with pytest.raises(AgentError, match="already running"):
             await agent.serve(make_settings(fake_nexus))
     assert len(fake_nexus.sessions) == 1
+
+
+async def test_a_second_stop_cancels_running_handlers_without_waiting_for_the_grace_period(
+    fake_nexus: FakeNexus, caplog: pytest.LogCaptureFixture
+) -> None:
+    agent = Agent("impatient")
+    started = asyncio.Event()
+
+    @agent.on_task
+    async def on_task(event: TaskAssigned, ctx: Context) -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    task = asyncio.create_task(agent.serve(make_settings(fake_nexus, shutdown_grace_seconds=60)))
+    await wait_until(lambda: fake_nexus.live_session is not None, what="a connection")
+    await fake_nexus.queue("TASK_ASSIGNED", TASK)
+    await asyncio.wait_for(started.wait(), 5)
+    agent.stop()
+    await wait_until(lambda: "waiting up to 60 s" in caplog.text, what="the graceful wait to begin")
+    agent.stop()
+    await asyncio.wait_for(task, 5)  # not the 60 s grace period
+    assert fake_nexus.acked_ids() == []
+    assert fake_nexus.sessions[0].close_code == 1000
