@@ -306,6 +306,24 @@ class SlackWorkspace:
         stored = self.post(channel.id, message)
         return {"channel": channel.id, "ts": stored["ts"], "message": copy.deepcopy(stored)}
 
+    def chat_update(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args)
+        message = self._find(channel.id, str(args.get("ts") or ""))
+        if message is None:
+            raise SlackError("message_not_found")
+        if message.get("user") != BOT_USER_ID:
+            raise SlackError("cant_update_message")
+        for key in ("text", "blocks", "attachments"):
+            if key in args:
+                message[key] = args[key]
+        message["edited"] = {"user": BOT_USER_ID, "ts": self.next_ts()}
+        return {
+            "channel": channel.id,
+            "ts": message["ts"],
+            "text": message.get("text", ""),
+            "message": copy.deepcopy(message),
+        }
+
     def conversations_replies(self, args: Mapping[str, Any]) -> dict[str, Any]:
         channel = self._channel(args)
         parent = self._find(channel.id, str(args.get("ts") or ""))
@@ -351,6 +369,7 @@ class SlackWorkspace:
             "conversations.replies": self.conversations_replies,
             "conversations.history": self.conversations_history,
             "chat.postMessage": self.chat_post_message,
+            "chat.update": self.chat_update,
             "users.info": self.users_info,
             "chat.getPermalink": self.chat_get_permalink,
         }.get(name)

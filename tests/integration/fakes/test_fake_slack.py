@@ -199,3 +199,15 @@ def test_the_fake_runs_as_a_standalone_process() -> None:
             assert WebClient(token="xoxb-e2e", base_url=url).auth_test()["ok"] is True
         finally:
             process.terminate()
+
+
+def test_permalinks_and_edits_of_posted_messages(client: WebClient) -> None:
+    channel = client.conversations_create(name="proj-links")["channel"]["id"]
+    posted = client.chat_postMessage(channel=channel, text="draft")
+    link = client.chat_getPermalink(channel=channel, message_ts=posted["ts"])
+    assert link["permalink"].endswith(posted["ts"].replace(".", ""))
+    edited = client.chat_update(channel=channel, ts=posted["ts"], text="final")
+    assert edited["message"]["text"] == "final"
+    with pytest.raises(SlackApiError) as missing:
+        client.chat_getPermalink(channel=channel, message_ts="1.000001")
+    assert missing.value.response["error"] == "message_not_found"
