@@ -7,6 +7,7 @@ client requests), address resources the way kubectl does (`"deployments.apps"`, 
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import contextlib
 import copy
@@ -280,6 +281,24 @@ class KubeApi:
             if last:
                 return last
             time.sleep(interval)
+        raise WaitTimeout(f"{message} was not met within {timeout} s (last value: {last!r})")
+
+    async def wait_for_async(
+        self,
+        condition: Callable[[], Any],
+        *,
+        timeout: float = 10.0,
+        interval: float = 0.02,
+        message: str = "condition",
+    ) -> Any:
+        """`wait_for` for async tests: polls without blocking the test's event loop between checks."""
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while time.monotonic() < deadline:
+            last = condition()
+            if last:
+                return last
+            await asyncio.sleep(interval)
         raise WaitTimeout(f"{message} was not met within {timeout} s (last value: {last!r})")
 
     def wait_for_object(

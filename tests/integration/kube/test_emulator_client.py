@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import pathlib
@@ -480,3 +481,14 @@ def test_crd_schemas_default_prune_and_validate_client_writes(kube_api: KubeApi,
         "agents", agent["metadata"]["name"], {"spec": {"replicas": -1}}, agent["metadata"]["namespace"]
     )
     assert arranged["spec"]["replicas"] == -1
+
+
+async def test_async_tests_can_wait_without_blocking_their_loop(kube_api: KubeApi) -> None:
+    async def create_later() -> None:
+        await asyncio.sleep(0)
+        await asyncio.to_thread(kube_api.create_namespace, "late")
+
+    task = asyncio.create_task(create_later())
+    found = await kube_api.wait_for_async(lambda: kube_api.find("namespaces", "late"), message="namespace")
+    await task
+    assert found["metadata"]["name"] == "late"

@@ -156,3 +156,21 @@ def test_a_killed_operator_resumes_without_repeating_finished_handlers(widgets: 
         )
 
     assert log.calls == [("create", "w2", 5), ("update", "w2", 6)]
+
+
+def test_kopf_with_peering_announces_itself_in_its_peering_object(widgets: KubeApi) -> None:
+    widgets.register_kopf_peering_crds()
+    widgets.create(
+        {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": "emulated"}}
+    )
+    log = HandlerLog()
+    with run_operator(widgets, widget_operator(log, widgets.url), peering="emulated", clusterwide=True):
+        peering = widgets.wait_for_object(
+            "clusterkopfpeerings.kopf.dev", "emulated", condition=lambda p: p.get("status")
+        )
+        assert len(peering["status"]) == 1
+        widgets.create(_widget("w3", 7))
+        widgets.wait_for_object(
+            "widgets", "w3", "shop", condition=lambda o: o.get("status", {}).get("phase") == "Made"
+        )
+    assert log.calls == [("create", "w3", 7)]
