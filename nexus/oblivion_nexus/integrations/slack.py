@@ -109,6 +109,8 @@ class SlackMessage(SlackModel):
     parent_user_id: str | None = None
     reply_count: int | None = None
     blocks: list[dict[str, Any]] = Field(default_factory=list)
+    # Message metadata (``event_type`` + ``event_payload``) that Nexus attaches to what it posts.
+    metadata: dict[str, Any] | None = None
 
     @property
     def is_thread_reply(self) -> bool:
@@ -217,6 +219,7 @@ class SlackClient:
         username: str | None = None,
         icon_url: str | None = None,
         icon_emoji: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> PostedMessage:
         """Post in ``channel`` (in the thread of ``thread_ts`` if given), optionally as another name."""
         payload: dict[str, Any] = {"channel": channel, "text": text}
@@ -226,6 +229,7 @@ class SlackClient:
             "username": username,
             "icon_url": icon_url,
             "icon_emoji": icon_emoji,
+            "metadata": dict(metadata) if metadata is not None else None,
         }
         payload.update({key: value for key, value in optional.items() if value is not None})
         body = await self._call("chat.postMessage", json=payload)
@@ -242,6 +246,7 @@ class SlackClient:
         seen: set[str] = set()
         while True:
             params: dict[str, Any] = {"channel": channel, "ts": ts, "limit": limit}
+            params["include_all_metadata"] = "true"
             if cursor:
                 params["cursor"] = cursor
             body = await self._call("conversations.replies", params=params, http_get=True)
@@ -263,6 +268,17 @@ class SlackClient:
     async def replies(self, channel: str, ts: str) -> list[SlackMessage]:
         """The whole thread as a list (see :meth:`iter_replies`)."""
         return [message async for message in self.iter_replies(channel, ts)]
+
+    async def history(self, channel: str, *, oldest: str | None = None, limit: int = 200) -> list[SlackMessage]:
+        """The newest top-level messages of ``channel`` (one page, newest first), with their metadata."""
+        params: dict[str, Any] = {"channel": channel, "limit": limit, "include_all_metadata": "true"}
+        if oldest is not None:
+            params["oldest"] = oldest
+        body = await self._call("conversations.history", params=params, http_get=True)
+        messages = body.get("messages")
+        if not isinstance(messages, list):
+            raise SlackApiError("conversations.history", "unexpected_response_shape")
+        return [self._parse("conversations.history", SlackMessage, raw) for raw in messages]
 
     async def get_permalink(self, channel: str, message_ts: str) -> str:
         body = await self._call(

@@ -1,0 +1,140 @@
+"""Exactly-once external writes, keyed in PostgreSQL's mirror ledger.
+
+Every message Nexus writes to Slack or ClickUp goes through :func:`once`: under a PostgreSQL advisory
+lock on the write's key, a ledger row is claimed (committed *before* the call), the call is made, and
+its result id is recorded. A duplicate job finds the result and returns it. A job that crashed
+between the call and the record finds a claim without a result and first asks ``find_existing``
+(Slack message metadata, ClickUp comment text) whether the write already happened, so a retry never
+posts twice. The same rows stop echo loops: what Nexus wrote is in the ledger, so the webhook that
+reports it back is recognised and dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from oblivion_nexus.errors import NexusError
+from oblivion_nexus.stores import tables as t
+
+logger = logging.getLogger(__name__)
+
+# Ledger ``source`` values: a message that exists on that side, or a pending/finished write intent.
+SLACK = "slack"
+CLICKUP = "clickup"
+INTENT = "intent"
+
+
+class LedgerError(NexusError):
+    """PostgreSQL failed while claiming or recording a mirrored write."""
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerKey:
+    source: str
+    external_id: str
+
+    def __str__(self) -> str:
+        return f"{self.source}/{self.external_id}"
+
+
+def slack_key(channel: str, ts: str) -> LedgerKey:
+    return LedgerKey(SLACK, f"{channel}:{ts}")
+
+
+def clickup_key(comment_id: str) -> LedgerKey:
+    return LedgerKey(CLICKUP, comment_id)
+
+
+def intent_key(name: str) -> LedgerKey:
+    return LedgerKey(INTENT, name[:255])
+
+
+async def lookup(engine: AsyncEngine, key: LedgerKey) -> tuple[bool, str | None]:
+    """Whether ``key`` is in the ledger, and what it was mirrored to (None while pending)."""
+    try:
+        async with engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(t.MirrorLedgerEntry.mirrored_id).where(
+                        t.MirrorLedgerEntry.source == key.source,
+                        t.MirrorLedgerEntry.external_id == key.external_id,
+                    )
+                )
+            ).first()
+    except SQLAlchemyError as e:
+        raise LedgerError(f"could not read ledger entry {key}: {type(e).__name__}") from e
+    return (row is not None, row[0] if row is not None else None)
+
+
+async def record(engine: AsyncEngine, key: LedgerKey, mirrored_id: str | None) -> None:
+    """Note that ``key`` exists and what it mirrors (first writer wins)."""
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                insert(t.MirrorLedgerEntry)
+                .values(source=key.source, external_id=key.external_id, mirrored_id=mirrored_id)
+                .on_conflict_do_nothing(index_elements=["source", "external_id"])
+            )
+    except SQLAlchemyError as e:
+        raise LedgerError(f"could not record ledger entry {key}: {type(e).__name__}") from e
+
+
+async def once(
+    engine: AsyncEngine,
+    key: LedgerKey,
+    write: Callable[[], Awaitable[str]],
+    find_existing: Callable[[], Awaitable[str | None]] | None = None,
+) -> tuple[str, bool]:
+    """Run ``write`` at most once for ``key``; returns (its result id, whether this call wrote it)."""
+    lock_name = f"oblivion-ledger:{key}"
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(select(func.pg_advisory_lock(func.hashtextextended(lock_name, 0))))
+            try:
+                return await _once_locked(conn, key, write, find_existing)
+            finally:
+                await conn.rollback()
+                await conn.execute(select(func.pg_advisory_unlock(func.hashtextextended(lock_name, 0))))
+                await conn.commit()
+    except SQLAlchemyError as e:
+        raise LedgerError(f"ledger write of {key} failed: {type(e).__name__}") from e
+
+
+async def _once_locked(
+    conn: AsyncConnection,
+    key: LedgerKey,
+    write: Callable[[], Awaitable[str]],
+    find_existing: Callable[[], Awaitable[str | None]] | None,
+) -> tuple[str, bool]:
+    where = (t.MirrorLedgerEntry.source == key.source, t.MirrorLedgerEntry.external_id == key.external_id)
+    row = (await conn.execute(select(t.MirrorLedgerEntry.mirrored_id).where(*where))).first()
+    await conn.commit()
+    if row is not None and row[0] is not None:
+        return row[0], False
+    if row is None:
+        await conn.execute(
+            insert(t.MirrorLedgerEntry)
+            .values(source=key.source, external_id=key.external_id, mirrored_id=None)
+            .on_conflict_do_nothing(index_elements=["source", "external_id"])
+        )
+        await conn.commit()
+    elif find_existing is not None:
+        found = await find_existing()
+        if found is not None:
+            logger.info("ledger %s: the write had happened before a crash; recording it", key)
+            await conn.execute(update(t.MirrorLedgerEntry).where(*where).values(mirrored_id=found))
+            await conn.commit()
+            return found, False
+    result = await write()
+    await conn.execute(update(t.MirrorLedgerEntry).where(*where).values(mirrored_id=result))
+    await conn.commit()
+    return result, True
+
+

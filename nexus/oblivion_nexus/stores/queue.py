@@ -1,0 +1,168 @@
+"""The durable queue between the webhook routes and the worker: BullMQ's ``webhook-processing``.
+
+A webhook is answered 2xx only once its job is in Redis. The job id is the delivery's de-duplication
+key (ClickUp webhook id + history item id, Slack event id), so a redelivery while the job waits, runs,
+or is remembered as finished collapses into the first one; finished ids are kept for
+``OBLIVION_WEBHOOK_DEDUPE_SECONDS``, far longer than ClickUp's five and Slack's three retries.
+
+Redis trouble must turn into a quick 503 (so the sender retries), never a hang: the producer uses
+its own client with short socket timeouts and no retry loop, and every add has a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from bullmq import Queue, Worker
+from redis.exceptions import RedisError
+
+from oblivion_nexus.errors import NexusError
+
+logger = logging.getLogger(__name__)
+
+QUEUE_NAME = "webhook-processing"
+# BullMQ refuses ':' in custom job ids (it separates key parts); anything odd becomes '_'.
+_UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9_.\-]")
+_MAX_JOB_ID = 200
+# Failed jobs stay a week for inspection, then go.
+_FAILED_RETENTION_SECONDS = 7 * 24 * 3600
+
+
+class QueueError(NexusError):
+    """The queue (Redis) could not take or give a job."""
+
+
+class QueueUnavailable(QueueError):
+    """Redis did not answer in time or refused: answer 503 so the sender retries."""
+
+
+def job_id_for(source: str, dedupe_key: str) -> str:
+    """The BullMQ job id of a delivery: its source and de-duplication key, made id-safe."""
+    return _UNSAFE_ID_CHARS.sub("_", f"{source}-{dedupe_key}")[:_MAX_JOB_ID]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSettings:
+    redis_url: str
+    prefix: str
+    dedupe_seconds: int
+    attempts: int
+    enqueue_timeout: float
+
+
+def bull_prefix(redis_prefix: str) -> str:
+    """BullMQ's key prefix under the installation's Redis prefix."""
+    return f"{redis_prefix}:bull"
+
+
+class WebhookQueue:
+    """The producer side, used by the webhook routes."""
+
+    def __init__(self, settings: QueueSettings) -> None:
+        self._settings = settings
+        timeout = settings.enqueue_timeout
+        self._redis = aioredis.Redis.from_url(
+            settings.redis_url,
+            decode_responses=True,
+            socket_connect_timeout=timeout,
+            socket_timeout=timeout,
+            retry_on_timeout=False,
+        )
+        self._queue = Queue(QUEUE_NAME, {"connection": self._redis, "prefix": bull_prefix(settings.prefix)})
+
+    def __repr__(self) -> str:
+        return f"WebhookQueue(name={QUEUE_NAME!r})"
+
+    def job_options(self, job_id: str) -> dict[str, Any]:
+        return {
+            "jobId": job_id,
+            "attempts": self._settings.attempts,
+            "backoff": {"type": "exponential", "delay": 1000},
+            "removeOnComplete": {"age": self._settings.dedupe_seconds},
+            "removeOnFail": {"age": _FAILED_RETENTION_SECONDS},
+        }
+
+    async def add(self, source: str, dedupe_key: str, data: dict[str, Any]) -> str:
+        """Queue a job durably (or find its twin already there); returns the job id."""
+        job_id = job_id_for(source, dedupe_key)
+        try:
+            async with asyncio.timeout(self._settings.enqueue_timeout):
+                await self._queue.add(source, data, self.job_options(job_id))
+        except (RedisError, OSError, TimeoutError) as e:
+            raise QueueUnavailable(f"could not queue job {job_id}: {type(e).__name__}") from e
+        return job_id
+
+    async def counts(self) -> dict[str, int]:
+        """Jobs per state (waiting, active, delayed, completed, failed)."""
+        try:
+            raw = await self._queue.getJobCounts("waiting", "active", "delayed", "completed", "failed")
+        except (RedisError, OSError) as e:
+            raise QueueUnavailable(f"could not count jobs: {type(e).__name__}") from e
+        return {str(k): int(v) for k, v in dict(raw).items()}
+
+    async def close(self) -> None:
+        try:
+            await self._queue.close()
+        except (RedisError, OSError) as e:
+            logger.debug("closing the queue: %s", type(e).__name__)
+
+
+class Delayed(QueueError):
+    """Raised by a job handler that must run again later (e.g. Slack's Retry-After)."""
+
+    def __init__(self, seconds: float, reason: str) -> None:
+        super().__init__(f"job delayed {seconds:.1f} s: {reason}")
+        self.seconds = seconds
+        self.reason = reason
+
+
+JobHandler = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerSettings:
+    redis_url: str
+    prefix: str
+    concurrency: int
+    lock_seconds: float
+    stalled_check_seconds: float
+
+
+def start_consumer(settings: ConsumerSettings, handle: JobHandler) -> Worker:
+    """Consume ``webhook-processing`` with ``handle(name, data)``; returns the running BullMQ worker.
+
+    A job whose worker died (kill -9) loses its lock after ``lock_seconds`` and is back in the queue at
+    the next stalled check, so within about ``lock_seconds + 2 * stalled_check_seconds``.
+    """
+
+    async def process(job: Any, token: str) -> None:
+        try:
+            await handle(str(job.name), dict(job.data or {}))
+        except Delayed as e:
+            logger.info("job %s: %s", job.id, e)
+            await job.moveToDelayed(int(time.time() * 1000 + e.seconds * 1000), token)
+            from bullmq.custom_errors import DelayedError
+
+            raise DelayedError() from e
+
+    lock_ms = int(settings.lock_seconds * 1000)
+    options: dict[str, Any] = {
+        "connection": settings.redis_url,
+        "prefix": bull_prefix(settings.prefix),
+        "concurrency": settings.concurrency,
+        "lockDuration": lock_ms,
+        "lockRenewTime": max(500, lock_ms // 2),
+        "stalledInterval": int(settings.stalled_check_seconds * 1000),
+        # Each crash of a worker counts as a stall; a job survives several before it is failed.
+        "maxStalledCount": 10,
+        "drainDelay": 1,
+        "runRetryDelay": 1000,
+    }
+    return Worker(QUEUE_NAME, process, options)
