@@ -32,13 +32,19 @@ def collection_name(workgroup: str) -> str:
 
 class QdrantStore:
     def __init__(
-        self, *, url: str | None = None, path: str | None = None, api_key: str | None = None
+        self,
+        *,
+        url: str | None = None,
+        path: str | None = None,
+        api_key: str | None = None,
+        check_compatibility: bool = True,
     ) -> None:
         if url:
-            self._client = AsyncQdrantClient(url=url, api_key=api_key)
+            self._client = AsyncQdrantClient(
+                url=url, api_key=api_key, check_compatibility=check_compatibility
+            )
         else:
             self._client = AsyncQdrantClient(path=path)
-        self._local = not url
 
     async def aclose(self) -> None:
         await self._client.close()

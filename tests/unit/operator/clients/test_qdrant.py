@@ -1,0 +1,86 @@
+"""Collections in the embedded Qdrant store: get-or-create with cosine vectors and payload indexes."""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from oblivion_operator.clients.qdrant import PAYLOAD_INDEXES, QdrantStore, collection_name
+
+
+@pytest.fixture
+async def store(tmp_path: pathlib.Path) -> AsyncIterator[QdrantStore]:
+    qdrant = QdrantStore(path=str(tmp_path / "qdrant"))
+    yield qdrant
+    await qdrant.aclose()
+
+
+def test_collection_is_named_after_the_workgroup() -> None:
+    assert collection_name("squad-backend") == "tenant_squad-backend"
+
+
+async def test_collection_is_created_once_with_cosine_vectors_and_indexes(store: QdrantStore) -> None:
+    assert await store.ensure_collection("tenant_a", 384) is True
+    assert await store.ensure_collection("tenant_a", 384) is False
+    info = await store._client.get_collection("tenant_a")
+    vectors = info.config.params.vectors
+    assert vectors.size == 384  # type: ignore[union-attr]
+    assert vectors.distance.value == "Cosine"  # type: ignore[union-attr]
+
+
+async def test_dropped_collection_is_gone(store: QdrantStore) -> None:
+    await store.ensure_collection("tenant_b", 8)
+    await store.drop_collection("tenant_b")
+    assert await store.exists("tenant_b") is False
+
+
+async def test_server_mode_creates_every_payload_index_with_its_type() -> None:
+    # The embedded store accepts but discards payload indexes, so this one talks to a recording
+    # stand-in for Qdrant's REST API to see what a real server would be asked for.
+    requests: list[tuple[str, str, dict[str, Any]]] = []
+    exists: set[str] = set()
+
+    async def handle(request: web.Request) -> web.Response:
+        body = await request.json() if request.can_read_body else {}
+        requests.append((request.method, request.path, body))
+        name = request.match_info.get("name", "")
+        if request.path == "/":
+            return web.json_response({"title": "qdrant", "version": "1.20.0"})
+        result: Any
+        if request.path.endswith("/exists"):
+            result = {"exists": name in exists}
+        elif request.path.endswith("/index"):
+            result = {"operation_id": len(requests), "status": "completed"}
+        else:
+            exists.add(name)
+            result = True
+        return web.json_response({"result": result, "status": "ok", "time": 0.0})
+
+    app = web.Application()
+    app.router.add_route("*", "/", handle)
+    app.router.add_route("*", "/collections/{name}", handle)
+    app.router.add_route("*", "/collections/{name}/exists", handle)
+    app.router.add_route("*", "/collections/{name}/index", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    store = QdrantStore(url=f"http://127.0.0.1:{port}", check_compatibility=False)
+    try:
+        assert await store.ensure_collection("tenant_squad", 384) is True
+    finally:
+        await store.aclose()
+        await runner.cleanup()
+    [create] = [
+        body for method, path, body in requests if method == "PUT" and path == "/collections/tenant_squad"
+    ]
+    assert create["vectors"] == {"size": 384, "distance": "Cosine"}
+    indexes = {
+        body["field_name"]: body["field_schema"] for _, path, body in requests if path.endswith("/index")
+    }
+    assert indexes == {field: schema.value for field, schema in PAYLOAD_INDEXES.items()}
