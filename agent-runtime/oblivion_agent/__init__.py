@@ -10,6 +10,8 @@ Declare an ``Agent``, decorate a coroutine per event type, and run it with
     @agent.on_task
     async def on_task(event: TaskAssigned, ctx: Context) -> None:
         ctx.logger.info("got task %s: %s", event.task_id, event.title)
+        await ctx.say("On it.")                  # in the task's Slack thread and as a ClickUp comment
+        await ctx.set_state("IN_PROGRESS")       # and the ClickUp status the project maps it to
 
 The wire protocol lives in ``oblivion_agent.protocol``; Nexus imports only that module.
 """
@@ -25,18 +27,36 @@ from oblivion_agent._errors import (
     TokenError,
 )
 from oblivion_agent._settings import AgentSettings, load_settings
+from oblivion_agent._tasks import (
+    AgentMutedError,
+    IllegalTransitionError,
+    PostedMessage,
+    StateChange,
+    TaskApiError,
+    TaskContext,
+    TaskInfo,
+    ThreadMessage,
+)
 from oblivion_agent.protocol import ContextUpdate, TaskAssigned, ToolResult, WakeUp
 
 __all__ = [
     "Agent",
     "AgentDisabledError",
     "AgentError",
+    "AgentMutedError",
     "AgentSettings",
     "ConfigurationError",
     "Context",
     "ContextUpdate",
     "HandlerError",
+    "IllegalTransitionError",
+    "PostedMessage",
+    "StateChange",
+    "TaskApiError",
     "TaskAssigned",
+    "TaskContext",
+    "TaskInfo",
+    "ThreadMessage",
     "TokenError",
     "ToolResult",
     "WakeUp",

@@ -23,6 +23,7 @@ from oblivion_agent._connection import NexusLink
 from oblivion_agent._dedupe import SeenEvents
 from oblivion_agent._errors import AgentError, HandlerError
 from oblivion_agent._settings import AgentSettings, load_settings
+from oblivion_agent._tasks import PostedMessage, StateChange, TaskClient, TaskContext, TaskStateName
 from oblivion_agent._token import TokenSource
 from oblivion_agent.protocol import (
     ContextUpdate,
@@ -52,7 +53,11 @@ def runtime_version() -> str:
 
 @dataclass(frozen=True)
 class Context:
-    """What a handler knows besides the event's data; later issues add ways to act through Nexus."""
+    """What a handler knows besides the event's data, and how it acts on the event's task.
+
+    ``task_id`` is the task the event is about (``None`` for a ``WAKE_UP`` outside a task); the
+    methods act on it unless given another task the agent works on.
+    """
 
     event_id: str
     event_type: FrameType
@@ -62,6 +67,36 @@ class Context:
     _settings: AgentSettings = field(repr=False)
     _http: httpx.AsyncClient = field(repr=False)
     _tokens: TokenSource = field(repr=False)
+    task_id: str | None = None
+
+    @property
+    def _tasks(self) -> TaskClient:
+        return TaskClient(self._settings.nexus_url, self._http, self._tokens)
+
+    def _task(self, task_id: str | None) -> str:
+        chosen = task_id or self.task_id
+        if not chosen:
+            raise AgentError(f"this {self.event_type} event is about no task; pass task_id=")
+        return chosen
+
+    async def context(self, task_id: str | None = None) -> TaskContext:
+        """The task fresh from ClickUp, its whole Slack thread and its state: rebuild what you know."""
+        return await self._tasks.context(self._task(task_id))
+
+    async def say(
+        self, text: str, *, task_id: str | None = None, idempotency_key: str | None = None
+    ) -> PostedMessage:
+        """Post ``text`` in the task's Slack thread under the agent's name; it is mirrored to ClickUp.
+
+        Each call posts once even when the SDK retries it; raises ``AgentMutedError`` when the agent
+        sent more messages in a minute than its limit allows.
+        """
+        return await self._tasks.say(self._task(task_id), text, idempotency_key=idempotency_key)
+
+    async def set_state(self, state: TaskStateName, *, task_id: str | None = None) -> StateChange:
+        """Move the task (``IN_PROGRESS``, ``BLOCKED_ON_HUMAN``, ``DONE``); raises
+        ``IllegalTransitionError`` naming the allowed moves when the state machine forbids it."""
+        return await self._tasks.set_state(self._task(task_id), state)
 
 
 class Agent:
@@ -251,6 +286,7 @@ class _Dispatcher:
             _settings=self._settings,
             _http=self._http,
             _tokens=self._tokens,
+            task_id=getattr(frame.data, "task_id", None),
         )
         try:
             await handler(frame.data, ctx)
