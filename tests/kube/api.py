@@ -69,6 +69,11 @@ class KubeApi:
         """The KMock handler, for fault injection: `emulator['patch', kmock.resource(...)] << 500`."""
         return self.server.emulator
 
+    @property
+    def resource_version(self) -> str:
+        """The cluster's current resourceVersion, e.g. to watch only what happens from now on."""
+        return str(self.server.call(lambda: self.server.emulator.store.resource_version))
+
     # Addressing
 
     def resource(self, ref: str) -> ResourceType:

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from kubernetes.client import ApiException
 
-from tests.kube import KubeApi
+from tests.kube import KubeApi, serve_kube_api
 from tests.kube.throughput import measure_throughput
 
 Client = kubernetes.client.ApiClient
@@ -492,3 +492,27 @@ async def test_async_tests_can_wait_without_blocking_their_loop(kube_api: KubeAp
     found = await kube_api.wait_for_async(lambda: kube_api.find("namespaces", "late"), message="namespace")
     await task
     assert found["metadata"]["name"] == "late"
+
+
+def _watch_events(url: str, **params: str) -> list[dict[str, Any]]:
+    with httpx.stream("GET", url, params={"watch": "true", **params}, timeout=10) as response:
+        assert response.status_code == 200
+        return [json.loads(line) for line in response.iter_lines() if line]
+
+
+def test_watches_send_bookmarks_and_the_initial_events_end_and_stop_on_timeout(
+    tmp_path: pathlib.Path,
+) -> None:
+    with serve_kube_api(tmp_path, bookmark_interval=0.2) as kube_api:
+        kube_api.create(
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "namespace": "default"}}
+        )
+        url = kube_api.url + "/api/v1/namespaces/default/configmaps"
+        initial = _watch_events(url, sendInitialEvents="true", allowWatchBookmarks="true", timeoutSeconds="1")
+        assert initial[0]["type"] == "ADDED"
+        assert initial[1]["type"] == "BOOKMARK"
+        assert initial[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+        assert {e["type"] for e in initial[2:]} == {"BOOKMARK"}
+        assert len(initial) >= 4  # a bookmark every 0.2 s until the 1 s timeout ends the stream
+        quiet = _watch_events(url, resourceVersion=kube_api.resource_version, timeoutSeconds="1")
+        assert quiet == []
