@@ -18,7 +18,7 @@ import attrs
 import kmock
 from kmock._internal.rendering import Response
 
-from tests.kube import discovery, errors, listing, patching, tables, watching
+from tests.kube import discovery, errors, listing, patching, scaling, tables, watching
 from tests.kube.requests import is_object_request, parse_request
 from tests.kube.resources import ResourceCatalogue, ResourceType
 from tests.kube.selectors import SelectorError, object_matcher
@@ -172,6 +172,8 @@ class KubernetesApiEmulator(kmock.KubernetesScaffold):
             return self._ok(self._delete_collection(rtype, request))
         if name is None:
             raise errors.ApiError(405, "MethodNotAllowed", f"{method} is not supported on collections")
+        if request.subresource == "scale":
+            return self._ok(self._scale(rtype, request, namespace, name))
         if method == "GET":
             obj = self._subresource_view(self.store.get(rtype, namespace, name), request.subresource)
             if "as=Table" in request.headers.get("Accept", ""):
@@ -209,6 +211,23 @@ class KubernetesApiEmulator(kmock.KubernetesScaffold):
         if subresource in (None, "status"):
             return obj
         raise errors.no_such_path(subresource)
+
+    def _scale(self, rtype: ResourceType, request: kmock.Request, namespace: str | None, name: str) -> Any:
+        current = scaling.scale_view(rtype, self.store.get(rtype, namespace, name))
+        method = request.method.value
+        if method == "GET":
+            return current
+        if method not in ("PUT", "PATCH"):
+            raise errors.ApiError(405, "MethodNotAllowed", f"{method} is not supported on scale")
+        content_type = (
+            request.headers.get("Content-Type", "").split(";")[0].strip() if method == "PATCH" else None
+        )
+        try:
+            patch = scaling.replicas_patch(rtype, current, content_type, request.data)
+        except patching.PatchError as e:
+            raise errors.bad_request(str(e)) from e
+        obj = self.store.patch(rtype, namespace, name, patching.MERGE_PATCH, patch, None)
+        return scaling.scale_view(rtype, obj)
 
     def _put(self, rtype: ResourceType, request: kmock.Request, namespace: str | None, name: str) -> Any:
         return self.store.replace(rtype, namespace, name, request.data, request.subresource)

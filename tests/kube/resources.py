@@ -37,6 +37,8 @@ class ResourceType:
     categories: tuple[str, ...] = ()
     subresources: frozenset[str] = frozenset()
     printer_columns: tuple[PrinterColumn, ...] = ()
+    # JSON paths of the scale subresource: spec replicas, status replicas, status label selector
+    scale_paths: tuple[str, str, str] = (".spec.replicas", ".status.replicas", "")
 
     @property
     def api_version(self) -> str:
@@ -162,6 +164,15 @@ CRD_RESOURCE = next(r for r in BUILTIN_RESOURCES if r.plural == "customresourced
 NAMESPACE_RESOURCE = next(r for r in BUILTIN_RESOURCES if r.plural == "namespaces")
 
 
+def _scale_paths(version: Mapping[str, Any]) -> tuple[str, str, str]:
+    scale = (version.get("subresources") or {}).get("scale") or {}
+    return (
+        scale.get("specReplicasPath", ".spec.replicas"),
+        scale.get("statusReplicasPath", ".status.replicas"),
+        scale.get("labelSelectorPath", ""),
+    )
+
+
 def resource_types_from_crd(crd: Mapping[str, Any]) -> list[ResourceType]:
     """Every served version of a CustomResourceDefinition object, as resource types."""
     spec = crd.get("spec") or {}
@@ -192,6 +203,7 @@ def resource_types_from_crd(crd: Mapping[str, Any]) -> list[ResourceType]:
                 categories=tuple(names.get("categories") or ()),
                 subresources=subresources,
                 printer_columns=columns,
+                scale_paths=_scale_paths(version),
             )
         )
     return result

@@ -90,3 +90,23 @@ def test_kubectl_sees_its_writes_and_the_server_errors(kube_api: KubeApi) -> Non
     assert 'configmaps "nothing" not found' in missing.stderr
     ok(kubectl(kube_api, "delete", "namespace", "scratch", "--wait=false"))
     kube_api.wait_for_deletion("namespaces", "scratch")
+
+
+def test_kubectl_scales_agents_and_deployments_through_the_scale_subresource(kube_api: KubeApi) -> None:
+    kube_api.register_crds()
+    agent = next(d for d in yaml.safe_load_all((REPO / "examples" / "agent.yaml").read_text()) if d)
+    namespace, name = agent["metadata"]["namespace"], agent["metadata"]["name"]
+    kube_api.create_namespace(namespace)
+    kube_api.create(agent)
+    ok(kubectl(kube_api, "scale", "agent", name, "-n", namespace, "--replicas=3"))
+    assert kube_api.get("agents", name, namespace)["spec"]["replicas"] == 3
+    kube_api.create(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"replicas": 1},
+        }
+    )
+    ok(kubectl(kube_api, "scale", "deployment", "web", "--replicas=0"))
+    assert kube_api.get("deployments.apps", "web", "default")["spec"]["replicas"] == 0
