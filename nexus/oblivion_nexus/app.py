@@ -14,9 +14,10 @@ from importlib.metadata import PackageNotFoundError, version
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
-from oblivion_nexus.api import agent_events, gateway, health, metrics, oauth, registry
+from oblivion_nexus.api import agent_events, gateway, health, metrics, oauth, registry, tasks, webhooks
 from oblivion_nexus.api.errors import install_error_handlers
 from oblivion_nexus.resources import Resources
+from oblivion_nexus.services import flow_clients
 from oblivion_nexus.services.delivery import delivery_lifespan
 from oblivion_nexus.settings import NexusSettings
 from oblivion_nexus.stores.crypto import MasterKeys
@@ -40,6 +41,8 @@ def create_app(settings: NexusSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
         redis = aioredis.Redis.from_url(settings.redis_url)
+        slack, clickup = flow_clients.make_slack(settings), flow_clients.make_clickup(settings)
+        webhook_queue = flow_clients.make_webhook_queue(settings)
         try:
             await require_schema_at_head(engine)
             resources = Resources(
@@ -48,6 +51,9 @@ def create_app(settings: NexusSettings) -> FastAPI:
                 sessionmaker=create_sessionmaker(engine),
                 redis=redis,
                 master_keys=master_keys,
+                slack=slack,
+                clickup=clickup,
+                webhook_queue=webhook_queue,
             )
             app.state.resources = resources
             async with delivery_lifespan(resources) as hub:
@@ -55,6 +61,7 @@ def create_app(settings: NexusSettings) -> FastAPI:
                 logger.info("Nexus ready (master key %s encrypts)", master_keys.current_key_id)
                 yield
         finally:
+            await flow_clients.close_clients(slack, clickup, webhook_queue)
             await redis.aclose()
             await engine.dispose()
 
@@ -66,6 +73,7 @@ def create_app(settings: NexusSettings) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
-    for module in (registry, oauth, health, gateway, agent_events, metrics):
+    webhooks.install_webhook_error_handler(app)
+    for module in (registry, oauth, health, gateway, agent_events, metrics, webhooks, tasks):
         app.include_router(module.router)
     return app

@@ -1,0 +1,106 @@
+"""``POST /webhooks/clickup`` and ``POST /webhooks/slack``: the doors through which the outside world
+reaches Nexus, and therefore the routes that must never answer 500.
+
+Statuses tell the sender what to do: 200 only once the job is durably queued; 401 for a bad
+signature (nothing is queued); 400 for a malformed body and 413 for an oversized one (Slack is told
+``X-Slack-No-Retry: 1``: a retry would not help); 503 when Redis, PostgreSQL or a setting is missing,
+so the sender retries. Any unexpected error becomes a 503 and one log line.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
+
+from oblivion_nexus.api.deps import get_resources
+from oblivion_nexus.integrations.errors import MalformedPayload
+from oblivion_nexus.services.flow_clients import FlowError
+from oblivion_nexus.services.ingest import Accepted, accept_clickup, accept_slack
+from oblivion_nexus.services.signatures import SignatureError
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+
+class BodyTooLarge(Exception):
+    """The request body is over ``OBLIVION_WEBHOOK_MAX_BODY_BYTES``."""
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _answer(status: int, detail: str, *, slack: bool = False) -> JSONResponse:
+    headers = {"X-Slack-No-Retry": "1"} if slack and status in (400, 413) else None
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+async def _guarded(request: Request, vendor: str, accept: Callable[[bytes], Awaitable[Accepted]]) -> Response:
+    slack = vendor == "slack"
+    try:
+        limit = get_resources(request).settings.webhook_max_body_bytes
+        body = await _read_body(request, limit)
+        accepted = await accept(body)
+    except BodyTooLarge:
+        logger.warning("%s webhook refused: body larger than the limit", vendor)
+        return _answer(413, "body too large", slack=slack)
+    except SignatureError as e:
+        logger.warning("%s webhook refused: %s", vendor, e)
+        return _answer(401, f"signature refused ({e.reason})")
+    except MalformedPayload as e:
+        logger.warning("%s webhook refused: %s", vendor, e)
+        return _answer(400, e.reason, slack=slack)
+    except FlowError as e:
+        logger.error("%s webhook not accepted, the sender will retry: %s", vendor, e)
+        return _answer(503, "temporarily unavailable")
+    except ClientDisconnect:
+        return _answer(400, "client disconnected")
+    except Exception as e:  # never a 500 at the door: the sender retries a 503
+        logger.exception("%s webhook failed unexpectedly (%s); answered 503", vendor, type(e).__name__)
+        return _answer(503, "temporarily unavailable")
+    if accepted.challenge is not None:
+        return JSONResponse({"challenge": accepted.challenge})
+    return JSONResponse({"ok": True})
+
+
+@router.post("/clickup", summary="ClickUp webhook deliveries (X-Signature)")
+async def clickup_webhook(request: Request) -> Response:
+    async def accept(body: bytes) -> Accepted:
+        return await accept_clickup(get_resources(request), body, request.headers.get("x-signature"))
+
+    return await _guarded(request, "clickup", accept)
+
+
+@router.post("/slack", summary="Slack Events API deliveries (v0 signature)")
+async def slack_webhook(request: Request) -> Response:
+    async def accept(body: bytes) -> Accepted:
+        return await accept_slack(get_resources(request), body, request.headers)
+
+    return await _guarded(request, "slack", accept)
+
+
+def install_webhook_error_handler(app: FastAPI) -> None:
+    """Turn an error escaping the webhook routes (e.g. a bad method or header) into a logged 4xx/503."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        if request.url.path.startswith("/webhooks/"):
+            logger.error("webhook %s failed: %s", request.url.path, type(exc).__name__)
+            return _answer(503, "temporarily unavailable")
+        raise exc
+
+    app.add_exception_handler(FlowError, handle)

@@ -1,0 +1,99 @@
+"""A real Nexus (in-process) with the fake Slack and ClickUp, for the task-flow tests."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from oblivion_nexus.settings import NexusSettings
+from tests.fakes.clickup import FakeClickUp
+from tests.fakes.slack import FakeSlack
+from tests.nexus_server import RunningNexus, migrate_database, nexus_settings, running_nexus
+
+LIST_ID = "901200"
+CHANNEL_NAME = "proj-auth"
+
+
+@dataclass
+class FlowStack:
+    nexus: RunningNexus
+    settings: NexusSettings
+    slack: FakeSlack
+    clickup: FakeClickUp
+    channel_id: str
+    signing_secret: str
+    clickup_secret: str
+    http: httpx.AsyncClient
+
+    @property
+    def clickup_url(self) -> str:
+        return self.nexus.url + "/webhooks/clickup"
+
+    @property
+    def slack_url(self) -> str:
+        return self.nexus.url + "/webhooks/slack"
+
+    async def put(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        response = await self.http.put(
+            self.nexus.url + "/internal/v1" + path, json=body, headers=self.nexus.admin_headers()
+        )
+        assert response.status_code in (200, 201), response.text
+        return response
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_clickup() -> Iterator[FakeClickUp]:
+    with FakeClickUp() as fake:
+        yield fake
+
+
+@pytest.fixture
+def flow_settings(
+    nexus_env: dict[str, str], fake_slack: FakeSlack, fake_clickup: FakeClickUp, secret_registry: Any
+) -> NexusSettings:
+    signing_secret, clickup_secret = secrets.token_hex(16), secrets.token_hex(16)
+    secret_registry.add(signing_secret, clickup_secret)
+    settings = nexus_settings(
+        nexus_env,
+        slack_signing_secret=signing_secret,
+        slack_bot_token=fake_slack.bot_token,
+        slack_api_url=fake_slack.url + "/api/",
+        clickup_token=fake_clickup.token,
+        clickup_api_url=fake_clickup.url,
+        clickup_team_id=fake_clickup.team_id,
+        clickup_webhook_secret=clickup_secret,
+        worker_lock_seconds=2.0,
+        worker_stalled_check_seconds=1.0,
+    )
+    migrate_database(settings.database_url)
+    return settings
+
+
+@pytest.fixture
+async def stack(
+    flow_settings: NexusSettings, fake_slack: FakeSlack, fake_clickup: FakeClickUp
+) -> AsyncIterator[FlowStack]:
+    channel = fake_slack.add_channel(CHANNEL_NAME, bot_is_member=True)
+    async with running_nexus(flow_settings) as nexus, httpx.AsyncClient(timeout=10) as http:
+        stack = FlowStack(
+            nexus=nexus,
+            settings=flow_settings,
+            slack=fake_slack,
+            clickup=fake_clickup,
+            channel_id=channel["id"],
+            signing_secret=flow_settings.slack_signing_secret.get_secret_value(),  # type: ignore[union-attr]
+            clickup_secret=flow_settings.clickup_webhook_secret.get_secret_value(),  # type: ignore[union-attr]
+            http=http,
+        )
+        yield stack
