@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import pathlib
 import subprocess
+import sys
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -110,3 +112,20 @@ def test_kubectl_scales_agents_and_deployments_through_the_scale_subresource(kub
     )
     ok(kubectl(kube_api, "scale", "deployment", "web", "--replicas=0"))
     assert kube_api.get("deployments.apps", "web", "default")["spec"]["replicas"] == 0
+
+
+def test_the_emulator_runs_as_a_process_for_end_to_end_tests(tmp_path: pathlib.Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    command = [sys.executable, "-m", "tests.kube", "--kubeconfig", str(kubeconfig), "--crds"]
+    with subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            assert "listening on http://127.0.0.1:" in line
+            url = line.rsplit(" ", 1)[1].strip()
+            assert yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"] == url
+            crds = httpx.get(url + "/apis/apiextensions.k8s.io/v1/customresourcedefinitions").json()
+            assert len(crds["items"]) == 4
+        finally:
+            process.terminate()
+        assert process.wait(10) == 0
