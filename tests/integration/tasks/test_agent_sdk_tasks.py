@@ -1,0 +1,188 @@
+"""The SDK's ``ctx.context()``, ``ctx.say()``, ``ctx.set_state()`` against the real Nexus, and the
+reference triage agent run as ``oblivion agent run`` reacting to a queued TASK_ASSIGNED."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from oblivion_agent import (
+    Agent,
+    AgentMutedError,
+    AgentSettings,
+    Context,
+    IllegalTransitionError,
+    TaskAssigned,
+)
+from tests.integration.tasks.conftest import RegisteredAgent, TaskWorld
+from tests.nexus_server import oblivion_executable
+
+REPO_ROOT = Path(__file__).parents[3]
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if isinstance(result, Awaitable):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def settings_of(agent: RegisteredAgent) -> AgentSettings:
+    return AgentSettings(
+        nexus_url=agent.nexus_url,
+        client_id=agent.client_id,
+        client_secret=SecretStr(agent.client_secret),
+        backoff_base_seconds=0.05,
+        backoff_cap_seconds=0.5,
+    )
+
+
+async def queue_task(world: TaskWorld, agent: str, task_id: str, title: str, description: str = "") -> None:
+    data = {"task_id": task_id, "project": world.project, "title": title, "description": description}
+    async with world.admin() as admin:
+        r = await admin.post(
+            f"/internal/v1/workgroups/{world.workgroup}/agents/{agent}/events",
+            json={"type": "TASK_ASSIGNED", "data": data},
+        )
+    assert r.status_code == 202, r.text
+
+
+async def run_handler(
+    world: TaskWorld, registered: RegisteredAgent, task_id: str, body: Callable[[Context], Awaitable[Any]]
+) -> Any:
+    """Serve a one-handler agent until its handler for ``task_id`` finished; return what it returned."""
+    outcome: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    agent = Agent(registered.name)
+
+    @agent.on_task
+    async def on_task(event: TaskAssigned, ctx: Context) -> None:
+        try:
+            outcome.set_result(await body(ctx))
+        except Exception as e:
+            outcome.set_exception(e)
+
+    serving = asyncio.create_task(agent.serve(settings_of(registered)))
+    try:
+        await queue_task(world, registered.name, task_id, "Fix login")
+        return await asyncio.wait_for(outcome, 20)
+    finally:
+        agent.stop()
+        await asyncio.wait_for(serving, 20)
+
+
+async def test_a_handler_reads_the_context_says_and_moves_the_state_through_the_sdk(world: TaskWorld) -> None:
+    registered = await world.register_agent("backend-bot", displayName="Backend Bot")
+    task_id = world.track_task("Fix login", "Users are logged out.", agents=["backend-bot"])
+
+    async def act(ctx: Context) -> Any:
+        assert ctx.task_id == task_id
+        known = await ctx.context()
+        posted = await ctx.say(f"I read: {known.task.description}")
+        change = await ctx.set_state("IN_PROGRESS")
+        return known, posted, change
+
+    known, posted, change = await run_handler(world, registered, task_id, act)
+    assert known.task.name == "Fix login"
+    assert known.state == "TODO"
+    assert [m.text for m in known.thread] == ["Fix login"]
+    assert world.thread(task_id)[-1]["text"] == "I read: Users are logged out."
+    assert world.thread(task_id)[-1]["username"] == "Backend Bot"
+    assert posted.ts == world.thread(task_id)[-1]["ts"]
+    assert posted.clickup_comment_id is not None
+    assert (change.previous_state, change.state, change.clickup_status) == (
+        "TODO",
+        "IN_PROGRESS",
+        "in progress",
+    )
+    assert world.clickup.tasks[task_id]["status"]["status"] == "in progress"
+
+
+async def test_the_sdk_raises_readable_errors_for_illegal_moves_and_a_muted_agent(world: TaskWorld) -> None:
+    registered = await world.register_agent("backend-bot", rateLimitPerMinute=1)
+    task_id = world.track_task("Fix login", agents=["backend-bot"], state="DONE")
+
+    async def act(ctx: Context) -> Any:
+        with pytest.raises(IllegalTransitionError) as illegal:
+            await ctx.set_state("IN_PROGRESS")
+        await ctx.say("first")
+        with pytest.raises(AgentMutedError) as muted:
+            await ctx.say("second")
+        return illegal.value, muted.value
+
+    illegal, muted = await run_handler(world, registered, task_id, act)
+    assert illegal.current == "DONE"
+    assert illegal.allowed == []
+    assert muted.retry_after >= 1
+    assert [m["text"] for m in world.thread(task_id)].count("first") == 1
+
+
+async def test_the_triage_agent_run_as_a_process_acknowledges_plans_and_starts_a_queued_task(
+    world: TaskWorld,
+) -> None:
+    registered = await world.register_agent("triage-bot", displayName="Triage")
+    description = "@triage-bot\n- Reproduce the logout\n- Check the token TTL\n- Fix the refresh"
+    task_id = world.track_task("Users logged out", description, agents=["triage-bot"])
+    base = {k: v for k, v in os.environ.items() if not k.startswith("OBLIVION_")}
+    env = {
+        "OBLIVION_NEXUS_URL": registered.nexus_url,
+        "OBLIVION_CLIENT_ID": registered.client_id,
+        "OBLIVION_CLIENT_SECRET": registered.client_secret,
+    }
+    with tempfile.NamedTemporaryFile(prefix="triage-", suffix=".log", delete=False) as log:
+        log_path = Path(log.name)
+    world.secrets.add_log_file(log_path)
+    with log_path.open("wb") as log_file:
+        process = await asyncio.create_subprocess_exec(
+            oblivion_executable(),
+            "agent",
+            "run",
+            "examples.agents.triage:agent",
+            cwd=REPO_ROOT,
+            env={**base, **env},
+            stdout=log_file,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    try:
+        await queue_task(world, "triage-bot", task_id, "Users logged out", description)
+
+        def triaged() -> bool:
+            if process.returncode is not None:
+                raise AssertionError(f"the agent exited with {process.returncode}:\n{log_path.read_text()}")
+            return world.state(task_id) == "IN_PROGRESS" and len(world.thread(task_id)) == 3
+
+        await eventually(triaged, what="the triage agent to answer and start the task")
+        texts = [m["text"] for m in world.thread(task_id)]
+        assert texts[1] == "Acknowledged: Users logged out. I am on it."
+        assert texts[2] == "Plan:\n1. Reproduce the logout\n2. Check the token TTL\n3. Fix the refresh"
+        assert world.clickup.tasks[task_id]["status"]["status"] == "in progress"
+        assert len(world.clickup.comments_newest_first(task_id)) == 2
+
+        # A redelivered assignment finds its own messages in the thread and repeats nothing.
+        await queue_task(world, "triage-bot", task_id, "Users logged out", description)
+
+        def handled_twice() -> bool:
+            return log_path.read_text().count(f"triaged task {task_id}") == 2
+
+        await eventually(handled_twice, what="the second assignment to be handled")
+        assert len(world.thread(task_id)) == 3
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 20) == 0, log_path.read_text()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
