@@ -11,6 +11,7 @@ import base64
 import binascii
 import copy
 import datetime
+import re
 import secrets
 import string
 import uuid
@@ -28,6 +29,25 @@ _IMMUTABLE_METADATA = (
     "deletionTimestamp",
     "deletionGracePeriodSeconds",
 )
+
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+
+def check_name(rtype: ResourceType, name: str) -> None:
+    """The name rules of the real server: DNS labels for namespaces, subdomains for most kinds."""
+    if rtype.group == "rbac.authorization.k8s.io":
+        valid, rule = name not in (".", "..") and "/" not in name and "%" not in name, "a path segment name"
+    elif rtype.group == "" and rtype.plural == "namespaces":
+        valid, rule = bool(_DNS_LABEL.match(name)) and len(name) <= 63, "a lowercase RFC 1123 label"
+    elif rtype.group == "" and rtype.plural == "services":
+        valid, rule = bool(_DNS_1035_LABEL.match(name)) and len(name) <= 63, "a DNS-1035 label"
+    else:
+        valid, rule = bool(_DNS_SUBDOMAIN.match(name)) and len(name) <= 253, "a lowercase RFC 1123 subdomain"
+    if not valid:
+        raise errors.invalid(rtype, name, f'metadata.name: Invalid value: "{name}": must be {rule}')
 
 
 def now_rfc3339() -> str:
@@ -72,7 +92,10 @@ def _apply_kind_defaults(rtype: ResourceType, obj: dict[str, Any], *, creating: 
     if rtype.group == "" and rtype.plural == "secrets":
         _encode_secret(rtype, obj)
     elif rtype.group == "" and rtype.plural == "namespaces":
-        metadata.setdefault("labels", {})["kubernetes.io/metadata.name"] = metadata["name"]
+        metadata["labels"] = {
+            **(metadata.get("labels") or {}),
+            "kubernetes.io/metadata.name": metadata["name"],
+        }
         if creating:
             obj["status"] = {"phase": "Active"}
     elif rtype.group == "apps" and rtype.plural == "deployments":
@@ -121,6 +144,7 @@ def prepare_create(
         if not prefix:
             raise errors.invalid(rtype, "", "metadata.name: Required value: name or generateName is required")
         metadata["name"] = prefix + "".join(secrets.choice(_GENERATE_ALPHABET) for _ in range(5))
+    check_name(rtype, str(metadata["name"]))
     if rtype.namespaced:
         body_namespace = metadata.get("namespace")
         if namespace and body_namespace and body_namespace != namespace:

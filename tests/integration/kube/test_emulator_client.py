@@ -516,3 +516,15 @@ def test_watches_send_bookmarks_and_the_initial_events_end_and_stop_on_timeout(
         assert len(initial) >= 4  # a bookmark every 0.2 s until the 1 s timeout ends the stream
         quiet = _watch_events(url, resourceVersion=kube_api.resource_version, timeoutSeconds="1")
         assert quiet == []
+
+
+def test_names_follow_the_real_servers_rules(client: Client) -> None:
+    core: Any = kubernetes.client.CoreV1Api(client)
+    for bad in ("Wg-Squad", "wg.squad", "x" * 64):
+        with pytest.raises(ApiException) as refused:
+            core.create_namespace({"metadata": {"name": bad}})
+        assert refused.value.status == 422
+        assert "metadata.name" in _status(refused.value)["message"]
+    core.create_namespaced_config_map("default", {"metadata": {"name": "dotted.name-1"}})
+    rbac: Any = kubernetes.client.RbacAuthorizationV1Api(client)
+    rbac.create_cluster_role({"metadata": {"name": "system:oblivion-operator"}, "rules": []})
