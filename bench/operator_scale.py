@@ -1,0 +1,167 @@
+"""How fast the operator turns many Agents into running, registered agents.
+
+Applies N Agents at once (default 100 and 500) to the Kubernetes API emulator, with the real kopf
+operator, a real Nexus (``oblivion nexus serve`` on the local PostgreSQL and Redis), the fake Slack and
+the embedded Qdrant, and reports the time until every Agent is ``Ready`` and the reconciles per second.
+
+The floor, measured in the same run: the emulator's own request throughput (concurrent GETs and
+POSTs from one asyncio client). Each Agent costs a fixed number of API requests (printed), so
+``requests per agent × N ÷ emulator requests/s`` is the time the emulator alone would need.
+
+    .venv/bin/python bench/operator_scale.py            # 100 and 500
+    .venv/bin/python bench/operator_scale.py --agents 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import pathlib
+import secrets
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import kopf
+import psycopg
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from oblivion_operator.runner import build_registry, configure_kopf  # noqa: E402
+from oblivion_operator.settings import OperatorSettings  # noqa: E402
+from tests.fakes.slack import FakeSlack  # noqa: E402
+from tests.kube import KubeApi, serve_kube_api  # noqa: E402
+from tests.kube.operator_runner import run_operator  # noqa: E402
+from tests.nexus_server import nexus_process  # noqa: E402
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+REDIS = "redis://127.0.0.1:6379/0"
+
+
+@contextlib.contextmanager
+def scratch_database() -> Iterator[str]:
+    name = f"oblivion_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def emulator_floor(url: str, requests: int, concurrency: int = 32) -> float:
+    """Requests per second the emulator serves: a GET/POST mix like the operator's, no operator."""
+    namespace = "bench-floor"
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        await client.post("/api/v1/namespaces", json={"metadata": {"name": namespace}})
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for i in range(requests):
+            queue.put_nowait(i)
+
+        async def worker() -> None:
+            while not queue.empty():
+                i = queue.get_nowait()
+                if i % 2:
+                    await client.get(f"/api/v1/namespaces/{namespace}/serviceaccounts/sa-{i - 1}")
+                else:
+                    body = {"metadata": {"name": f"sa-{i}", "namespace": namespace}}
+                    await client.post(f"/api/v1/namespaces/{namespace}/serviceaccounts", json=body)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return requests / (time.perf_counter() - started)
+
+
+def agent(name: str, namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "oblivion.dev/v1alpha1",
+        "kind": "Agent",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"aliases": [name], "model": {"name": "gpt-4o-mini"}},
+    }
+
+
+def ready_count(api: KubeApi, namespace: str) -> int:
+    count = 0
+    for obj in api.list("agents", namespace):
+        for condition in (obj.get("status") or {}).get("conditions") or ():
+            if condition.get("type") == "Ready" and condition.get("status") == "True":
+                count += 1
+    return count
+
+
+def apply_agents(api: KubeApi, nexus_url: str, admin_token: str, n: int, timeout: float) -> dict[str, float]:
+    workgroup = f"bench-{n}"
+    namespace = f"wg-{workgroup}"
+    api.create_namespace(namespace, labels={"oblivion.dev/workgroup": workgroup})
+    httpx.put(
+        f"{nexus_url}/internal/v1/workgroups/{workgroup}",
+        json={"displayName": workgroup, "namespace": namespace},
+        headers={"Authorization": f"Bearer {admin_token}"},
+    ).raise_for_status()
+    requests_before = api.request_count()
+    started = time.perf_counter()
+    for i in range(n):
+        api.create(agent(f"agent-{i:04d}", namespace))
+    api.wait_for(lambda: ready_count(api, namespace) == n, timeout=timeout, interval=0.25, message=f"{n} Ready")
+    elapsed = time.perf_counter() - started
+    requests = api.request_count() - requests_before
+    return {"seconds": elapsed, "reconciles_per_s": n / elapsed, "requests": requests}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", type=int, nargs="+", default=[100, 500])
+    parser.add_argument("--floor-requests", type=int, default=4000)
+    parser.add_argument("--timeout", type=float, default=900.0)
+    args = parser.parse_args()
+
+    with contextlib.ExitStack() as stack:
+        workdir = pathlib.Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        database = stack.enter_context(scratch_database())
+        env = {
+            "OBLIVION_DATABASE_URL": database,
+            "OBLIVION_REDIS_URL": REDIS,
+            "OBLIVION_REDIS_PREFIX": f"oblivion-bench-{uuid.uuid4().hex[:8]}",
+            "OBLIVION_ADMIN_TOKEN": "adm-" + secrets.token_urlsafe(24),
+            "OBLIVION_JWT_SIGNING_KEY": secrets.token_urlsafe(48),
+            "OBLIVION_MASTER_KEY": "k1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        }
+        nexus = stack.enter_context(nexus_process(env))
+        slack = stack.enter_context(FakeSlack())
+        api = stack.enter_context(serve_kube_api(workdir))
+        api.register_crds()
+
+        floor_rps = asyncio.run(emulator_floor(api.url, args.floor_requests))
+        print(f"emulator floor: {floor_rps:,.0f} requests/s ({args.floor_requests} GET/POST, 32 concurrent)")
+
+        settings = OperatorSettings(
+            nexus_url=nexus.url,
+            admin_token=env["OBLIVION_ADMIN_TOKEN"],
+            qdrant_path=str(workdir / "qdrant"),
+            slack_api_url=slack.url + "/api/",
+            slack_bot_token=slack.bot_token,
+            drift_interval_seconds=3600,
+            presence_interval_seconds=3600,
+        )
+        registry, _ = build_registry(settings, kube_connection=kopf.ConnectionInfo(server=api.url, insecure=True))
+        with run_operator(api, registry, configure=lambda s: configure_kopf(s, standalone=True)):
+            print(f"{'agents':>7} {'all Ready (s)':>14} {'reconciles/s':>13} {'API requests':>13} "
+                  f"{'req/agent':>10} {'emulator-only (s)':>18}")
+            for n in args.agents:
+                result = apply_agents(api, nexus.url, env["OBLIVION_ADMIN_TOKEN"], n, args.timeout)
+                per_agent = result["requests"] / n
+                print(f"{n:>7} {result['seconds']:>14.2f} {result['reconciles_per_s']:>13.1f} "
+                      f"{result['requests']:>13.0f} {per_agent:>10.1f} {result['requests'] / floor_rps:>18.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""`oblivion operator` as a process, exactly as deployed: kubeconfig login, liveness, clean SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.fakes.slack import FakeSlack
+from tests.integration.operator.conftest import ready
+from tests.kube import KubeApi
+from tests.nexus_server import free_port
+from tests.secret_logs import SecretRegistry
+
+
+def test_operator_command_reconciles_against_the_kubeconfig_cluster_and_stops_on_sigterm(
+    cluster: KubeApi, operator_nexus: Any, slack: FakeSlack, tmp_path: Path, secret_registry: SecretRegistry
+) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OBLIVION_")}
+    env.update(
+        {
+            "KUBECONFIG": str(cluster.kubeconfig_path),
+            "OBLIVION_NEXUS_URL": operator_nexus.url,
+            "OBLIVION_ADMIN_TOKEN": operator_nexus.env["OBLIVION_ADMIN_TOKEN"],
+            "OBLIVION_QDRANT_PATH": str(tmp_path / "qdrant"),
+            "OBLIVION_SLACK_API_URL": slack.url + "/api/",
+            "OBLIVION_SLACK_BOT_TOKEN": slack.bot_token,
+        }
+    )
+    log_path = tmp_path / "operator.log"
+    secret_registry.add(slack.bot_token)
+    secret_registry.add_log_file(log_path)
+    command = [str(Path(sys.executable).parent / "oblivion"), "operator", "--standalone"]
+    command += ["--liveness", f"http://127.0.0.1:{port}/healthz"]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        cluster.create(
+            {
+                "apiVersion": "oblivion.dev/v1alpha1",
+                "kind": "Workgroup",
+                "metadata": {"name": "wg-process"},
+                "spec": {"slack": {"channelName": "wg-process"}},
+            }
+        )
+        cluster.wait_for_object("workgroups", "wg-process", condition=ready, timeout=60)
+
+        def live() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        cluster.wait_for(live, timeout=20, message="liveness endpoint answers")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        code = process.wait(30)
+    assert code == 0, log_path.read_text()
+    assert time.monotonic() - started < 30
+    assert "Created namespace wg-wg-process" in log_path.read_text()
