@@ -162,6 +162,8 @@ class KubernetesApiEmulator(kmock.KubernetesScaffold):
         if request.namespace is not None and not rtype.namespaced:
             raise errors.no_such_path(str(request.url.path))
         method, name, namespace = request.method.value, request.name, request.namespace
+        if "dryRun" in request.params and method in ("POST", "PUT", "PATCH", "DELETE"):
+            raise errors.bad_request("the emulator does not support dryRun: it would have written for real")
         if request.action == kmock.action.WATCH:
             return self._watch(rtype, request)
         if method == "GET" and name is None:

@@ -528,3 +528,11 @@ def test_names_follow_the_real_servers_rules(client: Client) -> None:
     core.create_namespaced_config_map("default", {"metadata": {"name": "dotted.name-1"}})
     rbac: Any = kubernetes.client.RbacAuthorizationV1Api(client)
     rbac.create_cluster_role({"metadata": {"name": "system:oblivion-operator"}, "rules": []})
+
+
+def test_dry_run_is_refused_rather_than_written(kube_api: KubeApi, client: Client) -> None:
+    core: Any = kubernetes.client.CoreV1Api(client)
+    with pytest.raises(ApiException) as refused:
+        core.create_namespaced_config_map("default", {"metadata": {"name": "dry"}}, dry_run="All")
+    assert refused.value.status == 400
+    assert kube_api.find("configmaps", "dry", "default") is None
