@@ -13,6 +13,9 @@ import logging
 
 import typer
 
+# `oblivion dev` and `oblivion trigger` (local development), mounted by ``oblivion_cli``.
+from oblivion_nexus.devtools import dev_app as dev_app
+from oblivion_nexus.devtools import trigger_app as trigger_app
 from oblivion_nexus.settings import SettingsError
 
 logger = logging.getLogger(__name__)
@@ -21,9 +24,6 @@ EXIT_SETTINGS = 2
 EXIT_DATABASE = 3
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
-# Filled by issue 5 (local development helpers and signed test webhooks); empty until then.
-dev_app = typer.Typer(add_completion=False)
-trigger_app = typer.Typer(no_args_is_help=True, add_completion=False)
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -67,6 +67,35 @@ def serve() -> None:
         ws="websockets-sansio",
         lifespan="on",
     )
+
+
+@app.command()
+def worker() -> None:
+    """Consume queued webhooks (the task flow) until SIGTERM or SIGINT."""
+    import signal
+
+    from oblivion_nexus.logs import configure_logging
+    from oblivion_nexus.settings import load_settings
+    from oblivion_nexus.stores.db import DatabaseError
+    from oblivion_nexus.worker import serve_worker
+
+    try:
+        settings = load_settings()
+    except SettingsError as e:
+        raise _fail(str(e), EXIT_SETTINGS) from None
+    configure_logging(settings.log_level, settings.log_format)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve_worker(settings, stop)
+
+    try:
+        asyncio.run(run())
+    except DatabaseError as e:
+        raise _fail(f"worker cannot start: {e}", EXIT_DATABASE) from None
 
 
 @app.command()

@@ -269,7 +269,9 @@ class SlackClient:
         """The whole thread as a list (see :meth:`iter_replies`)."""
         return [message async for message in self.iter_replies(channel, ts)]
 
-    async def history(self, channel: str, *, oldest: str | None = None, limit: int = 200) -> list[SlackMessage]:
+    async def history(
+        self, channel: str, *, oldest: str | None = None, limit: int = 200
+    ) -> list[SlackMessage]:
         """The newest top-level messages of ``channel`` (one page, newest first), with their metadata."""
         params: dict[str, Any] = {"channel": channel, "limit": limit, "include_all_metadata": "true"}
         if oldest is not None:
@@ -279,6 +281,20 @@ class SlackClient:
         if not isinstance(messages, list):
             raise SlackApiError("conversations.history", "unexpected_response_shape")
         return [self._parse("conversations.history", SlackMessage, raw) for raw in messages]
+
+    async def user_name(self, user_id: str) -> str:
+        """How people see a user (display name, else real name, else the id), from ``users.info``."""
+        body = await self._call("users.info", params={"user": user_id}, http_get=True)
+        user = body.get("user")
+        if not isinstance(user, dict):
+            raise SlackApiError("users.info", "unexpected_response_shape")
+        raw_profile = user.get("profile")
+        profile: dict[str, Any] = raw_profile if isinstance(raw_profile, dict) else {}
+        for candidate in (profile.get("display_name"), profile.get("real_name"), user.get("real_name")):
+            if isinstance(candidate, str) and candidate.strip():
+                return candidate.strip()
+        name = user.get("name")
+        return name if isinstance(name, str) and name else user_id
 
     async def get_permalink(self, channel: str, message_ts: str) -> str:
         body = await self._call(

@@ -25,9 +25,13 @@ from oblivion_nexus.stores import tables as t
 
 logger = logging.getLogger(__name__)
 
-# Ledger ``source`` values: a message that exists on that side, or a pending/finished write intent.
+# Ledger ``source`` values. ``slack``/``clickup``: a message Nexus itself wrote on that side (its
+# webhook must be dropped). ``slack-in``/``clickup-in``: a person's message, mirrored to the other
+# side. ``intent``: any other write Nexus makes once (root message, link comment, agent message).
 SLACK = "slack"
 CLICKUP = "clickup"
+SLACK_IN = "slack-in"
+CLICKUP_IN = "clickup-in"
 INTENT = "intent"
 
 
@@ -136,5 +140,3 @@ async def _once_locked(
     await conn.execute(update(t.MirrorLedgerEntry).where(*where).values(mirrored_id=result))
     await conn.commit()
     return result, True
-
-

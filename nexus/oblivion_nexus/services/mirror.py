@@ -179,7 +179,7 @@ async def mirror_clickup_comment(
     return await post_in_thread(
         resources,
         mapping,
-        ledger.clickup_key(comment_id),
+        ledger.LedgerKey(ledger.CLICKUP_IN, comment_id),
         escape_text(text),
         username=f"{author} (ClickUp)",
         mirrors=comment_id,
@@ -193,13 +193,19 @@ async def mirror_slack_reply(
     return await comment_on_task(
         resources,
         mapping.clickup_task_id,
-        ledger.slack_key(mapping.slack_channel_id, ts),
+        ledger.LedgerKey(ledger.SLACK_IN, f"{mapping.slack_channel_id}:{ts}"),
         f"{author} (Slack): {text}",
         mirrors=f"{mapping.slack_channel_id}:{ts}",
     )
 
 
-async def is_mirrored(resources: Resources, key: ledger.LedgerKey) -> bool:
-    """Whether a message is Nexus's own or already mirrored (so it must not be mirrored again)."""
-    found, _ = await ledger.lookup(resources.engine, key)
+async def is_own_slack_message(resources: Resources, channel: str, ts: str) -> bool:
+    """Whether Nexus posted this Slack message (so it must never be mirrored back)."""
+    found, _ = await ledger.lookup(resources.engine, ledger.slack_key(channel, ts))
+    return found
+
+
+async def is_own_clickup_comment(resources: Resources, comment_id: str) -> bool:
+    """Whether Nexus wrote this ClickUp comment (so it must never be mirrored back)."""
+    found, _ = await ledger.lookup(resources.engine, ledger.clickup_key(comment_id))
     return found

@@ -110,6 +110,7 @@ class WebhookQueue:
     async def close(self) -> None:
         try:
             await self._queue.close()
+            await self._redis.aclose()
         except (RedisError, OSError) as e:
             logger.debug("closing the queue: %s", type(e).__name__)
 

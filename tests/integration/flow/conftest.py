@@ -71,7 +71,7 @@ def flow_settings(
         slack_api_url=fake_slack.url + "/api/",
         clickup_token=fake_clickup.token,
         clickup_api_url=fake_clickup.url,
-        clickup_team_id=fake_clickup.team_id,
+        # No team id: the worker manages no ClickUp webhooks unless a test asks (test_clickup_webhooks).
         clickup_webhook_secret=clickup_secret,
         worker_lock_seconds=2.0,
         worker_stalled_check_seconds=1.0,
@@ -97,3 +97,79 @@ async def stack(
             http=http,
         )
         yield stack
+
+
+WORKGROUP = "backend"
+PROJECT = "auth"
+AGENT = "reviewer"
+ALIAS = "ai-backend"
+
+
+async def register_team(stack: FlowStack, *, archived: bool = False) -> None:
+    """A workgroup, a project on LIST_ID and the stack's channel, and one agent answering @ai-backend."""
+    await stack.put(f"/workgroups/{WORKGROUP}", {"displayName": "Backend"})
+    await stack.put(
+        f"/workgroups/{WORKGROUP}/projects/{PROJECT}",
+        {
+            "clickupListId": LIST_ID,
+            "slackChannelId": stack.channel_id,
+            "statusMap": {"IN_PROGRESS": "in progress", "DONE": "complete"},
+            "archived": archived,
+        },
+    )
+    await stack.put(
+        f"/workgroups/{WORKGROUP}/agents/{AGENT}",
+        {
+            "clientId": "backend-reviewer",
+            "clientSecret": secrets.token_urlsafe(16),
+            "displayName": "Reviewer Bot",
+            "aliases": [ALIAS],
+            "clickupUserId": "777",
+            "iconEmoji": ":robot_face:",
+        },
+    )
+
+
+def add_clickup_webhook(stack: FlowStack) -> str:
+    """A webhook in the fake ClickUp to Nexus, signed with the fallback secret."""
+    from tests.fakes import clickup_payloads as shapes
+
+    hook = shapes.webhook(stack.clickup.team_id, stack.clickup_url, ["*"], LIST_ID, stack.clickup_secret)
+    stack.clickup.webhooks[hook["id"]] = hook
+    return str(hook["id"])
+
+
+async def inbox_frames(
+    stack: FlowStack, workgroup: str = WORKGROUP, agent: str = AGENT
+) -> list[dict[str, Any]]:
+    """Every event frame queued for an agent (acked ones are gone), oldest first."""
+    import json
+
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(stack.settings.redis_url, decode_responses=True)
+    try:
+        base = f"{stack.settings.redis_prefix}:inbox:{workgroup}:{agent}"
+        order = await client.zrange(f"{base}:q", 0, -1)
+        frames = await client.hgetall(f"{base}:ev")
+        return [json.loads(frames[i]) for i in order if i in frames]
+    finally:
+        await client.aclose()
+
+
+async def eventually(check: Any, *, timeout: float = 10.0, what: str = "condition") -> Any:
+    """Poll ``check()`` (sync or async) until it returns something truthy, or fail after ``timeout``."""
+    import asyncio
+    import inspect
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        await asyncio.sleep(0.05)

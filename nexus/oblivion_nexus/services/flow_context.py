@@ -1,0 +1,87 @@
+"""What every step of the task flow shares: the resources, the agents' inboxes, who Nexus is.
+
+The worker makes one :class:`FlowContext` per process. Events reach agents through the same durable
+inbox the gateway delivers from (``stores.inbox``): queueing publishes the cross-replica wake-up, so
+a worker without WebSockets reaches an agent connected to any API replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from oblivion_agent.protocol import FrameType, make_event
+from oblivion_nexus.resources import Resources
+from oblivion_nexus.services.flow_clients import require_clickup, require_slack
+from oblivion_nexus.services.flow_tasks import MappingRef, task_agents
+from oblivion_nexus.stores.inbox import InboxStore
+
+logger = logging.getLogger(__name__)
+
+# Frame ids are at most 128 characters (protocol); deterministic ids make re-sent events duplicates.
+_MAX_FRAME_ID = 128
+
+
+@dataclass
+class FlowContext:
+    resources: Resources
+    inbox: InboxStore
+    _clickup_user_id: str | None = field(default=None, init=False)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
+
+    @classmethod
+    def create(cls, resources: Resources) -> FlowContext:
+        settings = resources.settings
+        return cls(resources, InboxStore(resources.redis, settings.redis_prefix, settings.inbox_ttl_seconds))
+
+    async def slack_identity(self) -> tuple[str, str | None]:
+        """The bot's (user id, bot id), asked once per process (``auth.test``)."""
+        identity = await require_slack(self.resources).identity()
+        return identity.user_id, identity.bot_id
+
+    async def clickup_user_id(self) -> str:
+        """The ClickUp user the token acts as (author of Nexus's comments), asked once per process."""
+        if self._clickup_user_id is None:
+            async with self._lock:
+                if self._clickup_user_id is None:
+                    user = await require_clickup(self.resources).get_authorized_user()
+                    self._clickup_user_id = user.id
+        return self._clickup_user_id
+
+    async def send_event(
+        self, workgroup: str, agent: str, kind: FrameType, event_id: str, data: dict[str, Any]
+    ) -> bool:
+        """Queue an event for an agent under a deterministic id; False if that id is already queued."""
+        frame = make_event(kind, data, frame_id=event_id[:_MAX_FRAME_ID])
+        added = await self.inbox.enqueue(workgroup, agent, frame.id, frame.model_dump_json())
+        logger.info("%s %s for %s/%s", kind, "queued" if added else "already queued", workgroup, agent)
+        return added
+
+
+async def tell_task_agents(
+    flow: FlowContext,
+    mapping: MappingRef,
+    key: str,
+    kind: str,
+    text: str,
+    *,
+    author: str | None,
+    source: str,
+) -> int:
+    """Send CONTEXT_UPDATE about a task to each of its agents (event id derived from ``key``)."""
+    sent = 0
+    for agent, _notified in await task_agents(flow.resources, mapping.id):
+        data = {
+            "task_id": mapping.clickup_task_id,
+            "kind": kind,
+            "author": author,
+            "text": text,
+            "source": source,
+        }
+        await flow.send_event(
+            agent.workgroup, agent.name, FrameType.CONTEXT_UPDATE, f"ctx-{key}-{agent.id}", data
+        )
+        sent += 1
+    return sent

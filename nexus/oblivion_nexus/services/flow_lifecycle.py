@@ -1,0 +1,62 @@
+"""A tracked task changing in ClickUp: its status becomes the task state, a new description reaches
+the agents, and a deleted task closes its mapping and tells the thread."""
+
+from __future__ import annotations
+
+import logging
+
+from oblivion_nexus.integrations.clickup_events import ClickUpWebhookEvent
+from oblivion_nexus.services import flow_ledger as ledger
+from oblivion_nexus.services import flow_tasks as tasks
+from oblivion_nexus.services.flow_context import FlowContext, tell_task_agents
+from oblivion_nexus.services.mirror import post_in_thread
+
+logger = logging.getLogger(__name__)
+
+
+async def on_status(flow: FlowContext, event: ClickUpWebhookEvent, mapping: tasks.MappingRef) -> None:
+    change = event.status_change
+    if change is None:
+        return
+    async with flow.resources.sessionmaker() as session:
+        project = await tasks.project_for_list(session, event.list_id) if event.list_id else None
+    state = tasks.state_for_status(project, change[1]) if project is not None else None
+    if state is None:
+        logger.info("task %s moved to ClickUp status %r, which maps to no state", event.task_id, change[1])
+        return
+    if state != mapping.state:
+        await tasks.update_mapping(flow.resources, mapping.id, state=state)
+        logger.info("task %s: state %s -> %s (ClickUp %r)", event.task_id, mapping.state, state, change[1])
+    item = event.primary_item
+    key = f"status-{item.id if item else change[1]}"
+    await tell_task_agents(flow, mapping, key, "status", state, author=_actor(event), source="clickup")
+
+
+async def on_description(flow: FlowContext, event: ClickUpWebhookEvent, mapping: tasks.MappingRef) -> None:
+    text = event.description_text
+    if text is None:
+        return
+    item = next((i for i in event.history_items if i.field == "content"), None)
+    key = f"description-{item.id if item else event.dedupe_key}"
+    await tell_task_agents(flow, mapping, key, "description", text, author=_actor(event), source="clickup")
+
+
+async def on_deleted(flow: FlowContext, task_id: str) -> None:
+    mapping = await tasks.mapping_for_task(flow.resources, task_id)
+    if mapping is None:
+        return
+    if mapping.thread_ts is not None:
+        await post_in_thread(
+            flow.resources,
+            mapping,
+            ledger.intent_key(f"deleted:{task_id}"),
+            "This task was deleted in ClickUp; this thread is no longer mirrored.",
+        )
+    if not mapping.closed:
+        await tasks.close_mapping(flow.resources, mapping.id)
+        logger.info("task %s deleted in ClickUp; its mapping is closed", task_id)
+
+
+def _actor(event: ClickUpWebhookEvent) -> str | None:
+    actor = event.actor
+    return actor.display_name if actor is not None else None

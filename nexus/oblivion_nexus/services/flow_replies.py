@@ -1,0 +1,46 @@
+"""A person's reply in a tracked Slack thread: into ClickUp as "<name> (Slack)", and to the agents.
+
+Never mirrored: Nexus's own messages (``flow_threads.is_own``), edits and deletions, other bots, and
+anything outside a tracked thread.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from oblivion_nexus.integrations.slack_events import SlackEvent
+from oblivion_nexus.services.flow_context import FlowContext, tell_task_agents
+from oblivion_nexus.services.flow_mentions import wake_mentioned
+from oblivion_nexus.services.flow_threads import author_name, is_own, readable_text, tracked_reply
+from oblivion_nexus.services.mirror import mirror_slack_reply
+
+logger = logging.getLogger(__name__)
+
+# Subtypes that are a person saying something; everything else (edits, joins, bots…) is not mirrored.
+_PERSON_SUBTYPES = {None, "thread_broadcast", "file_share"}
+
+
+async def on_message(flow: FlowContext, event: SlackEvent) -> None:
+    mapping = await tracked_reply(flow, event)
+    if mapping is None:
+        return
+    if event.subtype not in _PERSON_SUBTYPES or event.hidden or await is_own(flow, event):
+        return
+    if event.is_from_a_bot:
+        return
+    assert event.ts is not None
+    author = await author_name(flow, event)
+    text = await readable_text(flow, event.text or "")
+    if not text.strip():
+        return
+    await mirror_slack_reply(flow.resources, mapping, event.ts, author, text)
+    await tell_task_agents(
+        flow,
+        mapping,
+        f"slack-{mapping.slack_channel_id}-{event.ts}",
+        "slack_reply",
+        text,
+        author=author,
+        source="slack",
+    )
+    await wake_mentioned(flow, mapping, event, author, text)

@@ -1,0 +1,84 @@
+"""The queue consumer: ``oblivion nexus worker`` runs the task flow for every queued webhook.
+
+It needs no WebSockets: events for agents go to their durable inboxes, whose wake-up reaches the API
+replica holding the agent's connection. Several workers may run; BullMQ hands each job to one, and a
+job of a worker that died is taken up again within ``OBLIVION_WORKER_LOCK_SECONDS`` plus two stalled
+checks. The worker also keeps the projects' ClickUp webhooks alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from oblivion_nexus.resources import Resources
+from oblivion_nexus.services import flow_clients
+from oblivion_nexus.services.clickup_webhooks import keep_webhooks
+from oblivion_nexus.services.flow_context import FlowContext
+from oblivion_nexus.services.flow_dispatch import handle_job
+from oblivion_nexus.settings import NexusSettings
+from oblivion_nexus.stores.crypto import MasterKeys
+from oblivion_nexus.stores.db import create_engine, create_sessionmaker, require_schema_at_head
+from oblivion_nexus.stores.queue import ConsumerSettings, start_consumer
+
+logger = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def running_worker(settings: NexusSettings) -> AsyncIterator[FlowContext]:
+    """Consume ``webhook-processing`` until the block ends (then finish running jobs and stop)."""
+    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+    redis = aioredis.Redis.from_url(settings.redis_url)
+    slack, clickup = flow_clients.make_slack(settings), flow_clients.make_clickup(settings)
+    try:
+        await require_schema_at_head(engine)
+        resources = Resources(
+            settings=settings,
+            engine=engine,
+            sessionmaker=create_sessionmaker(engine),
+            redis=redis,
+            master_keys=MasterKeys.parse(settings.master_key.get_secret_value()),
+            slack=slack,
+            clickup=clickup,
+        )
+        flow = FlowContext.create(resources)
+
+        async def handle(name: str, data: dict[str, Any]) -> None:
+            await handle_job(flow, name, data)
+
+        consumer = start_consumer(
+            ConsumerSettings(
+                redis_url=settings.redis_url,
+                prefix=settings.redis_prefix,
+                concurrency=settings.worker_concurrency,
+                lock_seconds=settings.worker_lock_seconds,
+                stalled_check_seconds=settings.worker_stalled_check_seconds,
+            ),
+            handle,
+        )
+        upkeep = asyncio.create_task(keep_webhooks(flow, settings.clickup_webhook_check_seconds))
+        logger.info("worker consuming (concurrency %d)", settings.worker_concurrency)
+        try:
+            yield flow
+        finally:
+            upkeep.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await upkeep
+            await consumer.close()
+            logger.info("worker stopped")
+    finally:
+        await flow_clients.close_clients(slack, clickup, None)
+        await redis.aclose()
+        await engine.dispose()
+
+
+async def serve_worker(settings: NexusSettings, stop: asyncio.Event) -> None:
+    """Run the worker until ``stop`` is set (SIGTERM/SIGINT in ``oblivion nexus worker``)."""
+    async with running_worker(settings):
+        await stop.wait()
