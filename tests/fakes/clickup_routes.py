@@ -113,6 +113,19 @@ def build_app(fake: FakeClickUp) -> Starlette:
             background = BackgroundTask(fake.emit_status_change, task["id"], item)
         return JSONResponse(task, background=background)
 
+    async def create_task(request: Request, body: Any) -> Response:
+        # ClickUp's Create Task; like any change made through the API it sends the usual webhooks.
+        if not isinstance(body, dict) or not isinstance(body.get("name"), str) or not body["name"]:
+            return _error(400, "Task name invalid", "INPUT_005")
+        task, _ = await fake.create_task(
+            list_id=request.path_params["list_id"],
+            name=body["name"],
+            description=str(body.get("description") or ""),
+            tags=[str(tag) for tag in body.get("tags") or []],
+            creator=fake.api_user,
+        )
+        return JSONResponse(task)
+
     async def list_tasks(request: Request, _: Any) -> Response:
         list_id = request.path_params["list_id"]
         query = request.query_params
@@ -287,6 +300,7 @@ def build_app(fake: FakeClickUp) -> Starlette:
             Route("/api/v2/task/{task_id}", api(get_task), methods=["GET"]),
             Route("/api/v2/task/{task_id}", api(put_task), methods=["PUT"]),
             Route("/api/v2/list/{list_id}/task", api(list_tasks), methods=["GET"]),
+            Route("/api/v2/list/{list_id}/task", api(create_task), methods=["POST"]),
             Route("/api/v2/task/{task_id}/comment", api(get_comments), methods=["GET"]),
             Route("/api/v2/task/{task_id}/comment", api(post_comment), methods=["POST"]),
             Route("/api/v2/team/{team_id}/webhook", api(create_webhook), methods=["POST"]),

@@ -153,6 +153,8 @@ async def world(
     fake_clickup: FakeClickUp,
     secret_registry: SecretRegistry,
 ) -> AsyncIterator[TaskWorld]:
+    webhook_secret = secrets.token_hex(32)
+    secret_registry.add(webhook_secret)
     settings = nexus_settings(
         nexus_env,
         slack_bot_token=fake_slack.bot_token,
@@ -160,6 +162,7 @@ async def world(
         clickup_token=fake_clickup.token,
         clickup_api_url=fake_clickup.url,
         agent_mute_seconds=MUTE_SECONDS,
+        clickup_webhook_secret=webhook_secret,
     )
     await asyncio.to_thread(migrate_database, settings.database_url)
     channel = fake_slack.add_channel(f"proj-{uuid.uuid4().hex[:8]}", bot_is_member=True)["id"]

@@ -1,0 +1,208 @@
+"""``oblivion trigger clickup-task`` against a running Nexus, and ``oblivion dev`` as a process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from tests.fakes.clickup import FakeClickUp
+from tests.fakes.slack import FakeSlack
+from tests.integration.tasks.conftest import TaskWorld
+from tests.nexus_server import free_port, oblivion_executable
+from tests.secret_logs import SecretRegistry
+
+REPO_ROOT = Path(__file__).parents[3]
+
+
+async def oblivion(*args: str, env: dict[str, str], timeout: float = 60) -> tuple[int, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("OBLIVION_")}
+    process = await asyncio.create_subprocess_exec(
+        oblivion_executable(),
+        *args,
+        cwd=REPO_ROOT,
+        env={**base, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode is not None
+    return process.returncode, out.decode()
+
+
+async def test_trigger_creates_the_task_in_clickup_and_nexus_accepts_the_signed_webhook(
+    world: TaskWorld,
+) -> None:
+    secret = world.nexus.settings.clickup_webhook_secret
+    assert secret is not None
+    env = {
+        "OBLIVION_CLICKUP_WEBHOOK_SECRET": secret.get_secret_value(),
+        "OBLIVION_CLICKUP_API_URL": world.clickup.url,
+        "OBLIVION_CLICKUP_TOKEN": world.clickup.token,
+    }
+    code, out = await oblivion(
+        "trigger",
+        "clickup-task",
+        "--list",
+        world.list_id,
+        "--name",
+        "Fix login",
+        "--description",
+        "@backend-bot users are logged out",
+        "--nexus-url",
+        world.nexus.url,
+        env=env,
+    )
+    assert code == 0, out
+    created = [task for task in world.clickup.tasks.values() if task["name"] == "Fix login"]
+    assert len(created) == 1
+    assert created[0]["description"] == "@backend-bot users are logged out"
+    assert f"task_id={created[0]['id']} -> 200" in out
+    assert secret.get_secret_value() not in out
+
+
+async def test_trigger_for_an_existing_task_signed_with_the_wrong_secret_is_refused(world: TaskWorld) -> None:
+    task = world.clickup.add_task(list_id=world.list_id, name="Exists")
+    env = {"OBLIVION_CLICKUP_WEBHOOK_SECRET": "not-the-secret"}
+    code, out = await oblivion(
+        "trigger",
+        "clickup-task",
+        "--list",
+        world.list_id,
+        "--task-id",
+        task["id"],
+        "--nexus-url",
+        world.nexus.url,
+        env=env,
+    )
+    assert code == 1
+    assert "-> 401" in out
+    assert "Nexus refused the webhook" in out
+
+
+async def test_trigger_without_a_task_or_a_clickup_token_says_what_to_pass(world: TaskWorld) -> None:
+    code, out = await oblivion(
+        "trigger",
+        "clickup-task",
+        "--list",
+        "1",
+        "--nexus-url",
+        world.nexus.url,
+        env={"OBLIVION_CLICKUP_WEBHOOK_SECRET": "x"},
+    )
+    assert code == 2
+    assert "--task-id" in out
+    assert "OBLIVION_CLICKUP_TOKEN" in out
+
+
+async def test_oblivion_dev_serves_api_and_worker_so_a_triggered_task_gets_its_thread(
+    nexus_env: dict[str, str],
+    fake_slack: FakeSlack,
+    fake_clickup: FakeClickUp,
+    secret_registry: SecretRegistry,
+) -> None:
+    port = free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="oblivion-dev-"))
+    env = {
+        **{k: v for k, v in nexus_env.items() if k != "OBLIVION_ADMIN_TOKEN"},
+        "OBLIVION_HOST": "127.0.0.1",
+        "OBLIVION_PORT": str(port),
+        "OBLIVION_SLACK_BOT_TOKEN": fake_slack.bot_token,
+        "OBLIVION_SLACK_API_URL": fake_slack.url + "/api/",
+        "OBLIVION_CLICKUP_TOKEN": fake_clickup.token,
+        "OBLIVION_CLICKUP_API_URL": fake_clickup.url,
+    }
+    env_file = workdir / "dev.env"
+    log_path = workdir / "dev.log"
+    secret_registry.add_log_file(log_path)
+    base = {k: v for k, v in os.environ.items() if not k.startswith("OBLIVION_")}
+    with log_path.open("wb") as log_file:
+        process = await asyncio.create_subprocess_exec(
+            oblivion_executable(),
+            "dev",
+            "--env-file",
+            str(env_file),
+            "--qdrant-path",
+            str(workdir / "qdrant"),
+            cwd=workdir,
+            env={**base, **env},
+            stdout=log_file,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=url) as client:
+            deadline = time.monotonic() + 30
+            while True:
+                assert process.returncode is None, log_path.read_text()
+                try:
+                    if (await client.get("/readyz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, log_path.read_text()
+                await asyncio.sleep(0.1)
+            generated = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
+            secret_registry.add(*generated.values())
+            assert env_file.stat().st_mode & 0o777 == 0o600
+            output = log_path.read_text()
+            assert f"API             {url}" in output
+            assert f"{url}/webhooks/clickup" in output
+            assert "embedded at" in output
+            admin = {"Authorization": f"Bearer {generated['OBLIVION_ADMIN_TOKEN']}"}
+            channel = fake_slack.add_channel(f"proj-{uuid.uuid4().hex[:6]}", bot_is_member=True)["id"]
+            wg, list_id = f"wg-{uuid.uuid4().hex[:8]}", str(800_000 + secrets.randbelow(99_999))
+            for path, body in (
+                (f"/internal/v1/workgroups/{wg}", {}),
+                (
+                    f"/internal/v1/workgroups/{wg}/projects/web",
+                    {"clickupListId": list_id, "slackChannelId": channel},
+                ),
+                (
+                    f"/internal/v1/workgroups/{wg}/agents/backend-bot",
+                    {
+                        "clientId": f"{wg}-bot",
+                        "clientSecret": secrets.token_urlsafe(16),
+                        "aliases": ["backend-bot"],
+                    },
+                ),
+            ):
+                r = await client.put(path, json=body, headers=admin)
+                assert r.status_code == 201, r.text
+        trigger_env = {
+            "OBLIVION_CLICKUP_WEBHOOK_SECRET": generated["OBLIVION_CLICKUP_WEBHOOK_SECRET"],
+            "OBLIVION_CLICKUP_API_URL": fake_clickup.url,
+            "OBLIVION_CLICKUP_TOKEN": fake_clickup.token,
+        }
+        code, out = await oblivion(
+            "trigger",
+            "clickup-task",
+            "--list",
+            list_id,
+            "--name",
+            "Fix login",
+            "--description",
+            "@backend-bot please",
+            "--nexus-url",
+            url,
+            env=trigger_env,
+        )
+        assert code == 0, out
+        deadline = time.monotonic() + 15
+        while not fake_slack.messages(channel):
+            assert time.monotonic() < deadline, "no root message was posted:\n" + log_path.read_text()
+            await asyncio.sleep(0.1)
+        assert "Fix login" in str(fake_slack.messages(channel)[0])
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 30) == 0, log_path.read_text()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
