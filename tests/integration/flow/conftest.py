@@ -173,3 +173,21 @@ async def eventually(check: Any, *, timeout: float = 10.0, what: str = "conditio
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not happen within {timeout} s")
         await asyncio.sleep(0.05)
+
+
+async def queue_drained(stack: FlowStack) -> bool:
+    """Whether the webhook queue has nothing waiting, running or delayed."""
+    from oblivion_nexus.services.flow_clients import make_webhook_queue
+
+    queue = make_webhook_queue(stack.settings)
+    try:
+        counts = await queue.counts()
+    finally:
+        await queue.close()
+    return all(counts.get(state, 0) == 0 for state in ("waiting", "active", "delayed"))
+
+
+async def settle(stack: FlowStack) -> None:
+    """Wait until every queued job ran (twice in a row, so jobs they caused ran too)."""
+    await eventually(lambda: queue_drained(stack), what="queue drained")
+    await eventually(lambda: queue_drained(stack), what="queue drained again")
