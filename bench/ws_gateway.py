@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import gc
 import json
 import os
 import random
@@ -218,7 +219,15 @@ def floor_server_main(port: int) -> None:
             clients.pop(name, None)
 
     async def main() -> None:
-        async with serve(handler, "127.0.0.1", port, process_request=health, subprotocols=[SUBPROTOCOL]):  # type: ignore[list-item]
+        # No keepalive pings either: the floor does nothing but forward.
+        async with serve(
+            handler,
+            "127.0.0.1",
+            port,
+            process_request=health,
+            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            ping_interval=None,
+        ):
             await asyncio.Future()
 
     _run(main())
@@ -248,7 +257,11 @@ class Measurement:
 async def agent_client(url: str, headers: dict[str, str], m: Measurement) -> Any:
     from websockets.asyncio.client import connect
 
-    ws = await connect(url, additional_headers=headers, subprotocols=[SUBPROTOCOL], open_timeout=60)  # type: ignore[list-item]
+    # No client keepalive pings: Nexus's HEARTBEAT is the liveness check, and 10,000 pings from one
+    # client process every 20 s would measure the client, not the server.
+    ws = await connect(
+        url, additional_headers=headers, subprotocols=[SUBPROTOCOL], open_timeout=60, ping_interval=None
+    )  # type: ignore[list-item]
 
     async def read() -> None:
         with contextlib.suppress(Exception):
@@ -337,6 +350,10 @@ async def measure(
     clients = await connect_all(targets, m)
     connect_seconds = time.perf_counter() - started
     await asyncio.sleep(1)  # let the server settle (subscriptions, first dispatches) before the clock runs
+    # The client process holds N connections; a full collection of them would stall the clients,
+    # not the server under test. Freeze what exists now so later collections stay small.
+    gc.collect()
+    gc.freeze()
     rss_after = rss_kib(pid)
     events = await drive(send, agents, args.rate, args.seconds, m)
     for ws, reader in clients:
@@ -433,7 +450,7 @@ def main() -> None:
     if args.floor_server:
         floor_server_main(args.floor_server)
         return
-    raise_file_limit(2 * args.agents + 256)
+    raise_file_limit(args.agents + 256)  # each process (clients, server) holds one socket per agent
     inst = create_installation(args.agents)
     try:
 
