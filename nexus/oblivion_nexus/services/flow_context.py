@@ -70,9 +70,11 @@ async def tell_task_agents(
     author: str | None,
     source: str,
 ) -> int:
-    """Send CONTEXT_UPDATE about a task to each of its agents (event id derived from ``key``)."""
+    """Send CONTEXT_UPDATE about a task to each agent already told of it (event id from ``key``)."""
     sent = 0
-    for agent, _notified in await task_agents(flow.resources, mapping.id):
+    for agent, notified in await task_agents(flow.resources, mapping.id):
+        if not notified:
+            continue  # its TASK_ASSIGNED, still to come, carries the task as it is now
         data = {
             "task_id": mapping.clickup_task_id,
             "kind": kind,

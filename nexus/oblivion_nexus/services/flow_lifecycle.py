@@ -24,9 +24,10 @@ async def on_status(flow: FlowContext, event: ClickUpWebhookEvent, mapping: task
     if state is None:
         logger.info("task %s moved to ClickUp status %r, which maps to no state", event.task_id, change[1])
         return
-    if state != mapping.state:
-        await tasks.update_mapping(flow.resources, mapping.id, state=state)
-        logger.info("task %s: state %s -> %s (ClickUp %r)", event.task_id, mapping.state, state, change[1])
+    if state == mapping.state:
+        return
+    await tasks.update_mapping(flow.resources, mapping.id, state=state)
+    logger.info("task %s: state %s -> %s (ClickUp %r)", event.task_id, mapping.state, state, change[1])
     item = event.primary_item
     key = f"status-{item.id if item else change[1]}"
     await tell_task_agents(flow, mapping, key, "status", state, author=_actor(event), source="clickup")

@@ -191,3 +191,13 @@ async def settle(stack: FlowStack) -> None:
     """Wait until every queued job ran (twice in a row, so jobs they caused ran too)."""
     await eventually(lambda: queue_drained(stack), what="queue drained")
     await eventually(lambda: queue_drained(stack), what="queue drained again")
+
+
+async def queued_counts(stack: FlowStack) -> dict[str, int]:
+    from oblivion_nexus.services.flow_clients import make_webhook_queue
+
+    queue = make_webhook_queue(stack.settings)
+    try:
+        return await queue.counts()
+    finally:
+        await queue.close()
