@@ -2,7 +2,7 @@
 
 A real cluster silently drops fields a CRD's `openAPIV3Schema` does not declare (also in status) and
 refuses values outside it with 422; an emulator that stored anything would let an operator pass its
-tests and lose its status in production. CEL rules (`x-kubernetes-validations`) are not evaluated.
+tests and lose its status in production. CEL rules are checked by `validation_rules`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
+
+from tests.kube import validation_rules
 
 _PRESERVE = "x-kubernetes-preserve-unknown-fields"
 _ROOT_KEPT = ("apiVersion", "kind", "metadata")
@@ -103,6 +105,7 @@ class StructuralSchema:
     def __init__(self, schema: Mapping[str, Any]) -> None:
         self.schema = schema
         self._validator = jsonschema.Draft4Validator(_json_schema(schema))
+        self._rules = validation_rules.collect_rules(schema)
 
     def admit(
         self, obj: dict[str, Any], *, validate: bool, old: dict[str, Any] | None = None
@@ -125,6 +128,8 @@ class StructuralSchema:
             for e in errors
             if old is None or _value_at(old, e.absolute_path) != _value_at(result, e.absolute_path)
         ]
+        if not problems:  # like the API server, CEL rules run only on schema-valid objects
+            problems = validation_rules.violations(self._rules, result, old)
         return result, problems
 
 

@@ -536,3 +536,47 @@ def test_dry_run_is_refused_rather_than_written(kube_api: KubeApi, client: Clien
         core.create_namespaced_config_map("default", {"metadata": {"name": "dry"}}, dry_run="All")
     assert refused.value.status == 400
     assert kube_api.find("configmaps", "dry", "default") is None
+
+
+INVALID_EXAMPLES = sorted((REPO / "examples" / "invalid").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", INVALID_EXAMPLES, ids=[p.stem for p in INVALID_EXAMPLES])
+def test_invalid_examples_are_refused_like_a_cluster_would(kube_api: KubeApi, path: pathlib.Path) -> None:
+    kube_api.register_crds()
+    for doc in (d for d in yaml.safe_load_all(path.read_text()) if d):
+        rtype = kube_api.resource(doc["kind"])
+        namespace = doc["metadata"].get("namespace")
+        if namespace and kube_api.find("namespaces", namespace) is None:
+            kube_api.create_namespace(namespace)
+        scope = f"namespaces/{namespace}/" if namespace else ""
+        response = httpx.post(
+            f"{kube_api.url}/apis/{rtype.group}/{rtype.version}/{scope}{rtype.plural}", json=doc
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["reason"] == "Invalid"
+
+
+def test_cel_transition_rules_guard_updates(kube_api: KubeApi, client: Client) -> None:
+    kube_api.register_crds()
+    custom: Any = kubernetes.client.CustomObjectsApi(client)
+    workgroup = yaml.safe_load((REPO / "examples" / "workgroup.yaml").read_text())
+    custom.create_cluster_custom_object("oblivion.dev", "v1alpha1", "workgroups", workgroup)
+    with pytest.raises(ApiException) as refused:
+        custom.patch_cluster_custom_object(
+            "oblivion.dev",
+            "v1alpha1",
+            "workgroups",
+            workgroup["metadata"]["name"],
+            {"spec": {"namespace": "elsewhere"}},
+        )
+    assert refused.value.status == 422
+    assert "cannot be changed" in _status(refused.value)["message"]
+    renamed = custom.patch_cluster_custom_object(
+        "oblivion.dev",
+        "v1alpha1",
+        "workgroups",
+        workgroup["metadata"]["name"],
+        {"spec": {"displayName": "B"}},
+    )
+    assert renamed["spec"]["displayName"] == "B"
