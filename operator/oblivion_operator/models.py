@@ -172,7 +172,7 @@ class AgentSpec(SpecModel):
         reserved = {"OBLIVION_CLIENT_ID", "OBLIVION_CLIENT_SECRET", "OBLIVION_NEXUS_URL"}
         for item in v:
             if item.get("name") in reserved:
-                raise ValueError(f"env: {item['name']} is set by the operator and cannot be overridden")
+                raise ValueError(f"{item['name']} is set by the operator and cannot be overridden")
         return v
 
 

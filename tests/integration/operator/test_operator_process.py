@@ -58,7 +58,7 @@ def test_operator_command_reconciles_against_the_kubeconfig_cluster_and_stops_on
             except httpx.TransportError:
                 return False
 
-        cluster.wait_for(live, timeout=20, message="liveness endpoint answers")
+        cluster.wait_for(live, timeout=30, message="liveness endpoint answers")
     finally:
         process.send_signal(signal.SIGTERM)
         started = time.monotonic()

@@ -39,7 +39,7 @@ def _start_workgroup(cluster: KubeApi) -> None:
             "spec": {"slack": {"channelName": WG}},
         }
     )
-    cluster.wait_for_object("workgroups", WG, condition=ready, timeout=20)
+    cluster.wait_for_object("workgroups", WG, condition=ready, timeout=30)
 
 
 def test_project_gets_a_default_channel_and_a_mapping_in_nexus(
@@ -50,7 +50,7 @@ def test_project_gets_a_default_channel_and_a_mapping_in_nexus(
         cluster.create(
             _project("payments", clickup={"listId": "901200000002", "statusMap": {"DONE": "complete"}})
         )
-        project = cluster.wait_for_object("projects", "payments", NS, condition=ready, timeout=20)
+        project = cluster.wait_for_object("projects", "payments", NS, condition=ready, timeout=30)
     channel = slack.channel_named("proj-payments")
     assert channel is not None
     assert project["status"]["slackChannelId"] == channel["id"]
@@ -69,7 +69,7 @@ def test_project_adopts_an_existing_channel_by_id_and_joins_it(
     with start_operator(cluster, operator_settings):
         _start_workgroup(cluster)
         cluster.create(_project("adopted", slack={"channelId": existing["id"]}))
-        project = cluster.wait_for_object("projects", "adopted", NS, condition=ready, timeout=20)
+        project = cluster.wait_for_object("projects", "adopted", NS, condition=ready, timeout=30)
     assert project["status"]["slackChannelId"] == existing["id"]
     assert slack.channel(existing["id"])["is_member"] is True
     assert not slack.calls_to("conversations.create")[1:]  # only the workgroup's channel was created
@@ -93,7 +93,7 @@ def test_archiving_a_project_archives_its_channel_and_mapping(
     with start_operator(cluster, operator_settings):
         _start_workgroup(cluster)
         cluster.create(_project("finished"))
-        project = cluster.wait_for_object("projects", "finished", NS, condition=ready, timeout=20)
+        project = cluster.wait_for_object("projects", "finished", NS, condition=ready, timeout=30)
         cluster.patch("projects", "finished", {"spec": {"archived": True}}, NS)
         archived = cluster.wait_for_object(
             "projects", "finished", NS, condition=lambda p: p["status"].get("phase") == "Archived", timeout=20
@@ -114,7 +114,7 @@ def test_project_past_its_end_date_is_archived(
             "over",
             NS,
             condition=lambda p: (p.get("status") or {}).get("phase") == "Archived",
-            timeout=20,
+            timeout=30,
         )
     assert slack.channel(project["status"]["slackChannelId"])["is_archived"] is True
 
@@ -136,12 +136,12 @@ def test_deleting_under_delete_archives_and_under_retain_keeps_the_channel(
         _start_workgroup(cluster)
         cluster.create(_project("gone", retentionPolicy="Delete"))
         cluster.create(_project("kept", retentionPolicy="Retain"))
-        gone = cluster.wait_for_object("projects", "gone", NS, condition=ready, timeout=20)
-        kept = cluster.wait_for_object("projects", "kept", NS, condition=ready, timeout=20)
+        gone = cluster.wait_for_object("projects", "gone", NS, condition=ready, timeout=30)
+        kept = cluster.wait_for_object("projects", "kept", NS, condition=ready, timeout=30)
         cluster.delete("projects", "gone", NS)
         cluster.delete("projects", "kept", NS)
-        cluster.wait_for_deletion("projects", "gone", NS, timeout=20)
-        cluster.wait_for_deletion("projects", "kept", NS, timeout=20)
+        cluster.wait_for_deletion("projects", "gone", NS, timeout=30)
+        cluster.wait_for_deletion("projects", "kept", NS, timeout=30)
     assert slack.channel(gone["status"]["slackChannelId"])["is_archived"] is True
     assert slack.channel(kept["status"]["slackChannelId"])["is_archived"] is False
     assert nexus_admin.get(f"workgroups/{WG}/projects/gone") is None

@@ -61,7 +61,7 @@ def test_credential_is_synced_and_rotation_changes_the_fingerprint(
     cluster.create(_secret(first))
     with start_operator(cluster, operator_settings):
         cluster.create(_credential())
-        synced = cluster.wait_for_object("toolcredentials", "github", NS, condition=ready, timeout=20)
+        synced = cluster.wait_for_object("toolcredentials", "github", NS, condition=ready, timeout=30)
         fingerprint = synced["status"]["fingerprint"]
         assert fingerprint == nexus_admin.get(f"workgroups/{WG}/credentials/github")["fingerprint"]
         assert synced["status"]["synced"] is True
@@ -75,7 +75,7 @@ def test_credential_is_synced_and_rotation_changes_the_fingerprint(
             "github",
             NS,
             condition=lambda tc: tc["status"]["fingerprint"] != fingerprint,
-            timeout=20,
+            timeout=30,
         )
     assert (
         rotated["status"]["fingerprint"]
@@ -102,7 +102,7 @@ def test_missing_secret_is_reported_then_synced_once_it_appears(
         assert "Secret wg-tc-wg/later does not exist" in waiting["status"]["conditions"][0]["message"]
 
         cluster.create(_secret(_token(secret_registry), name="later"))
-        cluster.wait_for_object("toolcredentials", "github", NS, condition=ready, timeout=20)
+        cluster.wait_for_object("toolcredentials", "github", NS, condition=ready, timeout=30)
     assert nexus_admin.get(f"workgroups/{WG}/credentials/github") is not None
 
 
@@ -133,10 +133,10 @@ def test_http_credential_sends_its_config_and_deletion_removes_it(
     http = {"baseUrl": "https://api.example.com", "headerName": "X-Api-Key", "scheme": ""}
     with start_operator(cluster, operator_settings):
         cluster.create(_credential(name="billing-api", secret="api-key", type="http", http=http))
-        cluster.wait_for_object("toolcredentials", "billing-api", NS, condition=ready, timeout=20)
+        cluster.wait_for_object("toolcredentials", "billing-api", NS, condition=ready, timeout=30)
         stored = nexus_admin.get(f"workgroups/{WG}/credentials/billing-api")
         assert stored is not None
         assert stored["config"]["baseUrl"] == "https://api.example.com"
         cluster.delete("toolcredentials", "billing-api", NS)
-        cluster.wait_for_deletion("toolcredentials", "billing-api", NS, timeout=20)
+        cluster.wait_for_deletion("toolcredentials", "billing-api", NS, timeout=30)
     assert nexus_admin.get(f"workgroups/{WG}/credentials/billing-api") is None

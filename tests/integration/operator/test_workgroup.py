@@ -32,12 +32,12 @@ def test_delete_policy_drops_the_collection_archives_the_channel_and_unregisters
 ) -> None:
     with start_operator(cluster, operator_settings) as operator:
         cluster.create(_workgroup("wg-delete", retentionPolicy="Delete"))
-        wg = cluster.wait_for_object("workgroups", "wg-delete", condition=ready, timeout=20)
+        wg = cluster.wait_for_object("workgroups", "wg-delete", condition=ready, timeout=30)
         channel_id = wg["status"]["slackChannelId"]
         assert operator.call(operator.ctx.qdrant.exists("tenant_wg-delete"))
 
         cluster.delete("workgroups", "wg-delete")
-        cluster.wait_for_deletion("workgroups", "wg-delete", timeout=20)
+        cluster.wait_for_deletion("workgroups", "wg-delete", timeout=30)
         assert not operator.call(operator.ctx.qdrant.exists("tenant_wg-delete"))
         assert slack.channel(channel_id)["is_archived"] is True
         assert nexus_admin.get("workgroups/wg-delete") is None
@@ -49,11 +49,11 @@ def test_retain_policy_keeps_collection_and_channel_but_unregisters(
 ) -> None:
     with start_operator(cluster, operator_settings) as operator:
         cluster.create(_workgroup("wg-retain"))
-        wg = cluster.wait_for_object("workgroups", "wg-retain", condition=ready, timeout=20)
+        wg = cluster.wait_for_object("workgroups", "wg-retain", condition=ready, timeout=30)
         assert nexus_admin.get("workgroups/wg-retain") is not None
 
         cluster.delete("workgroups", "wg-retain")
-        cluster.wait_for_deletion("workgroups", "wg-retain", timeout=20)
+        cluster.wait_for_deletion("workgroups", "wg-retain", timeout=30)
         assert operator.call(operator.ctx.qdrant.exists("tenant_wg-retain"))
         assert slack.channel(wg["status"]["slackChannelId"])["is_archived"] is False
         assert nexus_admin.get("workgroups/wg-retain") is None
@@ -71,7 +71,7 @@ def test_slack_rate_limit_is_retried_after_retry_after_not_sooner(
             "workgroups", "wg-limited", condition=not_ready_because("SlackRateLimited"), timeout=10
         )
         assert "rate-limited" in limited["status"]["conditions"][0]["message"]
-        cluster.wait_for_object("workgroups", "wg-limited", condition=ready, timeout=20)
+        cluster.wait_for_object("workgroups", "wg-limited", condition=ready, timeout=30)
         elapsed = time.monotonic() - started
     creates = slack.calls_to("conversations.create")
     assert [c.status for c in creates] == [429, 200]
@@ -96,7 +96,7 @@ def test_operator_killed_mid_reconcile_and_restarted_creates_nothing_twice(
     channel_id = slack.channel_named("wg-crash")["id"]
 
     with start_operator(cluster, operator_settings) as second:
-        wg = cluster.wait_for_object("workgroups", "wg-crash", condition=ready, timeout=20)
+        wg = cluster.wait_for_object("workgroups", "wg-crash", condition=ready, timeout=30)
         assert second.call(second.ctx.qdrant.exists("tenant_wg-crash"))
     assert wg["status"]["slackChannelId"] == channel_id  # adopted on name_taken, not made again
     assert len([c for c in slack.channels if c["name"] == "wg-crash"]) == 1
@@ -111,17 +111,17 @@ def test_drift_is_repaired_channel_unarchived_and_collection_recreated(
     fast = operator_settings.model_copy(update={"drift_interval_seconds": 0.5})
     with start_operator(cluster, fast) as operator:
         cluster.create(_workgroup("wg-drift"))
-        wg = cluster.wait_for_object("workgroups", "wg-drift", condition=ready, timeout=20)
+        wg = cluster.wait_for_object("workgroups", "wg-drift", condition=ready, timeout=30)
         channel_id = wg["status"]["slackChannelId"]
 
         slack.archive_channel(channel_id)
         operator.call(operator.ctx.qdrant.drop_collection("tenant_wg-drift"))
         cluster.wait_for(
-            lambda: slack.channel(channel_id)["is_archived"] is False, timeout=20, message="unarchived"
+            lambda: slack.channel(channel_id)["is_archived"] is False, timeout=30, message="unarchived"
         )
         cluster.wait_for(
             lambda: operator.call(operator.ctx.qdrant.exists("tenant_wg-drift")),
-            timeout=20,
+            timeout=30,
             message="recreated",
         )
 
@@ -130,7 +130,7 @@ def test_drift_is_repaired_channel_unarchived_and_collection_recreated(
             "workgroups",
             "wg-drift",
             condition=lambda w: w["status"].get("slackChannelId") not in (None, channel_id),
-            timeout=20,
+            timeout=30,
         )
         assert slack.channel(repaired["status"]["slackChannelId"])["name"] == "wg-drift"
 
