@@ -102,7 +102,7 @@ async def test_trigger_without_a_task_or_a_clickup_token_says_what_to_pass(world
     assert "OBLIVION_CLICKUP_TOKEN" in out
 
 
-async def test_oblivion_dev_serves_api_and_worker_so_a_triggered_task_gets_its_thread(
+async def test_oblivion_dev_the_triage_agent_and_a_trigger_make_the_whole_flow_on_a_laptop(
     nexus_env: dict[str, str],
     fake_slack: FakeSlack,
     fake_clickup: FakeClickUp,
@@ -137,6 +137,7 @@ async def test_oblivion_dev_serves_api_and_worker_so_a_triggered_task_gets_its_t
             stderr=asyncio.subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
+    triage: asyncio.subprocess.Process | None = None
     try:
         async with httpx.AsyncClient(base_url=url) as client:
             deadline = time.monotonic() + 30
@@ -159,23 +160,48 @@ async def test_oblivion_dev_serves_api_and_worker_so_a_triggered_task_gets_its_t
             admin = {"Authorization": f"Bearer {generated['OBLIVION_ADMIN_TOKEN']}"}
             channel = fake_slack.add_channel(f"proj-{uuid.uuid4().hex[:6]}", bot_is_member=True)["id"]
             wg, list_id = f"wg-{uuid.uuid4().hex[:8]}", str(800_000 + secrets.randbelow(99_999))
+            agent_secret = secrets.token_urlsafe(16)
+            secret_registry.add(agent_secret)
             for path, body in (
                 (f"/internal/v1/workgroups/{wg}", {}),
                 (
                     f"/internal/v1/workgroups/{wg}/projects/web",
-                    {"clickupListId": list_id, "slackChannelId": channel},
+                    {
+                        "clickupListId": list_id,
+                        "slackChannelId": channel,
+                        "statusMap": {"IN_PROGRESS": "in progress"},
+                    },
                 ),
                 (
                     f"/internal/v1/workgroups/{wg}/agents/backend-bot",
                     {
                         "clientId": f"{wg}-bot",
-                        "clientSecret": secrets.token_urlsafe(16),
+                        "clientSecret": agent_secret,
+                        "displayName": "Backend Bot",
                         "aliases": ["backend-bot"],
                     },
                 ),
             ):
                 r = await client.put(path, json=body, headers=admin)
                 assert r.status_code == 201, r.text
+        agent_log = workdir / "agent.log"
+        secret_registry.add_log_file(agent_log)
+        agent_env = {
+            "OBLIVION_NEXUS_URL": url,
+            "OBLIVION_CLIENT_ID": f"{wg}-bot",
+            "OBLIVION_CLIENT_SECRET": agent_secret,
+        }
+        with agent_log.open("wb") as log_file:
+            triage = await asyncio.create_subprocess_exec(
+                oblivion_executable(),
+                "agent",
+                "run",
+                "examples.agents.triage:agent",
+                cwd=REPO_ROOT,
+                env={**base, **agent_env},
+                stdout=log_file,
+                stderr=asyncio.subprocess.STDOUT,
+            )
         trigger_env = {
             "OBLIVION_CLICKUP_WEBHOOK_SECRET": generated["OBLIVION_CLICKUP_WEBHOOK_SECRET"],
             "OBLIVION_CLICKUP_API_URL": fake_clickup.url,
@@ -199,10 +225,32 @@ async def test_oblivion_dev_serves_api_and_worker_so_a_triggered_task_gets_its_t
         while not fake_slack.messages(channel):
             assert time.monotonic() < deadline, "no root message was posted:\n" + log_path.read_text()
             await asyncio.sleep(0.1)
-        assert "Fix login" in str(fake_slack.messages(channel)[0])
+        root = fake_slack.messages(channel)[0]
+        assert "Fix login" in str(root)
+        task_id = next(t["id"] for t in fake_clickup.tasks.values() if t["name"] == "Fix login")
+
+        def replies() -> list[str]:
+            return [m["text"] for m in fake_slack.thread(channel, root["ts"])[1:]]
+
+        deadline = time.monotonic() + 20
+        while not any(text.startswith("Plan:") for text in replies()):
+            assert triage.returncode is None, agent_log.read_text()
+            assert time.monotonic() < deadline, (
+                f"the agent did not answer: {replies()}\n{agent_log.read_text()}"
+            )
+            await asyncio.sleep(0.1)
+        while fake_clickup.tasks[task_id]["status"]["status"] != "in progress":
+            assert time.monotonic() < deadline, "the task was not moved to in progress"
+            await asyncio.sleep(0.1)
+        assert replies()[0] == "Acknowledged: Fix login. I am on it."
+        comments = [c["comment_text"] for c in fake_clickup.comments_newest_first(task_id)]
+        assert any(text.startswith("Backend Bot (Oblivion): Plan:") for text in comments)
+        triage.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(triage.wait(), 30) == 0, agent_log.read_text()
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), 30) == 0, log_path.read_text()
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        for child in (process, triage):
+            if child is not None and child.returncode is None:
+                child.kill()
+                await child.wait()
