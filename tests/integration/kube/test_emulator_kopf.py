@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import pathlib
 import threading
 from typing import Any
 
@@ -174,3 +176,36 @@ def test_kopf_with_peering_announces_itself_in_its_peering_object(widgets: KubeA
             "widgets", "w3", "shop", condition=lambda o: o.get("status", {}).get("phase") == "Made"
         )
     assert log.calls == [("create", "w3", 7)]
+
+
+HANDLER_MODULE = """
+import kopf
+
+seen = []
+
+
+@kopf.on.create("emulator.oblivion.dev", "v1", "widgets", id="note")
+def note(name, patch, **_):
+    seen.append(name)
+    patch.status["phase"] = "Noted"
+"""
+
+
+def test_run_operator_loads_a_handler_module_into_a_fresh_registry(
+    widgets: KubeApi, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "emulated_widget_handlers.py").write_text(HANDLER_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with run_operator(widgets, "emulated_widget_handlers", namespaces=["shop"]):
+        widgets.create(_widget("w4", 1))
+        widgets.wait_for_object(
+            "widgets", "w4", "shop", condition=lambda o: o.get("status", {}).get("phase") == "Noted"
+        )
+    module = importlib.import_module("emulated_widget_handlers")
+    with run_operator(widgets, module, namespaces=["shop"]):
+        widgets.create(_widget("w5", 1))
+        widgets.wait_for_object(
+            "widgets", "w5", "shop", condition=lambda o: o.get("status", {}).get("phase") == "Noted"
+        )
+    reloaded = importlib.import_module("emulated_widget_handlers")
+    assert reloaded.seen == ["w5"]  # the second run reloaded the module: a fresh registry and state
