@@ -8,7 +8,15 @@ pytest, e.g. in benchmarks), `run_operator` (kopf in its own thread against the 
 from __future__ import annotations
 
 from tests.kube.api import KubeApi, WaitTimeout, serve_kube_api
-from tests.kube.errors import ApiError
+from tests.kube.errors import ApiError, EmulatorError
 from tests.kube.operator_runner import OperatorRun, run_operator
 
-__all__ = ["ApiError", "KubeApi", "OperatorRun", "WaitTimeout", "run_operator", "serve_kube_api"]
+__all__ = [
+    "ApiError",
+    "EmulatorError",
+    "KubeApi",
+    "OperatorRun",
+    "WaitTimeout",
+    "run_operator",
+    "serve_kube_api",
+]

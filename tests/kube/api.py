@@ -30,7 +30,7 @@ KOPF_PEERING_CRDS = pathlib.Path(__file__).with_name("kopf_peering_crds.yaml")
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
-class WaitTimeout(AssertionError):
+class WaitTimeout(errors.EmulatorError, AssertionError):
     """A condition a test waited for did not come true before the deadline."""
 
 

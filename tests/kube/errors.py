@@ -11,8 +11,12 @@ from typing import Any
 from tests.kube.resources import ResourceType
 
 
-class ApiError(Exception):
-    """A refusal the emulator answers with a Status body; the base error of the emulator package."""
+class EmulatorError(Exception):
+    """The base error of the emulator package."""
+
+
+class ApiError(EmulatorError):
+    """A refusal the emulator answers with a Status body."""
 
     def __init__(self, code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)

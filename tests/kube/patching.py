@@ -15,6 +15,8 @@ from typing import Any
 import jsonpatch
 import jsonpointer
 
+from tests.kube.errors import EmulatorError
+
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
@@ -26,7 +28,7 @@ _MERGE_KEYS = ("name", "type", "containerPort", "port", "mountPath", "devicePath
 _UNION_LISTS = frozenset({"finalizers"})
 
 
-class PatchError(ValueError):
+class PatchError(EmulatorError, ValueError):
     """A patch that cannot be applied; `test_failed` marks a failed JSON-patch `test` op (HTTP 422)."""
 
     def __init__(self, message: str, *, test_failed: bool = False) -> None:

@@ -10,13 +10,15 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from tests.kube.errors import EmulatorError
+
 Matcher = Callable[[Mapping[str, Any]], bool]
 
 _SET_RE = re.compile(r"^\s*(!?)\s*([A-Za-z0-9_./-]+)\s*(?:(notin|in)\s*\(([^)]*)\))?\s*$")
 _EQ_RE = re.compile(r"^\s*([A-Za-z0-9_./-]+)\s*(==|=|!=)\s*([A-Za-z0-9_./-]*)\s*$")
 
 
-class SelectorError(ValueError):
+class SelectorError(EmulatorError, ValueError):
     """A selector the real API server would refuse with 400 BadRequest."""
 
 
