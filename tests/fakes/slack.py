@@ -14,6 +14,7 @@ import asyncio
 import copy
 import json
 import logging
+import signal
 import threading
 from typing import Any
 
@@ -238,12 +239,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--token", default="xoxb-test-token", help="the bot token clients must present")
     options = parser.parse_args(argv)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())
     fake = FakeSlack(host=options.host, port=options.port, bot_token=options.token).start()
     print(f"fake Slack listening on {fake.url}/api/", flush=True)
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
+        stopping.wait()
     finally:
         fake.stop()
 

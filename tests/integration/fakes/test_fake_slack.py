@@ -199,6 +199,7 @@ def test_the_fake_runs_as_a_standalone_process() -> None:
             assert WebClient(token="xoxb-e2e", base_url=url).auth_test()["ok"] is True
         finally:
             process.terminate()
+        assert process.wait(10) == 0
 
 
 def test_permalinks_and_edits_of_posted_messages(client: WebClient) -> None:
