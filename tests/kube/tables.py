@@ -19,6 +19,11 @@ _TOKEN_RE = re.compile(
 _AGE = PrinterColumn(name="Age", type="date", json_path=".metadata.creationTimestamp")
 
 
+def _field_equals(item: Any, key: str, value: str) -> bool:
+    found = evaluate(item, "." + key) if isinstance(item, dict) else []
+    return bool(found) and str(found[0]) == value
+
+
 def evaluate(obj: Any, path: str) -> list[Any]:
     """All values `path` selects in `obj`; unknown syntax selects nothing."""
     nodes: list[Any] = [obj]
@@ -39,12 +44,7 @@ def evaluate(obj: Any, path: str) -> list[Any]:
             elif index is not None and index != "*" and isinstance(node, list) and int(index) < len(node):
                 selected.append(node[int(index)])
             elif filter_key is not None and isinstance(node, list):
-                selected.extend(
-                    item
-                    for item in node
-                    if isinstance(item, dict)
-                    and str(evaluate(item, "." + filter_key)[:1] or [""][0]) == filter_value
-                )
+                selected.extend(item for item in node if _field_equals(item, filter_key, filter_value))
         nodes = selected
     return nodes
 

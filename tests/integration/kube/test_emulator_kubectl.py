@@ -129,3 +129,29 @@ def test_the_emulator_runs_as_a_process_for_end_to_end_tests(tmp_path: pathlib.P
         finally:
             process.terminate()
         assert process.wait(10) == 0
+
+
+def test_kubectl_get_shows_the_crd_printer_columns(kube_api: KubeApi) -> None:
+    kube_api.register_crds()
+    workgroup = yaml.safe_load((REPO / "examples" / "workgroup.yaml").read_text())
+    name = workgroup["metadata"]["name"]
+    kube_api.create(workgroup)
+    condition = {
+        "type": "Ready",
+        "status": "True",
+        "reason": "Reconciled",
+        "message": "ok",
+        "lastTransitionTime": "2026-01-01T00:00:00Z",
+    }
+    kube_api.patch(
+        "workgroups",
+        name,
+        {"status": {"namespace": f"wg-{name}", "conditions": [condition]}},
+        subresource="status",
+    )
+    ok(kubectl(kube_api, "wait", "--for=condition=Ready", f"wg/{name}", "--timeout=10s"))
+    header, row = ok(kubectl(kube_api, "get", "wg", name)).splitlines()
+    cells = dict(zip(header.split(), row.split(), strict=False))
+    assert cells["NAME"] == name
+    assert cells["READY"] == "True"
+    assert cells["NAMESPACE"] == f"wg-{name}"
