@@ -50,6 +50,8 @@ def _prune(value: Any, schema: Mapping[str, Any]) -> Any:
         extra = schema.get("additionalProperties")
         pruned: dict[str, Any] = {}
         for key, item in value.items():
+            if item is None and not (properties.get(key) or {}).get("nullable"):
+                continue  # nulls of non-nullable fields are dropped before defaulting, as in a cluster
             if key in properties:
                 pruned[key] = _prune(item, properties[key])
             elif isinstance(extra, Mapping):

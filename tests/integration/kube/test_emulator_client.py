@@ -580,3 +580,12 @@ def test_cel_transition_rules_guard_updates(kube_api: KubeApi, client: Client) -
         {"spec": {"displayName": "B"}},
     )
     assert renamed["spec"]["displayName"] == "B"
+
+
+def test_nulls_of_non_nullable_fields_are_dropped_and_defaulted(kube_api: KubeApi) -> None:
+    kube_api.register_crds()
+    workgroup = yaml.safe_load((REPO / "examples" / "workgroup.yaml").read_text())
+    workgroup["spec"]["retentionPolicy"] = None
+    response = httpx.post(kube_api.url + "/apis/oblivion.dev/v1alpha1/workgroups", json=workgroup)
+    assert response.status_code == 201, response.text
+    assert response.json()["spec"]["retentionPolicy"] in ("Retain", "Delete")
