@@ -111,4 +111,6 @@ class EmulatorServer:
                 await self._stopping.wait()
             finally:
                 emulator.close_watches()
+                if emulator.store.controllers:  # they end on the closed watches; let them finish
+                    await asyncio.wait(emulator.store.controllers, timeout=_STARTUP_TIMEOUT)
                 await runner.cleanup()
