@@ -1,0 +1,73 @@
+"""Nexus creates a ClickUp webhook per project, verifies its deliveries with the webhook's own sealed
+secret, and revives a suspended webhook while catching up on what ClickUp did not send."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import delete, select
+
+from oblivion_nexus.services import clickup_webhooks
+from oblivion_nexus.services.flow_context import FlowContext
+from oblivion_nexus.stores import tables as t
+from oblivion_nexus.worker import running_worker
+from tests.fakes import clickup_payloads as shapes
+from tests.fakes.clickup_delivery import send_webhook
+from tests.integration.flow.conftest import ALIAS, LIST_ID, FlowStack, eventually, inbox_frames, register_team
+
+
+@pytest.fixture
+async def managing(stack: FlowStack) -> AsyncIterator[FlowContext]:
+    """A flow that manages webhooks pointing at the served Nexus."""
+    await register_team(stack)
+    async with running_worker(stack.settings) as flow:
+        async with flow.resources.sessionmaker() as session:  # the database is shared by the session's tests
+            await session.execute(delete(t.ClickUpWebhook))
+            await session.commit()
+        settings = flow.resources.settings.model_copy(
+            update={"public_url": stack.nexus.url, "clickup_team_id": stack.clickup.team_id}
+        )
+        yield FlowContext.create(dataclasses.replace(flow.resources, settings=settings))
+
+
+async def test_each_project_gets_one_webhook_whose_secret_is_sealed(
+    stack: FlowStack, managing: FlowContext
+) -> None:
+    assert await clickup_webhooks.ensure_project_webhooks(managing) == 1
+    assert await clickup_webhooks.ensure_project_webhooks(managing) == 0
+    (hook,) = stack.clickup.webhooks.values()
+    assert hook["endpoint"] == stack.nexus.url + "/webhooks/clickup"
+    assert str(hook["list_id"]) == LIST_ID
+    async with managing.resources.sessionmaker() as session:
+        row = (await session.execute(select(t.ClickUpWebhook))).scalar_one()
+    assert row.webhook_id == hook["id"]
+    assert hook["secret"].encode() not in row.secret_ciphertext
+
+    task, deliveries = await stack.clickup.create_task(
+        list_id=LIST_ID, name="Via own webhook", description=f"@{ALIAS}"
+    )
+    assert all(d.statuses == [200] for d in deliveries)
+    forged = await send_webhook(
+        stack.clickup_url, "taskCreated", secret="another-secret", task_id=task["id"], webhook_id=hook["id"]
+    )
+    assert forged.statuses == [401]
+
+
+async def test_suspended_webhook_is_reactivated_and_missed_tasks_are_taken(
+    stack: FlowStack, managing: FlowContext
+) -> None:
+    await clickup_webhooks.ensure_project_webhooks(managing)
+    (hook,) = stack.clickup.webhooks.values()
+    stack.clickup.set_webhook_health(hook["id"])
+    # Created while the webhook was suspended: ClickUp sends nothing.
+    missed = stack.clickup.add_task(
+        list_id=LIST_ID, name="Missed", description=f"@{ALIAS} help", creator=shapes.user(5, "Ann")
+    )
+    reread = await clickup_webhooks.check_webhooks(managing)
+    assert reread >= 1
+    assert stack.clickup.webhooks[hook["id"]]["health"]["status"] == "active"
+    frames = await eventually(lambda: inbox_frames(stack), what="TASK_ASSIGNED of the missed task")
+    assert frames[0]["data"]["task_id"] == missed["id"]
+    assert await clickup_webhooks.check_webhooks(managing) == 0  # healthy: nothing to re-read
