@@ -14,7 +14,7 @@ import aiohttp.web
 import kmock
 import yaml
 
-from tests.kube import errors, patching
+from tests.kube import errors, patching, protobuf
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,9 @@ def action(method: str, path: ApiPath, query: dict[str, str]) -> kmock.action | 
 def decode_body(raw: bytes, content_type: str) -> Any:
     if not raw:
         return None
-    if "protobuf" in content_type or "cbor" in content_type:
+    if "protobuf" in content_type:
+        return protobuf.decode(raw)
+    if "cbor" in content_type:
         raise errors.ApiError(
             415, "UnsupportedMediaType", f"the emulator speaks JSON and YAML only, not {content_type}"
         )

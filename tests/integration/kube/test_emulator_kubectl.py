@@ -155,3 +155,21 @@ def test_kubectl_get_shows_the_crd_printer_columns(kube_api: KubeApi) -> None:
     assert cells["NAME"] == name
     assert cells["READY"] == "True"
     assert cells["NAMESPACE"] == f"wg-{name}"
+
+
+def test_kubectl_create_commands_send_protobuf_the_emulator_decodes(kube_api: KubeApi) -> None:
+    ok(kubectl(kube_api, "create", "namespace", "wg-proto"))
+    ok(
+        kubectl(
+            kube_api, "create", "secret", "generic", "github", "-n", "wg-proto", "--from-literal=token=s3cr3t"
+        )
+    )
+    ok(kubectl(kube_api, "create", "configmap", "settings", "-n", "wg-proto", "--from-literal=level=debug"))
+    ok(kubectl(kube_api, "create", "serviceaccount", "bot", "-n", "wg-proto"))
+    assert kube_api.get("namespaces", "wg-proto")["status"]["phase"] == "Active"
+    assert kube_api.get("secrets", "github", "wg-proto")["data"] == {"token": "czNjcjN0"}
+    assert kube_api.get("configmaps", "settings", "wg-proto")["data"] == {"level": "debug"}
+    assert kube_api.find("serviceaccounts", "bot", "wg-proto") is not None
+    refused = kubectl(kube_api, "create", "deployment", "web", "-n", "wg-proto", "--image=nginx")
+    assert refused.returncode != 0
+    assert "send JSON" in refused.stderr
