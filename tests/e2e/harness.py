@@ -456,7 +456,8 @@ class Stack:
         return [v.removeprefix("k1:") for v in self.secrets.values()]
 
     def nexus_env(self, **overrides: str) -> dict[str, str]:
-        assert self.slack is not None and self.clickup is not None, "start the fakes first"
+        if self.slack is None or self.clickup is None:
+            raise HarnessError("start the fakes first")
         env = {
             "OBLIVION_DATABASE_URL": self.database_url,
             "OBLIVION_REDIS_URL": self.redis_url,

@@ -83,7 +83,8 @@ async def test_a_task_becomes_a_thread_the_agent_answers_and_replies_are_mirrore
 ) -> None:
     nexus, team = stack
     slack, clickup = nexus.slack, nexus.clickup
-    assert slack is not None and clickup is not None
+    assert slack is not None
+    assert clickup is not None
     relay = SlackEventRelay(
         slack, SlackEventSender(nexus.api_urls[1] + "/webhooks/slack", nexus.secrets["slack_signing_secret"])
     )
