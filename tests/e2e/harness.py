@@ -312,6 +312,15 @@ class SlackProcess:
             m for m in self.messages(channel_id) if m.get("thread_ts") == thread_ts and m["ts"] != thread_ts
         ]
 
+    def roots_by_task(self, channel_id: str) -> dict[str, list[dict[str, Any]]]:
+        """Root messages of a channel grouped by the ClickUp task id in their metadata."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        for message in self.roots(channel_id):
+            payload = (message.get("metadata") or {}).get("event_payload") or {}
+            if payload.get("task_id"):
+                found.setdefault(str(payload["task_id"]), []).append(message)
+        return found
+
     def calls(self, method: str) -> list[dict[str, Any]]:
         return list(self._get("/_fake/calls", method=method))
 
