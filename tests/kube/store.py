@@ -13,7 +13,7 @@ import collections
 import logging
 from typing import Any
 
-from tests.kube import admission, errors, patching
+from tests.kube import admission, builtin_schemas, errors, patching
 from tests.kube.deletion import Deletion, ObjectRef, owner_uids
 from tests.kube.resources import (
     CRD_RESOURCE,
@@ -234,9 +234,13 @@ class ObjectStore(Deletion):
     def _admit(
         self, rtype: ResourceType, obj: dict[str, Any], *, validate: bool, old: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        """Apply the CRD's structural schema: defaults and pruning always, validation when asked."""
+        """Apply the resource's schema: for CRDs defaults and pruning always, validation when asked;
+        built-in kinds are validated against Kubernetes' own schemas when asked."""
         schema = self.schemas.get((rtype.group, rtype.version, rtype.plural))
         if schema is None:
+            found = builtin_schemas.problems(obj, old) if validate and rtype.group in _BUILTIN_GROUPS else []
+            if found:
+                raise errors.invalid(rtype, obj["metadata"].get("name", ""), ", ".join(found))
             return obj
         admitted, problems = schema.admit(obj, validate=validate, old=old)
         if problems:

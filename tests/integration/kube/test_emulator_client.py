@@ -589,3 +589,18 @@ def test_nulls_of_non_nullable_fields_are_dropped_and_defaulted(kube_api: KubeAp
     response = httpx.post(kube_api.url + "/apis/oblivion.dev/v1alpha1/workgroups", json=workgroup)
     assert response.status_code == 201, response.text
     assert response.json()["spec"]["retentionPolicy"] in ("Retain", "Delete")
+
+
+def test_built_in_kinds_are_validated_against_the_kubernetes_schemas(kube_api: KubeApi) -> None:
+    deployments = kube_api.url + "/apis/apps/v1/namespaces/default/deployments"
+    refused = httpx.post(deployments, json={"metadata": {"name": "web"}, "spec": {"replicas": 1}})
+    assert refused.status_code == 422
+    assert "'selector' is a required property" in refused.json()["message"]
+    policies = kube_api.url + "/apis/networking.k8s.io/v1/namespaces/default/networkpolicies"
+    policy: dict[str, Any] = {
+        "metadata": {"name": "deny"},
+        "spec": {"podSelector": {}, "policyTypes": "Ingress"},
+    }
+    assert httpx.post(policies, json=policy).status_code == 422
+    policy["spec"]["policyTypes"] = ["Ingress"]
+    assert httpx.post(policies, json=policy).status_code == 201

@@ -17,6 +17,19 @@ from tests.tools.k8s_binaries import K8sBinariesError, kubectl_path
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
 EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
+WEB_DEPLOYMENT: dict[str, Any] = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "web", "namespace": "default"},
+    "spec": {
+        "replicas": 1,
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "web", "image": "nginx:1"}]},
+        },
+    },
+}
 
 
 def kubectl(kube_api: KubeApi, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -102,14 +115,7 @@ def test_kubectl_scales_agents_and_deployments_through_the_scale_subresource(kub
     kube_api.create(agent)
     ok(kubectl(kube_api, "scale", "agent", name, "-n", namespace, "--replicas=3"))
     assert kube_api.get("agents", name, namespace)["spec"]["replicas"] == 3
-    kube_api.create(
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": "web", "namespace": "default"},
-            "spec": {"replicas": 1},
-        }
-    )
+    kube_api.create(WEB_DEPLOYMENT)
     ok(kubectl(kube_api, "scale", "deployment", "web", "--replicas=0"))
     assert kube_api.get("deployments.apps", "web", "default")["spec"]["replicas"] == 0
 
