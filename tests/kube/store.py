@@ -13,7 +13,7 @@ import collections
 import logging
 from typing import Any
 
-from tests.kube import admission, builtin_schemas, errors, patching
+from tests.kube import admission, builtin_schemas, errors, patching, semantics
 from tests.kube.deletion import Deletion, ObjectRef, owner_uids
 from tests.kube.resources import (
     CRD_RESOURCE,
@@ -237,6 +237,10 @@ class ObjectStore(Deletion):
         """Apply the resource's schema: for CRDs defaults and pruning always, validation when asked;
         built-in kinds are validated against Kubernetes' own schemas when asked."""
         schema = self.schemas.get((rtype.group, rtype.version, rtype.plural))
+        if validate:
+            found = semantics.problems(rtype, obj, old)
+            if found:
+                raise errors.invalid(rtype, obj["metadata"].get("name", ""), ", ".join(found))
         if schema is None:
             found = builtin_schemas.problems(obj, old) if validate and rtype.group in _BUILTIN_GROUPS else []
             if found:

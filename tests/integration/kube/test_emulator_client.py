@@ -604,3 +604,37 @@ def test_built_in_kinds_are_validated_against_the_kubernetes_schemas(kube_api: K
     assert httpx.post(policies, json=policy).status_code == 422
     policy["spec"]["policyTypes"] = ["Ingress"]
     assert httpx.post(policies, json=policy).status_code == 201
+
+
+def test_label_values_data_keys_and_deployment_selectors_are_checked(kube_api: KubeApi) -> None:
+    configmaps = kube_api.url + "/api/v1/namespaces/default/configmaps"
+    too_long = {"metadata": {"name": "a", "labels": {"oblivion.dev/workgroup": "x" * 64}}}
+    assert httpx.post(configmaps, json=too_long).status_code == 422
+    assert (
+        httpx.post(configmaps, json={"metadata": {"name": "b"}, "data": {"bad key": "v"}}).status_code == 422
+    )
+    deployments = kube_api.url + "/apis/apps/v1/namespaces/default/deployments"
+    mismatched: dict[str, Any] = {
+        "metadata": {"name": "web"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "other"}},
+                "spec": {"containers": [{"name": "web", "image": "x"}]},
+            },
+        },
+    }
+    assert httpx.post(deployments, json=mismatched).status_code == 422
+    mismatched["spec"]["template"]["metadata"]["labels"] = {"app": "web"}
+    assert httpx.post(deployments, json=mismatched).status_code == 201
+    moved = {
+        "spec": {
+            "selector": {"matchLabels": {"app": "web2"}},
+            "template": {"metadata": {"labels": {"app": "web2"}}},
+        }
+    }
+    response = httpx.patch(
+        deployments + "/web", json=moved, headers={"Content-Type": "application/merge-patch+json"}
+    )
+    assert response.status_code == 422
+    assert "field is immutable" in response.json()["message"]
