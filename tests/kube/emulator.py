@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp.web
 import attrs
 import kmock
-from kmock._internal.rendering import Response
+from kmock._internal.rendering import ReactionMismatchError, Response
 
 from tests.kube import discovery, errors, listing, patching, scaling, tables, watching
 from tests.kube.requests import is_object_request, parse_request
@@ -52,8 +52,15 @@ class KubernetesApiEmulator(kmock.KubernetesScaffold):
         KMock 0.8 matches a request by scanning the whole request log through every filter, which
         grows quadratically; without fault-injection reactions the routes below answer identically.
         """
-        if len(self._payloads) > self._builtin_reactions:
-            return await self._handle(request)
+        injected = self._payloads[self._builtin_reactions :]
+        if any(_matches(reaction, self) is None for reaction in injected):
+            return await self._handle(request)  # a reaction shape we cannot check per request
+        for reaction in sorted(injected, key=lambda r: [-p for p in r.priorities], reverse=False):
+            if not reaction._disabled.is_set() and _matches(reaction, self, request):
+                try:
+                    return await reaction(request)
+                except ReactionMismatchError:  # depleted: KMock disables it and falls through
+                    reaction._disabled.set()
         response = await self._route(request)
         return await response(request)
 
@@ -320,3 +327,17 @@ class KubernetesApiEmulator(kmock.KubernetesScaffold):
     def close_watches(self) -> None:
         """End every open watch stream cleanly (the emulator is stopping)."""
         self.store.changes.close()
+
+
+def _matches(view: Any, root: Any, request: kmock.Request | None = None) -> bool | None:
+    """Whether a reaction made of filters over `root` accepts one request, without scanning KMock's
+    request log (None: a view other than filters and priorities, which only KMock can check)."""
+    node = view._source if isinstance(view, kmock.Reaction) else view
+    while node is not root:
+        if isinstance(node, kmock.Filter):
+            if request is not None and not node.criteria(request):
+                return False
+        elif not isinstance(node, kmock.Priority):
+            return None
+        node = node._source
+    return True
