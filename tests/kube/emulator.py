@@ -47,10 +47,11 @@ class KubernetesApiEmulator(kmock.KubernetesScaffold):
         self._builtin_reactions = len(self._payloads)
 
     async def _dispatch(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
-        """KMock's reaction matching when a test added reactions, else the same routes directly.
+        """Reactions a test added (injected faults) first, then the emulator's own routes.
 
         KMock 0.8 matches a request by scanning the whole request log through every filter, which
-        grows quadratically; without fault-injection reactions the routes below answer identically.
+        grows quadratically; reactions made of filters are checked against the one request instead,
+        and only other shapes (slices, groups) go through KMock's own matching.
         """
         injected = self._payloads[self._builtin_reactions :]
         if any(_matches(reaction, self) is None for reaction in injected):
