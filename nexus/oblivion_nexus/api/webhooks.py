@@ -19,7 +19,7 @@ from starlette.requests import ClientDisconnect
 from oblivion_nexus.api.deps import get_resources
 from oblivion_nexus.integrations.errors import MalformedPayload
 from oblivion_nexus.services.flow_clients import FlowError
-from oblivion_nexus.services.ingest import Accepted, accept_clickup, accept_slack
+from oblivion_nexus.services.ingest import Accepted, WebhookSecretCache, accept_clickup, accept_slack
 from oblivion_nexus.services.signatures import SignatureError
 
 logger = logging.getLogger(__name__)
@@ -78,10 +78,20 @@ async def _guarded(request: Request, vendor: str, accept: Callable[[bytes], Awai
     return JSONResponse({"ok": True})
 
 
+def _secret_cache(request: Request) -> WebhookSecretCache:
+    """This app's cache of ClickUp webhook secrets (made on first use; one per app, never global)."""
+    cache: WebhookSecretCache | None = getattr(request.app.state, "clickup_webhook_secrets", None)
+    if cache is None:
+        cache = WebhookSecretCache()
+        request.app.state.clickup_webhook_secrets = cache
+    return cache
+
+
 @router.post("/clickup", summary="ClickUp webhook deliveries (X-Signature)")
 async def clickup_webhook(request: Request) -> Response:
     async def accept(body: bytes) -> Accepted:
-        return await accept_clickup(get_resources(request), body, request.headers.get("x-signature"))
+        signature = request.headers.get("x-signature")
+        return await accept_clickup(get_resources(request), body, signature, _secret_cache(request))
 
     return await _guarded(request, "clickup", accept)
 

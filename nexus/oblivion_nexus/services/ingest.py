@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -57,9 +57,53 @@ def webhook_secret_name(webhook_id: str) -> str:
     return f"clickup-webhook/{webhook_id}"
 
 
-async def clickup_secret(resources: Resources, webhook_id: str | None) -> str | None:
+class WebhookSecretCache:
+    """Recently used ClickUp webhook secrets, so a burst of deliveries costs one database read.
+
+    An id Nexus does not know is remembered only briefly: its webhook may be being created right now.
+    """
+
+    KNOWN_SECONDS = 300.0
+    UNKNOWN_SECONDS = 5.0
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._entries: dict[str, tuple[float, str | None]] = {}
+
+    def get(self, webhook_id: str) -> tuple[bool, str | None]:
+        entry = self._entries.get(webhook_id)
+        if entry is None or entry[0] < self._clock():
+            return False, None
+        return True, entry[1]
+
+    def put(self, webhook_id: str, secret: str | None) -> None:
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()
+        ttl = self.KNOWN_SECONDS if secret is not None else self.UNKNOWN_SECONDS
+        self._entries[webhook_id] = (self._clock() + ttl, secret)
+
+
+async def clickup_secret(
+    resources: Resources, webhook_id: str | None, cache: WebhookSecretCache | None = None
+) -> str | None:
     """The secret of the webhook Nexus created with that id, else ``OBLIVION_CLICKUP_WEBHOOK_SECRET``."""
-    if webhook_id is not None:
+    fallback = resources.settings.clickup_webhook_secret
+    fallback_value = fallback.get_secret_value() if fallback is not None else None
+    if webhook_id is None:
+        return fallback_value
+    if cache is not None:
+        hit, secret = cache.get(webhook_id)
+        if hit:
+            return secret if secret is not None else fallback_value
+    secret = await _stored_secret(resources, webhook_id)
+    if cache is not None:
+        cache.put(webhook_id, secret)
+    return secret if secret is not None else fallback_value
+
+
+async def _stored_secret(resources: Resources, webhook_id: str) -> str | None:
+    if webhook_id:
         try:
             async with resources.sessionmaker() as session:
                 row = (
@@ -81,8 +125,7 @@ async def clickup_secret(resources: Resources, webhook_id: str | None) -> str | 
                 return resources.master_keys.open(sealed, workgroup=row[0], name=name)
             except CryptoError as e:
                 logger.error("ClickUp webhook %s: its secret does not decrypt: %s", webhook_id, e)
-    fallback = resources.settings.clickup_webhook_secret
-    return fallback.get_secret_value() if fallback is not None else None
+    return None
 
 
 def _queue(resources: Resources) -> WebhookQueue:
@@ -91,12 +134,17 @@ def _queue(resources: Resources) -> WebhookQueue:
     return resources.webhook_queue
 
 
-async def accept_clickup(resources: Resources, raw_body: bytes, signature: str | None) -> Accepted:
+async def accept_clickup(
+    resources: Resources,
+    raw_body: bytes,
+    signature: str | None,
+    secrets: WebhookSecretCache | None = None,
+) -> Accepted:
     """Verify, parse and queue one ClickUp delivery.
 
     Raises SignatureError, MalformedPayload or IngestUnavailable.
     """
-    secret = await clickup_secret(resources, peek_webhook_id(raw_body))
+    secret = await clickup_secret(resources, peek_webhook_id(raw_body), secrets)
     verify_clickup_signature(raw_body, signature, secret or "")
     event = parse_clickup_webhook(raw_body)
     try:
@@ -147,6 +195,7 @@ __all__ = [
     "IngestUnavailable",
     "MalformedPayload",
     "SignatureError",
+    "WebhookSecretCache",
     "accept_clickup",
     "accept_slack",
     "clickup_secret",

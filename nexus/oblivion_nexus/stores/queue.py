@@ -21,6 +21,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from bullmq import Queue, Worker
+from bullmq.custom_errors import DelayedError
 from redis.exceptions import RedisError
 
 from oblivion_nexus.errors import NexusError
@@ -31,6 +32,8 @@ QUEUE_NAME = "webhook-processing"
 # BullMQ refuses ':' in custom job ids (it separates key parts); anything odd becomes '_'.
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9_.\-]")
 _MAX_JOB_ID = 200
+# Redis connections of one producer: enough for a burst of webhooks on one API process.
+_MAX_CONNECTIONS = 32
 # Failed jobs stay a week for inspection, then go.
 _FAILED_RETENTION_SECONDS = 7 * 24 * 3600
 
@@ -74,7 +77,10 @@ class WebhookQueue:
             socket_connect_timeout=timeout,
             socket_timeout=timeout,
             retry_on_timeout=False,
+            max_connections=_MAX_CONNECTIONS,
         )
+        # redis-py refuses (rather than waits) beyond its pool; a burst of webhooks queues here instead.
+        self._slots = asyncio.Semaphore(_MAX_CONNECTIONS)
         self._queue = Queue(QUEUE_NAME, {"connection": self._redis, "prefix": bull_prefix(settings.prefix)})
 
     def __repr__(self) -> str:
@@ -93,7 +99,7 @@ class WebhookQueue:
         """Queue a job durably (or find its twin already there); returns the job id."""
         job_id = job_id_for(source, dedupe_key)
         try:
-            async with asyncio.timeout(self._settings.enqueue_timeout):
+            async with asyncio.timeout(self._settings.enqueue_timeout), self._slots:
                 await self._queue.add(source, data, self.job_options(job_id))
         except (RedisError, OSError, TimeoutError) as e:
             raise QueueUnavailable(f"could not queue job {job_id}: {type(e).__name__}") from e
@@ -149,9 +155,11 @@ def start_consumer(settings: ConsumerSettings, handle: JobHandler) -> Worker:
         except Delayed as e:
             logger.info("job %s: %s", job.id, e)
             await job.moveToDelayed(int(time.time() * 1000 + e.seconds * 1000), token)
-            from bullmq.custom_errors import DelayedError
-
             raise DelayedError() from e
+        except Exception as e:
+            attempt = int(getattr(job, "attemptsMade", 0)) + 1
+            logger.warning("job %s failed on attempt %d (BullMQ retries it): %r", job.id, attempt, e)
+            raise
 
     lock_ms = int(settings.lock_seconds * 1000)
     options: dict[str, Any] = {
