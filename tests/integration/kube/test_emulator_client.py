@@ -638,3 +638,27 @@ def test_label_values_data_keys_and_deployment_selectors_are_checked(kube_api: K
     )
     assert response.status_code == 422
     assert "field is immutable" in response.json()["message"]
+
+
+def test_deleting_a_workgroup_takes_its_owned_namespace_and_contents(kube_api: KubeApi) -> None:
+    kube_api.register_crds()
+    workgroup = kube_api.create(yaml.safe_load((REPO / "examples" / "workgroup.yaml").read_text()))
+    owner = {
+        "apiVersion": "oblivion.dev/v1alpha1",
+        "kind": "Workgroup",
+        "name": workgroup["metadata"]["name"],
+        "uid": workgroup["metadata"]["uid"],
+    }
+    kube_api.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": "wg-owned", "ownerReferences": [owner]},
+        }
+    )
+    kube_api.create(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "wg-owned"}}
+    )
+    kube_api.delete("workgroups", workgroup["metadata"]["name"])
+    assert kube_api.find("namespaces", "wg-owned") is None
+    assert kube_api.list("configmaps", "wg-owned") == []
