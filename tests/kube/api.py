@@ -66,7 +66,7 @@ class KubeApi:
 
     @property
     def emulator(self) -> kmock.KubernetesScaffold:
-        """The KMock handler, for fault injection: `emulator['patch', kmock.resource(...)] << 500`."""
+        """The KMock handler (its request log and reactions); inject faults with `inject_fault`."""
         return self.server.emulator
 
     @property
