@@ -60,7 +60,6 @@ async def _post_root(flow: FlowContext, mapping: tasks.MappingRef, task: Task) -
 
     async def write() -> str:
         posted = await slack.post_message(mapping.slack_channel_id, text, blocks=blocks, metadata=metadata)
-        await ledger.record(resources.engine, ledger.slack_key(mapping.slack_channel_id, posted.ts), task.id)
         return posted.ts
 
     async def find() -> str | None:
@@ -70,7 +69,8 @@ async def _post_root(flow: FlowContext, mapping: tasks.MappingRef, task: Task) -
                 return message.ts
         return None
 
-    ts, posted = await ledger.once(resources.engine, key, write, find)
+    written = ledger.Written(lambda ts: ledger.slack_key(mapping.slack_channel_id, ts), task.id)
+    ts, posted = await ledger.once(resources.engine, key, write, find, written)
     if posted:
         logger.info("task %s: root message %s posted in %s", task.id, ts, mapping.slack_channel_id)
     await tasks.update_mapping(resources, mapping.id, thread_ts=ts)

@@ -90,19 +90,33 @@ async def record(engine: AsyncEngine, key: LedgerKey, mirrored_id: str | None) -
         raise LedgerError(f"could not record ledger entry {key}: {type(e).__name__}") from e
 
 
+@dataclass(frozen=True, slots=True)
+class Written:
+    """How to record what a write produced: the key of the new message and what it mirrors."""
+
+    key_of: Callable[[str], LedgerKey]
+    mirrors: str | None
+
+
 async def once(
     engine: AsyncEngine,
     key: LedgerKey,
     write: Callable[[], Awaitable[str]],
     find_existing: Callable[[], Awaitable[str | None]] | None = None,
+    written: Written | None = None,
 ) -> tuple[str, bool]:
-    """Run ``write`` at most once for ``key``; returns (its result id, whether this call wrote it)."""
+    """Run ``write`` at most once for ``key``; returns (its result id, whether this call wrote it).
+
+    With ``written``, the message the write produced (or the one ``find_existing`` found) is recorded
+    too, in the same transaction as the result, so its webhook is recognised as Nexus's own. One
+    database connection is held throughout (never two: a burst of writes cannot starve the pool).
+    """
     lock_name = f"oblivion-ledger:{key}"
     try:
         async with engine.connect() as conn:
             await conn.execute(select(func.pg_advisory_lock(func.hashtextextended(lock_name, 0))))
             try:
-                return await _once_locked(conn, key, write, find_existing)
+                return await _once_locked(conn, key, write, find_existing, written)
             finally:
                 await conn.rollback()
                 await conn.execute(select(func.pg_advisory_unlock(func.hashtextextended(lock_name, 0))))
@@ -116,6 +130,7 @@ async def _once_locked(
     key: LedgerKey,
     write: Callable[[], Awaitable[str]],
     find_existing: Callable[[], Awaitable[str | None]] | None,
+    written: Written | None,
 ) -> tuple[str, bool]:
     where = (t.MirrorLedgerEntry.source == key.source, t.MirrorLedgerEntry.external_id == key.external_id)
     row = (await conn.execute(select(t.MirrorLedgerEntry.mirrored_id).where(*where))).first()
@@ -133,10 +148,21 @@ async def _once_locked(
         found = await find_existing()
         if found is not None:
             logger.info("ledger %s: the write had happened before a crash; recording it", key)
-            await conn.execute(update(t.MirrorLedgerEntry).where(*where).values(mirrored_id=found))
-            await conn.commit()
+            await _finish(conn, key, found, written)
             return found, False
     result = await write()
-    await conn.execute(update(t.MirrorLedgerEntry).where(*where).values(mirrored_id=result))
-    await conn.commit()
+    await _finish(conn, key, result, written)
     return result, True
+
+
+async def _finish(conn: AsyncConnection, key: LedgerKey, result: str, written: Written | None) -> None:
+    where = (t.MirrorLedgerEntry.source == key.source, t.MirrorLedgerEntry.external_id == key.external_id)
+    await conn.execute(update(t.MirrorLedgerEntry).where(*where).values(mirrored_id=result))
+    if written is not None:
+        own = written.key_of(result)
+        await conn.execute(
+            insert(t.MirrorLedgerEntry)
+            .values(source=own.source, external_id=own.external_id, mirrored_id=written.mirrors or str(key))
+            .on_conflict_do_nothing(index_elements=["source", "external_id"])
+        )
+    await conn.commit()

@@ -96,18 +96,17 @@ async def post_in_thread(
             icon_emoji=icon_emoji if icon_url is None else None,
             metadata=_metadata(key),
         )
-        await ledger.record(resources.engine, ledger.slack_key(channel, posted.ts), mirrors or str(key))
         return posted.ts
 
     async def find() -> str | None:
         async for message in slack.iter_replies(channel, thread_ts):
             payload = (message.metadata or {}).get("event_payload")
             if isinstance(payload, dict) and payload.get("key") == str(key) and message.ts:
-                await ledger.record(resources.engine, ledger.slack_key(channel, message.ts), mirrors)
                 return message.ts
         return None
 
-    ts, _ = await ledger.once(resources.engine, key, write, find)
+    written = ledger.Written(lambda ts: ledger.slack_key(channel, ts), mirrors)
+    ts, _ = await ledger.once(resources.engine, key, write, find, written)
     return ts
 
 
@@ -119,18 +118,17 @@ async def comment_on_task(
 
     async def write() -> str:
         created = await clickup.create_task_comment(task_id, text)
-        await ledger.record(resources.engine, ledger.clickup_key(created.id), mirrors or str(key))
         return created.id
 
     async def find() -> str | None:
         comments = await clickup.get_task_comments(task_id)
         for comment in comments[:_COMMENT_LOOKBACK]:
             if comment.plain_text == text.strip():
-                await ledger.record(resources.engine, ledger.clickup_key(comment.id), mirrors)
                 return comment.id
         return None
 
-    comment_id, _ = await ledger.once(resources.engine, key, write, find)
+    written = ledger.Written(ledger.clickup_key, mirrors)
+    comment_id, _ = await ledger.once(resources.engine, key, write, find, written)
     return comment_id
 
 
