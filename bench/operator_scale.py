@@ -4,9 +4,10 @@ Applies N Agents at once (default 100 and 500) to the Kubernetes API emulator, w
 operator, a real Nexus (``oblivion nexus serve`` on the local PostgreSQL and Redis), the fake Slack and
 the embedded Qdrant, and reports the time until every Agent is ``Ready`` and the reconciles per second.
 
-The floor, measured in the same run: the emulator's own request throughput (concurrent GETs and
-POSTs from one asyncio client). Each Agent costs a fixed number of API requests (printed), so
-``requests per agent × N ÷ emulator requests/s`` is the time the emulator alone would need.
+The floors, measured in the same run: the emulator's own request throughput (concurrent GETs and
+POSTs from one asyncio client) — each Agent costs a number of API requests (printed), so
+``requests ÷ emulator requests/s`` is the time the emulator alone would need — and the time Nexus
+alone needs to register N agents (each registration hashes a client secret).
 
     .venv/bin/python bench/operator_scale.py            # 100 and 500
     .venv/bin/python bench/operator_scale.py --agents 50
@@ -34,12 +35,13 @@ import psycopg
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from oblivion_operator.runner import build_registry, configure_kopf  # noqa: E402
-from oblivion_operator.settings import OperatorSettings  # noqa: E402
 from tests.fakes.slack import FakeSlack  # noqa: E402
 from tests.kube import KubeApi, serve_kube_api  # noqa: E402
 from tests.kube.operator_runner import run_operator  # noqa: E402
 from tests.nexus_server import nexus_process  # noqa: E402
+
+from oblivion_operator.runner import build_registry, configure_kopf  # noqa: E402
+from oblivion_operator.settings import OperatorSettings  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS = "redis://127.0.0.1:6379/0"
@@ -80,6 +82,38 @@ async def emulator_floor(url: str, requests: int, concurrency: int = 32) -> floa
         return requests / (time.perf_counter() - started)
 
 
+async def nexus_floor(url: str, admin_token: str, n: int, concurrency: int = 32) -> float:
+    """Seconds Nexus alone needs to register ``n`` agents (the operator's last call per Agent)."""
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    workgroup = f"floor-{n}"
+    async with httpx.AsyncClient(
+        base_url=f"{url}/internal/v1/workgroups/", headers=headers, timeout=60
+    ) as client:
+        (
+            await client.put(workgroup, json={"displayName": workgroup, "namespace": f"wg-{workgroup}"})
+        ).raise_for_status()
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for i in range(n):
+            queue.put_nowait(i)
+
+        async def worker() -> None:
+            while not queue.empty():
+                i = queue.get_nowait()
+                body = {
+                    "displayName": f"agent {i}",
+                    "clientId": f"{workgroup}.agent-{i}",
+                    "clientSecret": secrets.token_urlsafe(32),
+                    "aliases": [f"agent-{i}"],
+                    "projects": [],
+                    "rateLimitPerMinute": 10,
+                }
+                (await client.put(f"{workgroup}/agents/agent-{i}", json=body)).raise_for_status()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - started
+
+
 def agent(name: str, namespace: str) -> dict[str, Any]:
     return {
         "apiVersion": "oblivion.dev/v1alpha1",
@@ -111,7 +145,18 @@ def apply_agents(api: KubeApi, nexus_url: str, admin_token: str, n: int, timeout
     started = time.perf_counter()
     for i in range(n):
         api.create(agent(f"agent-{i:04d}", namespace))
-    api.wait_for(lambda: ready_count(api, namespace) == n, timeout=timeout, interval=0.25, message=f"{n} Ready")
+    last_report = [started]
+
+    def all_ready() -> bool:
+        count = ready_count(api, namespace)
+        if time.perf_counter() - last_report[0] > 10:
+            last_report[0] = time.perf_counter()
+            print(
+                f"  … {count}/{n} Ready after {last_report[0] - started:.0f} s", file=sys.stderr, flush=True
+            )
+        return count == n
+
+    api.wait_for(all_ready, timeout=timeout, interval=0.25, message=f"{n} Ready")
     elapsed = time.perf_counter() - started
     requests = api.request_count() - requests_before
     return {"seconds": elapsed, "reconciles_per_s": n / elapsed, "requests": requests}
@@ -122,6 +167,7 @@ def main() -> None:
     parser.add_argument("--agents", type=int, nargs="+", default=[100, 500])
     parser.add_argument("--floor-requests", type=int, default=4000)
     parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--drift-interval", type=float, default=60.0)
     args = parser.parse_args()
 
     with contextlib.ExitStack() as stack:
@@ -143,24 +189,41 @@ def main() -> None:
         floor_rps = asyncio.run(emulator_floor(api.url, args.floor_requests))
         print(f"emulator floor: {floor_rps:,.0f} requests/s ({args.floor_requests} GET/POST, 32 concurrent)")
 
+        nexus_seconds = {
+            n: asyncio.run(nexus_floor(nexus.url, env["OBLIVION_ADMIN_TOKEN"], n)) for n in args.agents
+        }
+        for n, seconds in nexus_seconds.items():
+            print(
+                f"Nexus floor: {n} agent registrations in {seconds:.2f} s "
+                f"({n / seconds:.1f}/s, 32 concurrent)"
+            )
+
         settings = OperatorSettings(
             nexus_url=nexus.url,
             admin_token=env["OBLIVION_ADMIN_TOKEN"],
             qdrant_path=str(workdir / "qdrant"),
             slack_api_url=slack.url + "/api/",
             slack_bot_token=slack.bot_token,
-            drift_interval_seconds=3600,
+            # the drift timer is also the safety net for a delayed retry kopf loses under load
+            drift_interval_seconds=args.drift_interval,
             presence_interval_seconds=3600,
         )
-        registry, _ = build_registry(settings, kube_connection=kopf.ConnectionInfo(server=api.url, insecure=True))
+        registry, _ = build_registry(
+            settings, kube_connection=kopf.ConnectionInfo(server=api.url, insecure=True)
+        )
         with run_operator(api, registry, configure=lambda s: configure_kopf(s, standalone=True)):
-            print(f"{'agents':>7} {'all Ready (s)':>14} {'reconciles/s':>13} {'API requests':>13} "
-                  f"{'req/agent':>10} {'emulator-only (s)':>18}")
+            print(
+                f"{'agents':>7} {'all Ready (s)':>14} {'reconciles/s':>13} {'API requests':>13} "
+                f"{'req/agent':>10} {'emulator-only (s)':>18} {'Nexus-only (s)':>15}"
+            )
             for n in args.agents:
                 result = apply_agents(api, nexus.url, env["OBLIVION_ADMIN_TOKEN"], n, args.timeout)
                 per_agent = result["requests"] / n
-                print(f"{n:>7} {result['seconds']:>14.2f} {result['reconciles_per_s']:>13.1f} "
-                      f"{result['requests']:>13.0f} {per_agent:>10.1f} {result['requests'] / floor_rps:>18.2f}")
+                print(
+                    f"{n:>7} {result['seconds']:>14.2f} {result['reconciles_per_s']:>13.1f} "
+                    f"{result['requests']:>13.0f} {per_agent:>10.1f} {result['requests'] / floor_rps:>18.2f} "
+                    f"{nexus_seconds[n]:>15.2f}"
+                )
 
 
 if __name__ == "__main__":

@@ -214,6 +214,8 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext, *, login: bo
         id="agent-presence",
         registry=registry,
         interval=ctx.settings.presence_interval_seconds,
+        # a new Agent has no pod yet: its first presence check waits one interval
+        initial_delay=ctx.settings.presence_interval_seconds,
     )
     async def agent_presence(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **kwargs: Any) -> None:
         stopped: kopf.DaemonStopped = kwargs["stopped"]

@@ -19,11 +19,16 @@ SYSTEM = "Nexus"
 
 
 class NexusClient:
-    def __init__(self, base_url: str, admin_token: str, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, base_url: str, admin_token: str, *, timeout: float = 30.0, max_connections: int = 8
+    ) -> None:
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/") + "/internal/v1/",
             headers={"Authorization": f"Bearer {admin_token}"},
-            timeout=timeout,
+            # Registering an agent hashes its secret (CPU-bound in Nexus): when hundreds of resources
+            # reconcile at once, queue here for one of a few connections instead of flooding Nexus.
+            timeout=httpx.Timeout(timeout, pool=None),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
         )
 
     async def aclose(self) -> None:
