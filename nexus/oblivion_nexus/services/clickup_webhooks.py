@@ -17,7 +17,7 @@ from sqlalchemy import delete, select, update
 
 from oblivion_nexus.integrations.clickup import ClickUpError
 from oblivion_nexus.integrations.errors import IntegrationError
-from oblivion_nexus.services import flow_intake
+from oblivion_nexus.services import flow_comments, flow_intake
 from oblivion_nexus.services.flow_clients import FlowError, MissingSetting, require_clickup
 from oblivion_nexus.services.flow_context import FlowContext
 from oblivion_nexus.services.ingest import webhook_secret_name
@@ -134,11 +134,14 @@ async def check_webhooks(flow: FlowContext) -> int:
 
 
 async def catch_up(flow: FlowContext, list_id: str, since: datetime) -> int:
-    """Take every task of the list updated after ``since`` (intake is idempotent); returns how many."""
+    """Take every task of the list updated after ``since`` and carry its newer comments (both
+    idempotent); returns how many tasks were re-read."""
     clickup = require_clickup(flow.resources)
+    since_ms = int(since.timestamp() * 1000)
     count = 0
-    async for task in clickup.iter_list_tasks(list_id, date_updated_gt=int(since.timestamp() * 1000)):
+    async for task in clickup.iter_list_tasks(list_id, date_updated_gt=since_ms):
         await flow_intake.take_task(flow, task, list_id=list_id)
+        await flow_comments.catch_up_comments(flow, task.id, since_ms)
         count += 1
     logger.info("caught up on list %s since %s: %d task(s) re-read", list_id, since.isoformat(), count)
     return count

@@ -10,7 +10,9 @@ import logging
 import re
 
 from oblivion_nexus.integrations.clickup_events import ClickUpWebhookEvent
+from oblivion_nexus.integrations.clickup_models import Comment, User
 from oblivion_nexus.services import flow_tasks as tasks
+from oblivion_nexus.services.flow_clients import require_clickup
 from oblivion_nexus.services.flow_context import FlowContext, tell_task_agents
 from oblivion_nexus.services.mirror import is_own_clickup_comment, mirror_clickup_comment
 
@@ -29,24 +31,40 @@ async def on_comment(flow: FlowContext, event: ClickUpWebhookEvent) -> None:
     if mapping is None or mapping.closed or mapping.thread_ts is None:
         logger.debug("comment %s on untracked task %s ignored", comment.id, event.task_id)
         return
-    if await is_own_clickup_comment(flow.resources, comment.id):
-        logger.debug("comment %s is Nexus's own; not mirrored", comment.id)
-        return
-    text = comment.plain_text
-    author_id = comment.user.id if comment.user else None
-    if author_id is not None and author_id == await flow.clickup_user_id() and _OWN_COMMENT.match(text):
-        logger.debug("comment %s looks like Nexus's own; not mirrored", comment.id)
-        return
+    await carry_comment(flow, mapping, comment.id, comment.user, comment.plain_text)
+
+
+async def carry_comment(
+    flow: FlowContext, mapping: tasks.MappingRef, comment_id: str, author: User | None, text: str
+) -> bool:
+    """Mirror a person's comment into the thread and tell the agents; False if it is Nexus's own."""
+    if await is_own_clickup_comment(flow.resources, comment_id):
+        logger.debug("comment %s is Nexus's own; not mirrored", comment_id)
+        return False
+    if author is not None and author.id == await flow.clickup_user_id() and _OWN_COMMENT.match(text):
+        logger.debug("comment %s looks like Nexus's own; not mirrored", comment_id)
+        return False
     if not text:
-        return
-    author = comment.user.display_name if comment.user else "Someone"
-    await mirror_clickup_comment(flow.resources, mapping, comment.id, author, text)
+        return False
+    name = author.display_name if author else "Someone"
+    await mirror_clickup_comment(flow.resources, mapping, comment_id, name, text)
     await tell_task_agents(
-        flow,
-        mapping,
-        f"clickup-comment-{comment.id}",
-        "clickup_comment",
-        text,
-        author=author,
-        source="clickup",
+        flow, mapping, f"clickup-comment-{comment_id}", "clickup_comment", text, author=name, source="clickup"
     )
+    return True
+
+
+async def catch_up_comments(flow: FlowContext, task_id: str, since_ms: int) -> int:
+    """Carry the comments of a tracked task written after ``since_ms`` (after a webhook outage)."""
+    mapping = await tasks.mapping_for_task(flow.resources, task_id)
+    if mapping is None or mapping.closed or mapping.thread_ts is None:
+        return 0
+    missed: list[Comment] = []
+    async for comment in require_clickup(flow.resources).iter_task_comments(task_id):
+        if comment.date is not None and comment.date <= since_ms:
+            break  # newest first: the rest were delivered before the outage
+        missed.append(comment)
+    carried = 0
+    for comment in reversed(missed):  # in the order people wrote them
+        carried += await carry_comment(flow, mapping, comment.id, comment.user, comment.plain_text)
+    return carried

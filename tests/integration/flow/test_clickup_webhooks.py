@@ -15,7 +15,15 @@ from oblivion_nexus.stores import tables as t
 from oblivion_nexus.worker import running_worker
 from tests.fakes import clickup_payloads as shapes
 from tests.fakes.clickup_delivery import send_webhook
-from tests.integration.flow.conftest import ALIAS, LIST_ID, FlowStack, eventually, inbox_frames, register_team
+from tests.integration.flow.conftest import (
+    ALIAS,
+    LIST_ID,
+    FlowStack,
+    eventually,
+    inbox_frames,
+    register_team,
+    settle,
+)
 
 
 @pytest.fixture
@@ -55,19 +63,31 @@ async def test_each_project_gets_one_webhook_whose_secret_is_sealed(
     assert forged.statuses == [401]
 
 
-async def test_suspended_webhook_is_reactivated_and_missed_tasks_are_taken(
+async def test_suspended_webhook_is_reactivated_and_what_it_missed_is_caught_up(
     stack: FlowStack, managing: FlowContext
 ) -> None:
     await clickup_webhooks.ensure_project_webhooks(managing)
     (hook,) = stack.clickup.webhooks.values()
+    tracked, _ = await stack.clickup.create_task(list_id=LIST_ID, name="Tracked", description=f"@{ALIAS}")
+    await eventually(lambda: _assigned(stack, tracked["id"]), what="the tracked task assigned")
+    await settle(stack)
     stack.clickup.set_webhook_health(hook["id"])
-    # Created while the webhook was suspended: ClickUp sends nothing.
+    # While the webhook is suspended ClickUp sends nothing: a new task and a comment go unreported.
     missed = stack.clickup.add_task(
         list_id=LIST_ID, name="Missed", description=f"@{ALIAS} help", creator=shapes.user(5, "Ann")
     )
+    stack.clickup.add_comment(tracked["id"], "Any news?", author=shapes.user(6, "Bea"))
+
     reread = await clickup_webhooks.check_webhooks(managing)
-    assert reread >= 1
+
+    assert reread >= 2
     assert stack.clickup.webhooks[hook["id"]]["health"]["status"] == "active"
-    frames = await eventually(lambda: inbox_frames(stack), what="TASK_ASSIGNED of the missed task")
-    assert frames[0]["data"]["task_id"] == missed["id"]
+    await eventually(lambda: _assigned(stack, missed["id"]), what="TASK_ASSIGNED of the missed task")
+    thread = [m for m in stack.slack.messages(stack.channel_id) if m.get("username") == "Bea (ClickUp)"]
+    assert [m["text"] for m in thread] == ["Any news?"]
     assert await clickup_webhooks.check_webhooks(managing) == 0  # healthy: nothing to re-read
+
+
+async def _assigned(stack: FlowStack, task_id: str) -> bool:
+    frames = await inbox_frames(stack)
+    return any(f["type"] == "TASK_ASSIGNED" and f["data"]["task_id"] == task_id for f in frames)
