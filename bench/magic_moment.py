@@ -58,12 +58,16 @@ class RateResult:
         return self.missing == 0 and pct(self.assigned_ms, 99) <= SUSTAINED_P99_MS
 
 
+# One ClickUp webhook sends every delivery with its own id, so Nexus looks its secret up once.
+WEBHOOK_ID = str(uuid.uuid4())
+
+
 def clickup_body(task_id: str, list_id: str) -> bytes:
     from tests.fakes import clickup_payloads as shapes
 
     items = shapes.creation_history_items(list_id, "to do", dict(shapes.DEFAULT_USER))
     payload = shapes.webhook_payload(
-        "taskCreated", task_id=task_id, webhook_id=str(uuid.uuid4()), history_items=items
+        "taskCreated", task_id=task_id, webhook_id=WEBHOOK_ID, history_items=items
     )
     return shapes.compact_json(payload)
 

@@ -245,6 +245,7 @@ def _clickup_headers(body: bytes, secret: str) -> dict[str, str]:
     return {"Content-Type": "application/json", "X-Signature": sign_clickup_body(body, secret)}
 
 
+@pytest.mark.timeout(300)  # 200 tasks, a kill and a recovery on a loaded 2-core machine
 async def test_worker_killed_during_200_tasks_leaves_each_with_exactly_one_root_message(
     nexus: Stack, team: Team
 ) -> None:
@@ -284,6 +285,7 @@ async def test_worker_killed_during_200_tasks_leaves_each_with_exactly_one_root_
     assert_one_thread_each(nexus, team, set(task_ids))
 
 
+@pytest.mark.timeout(300)  # its own database, fakes, API and worker, plus an outage
 async def test_redis_stopped_answers_503_and_after_its_restart_nothing_is_lost(
     redis_url: str, secret_registry: SecretRegistry, tmp_path: Path
 ) -> None:
