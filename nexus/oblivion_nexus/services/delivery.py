@@ -144,8 +144,13 @@ class DeliveryHub:
 
     async def register(self, conn: AgentConnection, capabilities: list[str], runtime_version: str) -> None:
         """Record what the agent said about itself in its REGISTER frame."""
+        if conn.closed:
+            return
         record = conn.record(tuple(capabilities), runtime_version)
         await self.presence_store.record_connection(conn.workgroup, conn.agent, record, utc_now())
+        if conn.closed:  # closed while we wrote: a stale entry would keep its events held forever
+            await self.presence_store.forget_connection(conn.workgroup, conn.agent, conn.id, utc_now())
+            return
         logger.info("agent %s/%s registered runtime %r", conn.workgroup, conn.agent, runtime_version)
 
     def heard(self, conn: AgentConnection) -> None:
@@ -234,10 +239,15 @@ class DeliveryHub:
                 logger.info("%d event(s) of %s/%s expired unacked", claim.expired, *key)
             for event in claim.events:
                 await self._send_event(conn, event)
+            if conn.closed and claim.events:  # it closed after claiming: let any connection take them
+                await self.inbox.wake_replicas(*key)
+                self._rewake.add(key)
             if len(claim.events) < room:
                 return  # nothing else is claimable right now
 
     async def _send_event(self, conn: AgentConnection, event: InboxEvent) -> None:
+        if conn.closed:
+            return
         conn.in_flight.add(event.id)
         try:
             async with conn.send_lock:
