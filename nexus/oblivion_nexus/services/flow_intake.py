@@ -6,8 +6,8 @@ one root message, one ClickUp link comment and one TASK_ASSIGNED per agent:
 1. claim the task's mapping row (unique on the ClickUp task id);
 2. post the root message once (ledger intent ``root:<task>``; the message carries the key in its
    metadata, so a crash after posting is found in the channel's history instead of posting again);
-3. record the agents, comment the thread link on the task once (ledger intent ``link:<task>``);
-4. queue TASK_ASSIGNED under a deterministic id per task and agent, then mark it sent.
+3. record the agents, queue TASK_ASSIGNED under a deterministic id per task and agent, mark it sent;
+4. comment the thread link on the task once (ledger intent ``link:<task>``).
 """
 
 from __future__ import annotations
@@ -77,14 +77,11 @@ async def _post_root(flow: FlowContext, mapping: tasks.MappingRef, task: Task) -
     return ts
 
 
-async def _comment_link(flow: FlowContext, mapping: tasks.MappingRef, task: Task, thread_ts: str) -> str:
-    resources = flow.resources
-    permalink = await require_slack(resources).get_permalink(mapping.slack_channel_id, thread_ts)
+async def _comment_link(flow: FlowContext, mapping: tasks.MappingRef, task: Task, permalink: str) -> None:
     comment_id = await comment_on_task(
-        resources, task.id, ledger.intent_key(f"link:{task.id}"), f"Slack thread: {permalink}"
+        flow.resources, task.id, ledger.intent_key(f"link:{task.id}"), f"Slack thread: {permalink}"
     )
-    await tasks.update_mapping(resources, mapping.id, link_comment_id=comment_id)
-    return permalink
+    await tasks.update_mapping(flow.resources, mapping.id, link_comment_id=comment_id)
 
 
 async def take_task(flow: FlowContext, task: Task, *, list_id: str | None = None) -> tasks.MappingRef | None:
@@ -116,27 +113,28 @@ async def take_task(flow: FlowContext, task: Task, *, list_id: str | None = None
         return mapping
     await tasks.add_task_agents(resources, mapping.id, summoned)
     thread_ts = mapping.thread_ts or await _post_root(flow, mapping, task)
-    thread_url: str | None = None
-    if mapping.link_comment_id is None and resources.clickup is not None:
-        thread_url = await _comment_link(flow, mapping, task, thread_ts)
-    for agent, notified in await tasks.task_agents(resources, mapping.id):
-        if notified:
-            continue
-        if thread_url is None:
-            thread_url = await require_slack(resources).get_permalink(mapping.slack_channel_id, thread_ts)
+    pending = [agent for agent, notified in await tasks.task_agents(resources, mapping.id) if not notified]
+    needs_link = mapping.link_comment_id is None and resources.clickup is not None
+    if not pending and not needs_link:
+        return await tasks.mapping_for_task(resources, task.id)
+    permalink = await require_slack(resources).get_permalink(mapping.slack_channel_id, thread_ts)
+    # Agents first: the link comment is one more ClickUp round trip nobody waits for.
+    for agent in pending:
         data = {
             "task_id": task.id,
             "project": project.name,
             "title": task.name,
             "description": task.plain_description,
             "url": task.url,
-            "thread_url": thread_url,
+            "thread_url": permalink,
             "assigned_by": task.creator.display_name if task.creator else None,
         }
         await flow.send_event(
             agent.workgroup, agent.name, FrameType.TASK_ASSIGNED, f"task-assigned-{task.id}-{agent.id}", data
         )
         await tasks.mark_notified(resources, mapping.id, agent.id)
+    if needs_link:
+        await _comment_link(flow, mapping, task, permalink)
     return await tasks.mapping_for_task(resources, task.id)
 
 

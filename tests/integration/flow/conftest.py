@@ -60,12 +60,19 @@ def fake_clickup() -> Iterator[FakeClickUp]:
 
 @pytest.fixture
 def flow_settings(
-    nexus_env: dict[str, str], fake_slack: FakeSlack, fake_clickup: FakeClickUp, secret_registry: Any
+    nexus_env: dict[str, str],
+    fresh_postgres_url: str,
+    fake_slack: FakeSlack,
+    fake_clickup: FakeClickUp,
+    secret_registry: Any,
 ) -> NexusSettings:
+    """Settings of a Nexus on its own database: every fake restarts its ids at the same numbers, so
+    tests sharing a database would see each other's ClickUp comment ids in the mirror ledger."""
     signing_secret, clickup_secret = secrets.token_hex(16), secrets.token_hex(16)
     secret_registry.add(signing_secret, clickup_secret)
     settings = nexus_settings(
         nexus_env,
+        database_url=fresh_postgres_url,
         slack_signing_secret=signing_secret,
         slack_bot_token=fake_slack.bot_token,
         slack_api_url=fake_slack.url + "/api/",

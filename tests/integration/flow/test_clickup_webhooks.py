@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from oblivion_nexus.services import clickup_webhooks
 from oblivion_nexus.services.flow_context import FlowContext
@@ -31,9 +31,6 @@ async def managing(stack: FlowStack) -> AsyncIterator[FlowContext]:
     """A flow that manages webhooks pointing at the served Nexus."""
     await register_team(stack)
     async with running_worker(stack.settings) as flow:
-        async with flow.resources.sessionmaker() as session:  # the database is shared by the session's tests
-            await session.execute(delete(t.ClickUpWebhook))
-            await session.commit()
         settings = flow.resources.settings.model_copy(
             update={"public_url": stack.nexus.url, "clickup_team_id": stack.clickup.team_id}
         )
