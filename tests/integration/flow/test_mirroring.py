@@ -142,6 +142,8 @@ async def test_status_change_updates_the_state_and_deletion_closes_the_thread(st
             return mapping.state if mapping else None
 
         await eventually(lambda: _equals(state(), "IN_PROGRESS"), what="state IN_PROGRESS")
+        await stack.clickup.change_description(task["id"], f"@{ALIAS} also the refresh token")
+        await eventually(lambda: _equals(_kinds(stack), ["description", "status"]), what="description update")
         await stack.clickup.delete_task(task["id"])
         await eventually(lambda: replies(stack, thread_ts), what="thread told of the deletion")
         await settle(stack)
@@ -149,6 +151,10 @@ async def test_status_change_updates_the_state_and_deletion_closes_the_thread(st
     assert mapping is not None
     assert mapping.closed
     assert "deleted in ClickUp" in replies(stack, thread_ts)[0]["text"]
+
+
+async def _kinds(stack: FlowStack) -> list[str]:
+    return sorted(f["data"]["kind"] for f in await _of_type(inbox_frames(stack), "CONTEXT_UPDATE"))
 
 
 async def _equals(value: Any, expected: Any) -> bool:
