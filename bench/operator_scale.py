@@ -156,7 +156,7 @@ def apply_agents(api: KubeApi, nexus_url: str, admin_token: str, n: int, timeout
             )
         return count == n
 
-    api.wait_for(all_ready, timeout=timeout, interval=0.25, message=f"{n} Ready")
+    api.wait_for(all_ready, timeout=timeout, interval=1.0, message=f"{n} Ready")
     elapsed = time.perf_counter() - started
     requests = api.request_count() - requests_before
     return {"seconds": elapsed, "reconciles_per_s": n / elapsed, "requests": requests}

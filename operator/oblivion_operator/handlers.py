@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar, cast
 
@@ -46,7 +47,9 @@ FAILED_FIELDS: dict[str, dict[str, Any]] = {"ToolCredential": {"synced": False}}
 
 
 def _backoff(ctx: OperatorContext, retry: int) -> float:
-    return float(min(ctx.settings.retry_delay_seconds * 2 ** min(retry, 10), MAX_BACKOFF))
+    """Exponential backoff with ±20 % jitter, so resources that failed together do not retry together."""
+    delay = min(ctx.settings.retry_delay_seconds * 2 ** min(retry, 10), MAX_BACKOFF)
+    return float(delay * random.uniform(0.8, 1.2))
 
 
 async def _unless_stopped(stopped: kopf.DaemonStopped, work: Awaitable[T]) -> T | None:

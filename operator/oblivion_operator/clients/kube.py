@@ -94,7 +94,10 @@ class KubeClient:
             headers=headers,
             auth=auth,
             verify=_ssl_context(info),
-            timeout=timeout,
+            # Hundreds of resources may reconcile at once: they queue for a connection (no pool
+            # timeout) rather than fail together and retry together.
+            timeout=httpx.Timeout(timeout, pool=None),
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
         )
 
     async def aclose(self) -> None:
