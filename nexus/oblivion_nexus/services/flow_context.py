@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 
 # Frame ids are at most 128 characters (protocol); deterministic ids make re-sent events duplicates.
 _MAX_FRAME_ID = 128
+# People whose names a worker remembers; a workspace rarely has more active in a day.
+_MAX_USER_NAMES = 5000
 
 
 @dataclass
@@ -29,6 +31,7 @@ class FlowContext:
     resources: Resources
     inbox: InboxStore
     _clickup_user_id: str | None = field(default=None, init=False)
+    _user_names: dict[str, str] = field(default_factory=dict, init=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
 
     @classmethod
@@ -40,6 +43,16 @@ class FlowContext:
         """The bot's (user id, bot id), asked once per process (``auth.test``)."""
         identity = await require_slack(self.resources).identity()
         return identity.user_id, identity.bot_id
+
+    async def slack_user_name(self, user_id: str) -> str:
+        """A Slack user's display name (``users.info``), remembered for the life of the process."""
+        name = self._user_names.get(user_id)
+        if name is None:
+            name = await require_slack(self.resources).user_name(user_id)
+            if len(self._user_names) >= _MAX_USER_NAMES:
+                self._user_names.clear()
+            self._user_names[user_id] = name
+        return name
 
     async def clickup_user_id(self) -> str:
         """The ClickUp user the token acts as (author of Nexus's comments), asked once per process."""

@@ -11,7 +11,6 @@ import logging
 from oblivion_nexus.integrations.slack_events import SlackEvent
 from oblivion_nexus.integrations.slack_text import to_plain_text
 from oblivion_nexus.services import flow_tasks as tasks
-from oblivion_nexus.services.flow_clients import require_slack
 from oblivion_nexus.services.flow_context import FlowContext
 from oblivion_nexus.services.mentions import slack_user_mentions
 from oblivion_nexus.services.mirror import is_own_slack_message
@@ -38,12 +37,11 @@ async def is_own(flow: FlowContext, event: SlackEvent) -> bool:
 
 async def readable_text(flow: FlowContext, text: str) -> str:
     """Slack text as people read it, ``<@U…>`` replaced by names."""
-    slack = require_slack(flow.resources)
-    names = {user: await slack.user_name(user) for user in slack_user_mentions(text)[:20]}
+    names = {user: await flow.slack_user_name(user) for user in slack_user_mentions(text)[:20]}
     return to_plain_text(text, names)
 
 
 async def author_name(flow: FlowContext, event: SlackEvent) -> str:
     if event.user_id is None:
         return "Someone"
-    return await require_slack(flow.resources).user_name(event.user_id)
+    return await flow.slack_user_name(event.user_id)
