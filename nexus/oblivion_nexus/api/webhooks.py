@@ -105,12 +105,11 @@ async def slack_webhook(request: Request) -> Response:
 
 
 def install_webhook_error_handler(app: FastAPI) -> None:
-    """Turn an error escaping the webhook routes (e.g. a bad method or header) into a logged 4xx/503."""
+    """Answer 503 (and log) for a task-flow error no route caught — a missing Slack or ClickUp
+    setting, an unreachable queue — instead of a 500: the caller may retry once it is fixed."""
 
     async def handle(request: Request, exc: Exception) -> Response:
-        if request.url.path.startswith("/webhooks/"):
-            logger.error("webhook %s failed: %s", request.url.path, type(exc).__name__)
-            return _answer(503, "temporarily unavailable")
-        raise exc
+        logger.error("%s %s failed: %s", request.method, request.url.path, exc)
+        return _answer(503, "temporarily unavailable")
 
     app.add_exception_handler(FlowError, handle)
