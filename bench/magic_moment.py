@@ -141,8 +141,7 @@ async def run(args: argparse.Namespace) -> list[str]:
     from tests.e2e.harness import Proc, Stack, eventually, fresh_database, wait_for
     from tests.nexus_server import free_port
 
-    from oblivion_agent import Agent, Context, TaskAssigned
-    from oblivion_agent._settings import AgentSettings
+    from oblivion_agent import Agent, AgentSettings, Context, TaskAssigned
 
     redis_url = os.environ.get("OBLIVION_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
     log_dir = Path(tempfile.mkdtemp(prefix="magic-moment-"))
@@ -193,7 +192,7 @@ async def run(args: argparse.Namespace) -> list[str]:
                 settings = AgentSettings(
                     nexus_url=api,
                     client_id=team.client_id,
-                    client_secret=SecretStr(team.client_secret),  # type: ignore[arg-type]
+                    client_secret=SecretStr(team.client_secret),
                 )
                 serving = asyncio.create_task(agent.serve(settings))
                 await asyncio.sleep(0)  # let the agent start connecting
