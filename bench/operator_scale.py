@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import logging
 import pathlib
 import secrets
 import sys
@@ -168,7 +169,14 @@ def main() -> None:
     parser.add_argument("--floor-requests", type=int, default=4000)
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--drift-interval", type=float, default=60.0)
+    parser.add_argument("--log", type=pathlib.Path, help="write the operator's DEBUG log to this file")
     args = parser.parse_args()
+    if args.log:
+        handler = logging.FileHandler(args.log)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        for name in ("kopf", "oblivion_operator"):
+            logging.getLogger(name).addHandler(handler)
+            logging.getLogger(name).setLevel(logging.DEBUG)
 
     with contextlib.ExitStack() as stack:
         workdir = pathlib.Path(stack.enter_context(tempfile.TemporaryDirectory()))

@@ -165,7 +165,8 @@ def _register_kind(
         id=f"{ident}-drift",
         registry=registry,
         interval=ctx.settings.drift_interval_seconds,
-        initial_delay=ctx.settings.drift_interval_seconds,
+        # only objects left alone that long: a busy object is being reconciled by its change handler
+        idle=ctx.settings.drift_interval_seconds,
     )
     async def drift_timer(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **kwargs: Any) -> None:
         stopped: kopf.DaemonStopped = kwargs["stopped"]
