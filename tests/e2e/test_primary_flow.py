@@ -111,6 +111,12 @@ async def test_a_task_becomes_a_thread_the_agent_answers_and_replies_are_mirrore
     )
     assert agent_texts() == ["Acknowledged: Fix login. I am on it.", "Plan:\n1. Check TTL"]
     await eventually(
+        lambda: f"triaged task {task['id']}" in nexus.agents[0].output(),
+        timeout=FLOW_DEADLINE,
+        what="the agent's handler finished",
+        watch=watch,
+    )
+    await eventually(
         lambda: clickup.task(task["id"])["status"]["status"] == "in progress",
         timeout=FLOW_DEADLINE,
         what="task moved to in progress",
