@@ -82,7 +82,7 @@ async def agent_connect(websocket: WebSocket) -> None:
         return
     hub = delivery_hub(websocket)
     try:
-        conn = await hub.open(identity.workgroup, identity.agent, websocket)
+        conn = await hub.open(identity.workgroup, identity.agent, websocket, identity.expires_at)
     except NexusError as e:
         logger.warning("could not open a connection for %s/%s: %s", identity.workgroup, identity.agent, e)
         await websocket.close(CLOSE_TRY_AGAIN, "Nexus cannot reach its store; reconnect")

@@ -31,6 +31,7 @@ class AgentConnection:
     last_heard: float = field(default_factory=time.monotonic)
     heard_unrecorded: bool = False
     next_beat: float = 0.0
+    token_expires_at: float = float("inf")  # epoch seconds; the connection ends with its token
     in_flight: set[str] = field(default_factory=set)
     closed: bool = False
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)

@@ -125,8 +125,14 @@ class DeliveryHub:
         """Refresh this replica's liveness key; its connections count as gone once it expires."""
         await self.presence_store.keep_replica_alive(self.replica, self._replica_ttl)
 
-    async def open(self, workgroup: str, agent: str, link: AgentLink) -> AgentConnection:
-        """Register a new connection; unacked events of the agent start flowing to it."""
+    async def open(
+        self, workgroup: str, agent: str, link: AgentLink, token_expires_at: float = float("inf")
+    ) -> AgentConnection:
+        """Register a new connection; unacked events of the agent start flowing to it.
+
+        It is closed with 4401 when ``token_expires_at`` passes, so a disabled agent (which gets no
+        new token) is cut off within one token lifetime.
+        """
         conn = AgentConnection(
             id=f"{self.replica}/{next(self._numbers)}",
             workgroup=workgroup,
@@ -134,6 +140,7 @@ class DeliveryHub:
             link=link,
             connected_at=utc_now(),
             next_beat=time.monotonic() + self.heartbeat_seconds,
+            token_expires_at=token_expires_at,
         )
         await self.presence_store.record_connection(workgroup, agent, conn.record(), conn.connected_at)
         self._connections.setdefault((workgroup, agent), []).append(conn)

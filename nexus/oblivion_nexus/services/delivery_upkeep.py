@@ -1,7 +1,8 @@
 """The two loops every replica runs beside its connections: wake-ups from other replicas, and upkeep.
 
 The listener turns a pub/sub wake-up (an event was queued somewhere) into a local dispatch. The
-upkeep loop sends ``HEARTBEAT`` frames, closes peers silent for two intervals, refreshes this
+upkeep loop sends ``HEARTBEAT`` frames, closes peers silent for two intervals (and connections
+whose token expired, with 4401: the agent reconnects with a fresh one), refreshes this
 replica's liveness key and last-seen times, and re-examines inboxes: that recovers a wake-up lost
 while the pub/sub connection was down, and events held by a replica that crashed.
 """
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from redis.asyncio.client import PubSub
 
-from oblivion_agent.protocol import HeartbeatFrame
+from oblivion_agent.protocol import CLOSE_UNAUTHORIZED, HeartbeatFrame
 from oblivion_nexus.services.agent_connection import AgentConnection
 from oblivion_nexus.stores.inbox import InboxError
 from oblivion_nexus.stores.presence import PresenceError, utc_now
@@ -71,9 +72,12 @@ async def keep_connections(hub: DeliveryHub) -> None:
         except PresenceError as e:
             logger.warning("%s", e)
         conns = hub.all_connections()
+        wall_clock = time.time()
         for conn in conns:
             if now - conn.last_heard > silence_limit:
                 await hub.close(conn, CLOSE_HEARTBEAT_TIMEOUT, "no heartbeat")
+            elif wall_clock >= conn.token_expires_at:
+                await hub.close(conn, CLOSE_UNAUTHORIZED, "token expired")
         due = [c for c in conns if not c.closed and now >= c.next_beat]
         if not due:
             continue

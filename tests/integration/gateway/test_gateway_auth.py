@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -12,7 +13,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from oblivion_agent.protocol import SUBPROTOCOL
+from oblivion_agent.protocol import SUBPROTOCOL, HeartbeatFrame, parse_server_frame
 from tests.integration.gateway.conftest import (
     WORKGROUP,
     agent_token,
@@ -117,3 +118,23 @@ async def test_token_in_the_query_works_and_never_reaches_the_server_log(nexus, 
     assert handshake_lines, "uvicorn logged no handshake line; the redaction test would prove nothing"
     assert all("access_token=[REDACTED]" in line for line in handshake_lines)
     assert not [line for line in server_lines if token.split(".")[2] in line]
+
+
+async def test_a_connection_ends_with_4401_when_its_token_expires(nexus_factory) -> None:
+    nexus = await nexus_factory(heartbeat_seconds=0.4)
+    await register_agent(nexus, "coder")
+    token = agent_token(nexus, "coder", now=time.time() - 58, ttl_seconds=60)  # two seconds left
+    ws = await connect_agent(nexus, token)
+    event_id = await queue_event(nexus, "coder", "before expiry")
+    assert (await next_event(ws)).id == event_id  # the connection works until then
+    assert await _answer_heartbeats_until_closed(ws) == 4401  # alive, yet its token ran out
+
+
+async def _answer_heartbeats_until_closed(ws) -> int:
+    try:
+        async with asyncio.timeout(10):
+            while True:
+                if parse_server_frame(await ws.recv()).type == "HEARTBEAT":
+                    await ws.send(HeartbeatFrame().model_dump_json())
+    except ConnectionClosed as e:
+        return e.rcvd.code
