@@ -18,7 +18,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from oblivion_agent.protocol import SUBPROTOCOL, AckFrame, RegisterFrame, parse_server_frame
+from oblivion_agent.protocol import SUBPROTOCOL, AckFrame, HeartbeatFrame, RegisterFrame, parse_server_frame
 from oblivion_nexus.services.auth import issue_access_token
 from oblivion_nexus.services.delivery import DeliveryHub
 from oblivion_nexus.settings import NexusSettings
@@ -135,13 +135,15 @@ async def connect_agent(
     return ws
 
 
-async def next_event(ws: ClientConnection, timeout: float = 5.0) -> Any:
-    """The next frame that is not a heartbeat."""
+async def next_event(ws: ClientConnection, timeout: float = 5.0, *, answer_heartbeats: bool = False) -> Any:
+    """The next frame that is not a heartbeat (answering heartbeats on the way, if asked)."""
     async with asyncio.timeout(timeout):
         while True:
             frame = parse_server_frame(await ws.recv())
             if frame.type != "HEARTBEAT":
                 return frame
+            if answer_heartbeats:
+                await ws.send(HeartbeatFrame().model_dump_json())
 
 
 async def ack(ws: ClientConnection, *ids: str) -> None:

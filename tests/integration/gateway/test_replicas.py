@@ -5,7 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import redis.asyncio as aioredis
+
+from oblivion_agent.protocol import make_event
+from oblivion_nexus.stores.inbox import InboxStore
 from tests.integration.gateway.conftest import (
+    WORKGROUP,
     RunningNexus,
     ack,
     agent_token,
@@ -124,3 +129,23 @@ async def test_an_oblivion_nexus_serve_process_and_another_nexus_deliver_to_each
         finally:
             await on_remote.close()
             await on_local.close()
+
+
+async def test_an_event_whose_wake_up_was_lost_is_still_delivered_within_a_heartbeat(
+    nexus_factory, redis_url
+) -> None:
+    nexus = await nexus_factory(heartbeat_seconds=0.3)
+    await register_agent(nexus, "coder")
+    ws = await connect_agent(nexus, agent_token(nexus, "coder"))
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        # Queued by another process whose pub/sub wake-up never arrived (published nowhere).
+        inbox = InboxStore(client, nexus.settings.redis_prefix, ttl_seconds=60)
+        inbox.wake_channel = f"{nexus.settings.redis_prefix}:nowhere"
+        frame = make_event("WAKE_UP", {"text": "found by the sweep"})
+        await inbox.enqueue(WORKGROUP, "coder", frame.id, frame.model_dump_json())
+        received = await next_event(ws, timeout=5, answer_heartbeats=True)
+        assert received.id == frame.id
+    finally:
+        await ws.close()
+        await client.aclose()
