@@ -135,7 +135,8 @@ async def _reconcile_into_patch(
     patch.status.update(changed)  # kopf writes the patch whether or not the handler raises
     if error is not None:
         if timer:
-            logger.warning(f"Drift check failed: {error}")  # the next tick retries
+            if isinstance(error, kopf.TemporaryError):  # a permanent one is already in the status
+                logger.warning(f"Drift check failed: {error}")  # the next tick retries
         else:
             raise error
 
@@ -170,6 +171,11 @@ def _register_kind(
     )
     async def drift_timer(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **kwargs: Any) -> None:
         stopped: kopf.DaemonStopped = kwargs["stopped"]
+        meta = body["metadata"]
+        if ctx.lock(kind, meta.get("namespace"), meta["name"]).locked():
+            return  # being reconciled right now
+        if (body.get("status") or {}).get("observedGeneration") != meta.get("generation"):
+            return  # the change handler has not finished this generation yet: it is in charge
         await _unless_stopped(
             stopped, _reconcile_into_patch(ctx, kind, flow, body, patch, logger, 0, timer=True)
         )
