@@ -66,32 +66,39 @@ async def keep_connections(hub: DeliveryHub) -> None:
     silence_limit = 2 * interval - tick
     while True:
         await asyncio.sleep(tick)
-        now = time.monotonic()
         try:
-            await hub.announce_replica()
-        except PresenceError as e:
-            logger.warning("%s", e)
-        conns = hub.all_connections()
-        wall_clock = time.time()
-        for conn in conns:
-            if now - conn.last_heard > silence_limit:
-                await hub.close(conn, CLOSE_HEARTBEAT_TIMEOUT, "no heartbeat")
-            elif wall_clock >= conn.token_expires_at:
-                await hub.close(conn, CLOSE_UNAUTHORIZED, "token expired")
-        due = [c for c in conns if not c.closed and now >= c.next_beat]
-        if not due:
-            continue
-        for conn in due:
-            conn.next_beat = now + interval
-        await asyncio.gather(*(_beat(hub, c) for c in due))
-        heard = [c for c in due if c.heard_unrecorded]
-        for conn in heard:
-            conn.heard_unrecorded = False
-        try:
-            await hub.presence_store.mark_seen({(c.workgroup, c.agent) for c in heard}, utc_now())
-            await _sweep(hub, {(c.workgroup, c.agent) for c in due})
-        except (PresenceError, InboxError) as e:
-            logger.warning("%s", e)
+            await _tend(hub, interval, silence_limit)
+        except Exception:  # a bug here must not end heartbeats for every agent of the replica
+            logger.exception("delivery upkeep failed; trying again next tick")
+
+
+async def _tend(hub: DeliveryHub, interval: float, silence_limit: float) -> None:
+    now = time.monotonic()
+    try:
+        await hub.announce_replica()
+    except PresenceError as e:
+        logger.warning("%s", e)
+    conns = hub.all_connections()
+    wall_clock = time.time()
+    for conn in conns:
+        if now - conn.last_heard > silence_limit:
+            await hub.close(conn, CLOSE_HEARTBEAT_TIMEOUT, "no heartbeat")
+        elif wall_clock >= conn.token_expires_at:
+            await hub.close(conn, CLOSE_UNAUTHORIZED, "token expired")
+    due = [c for c in conns if not c.closed and now >= c.next_beat]
+    if not due:
+        return
+    for conn in due:
+        conn.next_beat = now + interval
+    await asyncio.gather(*(_beat(hub, c) for c in due))
+    heard = [c for c in due if c.heard_unrecorded]
+    for conn in heard:
+        conn.heard_unrecorded = False
+    try:
+        await hub.presence_store.mark_seen({(c.workgroup, c.agent) for c in heard}, utc_now())
+        await _sweep(hub, {(c.workgroup, c.agent) for c in due})
+    except (PresenceError, InboxError) as e:
+        logger.warning("%s", e)
 
 
 async def _sweep(hub: DeliveryHub, agents: set[tuple[str, str]]) -> None:
