@@ -127,38 +127,62 @@ async def test_clickups_double_events_for_one_creation_make_one_thread(nexus: St
     assert_one_thread_each(nexus, team, {task_id})
 
 
-async def test_slack_retries_of_a_thread_reply_make_one_clickup_comment(nexus: Stack, team: Team) -> None:
+async def tracked_thread(nexus: Stack, team: Team, name: str) -> tuple[str, str]:
+    """A task Nexus took up: its id and the ``ts`` of its root message."""
     assert nexus.slack is not None
-    assert nexus.clickup is not None
-    task_id = quiet_task(nexus, team, "Slack retries")
-    assert (
-        await deliver(
-            nexus.api_urls[0] + "/webhooks/clickup",
-            task_created_body(team, task_id),
-            nexus.secrets["clickup_webhook_secret"],
-        )
-        == 200
-    )
     slack = nexus.slack
+    task_id = quiet_task(nexus, team, name)
+    url, secret = nexus.api_urls[0] + "/webhooks/clickup", nexus.secrets["clickup_webhook_secret"]
+    assert await deliver(url, task_created_body(team, task_id), secret) == 200
     root = await eventually(
         lambda: slack.roots_by_task(team.channel_id).get(task_id),
         timeout=DEADLINE,
         what="root message",
         watch=nexus.processes,
     )
-    reply = slack.post_as_user(team.channel_id, "Retried reply", thread_ts=root[0]["ts"])
-    event = slack_events.event_callback(
-        slack_events.message_event(team.channel_id, reply["text"], ts=reply["ts"], thread_ts=root[0]["ts"])
+    return task_id, str(root[0]["ts"])
+
+
+def reply_event(nexus: Stack, team: Team, thread_ts: str, text: str) -> dict[str, object]:
+    """A person's reply in the thread, posted in Slack, as the ``event_callback`` Slack sends for it."""
+    assert nexus.slack is not None
+    reply = nexus.slack.post_as_user(team.channel_id, text, thread_ts=thread_ts)
+    return slack_events.event_callback(
+        slack_events.message_event(team.channel_id, text, ts=reply["ts"], thread_ts=thread_ts)
     )
+
+
+def mirrored(nexus: Stack, task_id: str, text: str) -> list[dict[str, object]]:
+    assert nexus.clickup is not None
+    return [c for c in nexus.clickup.comments(task_id) if text in str(c.get("comment_text"))]
+
+
+async def test_slack_retries_of_a_thread_reply_make_one_clickup_comment(nexus: Stack, team: Team) -> None:
+    task_id, thread_ts = await tracked_thread(nexus, team, "Slack retries")
+    event = reply_event(nexus, team, thread_ts, "Retried reply")
     sender = SlackEventSender(nexus.api_urls[1] + "/webhooks/slack", nexus.secrets["slack_signing_secret"])
     first = await sender.attempt(event)
     retries = [await sender.attempt(event, retry_num=n, retry_reason="http_timeout") for n in (1, 2, 3)]
     assert [a.status for a in (first, *retries)] == [200, 200, 200, 200]
     await settle(nexus)
-    mirrored = [c for c in nexus.clickup.comments(task_id) if "Retried reply" in str(c.get("comment_text"))]
-    assert len(mirrored) == 1
+    assert len(mirrored(nexus, task_id, "Retried reply")) == 1
     updates = [f for f in nexus.inbox_frames(team) if f["type"] == "CONTEXT_UPDATE"]
     assert len(updates) == 1
+
+
+async def test_a_slack_retry_whose_first_attempt_was_lost_is_mirrored_once(nexus: Stack, team: Team) -> None:
+    task_id, thread_ts = await tracked_thread(nexus, team, "Lost first attempt")
+    event = reply_event(nexus, team, thread_ts, "Only the retry arrived")
+    sender = SlackEventSender(nexus.api_urls[0] + "/webhooks/slack", nexus.secrets["slack_signing_secret"])
+    assert (await sender.attempt(event, retry_num=2, retry_reason="http_timeout")).status == 200
+    await eventually(
+        lambda: mirrored(nexus, task_id, "Only the retry arrived"),
+        timeout=DEADLINE,
+        what="the retried reply mirrored to ClickUp",
+        watch=nexus.processes,
+    )
+    await settle(nexus)
+    assert len(mirrored(nexus, task_id, "Only the retry arrived")) == 1
 
 
 async def test_slack_rate_limit_while_posting_is_waited_out_and_the_root_message_posted_once(
