@@ -45,7 +45,7 @@ router = APIRouter()
 ABUSE_LIMIT = 10
 ABUSE_WINDOW_SECONDS = 60.0
 CLOSE_PROTOCOL_ERROR = 1002  # the client offered subprotocols, none of them ours
-CLOSE_TRY_AGAIN = 1013  # "try again later": Redis failed us, not the agent
+CLOSE_TRY_AGAIN = 1013  # "try again later": Redis or PostgreSQL failed us, not the agent
 _AGENT_FRAME_TYPES = {FrameType.REGISTER, FrameType.ACK, FrameType.HEARTBEAT}
 
 
@@ -109,7 +109,12 @@ async def _authenticate(websocket: WebSocket) -> AgentIdentity | None:
         logger.info("refused an agent connection: %s", e.reason)
         await websocket.close(CLOSE_UNAUTHORIZED, e.reason)
         return None
-    record = await get_agent_status(websocket.app.state.resources, identity.workgroup, identity.agent)
+    try:
+        record = await get_agent_status(websocket.app.state.resources, identity.workgroup, identity.agent)
+    except Exception:  # PostgreSQL is down or failing: the agent should come back later
+        logger.exception("could not look up agent %s/%s", identity.workgroup, identity.agent)
+        await websocket.close(CLOSE_TRY_AGAIN, "Nexus cannot reach its registry; reconnect")
+        return None
     if record is None or record.disabled:
         why = "unknown" if record is None else "disabled"
         logger.info("refused agent %s/%s: %s", identity.workgroup, identity.agent, why)
