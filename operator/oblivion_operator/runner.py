@@ -38,7 +38,8 @@ def configure_kopf(settings: kopf.OperatorSettings, *, standalone: bool) -> kopf
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=STORAGE_PREFIX, key="last-handled-configuration"
     )
-    settings.posting.level = logging.INFO  # what the operator did becomes Kubernetes Events
+    settings.posting.loggers = True  # what the operator logs about an object becomes a Kubernetes Event
+    settings.posting.level = logging.INFO
     settings.peering.name = PEERING_NAME
     settings.peering.standalone = standalone
     settings.peering.mandatory = not standalone

@@ -70,6 +70,18 @@ def test_agent_gets_its_children_and_registration(
         assert agent["status"]["observedGeneration"] == agent["metadata"]["generation"]
         assert client_secret not in str(agent["status"])
 
+        # what the operator did is visible as Kubernetes Events on the Agent, secrets excluded
+        def agent_events() -> list[dict[str, Any]]:
+            return [e for e in cluster.list("events", NS) if e["involvedObject"].get("name") == "backend-bot"]
+
+        cluster.wait_for(
+            lambda: any("Created Deployment agent-backend-bot" in e["message"] for e in agent_events()),
+            timeout=30,
+            message="an Event for the Deployment",
+        )
+        assert client_secret not in str(agent_events())
+        assert client_id not in str(agent_events())
+
 
 def test_agent_outside_a_workgroup_namespace_is_not_ready(
     cluster: KubeApi, operator_settings: OperatorSettings

@@ -14,6 +14,7 @@ def test_kopf_uses_our_finalizer_and_keeps_its_annotations_out_of_oblivion_dev()
     assert settings.persistence.finalizer == "oblivion.dev/cleanup"
     assert settings.peering.name == "oblivion"
     assert settings.peering.mandatory is True
+    assert settings.posting.loggers is True
     storage = settings.persistence.progress_storage
     assert isinstance(storage, kopf.AnnotationsProgressStorage)
     assert storage.prefix == "operator.oblivion.dev"
