@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from oblivion_agent.protocol import FrameType, make_event
 from oblivion_nexus.resources import Resources
 from oblivion_nexus.services.flow_clients import require_clickup, require_slack
-from oblivion_nexus.services.flow_tasks import MappingRef, task_agents
+from oblivion_nexus.services.flow_tasks import (
+    AgentRef,
+    MappingRef,
+    ProjectRef,
+    project_agents,
+    project_for_list,
+    task_agents,
+)
 from oblivion_nexus.stores.inbox import InboxStore
 
 logger = logging.getLogger(__name__)
@@ -24,6 +32,14 @@ logger = logging.getLogger(__name__)
 _MAX_FRAME_ID = 128
 # People whose names a worker remembers; a workspace rarely has more active in a day.
 _MAX_USER_NAMES = 5000
+# How long a worker trusts what it read of a list's project and agents. Every task reads them, and
+# the registry (written by the API replicas, through the operator) changes rarely; two seconds keeps
+# a registry change visible to the flow within seconds while a burst of tasks reads them once.
+REGISTRY_CACHE_SECONDS = 2.0
+# How often a worker notes a ClickUp webhook's latest delivery (a catch-up's starting point).
+WEBHOOK_NOTE_SECONDS = 5.0
+# Lists whose registry entry a worker remembers; more are simply read again.
+_MAX_CACHED_LISTS = 1000
 
 
 @dataclass
@@ -33,11 +49,44 @@ class FlowContext:
     _clickup_user_id: str | None = field(default=None, init=False)
     _user_names: dict[str, str] = field(default_factory=dict, init=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
+    registry_cache_seconds: float = REGISTRY_CACHE_SECONDS
+    _projects: dict[str, tuple[float, ProjectRef, list[AgentRef]]] = field(default_factory=dict, init=False)
+    _webhook_noted: dict[str, float] = field(default_factory=dict, init=False)
 
     @classmethod
     def create(cls, resources: Resources) -> FlowContext:
         settings = resources.settings
         return cls(resources, InboxStore(resources.redis, settings.redis_prefix, settings.inbox_ttl_seconds))
+
+    async def project_and_agents(self, list_id: str) -> tuple[ProjectRef, list[AgentRef]] | None:
+        """The project of a ClickUp list and the agents allowed on it, as the registry said at most
+        ``registry_cache_seconds`` ago. An unknown list is not remembered: registering it takes
+        effect at once."""
+        now = time.monotonic()
+        cached = self._projects.get(list_id)
+        if cached is not None and now - cached[0] < self.registry_cache_seconds:
+            return cached[1], cached[2]
+        async with self.resources.sessionmaker() as session:
+            project = await project_for_list(session, list_id)
+            agents = await project_agents(session, project) if project is not None else []
+        if project is None:
+            self._projects.pop(list_id, None)
+            return None
+        if len(self._projects) >= _MAX_CACHED_LISTS:
+            self._projects.clear()
+        self._projects[list_id] = (now, project, agents)
+        return project, agents
+
+    def note_webhook_event(self, webhook_id: str) -> bool:
+        """Whether a delivery of this webhook should be written down now (at most every few seconds)."""
+        now = time.monotonic()
+        last = self._webhook_noted.get(webhook_id)
+        if last is not None and now - last < WEBHOOK_NOTE_SECONDS:
+            return False
+        if len(self._webhook_noted) >= _MAX_CACHED_LISTS:
+            self._webhook_noted.clear()
+        self._webhook_noted[webhook_id] = now
+        return True
 
     async def slack_identity(self) -> tuple[str, str | None]:
         """The bot's (user id, bot id), asked once per process (``auth.test``)."""

@@ -104,11 +104,18 @@ async def _slack(flow: FlowContext, payload: SlackEventCallback) -> None:
 
 
 async def _note_event(flow: FlowContext, webhook_id: str) -> None:
-    """Remember when a webhook last delivered, so a catch-up after an outage knows where to start."""
-    async with flow.resources.sessionmaker() as session:
-        await session.execute(
+    """Remember when a webhook last delivered, so a catch-up after an outage knows where to start.
+
+    Written at most every few seconds per webhook and worker: every delivery of a busy list would
+    otherwise update the same row, one after another. A catch-up that starts a few seconds early only
+    re-reads tasks it already has, which is harmless.
+    """
+    if not flow.note_webhook_event(webhook_id):
+        return
+    async with flow.resources.engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(
             update(t.ClickUpWebhook)
             .where(t.ClickUpWebhook.webhook_id == webhook_id)
             .values(last_event_at=datetime.now(UTC))
         )
-        await session.commit()

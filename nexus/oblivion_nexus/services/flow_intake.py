@@ -3,16 +3,18 @@
 Each step is get-or-create keyed in PostgreSQL, so any duplicate, retry or crash ends with exactly
 one root message, one ClickUp link comment and one TASK_ASSIGNED per agent:
 
-1. claim the task's mapping row (unique on the ClickUp task id);
+1. claim the task's mapping row (unique on the ClickUp task id) and record the summoned agents;
 2. post the root message once (ledger intent ``root:<task>``; the message carries the key in its
    metadata, so a crash after posting is found in the channel's history instead of posting again);
-3. record the agents, queue TASK_ASSIGNED under a deterministic id per task and agent, mark it sent;
+3. queue TASK_ASSIGNED under a deterministic id per task and agent (the inbox drops a second one),
+   then mark the agents sent;
 4. comment the thread link on the task once (ledger intent ``link:<task>``).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from oblivion_agent.protocol import FrameType
@@ -77,48 +79,59 @@ async def _post_root(flow: FlowContext, mapping: tasks.MappingRef, task: Task) -
     return ts
 
 
-async def _comment_link(flow: FlowContext, mapping: tasks.MappingRef, task: Task, permalink: str) -> None:
+async def _comment_link(flow: FlowContext, mapping: tasks.MappingRef, task: Task, permalink: str) -> str:
     comment_id = await comment_on_task(
         flow.resources, task.id, ledger.intent_key(f"link:{task.id}"), f"Slack thread: {permalink}"
     )
     await tasks.update_mapping(flow.resources, mapping.id, link_comment_id=comment_id)
+    return comment_id
+
+
+async def thread_link(flow: FlowContext, channel: str, thread_ts: str) -> str:
+    """The thread's permalink, made from the workspace URL ``auth.test`` gave (asked once per
+    process) the way Slack makes it; ``chat.getPermalink`` only when that URL is unknown."""
+    slack = require_slack(flow.resources)
+    workspace = (await slack.identity()).url
+    if workspace:
+        return f"{workspace.rstrip('/')}/archives/{channel}/p{thread_ts.replace('.', '')}"
+    return await slack.get_permalink(channel, thread_ts)
 
 
 async def take_task(flow: FlowContext, task: Task, *, list_id: str | None = None) -> tasks.MappingRef | None:
-    """Start tracking ``task`` if it summons an agent (or add newly summoned agents); idempotent."""
+    """Start tracking ``task`` if it summons an agent (or add newly summoned agents); idempotent.
+
+    Ordered for the agent: the mapping and the root message first, then TASK_ASSIGNED, and only then
+    the ClickUp link comment, which nobody waits for.
+    """
     resources = flow.resources
     home = task.home_list.id if task.home_list is not None else list_id
     if home is None:
         await tasks.record_ignored(resources, task.id, None, "no_list")
         return None
-    async with resources.sessionmaker() as session:
-        project = await tasks.project_for_list(session, home)
-        agents = await tasks.project_agents(session, project) if project is not None else []
-    if project is None:
+    registered = await flow.project_and_agents(home)
+    if registered is None:
         await tasks.record_ignored(resources, task.id, home, "unknown_project")
         return None
+    project, agents = registered
     if project.archived:
         await tasks.record_ignored(resources, task.id, home, "archived_project")
         return None
     if project.slack_channel_id is None:
         await tasks.record_ignored(resources, task.id, home, "project_without_channel")
         return None
-    existing = await tasks.mapping_for_task(resources, task.id)
-    summoned = tasks.agents_summoned(agents, task)
-    if not summoned and existing is None:
+    mapping, pending = await tasks.claim_task(resources, project, task, tasks.agents_summoned(agents, task))
+    if mapping is None:
         await tasks.record_ignored(resources, task.id, home, "no_agent_summoned")
         return None
-    mapping = existing or await tasks.claim_mapping(resources, project, task)
     if mapping.closed:
         return mapping
-    await tasks.add_task_agents(resources, mapping.id, summoned)
-    thread_ts = mapping.thread_ts or await _post_root(flow, mapping, task)
-    pending = [agent for agent, notified in await tasks.task_agents(resources, mapping.id) if not notified]
+    if mapping.thread_ts is None:
+        mapping = replace(mapping, thread_ts=await _post_root(flow, mapping, task))
+    assert mapping.thread_ts is not None
     needs_link = mapping.link_comment_id is None and resources.clickup is not None
     if not pending and not needs_link:
-        return await tasks.mapping_for_task(resources, task.id)
-    permalink = await require_slack(resources).get_permalink(mapping.slack_channel_id, thread_ts)
-    # Agents first: the link comment is one more ClickUp round trip nobody waits for.
+        return mapping
+    permalink = await thread_link(flow, mapping.slack_channel_id, mapping.thread_ts)
     for agent in pending:
         data = {
             "task_id": task.id,
@@ -132,10 +145,10 @@ async def take_task(flow: FlowContext, task: Task, *, list_id: str | None = None
         await flow.send_event(
             agent.workgroup, agent.name, FrameType.TASK_ASSIGNED, f"task-assigned-{task.id}-{agent.id}", data
         )
-        await tasks.mark_notified(resources, mapping.id, agent.id)
+    await tasks.mark_notified(resources, mapping.id, [agent.id for agent in pending])
     if needs_link:
-        await _comment_link(flow, mapping, task, permalink)
-    return await tasks.mapping_for_task(resources, task.id)
+        mapping = replace(mapping, link_comment_id=await _comment_link(flow, mapping, task, permalink))
+    return mapping
 
 
 async def fetch_and_take(flow: FlowContext, task_id: str, list_id: str | None) -> tasks.MappingRef | None:

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, literal, null, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -108,19 +108,23 @@ async def once(
     """Run ``write`` at most once for ``key``; returns (its result id, whether this call wrote it).
 
     With ``written``, the message the write produced (or the one ``find_existing`` found) is recorded
-    too, in the same transaction as the result, so its webhook is recognised as Nexus's own. One
+    too, in the same statement as the result, so its webhook is recognised as Nexus's own. One
     database connection is held throughout (never two: a burst of writes cannot starve the pool).
+
+    The connection runs in autocommit: each statement below is its own transaction, so the claim is
+    durable before ``write`` runs and the result is durable before the lock is released, without a
+    BEGIN/COMMIT round trip around each. A first write costs three statements: lock and claim, record
+    the result, unlock.
     """
-    lock_name = f"oblivion-ledger:{key}"
+    lock_id = func.hashtextextended(f"oblivion-ledger:{key}", 0)
     try:
         async with engine.connect() as conn:
-            await conn.execute(select(func.pg_advisory_lock(func.hashtextextended(lock_name, 0))))
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             try:
-                return await _once_locked(conn, key, write, find_existing, written)
+                return await _once_locked(conn, key, lock_id, write, find_existing, written)
             finally:
-                await conn.rollback()
-                await conn.execute(select(func.pg_advisory_unlock(func.hashtextextended(lock_name, 0))))
-                await conn.commit()
+                # Held even if the claim failed: session advisory locks outlive a failed statement.
+                await conn.execute(select(func.pg_advisory_unlock(lock_id)))
     except SQLAlchemyError as e:
         raise LedgerError(f"ledger write of {key} failed: {type(e).__name__}") from e
 
@@ -128,41 +132,51 @@ async def once(
 async def _once_locked(
     conn: AsyncConnection,
     key: LedgerKey,
+    lock_id: ColumnElement[int],
     write: Callable[[], Awaitable[str]],
     find_existing: Callable[[], Awaitable[str | None]] | None,
     written: Written | None,
 ) -> tuple[str, bool]:
-    where = (t.MirrorLedgerEntry.source == key.source, t.MirrorLedgerEntry.external_id == key.external_id)
-    row = (await conn.execute(select(t.MirrorLedgerEntry.mirrored_id).where(*where))).first()
-    await conn.commit()
-    if row is not None and row[0] is not None:
-        return row[0], False
-    if row is None:
-        await conn.execute(
-            insert(t.MirrorLedgerEntry)
-            .values(source=key.source, external_id=key.external_id, mirrored_id=None)
-            .on_conflict_do_nothing(index_elements=["source", "external_id"])
+    # One statement takes the advisory lock, then claims the key: the row is produced only once the
+    # lock is held, and a conflict is checked against what the previous holder committed.
+    lock = select(func.pg_advisory_lock(lock_id).label("locked")).cte("lock")
+    claim = (
+        insert(t.MirrorLedgerEntry)
+        .from_select(
+            ["source", "external_id", "mirrored_id"],
+            select(literal(key.source), literal(key.external_id), null()).select_from(lock),
         )
-        await conn.commit()
-    elif find_existing is not None:
-        found = await find_existing()
-        if found is not None:
-            logger.info("ledger %s: the write had happened before a crash; recording it", key)
-            await _finish(conn, key, found, written)
-            return found, False
+        .on_conflict_do_nothing(index_elements=["source", "external_id"])
+        .returning(t.MirrorLedgerEntry.id)
+    )
+    if (await conn.execute(claim)).first() is None:
+        where = (t.MirrorLedgerEntry.source == key.source, t.MirrorLedgerEntry.external_id == key.external_id)
+        row = (await conn.execute(select(t.MirrorLedgerEntry.mirrored_id).where(*where))).first()
+        if row is not None and row[0] is not None:
+            return row[0], False
+        # Claimed before, never finished: a worker died between its write and the record.
+        if find_existing is not None:
+            found = await find_existing()
+            if found is not None:
+                logger.info("ledger %s: the write had happened before a crash; recording it", key)
+                await _finish(conn, key, found, written)
+                return found, False
     result = await write()
     await _finish(conn, key, result, written)
     return result, True
 
 
 async def _finish(conn: AsyncConnection, key: LedgerKey, result: str, written: Written | None) -> None:
+    """Record the result and, with ``written``, the message it produced: one statement, one commit."""
     where = (t.MirrorLedgerEntry.source == key.source, t.MirrorLedgerEntry.external_id == key.external_id)
-    await conn.execute(update(t.MirrorLedgerEntry).where(*where).values(mirrored_id=result))
-    if written is not None:
-        own = written.key_of(result)
-        await conn.execute(
-            insert(t.MirrorLedgerEntry)
-            .values(source=own.source, external_id=own.external_id, mirrored_id=written.mirrors or str(key))
-            .on_conflict_do_nothing(index_elements=["source", "external_id"])
-        )
-    await conn.commit()
+    done = update(t.MirrorLedgerEntry).where(*where).values(mirrored_id=result)
+    if written is None:
+        await conn.execute(done)
+        return
+    own = written.key_of(result)
+    await conn.execute(
+        insert(t.MirrorLedgerEntry)
+        .values(source=own.source, external_id=own.external_id, mirrored_id=written.mirrors or str(key))
+        .on_conflict_do_nothing(index_elements=["source", "external_id"])
+        .add_cte(done.returning(t.MirrorLedgerEntry.id).cte("done"))
+    )

@@ -165,27 +165,78 @@ async def record_ignored(resources: Resources, task_id: str, list_id: str | None
 
 async def claim_mapping(resources: Resources, project: ProjectRef, task: Task) -> MappingRef:
     """The task's mapping, created on first sight (one row per task, whoever gets there first)."""
+    mapping, _ = await claim_task(resources, project, task, [], create=True)
+    assert mapping is not None
+    return mapping
+
+
+async def claim_task(
+    resources: Resources,
+    project: ProjectRef,
+    task: Task,
+    summoned: list[AgentRef],
+    *,
+    create: bool | None = None,
+) -> tuple[MappingRef | None, list[AgentRef]]:
+    """In one transaction: the task's mapping (created if agents are summoned, or ``create``), the
+    summoned agents recorded on it, and its agents not yet sent TASK_ASSIGNED.
+
+    Returns (None, []) for a task nobody summoned that is not tracked yet, and no agents for a closed
+    mapping (a closed task takes no new agents).
+    """
     assert project.slack_channel_id is not None
+    create = bool(summoned) if create is None else create
     async with resources.sessionmaker() as session:
-        await session.execute(
-            insert(t.TaskMapping)
-            .values(
-                workgroup=project.workgroup,
-                project=project.name,
-                clickup_task_id=task.id,
-                slack_channel_id=project.slack_channel_id,
-                thread_ts=None,
-                title=task.name,
-                url=task.url,
-                state="TODO",
+        row: t.TaskMapping | None = None
+        if create:
+            row = (
+                await session.execute(
+                    insert(t.TaskMapping)
+                    .values(
+                        workgroup=project.workgroup,
+                        project=project.name,
+                        clickup_task_id=task.id,
+                        slack_channel_id=project.slack_channel_id,
+                        thread_ts=None,
+                        title=task.name,
+                        url=task.url,
+                        state="TODO",
+                    )
+                    .on_conflict_do_nothing(index_elements=["clickup_task_id"])
+                    .returning(t.TaskMapping)
+                )
+            ).scalar_one_or_none()
+        if row is None:
+            row = (
+                await session.execute(select(t.TaskMapping).where(t.TaskMapping.clickup_task_id == task.id))
+            ).scalar_one_or_none()
+        if row is None:
+            return None, []
+        mapping = _mapping_ref(row)
+        if mapping.closed:
+            return mapping, []
+        if summoned:
+            await session.execute(
+                insert(t.TaskAgent)
+                .values([{"task_mapping_id": mapping.id, "agent_id": a.id} for a in summoned])
+                .on_conflict_do_nothing()
             )
-            .on_conflict_do_nothing(index_elements=["clickup_task_id"])
-        )
+        pending = await _agents_of(session, mapping.id, notified=False)
         await session.commit()
-        row = (
-            await session.execute(select(t.TaskMapping).where(t.TaskMapping.clickup_task_id == task.id))
-        ).scalar_one()
-        return _mapping_ref(row)
+    return mapping, pending
+
+
+async def _agents_of(session: AsyncSession, mapping_id: int, *, notified: bool) -> list[AgentRef]:
+    sent = t.TaskAgent.notified_at.is_not(None) if notified else t.TaskAgent.notified_at.is_(None)
+    rows = (
+        await session.execute(
+            select(t.Agent.id, t.Agent.workgroup, t.Agent.name, t.Agent.clickup_user_id)
+            .join(t.TaskAgent, t.TaskAgent.agent_id == t.Agent.id)
+            .where(t.TaskAgent.task_mapping_id == mapping_id, sent)
+            .order_by(t.Agent.name)
+        )
+    ).all()
+    return [AgentRef(id_, workgroup, name, (), user) for id_, workgroup, name, user in rows]
 
 
 async def mapping_for_task(resources: Resources, task_id: str) -> MappingRef | None:
@@ -209,25 +260,13 @@ async def mapping_for_thread(resources: Resources, channel: str, thread_ts: str)
 
 
 async def update_mapping(resources: Resources, mapping_id: int, **values: object) -> None:
-    async with resources.sessionmaker() as session:
-        await session.execute(update(t.TaskMapping).where(t.TaskMapping.id == mapping_id).values(**values))
-        await session.commit()
+    async with resources.engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(update(t.TaskMapping).where(t.TaskMapping.id == mapping_id).values(**values))
 
 
 async def close_mapping(resources: Resources, mapping_id: int) -> None:
     await update_mapping(resources, mapping_id, closed_at=datetime.now(UTC))
-
-
-async def add_task_agents(resources: Resources, mapping_id: int, agents: list[AgentRef]) -> None:
-    if not agents:
-        return
-    async with resources.sessionmaker() as session:
-        await session.execute(
-            insert(t.TaskAgent)
-            .values([{"task_mapping_id": mapping_id, "agent_id": a.id} for a in agents])
-            .on_conflict_do_nothing()
-        )
-        await session.commit()
 
 
 async def task_agents(resources: Resources, mapping_id: int) -> list[tuple[AgentRef, bool]]:
@@ -247,11 +286,14 @@ async def task_agents(resources: Resources, mapping_id: int) -> list[tuple[Agent
         ]
 
 
-async def mark_notified(resources: Resources, mapping_id: int, agent_id: int) -> None:
-    async with resources.sessionmaker() as session:
-        await session.execute(
+async def mark_notified(resources: Resources, mapping_id: int, agent_ids: list[int]) -> None:
+    """Note that these agents were sent the task's TASK_ASSIGNED (one statement for all of them)."""
+    if not agent_ids:
+        return
+    async with resources.engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(
             update(t.TaskAgent)
-            .where(t.TaskAgent.task_mapping_id == mapping_id, t.TaskAgent.agent_id == agent_id)
+            .where(t.TaskAgent.task_mapping_id == mapping_id, t.TaskAgent.agent_id.in_(agent_ids))
             .values(notified_at=datetime.now(UTC))
         )
-        await session.commit()
