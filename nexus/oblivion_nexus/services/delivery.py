@@ -48,6 +48,8 @@ MAX_IN_FLIGHT = 100
 # once it expires.
 _MIN_REPLICA_TTL_SECONDS = 5.0
 _LINK_CLOSE_TIMEOUT_SECONDS = 5.0
+# Shutdown must finish well inside Kubernetes' default 30 s grace period, whatever a loop is stuck on.
+_STOP_TIMEOUT_SECONDS = 10.0
 
 
 class DeliveryResources(Protocol):
@@ -285,7 +287,15 @@ class DeliveryHub:
         tasks = [*self._background, *self._dispatchers.values()]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, *self._link_closers, return_exceptions=True)
+        pending = [*tasks, *self._link_closers]
+        if pending:
+            _done, stuck = await asyncio.wait(pending, timeout=_STOP_TIMEOUT_SECONDS)
+            for task in stuck:
+                frames = task.get_stack(limit=3)
+                where = " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in frames) or "?"
+                logger.warning(
+                    "delivery task %s did not stop within %.0fs (at %s)", task, _STOP_TIMEOUT_SECONDS, where
+                )
         try:
             await self.presence_store.retire_replica(self.replica)
         except PresenceError as e:

@@ -10,6 +10,7 @@ while the pub/sub connection was down, and events held by a replica that crashed
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -48,7 +49,10 @@ async def listen_for_wakeups(hub: DeliveryHub, pubsub: PubSub) -> None:
                 hub.wake(workgroup, agent)
                 backoff = 0.1
         except asyncio.CancelledError:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            # Bounded: closing must not hold up shutdown if the Redis connection is wedged.
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2.0):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
             raise
         except Exception as e:  # Redis went away; redis-py resubscribes when it reconnects
             logger.warning("wake-up subscription interrupted (%s); retrying in %.1fs", e, backoff)

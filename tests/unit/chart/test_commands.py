@@ -36,20 +36,7 @@ def test_the_chart_starts_nexus_the_worker_the_operator_and_migrations() -> None
     assert sorted(COMMANDS) == ["migrations/migrate", "nexus/nexus", "operator/operator", "worker/worker"]
 
 
-@pytest.mark.parametrize(
-    "container",
-    [
-        pytest.param(
-            name,
-            marks=pytest.mark.xfail(
-                strict=False, reason="`oblivion nexus worker` has not landed yet (issue 5 queue worker)"
-            )
-            if COMMANDS[name][:2] == ["nexus", "worker"]
-            else (),
-        )
-        for name in sorted(COMMANDS)
-    ],
-)
+@pytest.mark.parametrize("container", sorted(COMMANDS))
 def test_the_command_exists_with_the_options_the_chart_passes(container: str) -> None:
     assert shutil.which(str(OBLIVION)), f"{OBLIVION} is missing: pip install -e '.[dev]'"
     result = subprocess.run(
