@@ -5,9 +5,13 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import kopf
+
+from oblivion_operator.runner import build_registry, configure_kopf
 from oblivion_operator.settings import OperatorSettings
 from tests.integration.operator.conftest import NexusAdmin, not_ready_because, ready, start_operator
 from tests.kube import KubeApi
+from tests.kube.operator_runner import run_operator
 from tests.secret_logs import SecretRegistry
 
 WG = "agents-wg"
@@ -243,3 +247,21 @@ def test_ready_replicas_and_presence_reach_the_status(
             "agents", "backend-bot", NS, condition=lambda a: a["status"].get("readyReplicas") == 1, timeout=20
         )
         assert agent["status"]["connected"] is False  # registered, but no agent process connected here
+
+
+def test_operator_narrowed_to_a_namespace_leaves_other_namespaces_alone(
+    cluster: KubeApi, operator_settings: OperatorSettings, nexus_admin: NexusAdmin
+) -> None:
+    _workgroup_namespace(cluster, nexus_admin)
+    cluster.create_namespace("wg-other", labels={"oblivion.dev/workgroup": WG})
+    registry, _ = build_registry(
+        operator_settings, kube_connection=kopf.ConnectionInfo(server=cluster.url, insecure=True)
+    )
+    with run_operator(
+        cluster, registry, namespaces=[NS], configure=lambda s: configure_kopf(s, standalone=True)
+    ):
+        cluster.create({**_agent("outside"), "metadata": {"name": "outside", "namespace": "wg-other"}})
+        cluster.create(_agent("inside"))
+        cluster.wait_for_object("agents", "inside", NS, condition=ready, timeout=30)
+        assert not cluster.get("agents", "outside", "wg-other").get("status")
+        assert cluster.find("deployments.apps", "agent-outside", "wg-other") is None
