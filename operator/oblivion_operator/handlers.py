@@ -31,8 +31,9 @@ DeleteFn = Callable[[OperatorContext, Any, Any], Awaitable[None]]
 MAX_BACKOFF = 300.0  # seconds; a failing dependency is retried at least every five minutes
 
 READY_MESSAGES = {
-    "Workgroup": "namespace, network policies, collection, Slack channel and tenant registration in place",
-    "Project": "Slack channel and project mapping are in place",
+    # the Slack channel has its own condition (SlackChannel): Slack is optional
+    "Workgroup": "namespace, network policies, collection and tenant registration in place",
+    "Project": "project mapping is in place",
     "Agent": "credentials, Deployment, NetworkPolicy and Nexus registration are in place",
     "ToolCredential": "the referenced Secret is synced to Nexus",
 }

@@ -5,7 +5,7 @@ Built once when ``oblivion operator`` starts (never at import time); tests const
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from oblivion_operator.errors import OperatorError
@@ -26,8 +26,10 @@ class OperatorSettings(BaseSettings):
     )
     qdrant_api_key: SecretStr | None = Field(default=None, description="API key of the Qdrant server.")
     slack_api_url: str = Field(default="https://slack.com/api/", description="Base URL of Slack's Web API.")
-    slack_bot_token: SecretStr = Field(
-        description="Slack bot token (xoxb-…) creating and archiving channels."
+    slack_bot_token: SecretStr | None = Field(
+        default=None,
+        description="Slack bot token (xoxb-…) creating and archiving channels; without one, Workgroups "
+        "and Projects are reconciled without a channel (condition SlackChannel=False).",
     )
     agent_image: str = Field(
         default="ghcr.io/oblivion-dev/oblivion-agent:0.1.0",
@@ -54,11 +56,21 @@ class OperatorSettings(BaseSettings):
         default=10.0, gt=0, description="Delay before retrying after Nexus, Qdrant or Kubernetes failed."
     )
 
+    @field_validator("slack_bot_token", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, v: object) -> object:
+        # the chart passes an optional Secret key; an empty value means "no Slack", not a bad token
+        return None if isinstance(v, str) and not v.strip() else v
+
     @model_validator(mode="after")
     def _one_qdrant(self) -> OperatorSettings:
         if not self.qdrant_url and not self.qdrant_path:
             raise ValueError("OBLIVION_QDRANT_URL or OBLIVION_QDRANT_PATH must be set")
         return self
+
+    @property
+    def slack_configured(self) -> bool:
+        return self.slack_bot_token is not None
 
     @property
     def agent_nexus_url(self) -> str:

@@ -6,12 +6,24 @@ real transitions, and every write carries ``observedGeneration``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 READY = "Ready"
 Condition = dict[str, Any]
+EXTRA_CONDITIONS = "_conditions"  # key of a flow's result listing conditions besides Ready
+
+
+@dataclasses.dataclass(frozen=True)
+class ConditionUpdate:
+    """A condition a reconcile flow reports next to Ready (e.g. ``SlackChannel``)."""
+
+    type: str
+    status: bool | str  # True, False or "Unknown"
+    reason: str
+    message: str
 
 
 def now_rfc3339(now: datetime.datetime | None = None) -> str:
@@ -83,11 +95,19 @@ def ready_status(
     generation: int | None,
     fields: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A full status patch: the kind's own ``fields``, the Ready condition and ``observedGeneration``."""
+    """A full status patch: the kind's own ``fields``, the Ready condition and ``observedGeneration``.
+
+    ``fields`` may carry ``EXTRA_CONDITIONS`` (ConditionUpdates), set after Ready in the same patch.
+    """
+    patch: dict[str, Any] = dict(fields or {})
+    extra: Iterable[ConditionUpdate] = patch.pop(EXTRA_CONDITIONS, ())
     conditions = set_condition(
         (old_status or {}).get("conditions"), READY, ready, reason, message, generation
     )
-    patch: dict[str, Any] = dict(fields or {})
+    for update in extra:
+        conditions = set_condition(
+            conditions, update.type, update.status, update.reason, update.message, generation
+        )
     patch["conditions"] = conditions
     if generation is not None:
         patch["observedGeneration"] = generation

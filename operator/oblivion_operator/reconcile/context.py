@@ -17,8 +17,13 @@ from oblivion_operator.errors import NotFound, OperatorError
 from oblivion_operator.models import WORKGROUP_LABEL, SlackChannelRef
 from oblivion_operator.render import NexusEndpoint
 from oblivion_operator.settings import OperatorSettings
+from oblivion_operator.status import ConditionUpdate, get_condition
 
 logger = logging.getLogger(__name__)
+SLACK_CHANNEL = "SlackChannel"  # condition type of Workgroups and Projects
+HOW_TO_CONFIGURE_SLACK = (
+    "set OBLIVION_SLACK_BOT_TOKEN (chart value secrets.slackBotToken) and restart the operator"
+)
 
 
 class Blocked(OperatorError):
@@ -44,7 +49,13 @@ class OperatorContext:
 
     async def open(self) -> None:
         s = self.settings
-        self._slack = SlackChannels(s.slack_bot_token.get_secret_value(), s.slack_api_url)
+        if s.slack_bot_token is not None:
+            self._slack = SlackChannels(s.slack_bot_token.get_secret_value(), s.slack_api_url)
+        else:
+            logger.warning(
+                "No Slack bot token: Workgroups and Projects are reconciled without Slack channels; "
+                f"to get channels, {HOW_TO_CONFIGURE_SLACK}"
+            )
         self._qdrant = QdrantStore(
             url=s.qdrant_url,
             path=s.qdrant_path,
@@ -73,8 +84,12 @@ class OperatorContext:
         return self._kube
 
     @property
+    def slack_configured(self) -> bool:
+        return self.settings.slack_configured
+
+    @property
     def slack(self) -> SlackChannels:
-        assert self._slack is not None, "OperatorContext.open() was not called"
+        assert self._slack is not None, "OperatorContext.open() was not called, or Slack is not configured"
         return self._slack
 
     @property
@@ -119,6 +134,67 @@ class OperatorContext:
             return await self.workgroup_of(namespace)
         except Blocked:
             return None
+
+    async def reconcile_channel(
+        self,
+        ref: SlackChannelRef,
+        default_name: str,
+        old_status: dict[str, Any],
+        logger: Any,
+        *,
+        archived: bool = False,
+    ) -> tuple[str | None, ConditionUpdate]:
+        """The channel id to record and register, and the ``SlackChannel`` condition saying how it stands.
+
+        Without a Slack token nothing is called: a channel named by ``channelId`` (or recorded by an
+        earlier run) is kept but unverified (``Unknown``/``NotVerified``); otherwise there is none
+        (``False``/``SlackNotConfigured``). Either is logged (and posted as an Event) only when it
+        first appears, so a drift timer does not repeat it.
+        """
+        recorded = old_status.get("slackChannelId")
+        if not self.slack_configured:
+            channel_id = ref.channel_id or recorded
+            if channel_id:
+                undone = "archived or verified" if archived else "verified"
+                condition = ConditionUpdate(
+                    SLACK_CHANNEL,
+                    "Unknown",
+                    "NotVerified",
+                    f"Slack channel {channel_id} is recorded but not {undone}: no Slack bot token is "
+                    f"configured; {HOW_TO_CONFIGURE_SLACK}",
+                )
+            else:
+                condition = ConditionUpdate(
+                    SLACK_CHANNEL,
+                    False,
+                    "SlackNotConfigured",
+                    f"no Slack channel: no Slack bot token is configured; to get channels, "
+                    f"{HOW_TO_CONFIGURE_SLACK}",
+                )
+            previous = get_condition(old_status, SLACK_CHANNEL) or {}
+            if previous.get("reason") != condition.reason:
+                logger.info(condition.message)
+            return channel_id, condition
+        channel_id = await self.ensure_channel(ref, default_name, recorded, logger, archived=archived)
+        state = "archived" if archived else "in place"
+        return channel_id, ConditionUpdate(
+            SLACK_CHANNEL,
+            True,
+            "ChannelArchived" if archived else "ChannelReady",
+            f"Slack channel {channel_id} is {state}",
+        )
+
+    async def archive_recorded_channel(self, channel_id: str | None, logger: Any) -> None:
+        """Archive a deleted resource's channel (``retentionPolicy: Delete``); without Slack, say so."""
+        if not channel_id:
+            return
+        if not self.slack_configured:
+            logger.warning(
+                f"Slack channel {channel_id} was left unarchived: no Slack bot token is configured"
+            )
+            return
+        await self.slack.archive(channel_id)
+        logger.info(f"Archived Slack channel {channel_id}")
 
     async def ensure_channel(
         self,

@@ -7,6 +7,7 @@ from typing import Any
 
 from oblivion_operator.models import ProjectSpec, parse_spec
 from oblivion_operator.reconcile.context import OperatorContext
+from oblivion_operator.status import EXTRA_CONDITIONS
 
 
 async def reconcile_project(ctx: OperatorContext, body: Any, logger: Any) -> dict[str, Any]:
@@ -17,8 +18,8 @@ async def reconcile_project(ctx: OperatorContext, body: Any, logger: Any) -> dic
     workgroup = await ctx.workgroup_of(namespace)
     over = spec.is_over(datetime.datetime.now(datetime.UTC))
 
-    channel_id = await ctx.ensure_channel(
-        spec.slack, f"proj-{name}", status.get("slackChannelId"), logger, archived=over
+    channel_id, channel_condition = await ctx.reconcile_channel(
+        spec.slack, f"proj-{name}", status, logger, archived=over
     )
     await ctx.nexus.put_project(
         workgroup,
@@ -34,7 +35,7 @@ async def reconcile_project(ctx: OperatorContext, body: Any, logger: Any) -> dic
     phase = "Archived" if over else "Active"
     if status.get("phase") != phase:
         logger.info(f"Project {namespace}/{name} is {phase}")
-    return {"slackChannelId": channel_id, "phase": phase}
+    return {"slackChannelId": channel_id, "phase": phase, EXTRA_CONDITIONS: [channel_condition]}
 
 
 async def delete_project(ctx: OperatorContext, body: Any, logger: Any) -> None:
@@ -42,9 +43,8 @@ async def delete_project(ctx: OperatorContext, body: Any, logger: Any) -> None:
     namespace = body["metadata"]["namespace"]
     status = body.get("status") or {}
     retention = (body.get("spec") or {}).get("retentionPolicy", "Retain")
-    if retention == "Delete" and status.get("slackChannelId"):
-        await ctx.slack.archive(status["slackChannelId"])
-        logger.info(f"Archived Slack channel {status['slackChannelId']}")
+    if retention == "Delete":
+        await ctx.archive_recorded_channel(status.get("slackChannelId"), logger)
     workgroup = await ctx.workgroup_or_none(namespace)
     if workgroup:
         await ctx.nexus.delete_project(workgroup, name)

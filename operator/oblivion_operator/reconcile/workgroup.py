@@ -14,6 +14,7 @@ from oblivion_operator.render import (
     render_resource_quota,
     render_workgroup_network_policies,
 )
+from oblivion_operator.status import EXTRA_CONDITIONS
 
 
 async def reconcile_workgroup(ctx: OperatorContext, body: Any, logger: Any) -> dict[str, Any]:
@@ -43,7 +44,7 @@ async def reconcile_workgroup(ctx: OperatorContext, body: Any, logger: Any) -> d
         else:
             logger.info(f"Created Qdrant collection {collection}")
 
-    channel_id = await ctx.ensure_channel(spec.slack, name, status.get("slackChannelId"), logger)
+    channel_id, channel_condition = await ctx.reconcile_channel(spec.slack, name, status, logger)
     await ctx.nexus.put_workgroup(
         name,
         {
@@ -53,7 +54,12 @@ async def reconcile_workgroup(ctx: OperatorContext, body: Any, logger: Any) -> d
             "collection": collection,
         },
     )
-    return {"namespace": namespace, "collection": collection, "slackChannelId": channel_id}
+    return {
+        "namespace": namespace,
+        "collection": collection,
+        "slackChannelId": channel_id,
+        EXTRA_CONDITIONS: [channel_condition],
+    }
 
 
 async def delete_workgroup(ctx: OperatorContext, body: Any, logger: Any) -> None:
@@ -69,8 +75,6 @@ async def delete_workgroup(ctx: OperatorContext, body: Any, logger: Any) -> None
         if await ctx.qdrant.exists(collection):
             await ctx.qdrant.drop_collection(collection)
             logger.info(f"Dropped Qdrant collection {collection}")
-        if status.get("slackChannelId"):
-            await ctx.slack.archive(status["slackChannelId"])
-            logger.info(f"Archived Slack channel {status['slackChannelId']}")
+        await ctx.archive_recorded_channel(status.get("slackChannelId"), logger)
     await ctx.nexus.delete_workgroup(name)
     logger.info(f"Unregistered workgroup {name} from Nexus (retention {retention})")

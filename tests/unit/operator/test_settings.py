@@ -51,3 +51,25 @@ def test_secrets_never_appear_in_the_settings_repr(monkeypatch: pytest.MonkeyPat
 def test_nexus_pod_labels_are_read_as_json(monkeypatch: pytest.MonkeyPatch) -> None:
     _env(monkeypatch, {**REQUIRED, "OBLIVION_NEXUS_POD_LABELS": '{"app": "nexus"}'})
     assert load_settings().nexus_pod_labels == {"app": "nexus"}
+
+
+def test_slack_token_is_optional(monkeypatch: pytest.MonkeyPatch) -> None:
+    _env(monkeypatch, {k: v for k, v in REQUIRED.items() if k != "OBLIVION_SLACK_BOT_TOKEN"})
+    settings = load_settings()
+    assert settings.slack_bot_token is None
+    assert settings.slack_configured is False
+
+
+def test_empty_slack_token_from_an_optional_secret_key_means_no_slack(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _env(monkeypatch, {**REQUIRED, "OBLIVION_SLACK_BOT_TOKEN": "  "})
+    assert load_settings().slack_configured is False
+
+
+def test_a_given_slack_token_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    _env(monkeypatch, REQUIRED)
+    settings = load_settings()
+    assert settings.slack_configured is True
+    assert settings.slack_bot_token is not None
+    assert settings.slack_bot_token.get_secret_value() == "xoxb-secret"
