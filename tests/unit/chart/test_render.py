@@ -247,3 +247,15 @@ def test_notes_tell_what_to_run_next_with_the_real_names() -> None:
     assert "helm test obl -n oblivion" in notes
     assert "service/obl-oblivion-nexus" in notes
     assert "Secret obl-oblivion-secrets" in notes
+
+
+def test_kind_values_need_no_slack_token_and_the_operator_reads_it_only_when_given() -> None:
+    objs = objects_of(render_chart(CHART / "values-kind.yaml"))
+    secret = next(o for o in objs if o["kind"] == "Secret")
+    assert "slack-bot-token" not in (secret.get("data") or {})
+    operator = next(
+        o for o in objs if o["kind"] == "Deployment" and o["metadata"]["name"].endswith("operator")
+    )
+    env = {e["name"]: e for e in operator["spec"]["template"]["spec"]["containers"][0].get("env", [])}
+    token = env["OBLIVION_SLACK_BOT_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert (token["key"], token["optional"]) == ("slack-bot-token", True)
