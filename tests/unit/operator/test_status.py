@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import datetime
 
-from oblivion_operator.status import get_condition, ready_status, set_condition
+from oblivion_operator.status import (
+    EXTRA_CONDITIONS,
+    ConditionUpdate,
+    get_condition,
+    ready_status,
+    set_condition,
+)
 
 T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 T1 = T0 + datetime.timedelta(minutes=5)
@@ -50,3 +56,20 @@ def test_ready_status_carries_fields_conditions_and_observed_generation() -> Non
     assert status["observedGeneration"] == 7
     assert get_condition(status) is not None
     assert get_condition(status, "Missing") is None
+
+
+def test_a_flows_extra_conditions_are_set_next_to_ready_and_not_kept_as_a_field() -> None:
+    slack = ConditionUpdate("SlackChannel", False, "SlackNotConfigured", "no token")
+    patch = ready_status({}, True, "Reconciled", "ok", 2, {"slackChannelId": None, EXTRA_CONDITIONS: [slack]})
+    assert EXTRA_CONDITIONS not in patch
+    assert patch["slackChannelId"] is None
+    assert [c["type"] for c in patch["conditions"]] == ["Ready", "SlackChannel"]
+    channel = get_condition(patch, "SlackChannel")
+    assert channel is not None
+    assert (channel["status"], channel["reason"], channel["observedGeneration"]) == (
+        "False",
+        "SlackNotConfigured",
+        2,
+    )
+    again = ready_status(patch, True, "Reconciled", "ok", 3, {EXTRA_CONDITIONS: [slack]})
+    assert [c["type"] for c in again["conditions"]] == ["Ready", "SlackChannel"]
