@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Coroutine
@@ -141,7 +142,9 @@ class DeliveryHub:
             agent=agent,
             link=link,
             connected_at=utc_now(),
-            next_beat=time.monotonic() + self.heartbeat_seconds,
+            # The first beat comes at a random point of the second half of the interval: agents that
+            # connect in a burst (after a restart) must not all come due in the same tick forever.
+            next_beat=time.monotonic() + self.heartbeat_seconds * (0.5 + random.random() / 2),
             token_expires_at=token_expires_at,
         )
         await self.presence_store.record_connection(workgroup, agent, conn.record(), conn.connected_at)

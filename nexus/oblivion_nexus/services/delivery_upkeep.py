@@ -33,6 +33,10 @@ logger = logging.getLogger(__name__)
 _TICKS_PER_INTERVAL = 4
 _MAX_TICK_SECONDS = 1.0
 CLOSE_HEARTBEAT_TIMEOUT = 1011  # as the websockets library closes on a keepalive timeout
+# Heartbeats due in one tick start this many at a time, yielding to the event loop in between:
+# agents that connected in a burst come due in a burst, and sending hundreds of frames in one loop
+# iteration stalled event delivery for 100+ ms (measured with bench/ws_gateway.py).
+_BEATS_PER_SLICE = 25
 
 
 async def listen_for_wakeups(hub: DeliveryHub, pubsub: PubSub) -> None:
@@ -92,9 +96,14 @@ async def _tend(hub: DeliveryHub, interval: float, silence_limit: float) -> None
     due = [c for c in conns if not c.closed and now >= c.next_beat]
     if not due:
         return
-    for conn in due:
-        conn.next_beat = now + interval
-    await asyncio.gather(*(_beat(hub, c) for c in due))
+    beats: list[asyncio.Task[None]] = []
+    for start in range(0, len(due), _BEATS_PER_SLICE):
+        if start:
+            await asyncio.sleep(0)  # let deliveries (and incoming frames) through between slices
+        for conn in due[start : start + _BEATS_PER_SLICE]:
+            conn.next_beat = now + interval
+            beats.append(asyncio.create_task(_beat(hub, conn)))
+    await asyncio.gather(*beats)
     heard = [c for c in due if c.heard_unrecorded]
     for conn in heard:
         conn.heard_unrecorded = False
