@@ -18,6 +18,7 @@ import kopf
 
 from oblivion_operator import reconcile
 from oblivion_operator.clients.kube import resource_path
+from oblivion_operator.clients.nexus import PARENT_NOT_REGISTERED
 from oblivion_operator.errors import ExternalError
 from oblivion_operator.models import GROUP, VERSION, InvalidSpec
 from oblivion_operator.reconcile import Blocked, OperatorContext
@@ -102,7 +103,9 @@ async def run_reconcile(
             status = ready_status(old, False, e.reason, e.message, generation, FAILED_FIELDS.get(kind))
             error = kopf.TemporaryError(e.message, delay=backoff)
         except ExternalError as e:
-            if e.status == 429:
+            if e.code == PARENT_NOT_REGISTERED:
+                reason = "WorkgroupNotRegistered"
+            elif e.status == 429:
                 reason = f"{e.system}RateLimited"
             elif e.status == 409:
                 reason = f"{e.system}Conflict"

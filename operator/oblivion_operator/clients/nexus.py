@@ -16,6 +16,7 @@ from oblivion_operator.errors import ExternalError, NotFound
 
 logger = logging.getLogger(__name__)
 SYSTEM = "Nexus"
+PARENT_NOT_REGISTERED = "workgroup_not_registered"
 
 
 class NexusClient:
@@ -56,6 +57,20 @@ class NexusClient:
         data = response.json()
         return data if isinstance(data, dict) else {"items": data}
 
+    async def _put(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """PUT; a 404 means the workgroup is not registered *yet* (its Workgroup's reconcile registers it
+        after making the namespace, so an Agent applied with it can get here first): retried, not final."""
+        try:
+            return await self._call("PUT", path, body)
+        except NotFound as e:
+            raise ExternalError(
+                SYSTEM,
+                f"PUT {path}: the workgroup is not registered in Nexus yet",
+                status=404,
+                code=PARENT_NOT_REGISTERED,
+                retryable=True,
+            ) from e
+
     async def _delete(self, path: str) -> None:
         try:
             await self._call("DELETE", path)
@@ -63,19 +78,19 @@ class NexusClient:
             return  # already gone: deleting is idempotent
 
     async def put_workgroup(self, workgroup: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._call("PUT", f"workgroups/{workgroup}", body)
+        return await self._put(f"workgroups/{workgroup}", body)
 
     async def delete_workgroup(self, workgroup: str) -> None:
         await self._delete(f"workgroups/{workgroup}")
 
     async def put_project(self, workgroup: str, project: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._call("PUT", f"workgroups/{workgroup}/projects/{project}", body)
+        return await self._put(f"workgroups/{workgroup}/projects/{project}", body)
 
     async def delete_project(self, workgroup: str, project: str) -> None:
         await self._delete(f"workgroups/{workgroup}/projects/{project}")
 
     async def put_agent(self, workgroup: str, agent: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._call("PUT", f"workgroups/{workgroup}/agents/{agent}", body)
+        return await self._put(f"workgroups/{workgroup}/agents/{agent}", body)
 
     async def delete_agent(self, workgroup: str, agent: str) -> None:
         await self._delete(f"workgroups/{workgroup}/agents/{agent}")
@@ -85,7 +100,7 @@ class NexusClient:
 
     async def put_credential(self, workgroup: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
         """Store a credential; the answer carries its ``fingerprint``, never the value."""
-        return await self._call("PUT", f"workgroups/{workgroup}/credentials/{name}", body)
+        return await self._put(f"workgroups/{workgroup}/credentials/{name}", body)
 
     async def delete_credential(self, workgroup: str, name: str) -> None:
         await self._delete(f"workgroups/{workgroup}/credentials/{name}")

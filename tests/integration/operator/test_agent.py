@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import uuid
 from typing import Any
 
 import kopf
@@ -265,3 +266,27 @@ def test_operator_narrowed_to_a_namespace_leaves_other_namespaces_alone(
         cluster.wait_for_object("agents", "inside", NS, condition=ready, timeout=30)
         assert not cluster.get("agents", "outside", "wg-other").get("status")
         assert cluster.find("deployments.apps", "agent-outside", "wg-other") is None
+
+
+def test_an_agent_whose_workgroup_is_not_yet_in_nexus_is_retried_by_kopf_until_it_is(
+    cluster: KubeApi, operator_settings: OperatorSettings, nexus_admin: NexusAdmin
+) -> None:
+    # `kubectl apply -f examples/` at once: the Workgroup labels its namespace before it registers
+    # the tenant, so an Agent can reach Nexus first. The drift timer is an hour away here: only kopf's
+    # own retry can make the Agent Ready.
+    workgroup = f"late-{uuid.uuid4().hex[:8]}"
+    namespace = f"wg-{workgroup}"
+    cluster.create_namespace(namespace, labels={"oblivion.dev/workgroup": workgroup})
+    agent = _agent("late-bot")
+    agent["metadata"]["namespace"] = namespace
+    with start_operator(cluster, operator_settings):
+        cluster.create(agent)
+        waiting = cluster.wait_for_object(
+            "agents", "late-bot", namespace, condition=not_ready_because("WorkgroupNotRegistered"), timeout=30
+        )
+        assert "not registered in Nexus yet" in waiting["status"]["conditions"][0]["message"]
+        nexus_admin.client.put(
+            f"workgroups/{workgroup}", json={"displayName": workgroup, "namespace": namespace}
+        ).raise_for_status()
+        cluster.wait_for_object("agents", "late-bot", namespace, condition=ready, timeout=60)
+    assert nexus_admin.get(f"workgroups/{workgroup}/agents/late-bot") is not None
