@@ -259,3 +259,16 @@ def test_kind_values_need_no_slack_token_and_the_operator_reads_it_only_when_giv
     env = {e["name"]: e for e in operator["spec"]["template"]["spec"]["containers"][0].get("env", [])}
     token = env["OBLIVION_SLACK_BOT_TOKEN"]["valueFrom"]["secretKeyRef"]
     assert (token["key"], token["optional"]) == ("slack-bot-token", True)
+
+
+def test_notes_say_slack_channels_need_a_token_only_when_none_is_given() -> None:
+    def notes(*sets: str) -> str:
+        args = [a for s in sets for a in ("--set", s)]
+        result = run_helm("install", "obl", str(CHART), "-n", "oblivion", "--dry-run=client", *args)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.split("NOTES:", 1)[1]
+
+    assert "No Slack bot token is set" in notes()
+    assert "SlackNotConfigured" in notes()
+    assert "No Slack bot token" not in notes("secrets.slackBotToken=xoxb-1")
+    assert "No Slack bot token" not in notes("secrets.existingSecret=mine")
