@@ -8,6 +8,7 @@ message saying how to start it; nothing is skipped silently.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import secrets
 import uuid
@@ -42,28 +43,32 @@ def _admin_connection() -> psycopg.Connection[Any]:
         pytest.fail(_PG_HELP.format(dsn=PG_ADMIN_DSN, err=e), pytrace=False)
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """SQLAlchemy URL of a fresh, empty database on the local PostgreSQL, dropped after the session."""
+@contextlib.contextmanager
+def _scratch_database() -> Iterator[str]:
+    """A new, empty database on the local PostgreSQL (SQLAlchemy URL), dropped on exit."""
     name = f"oblivion_test_{uuid.uuid4().hex[:12]}"
     with _admin_connection() as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    yield f"{base}/{name}"
-    with _admin_connection() as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with _admin_connection() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """SQLAlchemy URL of a fresh, empty database shared by the whole session, dropped afterwards."""
+    with _scratch_database() as url:
+        yield url
 
 
 @pytest.fixture
 def fresh_postgres_url() -> Iterator[str]:
     """Like ``postgres_url`` but one database per test, for tests that need an empty schema."""
-    name = f"oblivion_test_{uuid.uuid4().hex[:12]}"
-    with _admin_connection() as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    yield f"{base}/{name}"
-    with _admin_connection() as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with _scratch_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
