@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -98,3 +99,26 @@ async def test_silent_peer_is_cleared_within_two_heartbeat_intervals(nexus_facto
     with pytest.raises(ConnectionClosed) as closed:
         await next_event(ws)  # only heartbeats came, then the close
     assert closed.value.rcvd.code == 1011
+
+
+async def test_every_connection_gets_its_heartbeat_when_more_than_one_slice_comes_due(nexus_factory) -> None:
+    # 60 connections opened together come due in the same few ticks: more than two slices of beats.
+    nexus = await nexus_factory(heartbeat_seconds=0.5)
+    await register_agent(nexus, "coder")
+    token = agent_token(nexus, "coder")
+    sockets = await asyncio.gather(*(connect_agent(nexus, token) for _ in range(60)))
+    try:
+
+        async def first_beat(ws) -> str:
+            async with asyncio.timeout(10):
+                while True:
+                    frame = parse_server_frame(await ws.recv())
+                    if frame.type == "HEARTBEAT":
+                        await ws.send(HeartbeatFrame().model_dump_json())
+                        return frame.id
+
+        beat_ids = await asyncio.gather(*(first_beat(ws) for ws in sockets))
+        assert len(set(beat_ids)) == 60  # one heartbeat frame of its own for each connection
+        assert (await presence(nexus, "coder"))["connections"] == 60
+    finally:
+        await asyncio.gather(*(ws.close() for ws in sockets))
