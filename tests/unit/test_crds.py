@@ -27,7 +27,7 @@ KINDS = {
 }
 STATUS_FIELDS = {
     "Workgroup": {"namespace", "collection", "slackChannelId"},
-    "Project": {"slackChannelId", "phase"},
+    "Project": {"slackChannelId", "phase", "collection"},
     "Agent": {"readyReplicas", "connected", "lastSeen", "secretName"},
     "ToolCredential": {"synced", "fingerprint", "lastSynced"},
 }

@@ -30,6 +30,15 @@ def collection_name(workgroup: str) -> str:
     return f"tenant_{workgroup}"
 
 
+def project_collection_name(workgroup: str, project: str) -> str:
+    """A project's own collection under ``memory.isolation: PerProject``.
+
+    Both names are DNS labels (no ``_``), so ``__`` cannot be mistaken for part of either; at most
+    7 + 60 + 2 + 63 = 132 characters, within Qdrant's 255, and only characters Qdrant allows.
+    """
+    return f"{collection_name(workgroup)}__{project}"
+
+
 class QdrantStore:
     def __init__(
         self,
@@ -54,6 +63,17 @@ class QdrantStore:
             return await self._client.collection_exists(name)
         except Exception as e:  # qdrant-client raises transport-specific errors
             raise ExternalError(SYSTEM, f"checking collection {name} failed: {e}") from e
+
+    async def describe(self, name: str) -> tuple[int, str]:
+        """The collection's vector size and distance (the embedded store reports no payload indexes)."""
+        try:
+            info = await self._client.get_collection(name)
+        except Exception as e:
+            raise ExternalError(SYSTEM, f"reading collection {name} failed: {e}") from e
+        vectors = info.config.params.vectors
+        if not isinstance(vectors, models.VectorParams):
+            raise ExternalError(SYSTEM, f"collection {name} has named vectors, not the one Oblivion makes")
+        return vectors.size, str(vectors.distance.value)
 
     async def ensure_collection(self, name: str, vector_size: int) -> bool:
         """Create the collection and its payload indexes unless it exists; True when it was created."""

@@ -1,12 +1,15 @@
-"""Project → Slack channel (created, adopted, archived when over) and its mapping in Nexus."""
+"""Project → Slack channel (created, adopted, archived when over), its mapping in Nexus and, when its
+workgroup's memory is ``PerProject``, a Qdrant collection of its own."""
 
 from __future__ import annotations
 
 import datetime
 from typing import Any
 
-from oblivion_operator.models import ProjectSpec, parse_spec
-from oblivion_operator.reconcile.context import OperatorContext
+from oblivion_operator.clients.kube import resource_path
+from oblivion_operator.clients.qdrant import project_collection_name
+from oblivion_operator.models import API_VERSION, ProjectSpec, parse_spec
+from oblivion_operator.reconcile.context import Blocked, OperatorContext
 from oblivion_operator.status import EXTRA_CONDITIONS
 
 
@@ -32,10 +35,36 @@ async def reconcile_project(ctx: OperatorContext, body: Any, logger: Any) -> dic
             "archived": over,
         },
     )
+    collection = None
+    if await _memory_isolation(ctx, workgroup) == "PerProject":
+        # an archived project keeps its collection: its memory stays searchable
+        collection = project_collection_name(workgroup, name)
+        if await ctx.qdrant.ensure_collection(collection, ctx.settings.embedding_size):
+            if status.get("collection") == collection:
+                logger.warning(f"Qdrant collection {collection} had been dropped; created it again (empty)")
+            else:
+                logger.info(f"Created Qdrant collection {collection}")
     phase = "Archived" if over else "Active"
     if status.get("phase") != phase:
         logger.info(f"Project {namespace}/{name} is {phase}")
-    return {"slackChannelId": channel_id, "phase": phase, EXTRA_CONDITIONS: [channel_condition]}
+    return {
+        "slackChannelId": channel_id,
+        "phase": phase,
+        "collection": collection,  # None removes a collection recorded before a switch to Shared
+        EXTRA_CONDITIONS: [channel_condition],
+    }
+
+
+async def _memory_isolation(ctx: OperatorContext, workgroup: str) -> str:
+    """The workgroup's ``spec.memory.isolation``; its own reconcile reports a spec that is invalid."""
+    body = await ctx.kube.get(resource_path(API_VERSION, "Workgroup", None, workgroup))
+    if body is None:
+        raise Blocked(
+            "WorkgroupNotFound",
+            f"the namespace is labelled for workgroup {workgroup}, but that Workgroup does not exist",
+        )
+    memory = (body.get("spec") or {}).get("memory") or {}
+    return str(memory.get("isolation") or "Shared")
 
 
 async def delete_project(ctx: OperatorContext, body: Any, logger: Any) -> None:
@@ -44,6 +73,10 @@ async def delete_project(ctx: OperatorContext, body: Any, logger: Any) -> None:
     status = body.get("status") or {}
     retention = (body.get("spec") or {}).get("retentionPolicy", "Retain")
     if retention == "Delete":
+        collection = status.get("collection")  # recorded only for a PerProject workgroup
+        if collection and await ctx.qdrant.exists(collection):
+            await ctx.qdrant.drop_collection(collection)
+            logger.info(f"Dropped Qdrant collection {collection}")
         await ctx.archive_recorded_channel(status.get("slackChannelId"), logger)
     workgroup = await ctx.workgroup_or_none(namespace)
     if workgroup:

@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from oblivion_operator.clients.qdrant import PAYLOAD_INDEXES, QdrantStore, collection_name
+from oblivion_operator.clients.qdrant import (
+    PAYLOAD_INDEXES,
+    QdrantStore,
+    collection_name,
+    project_collection_name,
+)
 
 
 @pytest.fixture
@@ -21,6 +26,16 @@ async def store(tmp_path: pathlib.Path) -> AsyncIterator[QdrantStore]:
 
 def test_collection_is_named_after_the_workgroup() -> None:
     assert collection_name("squad-backend") == "tenant_squad-backend"
+
+
+async def test_longest_project_collection_name_is_accepted_and_distinct(store: QdrantStore) -> None:
+    # the CRDs allow workgroup names of 60 and project names of 63 characters
+    workgroup, project = "w" * 59 + "1", "p" * 62 + "2"
+    name = project_collection_name(workgroup, project)
+    assert name == f"tenant_{workgroup}__{project}"
+    assert await store.ensure_collection(name, 8) is True
+    assert await store.describe(name) == (8, "Cosine")
+    assert project_collection_name("a-b", "c") != project_collection_name("a", "b-c")
 
 
 async def test_collection_is_created_once_with_cosine_vectors_and_indexes(store: QdrantStore) -> None:
