@@ -11,11 +11,9 @@ import logging
 from typing import Any
 
 from sqlalchemy import Row, delete, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import func
 
-from oblivion_nexus.services.registry import INSERTED, delete_audited, record_audit, require_workgroup
+from oblivion_nexus.services.registry import delete_audited, record_audit, require_workgroup, upsert_audited
 from oblivion_nexus.services.registry_models import CredentialSpec, CredentialView
 from oblivion_nexus.stores import tables as t
 from oblivion_nexus.stores.crypto import CryptoError, MasterKeys, SealedValue
@@ -56,13 +54,15 @@ async def put_credential(
         **spec.model_dump(exclude={"value"}),
         **_sealed_columns(keys, workgroup, name, spec.value.get_secret_value()),
     }
-    stmt = insert(t.Credential).values(workgroup=workgroup, name=name, **values)
-    stmt = stmt.on_conflict_do_update(
-        constraint="uq_credentials_workgroup_name", set_={**values, "updated_at": func.now()}
+    row = await upsert_audited(
+        session,
+        t.Credential,
+        {"workgroup": workgroup, "name": name},
+        values,
+        constraint="uq_credentials_workgroup_name",
+        workgroup=workgroup,
+        action="credential.put",
     )
-    row = (await session.execute(stmt.returning(t.Credential.__table__, INSERTED))).one()
-    await record_audit(session, workgroup, "credential.put", name)
-    await session.commit()
     return _view(row), bool(row.inserted)
 
 

@@ -71,6 +71,34 @@ async def record_audit(session: AsyncSession, workgroup: str, action: str, targe
     )
 
 
+async def upsert_audited(
+    session: AsyncSession,
+    table: type[t.Base],
+    key: dict[str, str],
+    values: dict[str, Any],
+    *,
+    constraint: str,
+    workgroup: str,
+    action: str,
+) -> Row[Any]:
+    """``INSERT … ON CONFLICT (constraint) DO UPDATE`` one row, audit it and commit.
+
+    Returns the stored row with an ``inserted`` column; a clash with another unique constraint
+    becomes :class:`RegistryConflict`.
+    """
+    stmt = insert(table).values(**key, **values)
+    stmt = stmt.on_conflict_do_update(constraint=constraint, set_={**values, "updated_at": func.now()})
+    target = key["name"]
+    try:
+        row: Row[Any] = (await session.execute(stmt.returning(table.__table__, INSERTED))).one()
+    except IntegrityError as e:
+        await session.rollback()
+        raise _conflict(e, f"{action.split('.')[0]} {workgroup}/{target}") from e
+    await record_audit(session, workgroup, action, target)
+    await session.commit()
+    return row
+
+
 async def delete_audited(
     session: AsyncSession, stmt: Delete, workgroup: str, action: str, target: str
 ) -> bool:
@@ -97,12 +125,15 @@ def _workgroup_view(row: t.Workgroup | Row[Any]) -> WorkgroupView:
 
 
 async def put_workgroup(session: AsyncSession, name: str, spec: WorkgroupSpec) -> tuple[WorkgroupView, bool]:
-    values = spec.model_dump()
-    stmt = insert(t.Workgroup).values(name=name, **values)
-    stmt = stmt.on_conflict_do_update(index_elements=["name"], set_={**values, "updated_at": func.now()})
-    row = (await session.execute(stmt.returning(t.Workgroup.__table__, INSERTED))).one()
-    await record_audit(session, name, "workgroup.put", name)
-    await session.commit()
+    row = await upsert_audited(
+        session,
+        t.Workgroup,
+        {"name": name},
+        spec.model_dump(),
+        constraint="pk_workgroups",
+        workgroup=name,
+        action="workgroup.put",
+    )
     return _workgroup_view(row), bool(row.inserted)
 
 
@@ -136,18 +167,15 @@ async def put_project(
     session: AsyncSession, workgroup: str, name: str, spec: ProjectSpec
 ) -> tuple[ProjectView, bool]:
     await require_workgroup(session, workgroup)
-    values = spec.model_dump()
-    stmt = insert(t.Project).values(workgroup=workgroup, name=name, **values)
-    stmt = stmt.on_conflict_do_update(
-        constraint="uq_projects_workgroup_name", set_={**values, "updated_at": func.now()}
+    row = await upsert_audited(
+        session,
+        t.Project,
+        {"workgroup": workgroup, "name": name},
+        spec.model_dump(),
+        constraint="uq_projects_workgroup_name",
+        workgroup=workgroup,
+        action="project.put",
     )
-    try:
-        row = (await session.execute(stmt.returning(t.Project.__table__, INSERTED))).one()
-    except IntegrityError as e:
-        await session.rollback()
-        raise _conflict(e, f"project {workgroup}/{name}") from e
-    await record_audit(session, workgroup, "project.put", name)
-    await session.commit()
     return _project_view(row), bool(row.inserted)
 
 
