@@ -73,6 +73,9 @@ def serve() -> None:
         log_config=None,
         proxy_headers=True,
         ws="websockets-sansio",
+        # No WebSocket pings of uvicorn's own: the HEARTBEAT frames already find dead peers, and
+        # 10,000 connections would otherwise add 500 ping/pong pairs a second.
+        ws_ping_interval=None,
         lifespan="on",
     )
 

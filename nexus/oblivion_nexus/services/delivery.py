@@ -1,10 +1,13 @@
 """Live delivery of events to connected agents, across every Nexus replica sharing one Redis.
 
-An event is first written to the agent's durable inbox (``stores.inbox``), which also publishes a
-wake-up on one pub/sub channel. Every replica listens; the ones holding a connection of that agent
-claim events from the inbox for one of their connections and send them. The claim is atomic, so an
-agent with several connections gets each event once; an event stays in the inbox until acked, and
-when its connection dies it becomes claimable again and goes to the next connection.
+An event is first written to the agent's durable inbox (``stores.inbox``). If nothing else waits
+there and the agent has a live connection, the write hands the event to that connection and
+publishes it on the connection's replica's own channel: the replica just sends it (the fast path,
+one Redis round trip from queueing to sending). Otherwise it publishes a wake-up on one channel every
+replica listens to; the ones holding a connection of that agent claim events from the inbox for one
+of their connections and send them. Both are atomic, so an agent with several connections gets each
+event once; an event stays in the inbox until acked, and when its connection dies it becomes
+claimable again and goes to the next connection.
 
 The hub owns this replica's connections and one dispatcher task per connected agent (so an
 agent's events go out in order); ``delivery_upkeep`` runs the pub/sub listener and the heartbeat.
@@ -32,7 +35,14 @@ from oblivion_nexus.observability import DeliveryMetrics, access_tokens_redacted
 from oblivion_nexus.services.agent_connection import AgentConnection, AgentLink
 from oblivion_nexus.services.delivery_upkeep import keep_connections, listen_for_wakeups
 from oblivion_nexus.settings import NexusSettings
-from oblivion_nexus.stores.inbox import DEFAULT_REDIS_SLOTS, InboxError, InboxEvent, InboxStore
+from oblivion_nexus.stores.inbox import (
+    DEFAULT_REDIS_SLOTS,
+    InboxError,
+    InboxEvent,
+    InboxStore,
+    Pushed,
+    Queued,
+)
 from oblivion_nexus.stores.presence import (
     AgentPresence,
     PresenceError,
@@ -88,20 +98,24 @@ class DeliveryHub:
         self._replica_ttl = max(2 * heartbeat_seconds, _MIN_REPLICA_TTL_SECONDS)
         self._numbers = itertools.count(1)
         self._connections: dict[tuple[str, str], list[AgentConnection]] = {}
+        self._by_id: dict[str, AgentConnection] = {}  # until released, see ``close``
         self._dispatchers: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._rewake: set[tuple[str, str]] = set()
         self._turn: dict[tuple[str, str], int] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._link_closers: set[asyncio.Task[None]] = set()
+        self._pushes: set[asyncio.Task[None]] = set()
         self._stopping = False
 
     # -- the public surface -------------------------------------------------------------------
 
     async def enqueue(self, workgroup: str, agent: str, frame: EventFrame) -> str:
         """Queue an event for an agent durably and deliver it wherever the agent is connected."""
-        if await self.inbox.enqueue(workgroup, agent, frame.id, frame.model_dump_json()):
+        queued = await self.inbox.enqueue(workgroup, agent, frame.id, frame.model_dump_json())
+        if queued is not Queued.ALREADY:
             self.metrics.queued.inc()
-        self.wake(workgroup, agent)  # the local shortcut; other replicas hear the pub/sub wake-up
+        if queued is not Queued.PUSHED:
+            self.wake(workgroup, agent)  # the local shortcut; other replicas hear the pub/sub wake-up
         return frame.id
 
     async def presence(self, workgroup: str, agent: str) -> PresenceReport:
@@ -149,6 +163,7 @@ class DeliveryHub:
         )
         await self.presence_store.record_connection(workgroup, agent, conn.record(), conn.connected_at)
         self._connections.setdefault((workgroup, agent), []).append(conn)
+        self._by_id[conn.id] = conn
         self.metrics.connections.inc()
         logger.info("agent %s/%s connected (%s)", workgroup, agent, conn.id)
         self.wake(workgroup, agent)
@@ -182,6 +197,8 @@ class DeliveryHub:
         """Forget a connection (idempotent); its unacked events go to the agent's other connections.
 
         With ``code`` the socket is also closed, in the background: a dead peer never answers.
+        Events that reach the connection while it closes join ``in_flight`` and are handed back
+        here; once it is released (its presence entry gone), ``_send_event`` hands them back.
         """
         if conn.closed:
             return
@@ -203,8 +220,23 @@ class DeliveryHub:
                 await self.inbox.wake_replicas(conn.workgroup, conn.agent)
         except (PresenceError, InboxError) as e:
             logger.warning("could not release connection %s: %s", conn.id, e)
+        del self._by_id[conn.id]
         if conn.in_flight:
             self.wake(conn.workgroup, conn.agent)
+
+    def pushed(self, push: Pushed) -> None:
+        """Send an event the enqueue script handed to one of this replica's connections."""
+        conn = self._by_id.get(push.connection_id)
+        if conn is None:  # released before the push arrived: let any connection of the agent claim it
+            self._spawn(self._hand_back(push.workgroup, push.agent), self._pushes)
+        else:
+            self._spawn(self._send_event(conn, push.event), self._pushes)
+
+    async def _hand_back(self, workgroup: str, agent: str) -> None:
+        try:
+            await self.inbox.wake_replicas(workgroup, agent)
+        except InboxError as e:  # the upkeep sweep of the agent's other connections finds it later
+            logger.warning("could not hand back an event of %s/%s: %s", workgroup, agent, e)
 
     # -- dispatching ----------------------------------------------------------------------------
 
@@ -251,16 +283,17 @@ class DeliveryHub:
                 logger.info("%d event(s) of %s/%s expired unacked", claim.expired, *key)
             for event in claim.events:
                 await self._send_event(conn, event)
-            if conn.closed and claim.events:  # it closed after claiming: let any connection take them
-                await self.inbox.wake_replicas(*key)
-                self._rewake.add(key)
             if len(claim.events) < room:
                 return  # nothing else is claimable right now
 
     async def _send_event(self, conn: AgentConnection, event: InboxEvent) -> None:
-        if conn.closed:
+        if event.id in conn.in_flight:  # pushed and claimed both: it goes out once
             return
         conn.in_flight.add(event.id)
+        if conn.closed:  # ``close`` hands back what is in flight; once it has released conn, we do
+            if conn.id not in self._by_id:
+                await self._hand_back(conn.workgroup, conn.agent)
+            return
         try:
             async with conn.send_lock:
                 await conn.link.send_text(event.frame_json)
@@ -277,7 +310,7 @@ class DeliveryHub:
         """Announce this replica, subscribe to wake-ups, and start the heartbeat."""
         await self.announce_replica()
         pubsub = self.inbox.subscriber()
-        await pubsub.subscribe(self.inbox.wake_channel)
+        await pubsub.subscribe(self.inbox.wake_channel, self.inbox.push_channel(self.replica))
         self._spawn(listen_for_wakeups(self, pubsub), self._background)
         self._spawn(keep_connections(self), self._background)
         logger.info("delivery started on replica %s (heartbeat %.1fs)", self.replica, self.heartbeat_seconds)
@@ -287,7 +320,7 @@ class DeliveryHub:
         self._stopping = True
         for conn in [c for conns in self._connections.values() for c in conns]:
             await self.close(conn, CLOSE_GOING_AWAY, "Nexus is shutting down")
-        tasks = [*self._background, *self._dispatchers.values()]
+        tasks = [*self._background, *self._dispatchers.values(), *self._pushes]
         for task in tasks:
             task.cancel()
         pending = [*tasks, *self._link_closers]

@@ -19,7 +19,7 @@ from redis.asyncio.client import PubSub
 
 from oblivion_agent.protocol import CLOSE_UNAUTHORIZED, HeartbeatFrame
 from oblivion_nexus.services.agent_connection import AgentConnection
-from oblivion_nexus.stores.inbox import InboxError
+from oblivion_nexus.stores.inbox import InboxError, Pushed, as_text
 from oblivion_nexus.stores.presence import PresenceError, utc_now
 
 if TYPE_CHECKING:
@@ -40,7 +40,8 @@ _BEATS_PER_SLICE = 25
 
 
 async def listen_for_wakeups(hub: DeliveryHub, pubsub: PubSub) -> None:
-    """Wake the local dispatcher of every agent another replica queued an event for."""
+    """Send events pushed to this replica; wake the local dispatcher of agents with queued events."""
+    push_channel = hub.inbox.push_channel(hub.replica)
     backoff = 0.1
     while True:
         try:
@@ -48,8 +49,10 @@ async def listen_for_wakeups(hub: DeliveryHub, pubsub: PubSub) -> None:
                 if message.get("type") != "message":
                     continue
                 data = message["data"]
-                text = data.decode() if isinstance(data, bytes) else str(data)
-                workgroup, _, agent = text.partition("\n")
+                if as_text(message["channel"]) == push_channel:
+                    hub.pushed(Pushed.parse(data))
+                    continue
+                workgroup, _, agent = as_text(data).partition("\n")
                 hub.wake(workgroup, agent)
                 backoff = 0.1
         except asyncio.CancelledError:

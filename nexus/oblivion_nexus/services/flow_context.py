@@ -24,7 +24,7 @@ from oblivion_nexus.services.flow_tasks import (
     project_for_list,
     task_agents,
 )
-from oblivion_nexus.stores.inbox import InboxStore
+from oblivion_nexus.stores.inbox import InboxStore, Queued
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +117,10 @@ class FlowContext:
     ) -> bool:
         """Queue an event for an agent under a deterministic id; False if that id is already queued."""
         frame = make_event(kind, data, frame_id=event_id[:_MAX_FRAME_ID])
-        added = await self.inbox.enqueue(workgroup, agent, frame.id, frame.model_dump_json())
+        added = (
+            await self.inbox.enqueue(workgroup, agent, frame.id, frame.model_dump_json())
+            is not Queued.ALREADY
+        )
         logger.info("%s %s for %s/%s", kind, "queued" if added else "already queued", workgroup, agent)
         return added
 

@@ -18,11 +18,19 @@ Keys of one inbox, all under ``{prefix}:inbox:{workgroup}:{agent}``:
 
 Queued-at times come from the Redis clock inside the scripts, so sequence order and time order are
 the same across replicas and expired events are always a prefix of the queue.
+
+The fast path: when an event is the only one in its inbox and the agent has a live connection, the
+enqueue script hands it to that connection at once (holder ``!{connection}``, "pushed, not yet
+sent") and publishes the frame on the holding replica's own channel, which sends it without a
+claim round trip. Everything else about a pushed event is as for a claimed one: it stays until
+acked, a claim by the same connection returns it (so a push that is late or lost is still sent, and
+in order), and once its connection is gone any other connection may claim it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import functools
 import logging
 from collections.abc import Callable, Coroutine
@@ -79,6 +87,31 @@ class InboxEvent:
     queued_at_ms: int
 
 
+class Queued(enum.Enum):
+    """What ``InboxStore.enqueue`` did with an event."""
+
+    ALREADY = "already"  # an event with that id is in the inbox: nothing changed
+    WAITING = "waiting"  # queued; every replica was woken to claim it
+    PUSHED = "pushed"  # queued and handed straight to one live connection's replica
+
+
+@dataclass(frozen=True, slots=True)
+class Pushed:
+    """An event the enqueue script handed to one connection, as its replica receives it."""
+
+    connection_id: str
+    workgroup: str
+    agent: str
+    event: InboxEvent
+
+    @classmethod
+    def parse(cls, message: bytes | str) -> Pushed:
+        text = as_text(message)
+        connection_id, workgroup, agent, event_id, queued_at_ms, frame_json = text.split("\n", 5)
+        event = InboxEvent(id=event_id, frame_json=frame_json, queued_at_ms=int(queued_at_ms))
+        return cls(connection_id=connection_id, workgroup=workgroup, agent=agent, event=event)
+
+
 @dataclass(frozen=True, slots=True)
 class Claim:
     """The outcome of one claim: events now held by the connection, and how many expired on the way."""
@@ -88,6 +121,10 @@ class Claim:
     pending: int
 
 
+# KEYS: q, ev, t, seq, fl, conns (the agent's presence hash)
+# ARGV: event id, frame, expiry s, wake channel, wake message, replica key prefix, push channel prefix,
+#       workgroup, agent
+# Returns {0 already queued | 1 waiting | 2 pushed, queued-at ms}
 _ENQUEUE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -100,13 +137,24 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[1], now)
 local ttl = tonumber(ARGV[3])
 for i = 1, 5 do redis.call('EXPIRE', KEYS[i], ttl) end
+if redis.call('ZCARD', KEYS[1]) == 1 then
+  local conn = redis.call('HRANDFIELD', KEYS[6])
+  local replica = conn and string.match(conn, '^(.*)/[^/]*$')
+  if replica and redis.call('EXISTS', ARGV[6] .. replica) == 1 then
+    redis.call('HSET', KEYS[5], ARGV[1], '!' .. conn)
+    redis.call('PUBLISH', ARGV[7] .. replica,
+      table.concat({conn, ARGV[8], ARGV[9], ARGV[1], now, ARGV[2]}, '\\n'))
+    return {2, now}
+  end
+end
 redis.call('PUBLISH', ARGV[4], ARGV[5])
 return {1, now}
 """
 
 # KEYS: q, ev, t, fl, conns (the agent's presence hash)
 # ARGV: connection id, how many to claim (0 = only purge and count), ttl ms, replica key prefix
-# Returns {expired, pending, id1, json1, ms1, id2, ...}
+# Returns {expired, pending, id1, json1, ms1, id2, ...}; events pushed to this connection and not yet
+# sent (holder '!' .. connection) are returned again, in their place in the order.
 _CLAIM = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -131,6 +179,7 @@ local out = {expired, redis.call('ZCARD', KEYS[1])}
 local want = tonumber(ARGV[2])
 if want <= 0 then return out end
 local conn = ARGV[1]
+local pushed_here = '!' .. conn
 local alive = {}
 local claimed = 0
 local start = 0
@@ -142,7 +191,8 @@ while claimed < want do
     local free = true
     if holder == conn then
       free = false
-    elseif holder then
+    elseif holder and holder ~= pushed_here then
+      holder = string.match(holder, '^!?(.*)$')
       local live = alive[holder]
       if live == nil then
         local replica = string.match(holder, '^(.*)/[^/]*$') or ''
@@ -199,6 +249,7 @@ class InboxStore:
         self._ttl_ms = int(ttl_seconds * 1000)
         self._expire_seconds = max(1, int(ttl_seconds) + 1)
         self.wake_channel = f"{prefix}:inbox-wake"
+        self.push_channel_prefix = f"{prefix}:inbox-push:"
         self._enqueue = redis.register_script(_ENQUEUE)
         self._claim = redis.register_script(_CLAIM)
         self._ack = redis.register_script(_ACK)
@@ -206,6 +257,10 @@ class InboxStore:
     def _keys(self, workgroup: str, agent: str) -> list[str]:
         base = f"{self._prefix}:inbox:{workgroup}:{agent}"
         return [f"{base}:q", f"{base}:ev", f"{base}:t", f"{base}:seq", f"{base}:fl"]
+
+    def push_channel(self, replica: str) -> str:
+        """Where the events pushed to ``replica``'s connections are published."""
+        return f"{self.push_channel_prefix}{replica}"
 
     def connections_key(self, workgroup: str, agent: str) -> str:
         """The presence hash of an agent's open connections (written by ``PresenceStore``)."""
@@ -220,21 +275,25 @@ class InboxStore:
         return f"{workgroup}\n{agent}"
 
     @bounded
-    async def enqueue(self, workgroup: str, agent: str, event_id: str, frame_json: str) -> bool:
-        """Queue a frame and wake every replica; False if an event with that id is already queued."""
-        keys = self._keys(workgroup, agent)
+    async def enqueue(self, workgroup: str, agent: str, event_id: str, frame_json: str) -> Queued:
+        """Queue a frame, pushing it to a live connection if nothing else is queued for the agent."""
+        keys = [*self._keys(workgroup, agent), self.connections_key(workgroup, agent)]
         args: list[str | int] = [
             event_id,
             frame_json,
             self._expire_seconds,
             self.wake_channel,
             self.wake_message(workgroup, agent),
+            self.replica_key(""),
+            self.push_channel_prefix,
+            workgroup,
+            agent,
         ]
         try:
-            added, _now = await self._enqueue(keys=keys, args=args)
+            outcome, _now = await self._enqueue(keys=keys, args=args)
         except RedisError as e:
             raise InboxError(f"could not queue event {event_id} for {workgroup}/{agent}: {e}") from e
-        return bool(added)
+        return _OUTCOMES[int(outcome)]
 
     @bounded
     async def claim(self, workgroup: str, agent: str, connection_id: str, limit: int) -> Claim:
@@ -247,7 +306,7 @@ class InboxStore:
         except RedisError as e:
             raise InboxError(f"could not claim events of {workgroup}/{agent}: {e}") from e
         events = [
-            InboxEvent(id=_text(raw[i]), frame_json=_text(raw[i + 1]), queued_at_ms=int(raw[i + 2]))
+            InboxEvent(id=as_text(raw[i]), frame_json=as_text(raw[i + 1]), queued_at_ms=int(raw[i + 2]))
             for i in range(2, len(raw), 3)
         ]
         return Claim(events=events, expired=int(raw[0]), pending=int(raw[1]))
@@ -257,7 +316,7 @@ class InboxStore:
         return await self.claim(workgroup, agent, "", 0)
 
     def subscriber(self) -> PubSub:
-        """A pub/sub client to subscribe to ``wake_channel`` with."""
+        """A pub/sub client to subscribe to ``wake_channel`` and a replica's push channel with."""
         return self._redis.pubsub()
 
     @bounded
@@ -289,5 +348,8 @@ class InboxStore:
             raise InboxError(f"could not ack events of {workgroup}/{agent}: {e}") from e
 
 
-def _text(value: bytes | str) -> str:
+_OUTCOMES = (Queued.ALREADY, Queued.WAITING, Queued.PUSHED)
+
+
+def as_text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value

@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from oblivion_nexus.errors import NexusError
-from oblivion_nexus.stores.inbox import DEFAULT_REDIS_SLOTS, bounded, connection_replica
+from oblivion_nexus.stores.inbox import DEFAULT_REDIS_SLOTS, as_text, bounded, connection_replica
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ class PresenceStore:
         try:
             raw = await self._redis.hgetall(key)
             last_seen_raw = await self._redis.get(self._last_seen_key(workgroup, agent))
-            records = [_record(_text(k), json.loads(v)) for k, v in raw.items()]
+            records = [_record(as_text(k), json.loads(v)) for k, v in raw.items()]
             replicas = sorted({r.replica for r in records})
             alive: dict[str, bool] = {}
             if replicas:
@@ -160,7 +160,7 @@ class PresenceStore:
         live = tuple(
             sorted((r for r in records if alive.get(r.replica, False)), key=lambda r: r.connected_at)
         )
-        last_seen = datetime.fromisoformat(_text(last_seen_raw)) if last_seen_raw else None
+        last_seen = datetime.fromisoformat(as_text(last_seen_raw)) if last_seen_raw else None
         return AgentPresence(connections=live, last_seen=last_seen)
 
 
@@ -172,10 +172,6 @@ def _record(connection_id: str, value: dict[str, Any]) -> AgentConnectionRecord:
         capabilities=tuple(str(c) for c in value.get("capabilities", [])),
         runtime_version=str(value.get("runtimeVersion", "")),
     )
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def utc_now() -> datetime:

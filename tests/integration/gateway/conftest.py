@@ -40,6 +40,28 @@ async def wait_for(check: Callable[[], Awaitable[Any]], timeout: float = 5.0, wh
         await asyncio.sleep(0.02)
 
 
+class RecordingLink:
+    """The transport end of a connection, as a WebSocket would be: it keeps what was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.closed_with: tuple[int, str | None] | None = None
+
+    async def send_text(self, data: str) -> None:
+        self.sent.append(data)
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        self.closed_with = (code, reason)
+
+
+@dataclass
+class HubResources:
+    """What ``delivery_lifespan`` needs from an app: settings and a Redis client."""
+
+    settings: NexusSettings
+    redis: Any
+
+
 @dataclass
 class RunningNexus:
     """One Nexus replica: where to reach it, its settings, and how to stop it early."""

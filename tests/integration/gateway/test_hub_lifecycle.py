@@ -6,28 +6,8 @@ import redis.asyncio as aioredis
 
 from oblivion_agent.protocol import CLOSE_GOING_AWAY, make_event
 from oblivion_nexus.services.delivery import delivery_lifespan
-from tests.integration.gateway.conftest import wait_for
+from tests.integration.gateway.conftest import HubResources, RecordingLink, wait_for
 from tests.nexus_server import nexus_settings
-
-
-class RecordingLink:
-    """The transport end of a connection, as a WebSocket would be: it keeps what was sent."""
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-        self.closed_with: tuple[int, str | None] | None = None
-
-    async def send_text(self, data: str) -> None:
-        self.sent.append(data)
-
-    async def close(self, code: int = 1000, reason: str | None = None) -> None:
-        self.closed_with = (code, reason)
-
-
-class _Resources:
-    def __init__(self, settings, redis) -> None:
-        self.settings = settings
-        self.redis = redis
 
 
 async def test_stopping_the_hub_closes_connections_with_1001_and_retires_the_replica(
@@ -37,7 +17,7 @@ async def test_stopping_the_hub_closes_connections_with_1001_and_retires_the_rep
     redis = aioredis.Redis.from_url(redis_url)
     link = RecordingLink()
     try:
-        async with delivery_lifespan(_Resources(settings, redis)) as hub:
+        async with delivery_lifespan(HubResources(settings, redis)) as hub:
             replica_key = hub.presence_store.replica_key(hub.replica)
             assert await redis.exists(replica_key)
             await hub.open("squad", "coder", link)

@@ -8,7 +8,7 @@ import contextlib
 import redis.asyncio as aioredis
 
 from oblivion_agent.protocol import make_event
-from oblivion_nexus.stores.inbox import InboxStore
+from oblivion_nexus.stores.inbox import InboxStore, Queued
 from tests.integration.gateway.conftest import (
     WORKGROUP,
     RunningNexus,
@@ -131,21 +131,29 @@ async def test_an_oblivion_nexus_serve_process_and_another_nexus_deliver_to_each
             await on_local.close()
 
 
-async def test_an_event_whose_wake_up_was_lost_is_still_delivered_within_a_heartbeat(
+async def test_events_whose_push_and_wake_up_were_lost_are_still_delivered_within_a_heartbeat(
     nexus_factory, redis_url
 ) -> None:
     nexus = await nexus_factory(heartbeat_seconds=0.3)
     await register_agent(nexus, "coder")
     ws = await connect_agent(nexus, agent_token(nexus, "coder"))
     client = aioredis.Redis.from_url(redis_url)
+
+    async def connected() -> bool:
+        return bool((await presence(nexus, "coder"))["connected"])
+
+    await wait_for(connected, what="the connection in the agent's presence")
     try:
-        # Queued by another process whose pub/sub wake-up never arrived (published nowhere).
+        # Queued by another process whose pub/sub messages never arrived (published nowhere): the
+        # first is pushed to the connection, the second waits behind it for a claim.
         inbox = InboxStore(client, nexus.settings.redis_prefix, ttl_seconds=60)
         inbox.wake_channel = f"{nexus.settings.redis_prefix}:nowhere"
-        frame = make_event("WAKE_UP", {"text": "found by the sweep"})
-        await inbox.enqueue(WORKGROUP, "coder", frame.id, frame.model_dump_json())
-        received = await next_event(ws, timeout=5, answer_heartbeats=True)
-        assert received.id == frame.id
+        inbox.push_channel_prefix = f"{nexus.settings.redis_prefix}:nowhere:"
+        frames = [make_event("WAKE_UP", {"text": f"found by the sweep {i}"}) for i in range(2)]
+        outcomes = [await inbox.enqueue(WORKGROUP, "coder", f.id, f.model_dump_json()) for f in frames]
+        assert outcomes == [Queued.PUSHED, Queued.WAITING]
+        received = [await next_event(ws, timeout=5, answer_heartbeats=True) for _ in frames]
+        assert [r.id for r in received] == [f.id for f in frames]
     finally:
         await ws.close()
         await client.aclose()
