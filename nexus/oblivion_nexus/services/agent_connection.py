@@ -30,9 +30,10 @@ class AgentConnection:
     connected_at: datetime
     last_heard: float = field(default_factory=time.monotonic)
     heard_unrecorded: bool = False
-    next_beat: float = 0.0
     token_expires_at: float = float("inf")  # epoch seconds; the connection ends with its token
+    timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)  # see ConnectionKeeper
     in_flight: set[str] = field(default_factory=set)
+    acked_while_claiming: set[str] | None = None  # a set while a claim for this connection is out
     closed: bool = False
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 

@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Coroutine
@@ -33,7 +32,7 @@ import redis.asyncio as aioredis
 from oblivion_agent.protocol import CLOSE_GOING_AWAY, EventFrame
 from oblivion_nexus.observability import DeliveryMetrics, access_tokens_redacted
 from oblivion_nexus.services.agent_connection import AgentConnection, AgentLink
-from oblivion_nexus.services.delivery_upkeep import keep_connections, listen_for_wakeups
+from oblivion_nexus.services.delivery_upkeep import ConnectionKeeper, listen_for_wakeups
 from oblivion_nexus.settings import NexusSettings
 from oblivion_nexus.stores.inbox import (
     DEFAULT_REDIS_SLOTS,
@@ -106,6 +105,7 @@ class DeliveryHub:
         self._link_closers: set[asyncio.Task[None]] = set()
         self._pushes: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self.keeper = ConnectionKeeper(self)
 
     # -- the public surface -------------------------------------------------------------------
 
@@ -156,14 +156,12 @@ class DeliveryHub:
             agent=agent,
             link=link,
             connected_at=utc_now(),
-            # The first beat comes at a random point of the second half of the interval: agents that
-            # connect in a burst (after a restart) must not all come due in the same tick forever.
-            next_beat=time.monotonic() + self.heartbeat_seconds * (0.5 + random.random() / 2),
             token_expires_at=token_expires_at,
         )
         await self.presence_store.record_connection(workgroup, agent, conn.record(), conn.connected_at)
         self._connections.setdefault((workgroup, agent), []).append(conn)
         self._by_id[conn.id] = conn
+        self.keeper.watch(conn)
         self.metrics.connections.inc()
         logger.info("agent %s/%s connected (%s)", workgroup, agent, conn.id)
         self.wake(workgroup, agent)
@@ -189,6 +187,8 @@ class DeliveryHub:
         self.metrics.acked.inc(acked)
         was_full = len(conn.in_flight) >= MAX_IN_FLIGHT
         conn.in_flight.difference_update(event_ids)
+        if conn.acked_while_claiming is not None:
+            conn.acked_while_claiming.update(event_ids)
         if was_full:  # events may be waiting for room on this connection
             self.wake(conn.workgroup, conn.agent)
         return acked
@@ -203,6 +203,7 @@ class DeliveryHub:
         if conn.closed:
             return
         conn.closed = True
+        self.keeper.forget(conn)
         key = (conn.workgroup, conn.agent)
         siblings = self._connections.get(key, [])
         if conn in siblings:
@@ -277,12 +278,20 @@ class DeliveryHub:
             room = MAX_IN_FLIGHT - len(conn.in_flight)
             if room <= 0 or conn.closed:
                 continue
-            claim = await self.inbox.claim(conn.workgroup, conn.agent, conn.id, room)
-            if claim.expired:
-                self.metrics.expired.inc(claim.expired)
-                logger.info("%d event(s) of %s/%s expired unacked", claim.expired, *key)
-            for event in claim.events:
-                await self._send_event(conn, event)
+            # A claim returns events pushed to this connection and not known to be sent; one pushed,
+            # sent and acked while the claim was on its way must not go out again.
+            acked: set[str] = set()
+            conn.acked_while_claiming = acked
+            try:
+                claim = await self.inbox.claim(conn.workgroup, conn.agent, conn.id, room)
+                if claim.expired:
+                    self.metrics.expired.inc(claim.expired)
+                    logger.info("%d event(s) of %s/%s expired unacked", claim.expired, *key)
+                for event in claim.events:
+                    if event.id not in acked:
+                        await self._send_event(conn, event)
+            finally:
+                conn.acked_while_claiming = None
             if len(claim.events) < room:
                 return  # nothing else is claimable right now
 
@@ -312,7 +321,7 @@ class DeliveryHub:
         pubsub = self.inbox.subscriber()
         await pubsub.subscribe(self.inbox.wake_channel, self.inbox.push_channel(self.replica))
         self._spawn(listen_for_wakeups(self, pubsub), self._background)
-        self._spawn(keep_connections(self), self._background)
+        self._spawn(self.keeper.run(), self._background)
         logger.info("delivery started on replica %s (heartbeat %.1fs)", self.replica, self.heartbeat_seconds)
 
     async def stop(self) -> None:

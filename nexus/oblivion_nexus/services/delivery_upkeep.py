@@ -1,10 +1,17 @@
-"""The two loops every replica runs beside its connections: wake-ups from other replicas, and upkeep.
+"""What every replica runs beside its connections: the wake-up listener, heartbeats, and upkeep.
 
-The listener turns a pub/sub wake-up (an event was queued somewhere) into a local dispatch. The
-upkeep loop sends ``HEARTBEAT`` frames, closes peers silent for two intervals (and connections
-whose token expired, with 4401: the agent reconnects with a fresh one), refreshes this
-replica's liveness key and last-seen times, and re-examines inboxes: that recovers a wake-up lost
-while the pub/sub connection was down, and events held by a replica that crashed.
+The listener sends events pushed to this replica and turns a pub/sub wake-up (an event was queued
+somewhere) into a local dispatch.
+
+``ConnectionKeeper`` gives each connection three timers on the event loop: its heartbeat, every
+interval at its own phase; its silence deadline, two intervals after it was last heard from (then
+it is closed with 1011); and its token's expiry (closed with 4401: the agent reconnects with a
+fresh token, and a disabled agent gets none). Timers rather than a loop over every connection: a
+replica with 10,000 agents never does 10,000 of anything at once, and beats spread over the
+interval instead of going out (and their answers coming back) in bursts that stall delivery.
+Once a tick (at most a second) it refreshes this replica's liveness key and the last-seen times of
+the agents it beat, and re-examines their inboxes: that recovers a wake-up or push lost while the
+pub/sub connection was down, and events held by a replica that crashed.
 """
 
 from __future__ import annotations
@@ -12,8 +19,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 from redis.asyncio.client import PubSub
 
@@ -27,16 +36,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# The upkeep loop wakes this often per interval (at most once a second) and looks after the
-# connections whose turn it is, each at its own phase (when it connected): a replica with 10,000
-# agents never does 10,000 of anything in one burst, and dead peers are found to within a tick.
 _TICKS_PER_INTERVAL = 4
 _MAX_TICK_SECONDS = 1.0
 CLOSE_HEARTBEAT_TIMEOUT = 1011  # as the websockets library closes on a keepalive timeout
-# Heartbeats due in one tick start this many at a time, yielding to the event loop in between:
-# agents that connected in a burst come due in a burst, and sending hundreds of frames in one loop
-# iteration stalled event delivery for 100+ ms (measured with bench/ws_gateway.py).
-_BEATS_PER_SLICE = 25
 
 
 async def listen_for_wakeups(hub: DeliveryHub, pubsub: PubSub) -> None:
@@ -69,68 +71,105 @@ async def listen_for_wakeups(hub: DeliveryHub, pubsub: PubSub) -> None:
                 hub.wake(workgroup, agent)
 
 
-async def keep_connections(hub: DeliveryHub) -> None:
-    """Heartbeats, dead peers, replica liveness, last-seen times and inbox sweeps, forever."""
-    interval = hub.heartbeat_seconds
-    tick = min(interval / _TICKS_PER_INTERVAL, _MAX_TICK_SECONDS)
-    # Checked every tick, so a silent peer is cleared at most two intervals after it fell silent.
-    silence_limit = 2 * interval - tick
-    while True:
-        await asyncio.sleep(tick)
+class ConnectionKeeper:
+    """Heartbeats, silence and token deadlines of one replica's connections, and its upkeep tick."""
+
+    def __init__(self, hub: DeliveryHub) -> None:
+        self.hub = hub
+        self.interval = hub.heartbeat_seconds
+        self.tick = min(self.interval / _TICKS_PER_INTERVAL, _MAX_TICK_SECONDS)
+        self._beaten: list[AgentConnection] = []  # since the last tick
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def watch(self, conn: AgentConnection) -> None:
+        """Start a new connection's timers.
+
+        The first beat comes at a random point of the second half of the interval: agents that
+        connect in a burst (after a restart) must not all come due at once forever.
+        """
+        loop = asyncio.get_running_loop()
+        first_beat = self.interval * (0.5 + random.random() / 2)
+        conn.timers["beat"] = loop.call_later(first_beat, self._beat_due, conn)
+        conn.timers["silence"] = loop.call_later(2 * self.interval, self._silence_due, conn)
+        token_left = conn.token_expires_at - time.time()
+        if token_left < float("inf"):
+            conn.timers["token"] = loop.call_later(max(0.0, token_left), self._token_expired, conn)
+
+    @staticmethod
+    def forget(conn: AgentConnection) -> None:
+        for timer in conn.timers.values():
+            timer.cancel()
+        conn.timers.clear()
+
+    def _beat_due(self, conn: AgentConnection) -> None:
+        if conn.closed:
+            return
+        conn.timers["beat"] = asyncio.get_running_loop().call_later(self.interval, self._beat_due, conn)
+        self._beaten.append(conn)
+        self._spawn(self._beat(conn))
+
+    def _silence_due(self, conn: AgentConnection) -> None:
+        if conn.closed:
+            return
+        left = 2 * self.interval - (time.monotonic() - conn.last_heard)
+        if left > 0:  # heard from since: look again two intervals after that
+            conn.timers["silence"] = asyncio.get_running_loop().call_later(left, self._silence_due, conn)
+        else:
+            self._spawn(self.hub.close(conn, CLOSE_HEARTBEAT_TIMEOUT, "no heartbeat"))
+
+    def _token_expired(self, conn: AgentConnection) -> None:
+        self._spawn(self.hub.close(conn, CLOSE_UNAUTHORIZED, "token expired"))
+
+    async def _beat(self, conn: AgentConnection) -> None:
         try:
-            await _tend(hub, interval, silence_limit)
-        except Exception:  # a bug here must not end heartbeats for every agent of the replica
-            logger.exception("delivery upkeep failed; trying again next tick")
+            async with asyncio.timeout(self.interval), conn.send_lock:
+                await conn.link.send_text(HeartbeatFrame().model_dump_json())
+        except Exception as e:  # a failed heartbeat means the connection is gone
+            logger.info("heartbeat to %s failed (%s)", conn.id, type(e).__name__)
+            await self.hub.close(conn)
 
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-async def _tend(hub: DeliveryHub, interval: float, silence_limit: float) -> None:
-    now = time.monotonic()
-    try:
-        await hub.announce_replica()
-    except PresenceError as e:
-        logger.warning("%s", e)
-    conns = hub.all_connections()
-    wall_clock = time.time()
-    for conn in conns:
-        if now - conn.last_heard > silence_limit:
-            await hub.close(conn, CLOSE_HEARTBEAT_TIMEOUT, "no heartbeat")
-        elif wall_clock >= conn.token_expires_at:
-            await hub.close(conn, CLOSE_UNAUTHORIZED, "token expired")
-    due = [c for c in conns if not c.closed and now >= c.next_beat]
-    if not due:
-        return
-    beats: list[asyncio.Task[None]] = []
-    for start in range(0, len(due), _BEATS_PER_SLICE):
-        if start:
-            await asyncio.sleep(0)  # let deliveries (and incoming frames) through between slices
-        for conn in due[start : start + _BEATS_PER_SLICE]:
-            conn.next_beat = now + interval
-            beats.append(asyncio.create_task(_beat(hub, conn)))
-    await asyncio.gather(*beats)
-    heard = [c for c in due if c.heard_unrecorded]
-    for conn in heard:
-        conn.heard_unrecorded = False
-    try:
-        await hub.presence_store.mark_seen({(c.workgroup, c.agent) for c in heard}, utc_now())
-        await _sweep(hub, {(c.workgroup, c.agent) for c in due})
-    except (PresenceError, InboxError) as e:
-        logger.warning("%s", e)
+    async def run(self) -> None:
+        """The upkeep tick, forever; cancelling it also cancels beats and closes in progress."""
+        try:
+            while True:
+                await asyncio.sleep(self.tick)
+                try:
+                    await self._tend()
+                except Exception:  # a bug here must not end upkeep for every agent of the replica
+                    logger.exception("delivery upkeep failed; trying again next tick")
+        finally:
+            for task in self._tasks:
+                task.cancel()
+
+    async def _tend(self) -> None:
+        hub = self.hub
+        try:
+            await hub.announce_replica()
+        except PresenceError as e:
+            logger.warning("%s", e)
+        beaten, self._beaten = self._beaten, []
+        heard = [c for c in beaten if c.heard_unrecorded]
+        for conn in heard:
+            conn.heard_unrecorded = False
+        try:
+            await hub.presence_store.mark_seen({(c.workgroup, c.agent) for c in heard}, utc_now())
+            await _sweep(hub, {(c.workgroup, c.agent) for c in beaten if not c.closed})
+        except (PresenceError, InboxError) as e:
+            logger.warning("%s", e)
 
 
 async def _sweep(hub: DeliveryHub, agents: set[tuple[str, str]]) -> None:
     """Wake the dispatcher of agents whose inbox holds more than their connections here do."""
+    if not agents:
+        return
     keys = sorted(agents)
     counts = await hub.inbox.queued_counts(keys)
     for (workgroup, agent), queued in zip(keys, counts, strict=True):
         held_here = sum(len(c.in_flight) for c in hub.local_connections(workgroup, agent))
         if queued > held_here:
             hub.wake(workgroup, agent)
-
-
-async def _beat(hub: DeliveryHub, conn: AgentConnection) -> None:
-    try:
-        async with asyncio.timeout(hub.heartbeat_seconds), conn.send_lock:
-            await conn.link.send_text(HeartbeatFrame().model_dump_json())
-    except Exception as e:  # a failed heartbeat means the connection is gone
-        logger.info("heartbeat to %s failed (%s)", conn.id, type(e).__name__)
-        await hub.close(conn)

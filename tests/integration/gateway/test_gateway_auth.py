@@ -138,3 +138,15 @@ async def _answer_heartbeats_until_closed(ws) -> int:
                     await ws.send(HeartbeatFrame().model_dump_json())
     except ConnectionClosed as e:
         return e.rcvd.code
+
+
+async def test_a_connection_is_closed_with_4401_when_its_token_expires(nexus) -> None:
+    await register_agent(nexus, "coder")
+    token = agent_token(nexus, "coder", ttl_seconds=2)
+    expires_at = jwt.decode(token, options={"verify_signature": False})["exp"]
+    ws = await connect_agent(nexus, token)
+    with pytest.raises(ConnectionClosed) as closed:
+        await next_event(ws, timeout=10)  # the heartbeat interval is 30 s: nothing else closes it
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4401, "token expired")
+    assert expires_at - 0.1 <= time.time() <= expires_at + 2
