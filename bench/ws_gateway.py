@@ -1,13 +1,14 @@
 """Benchmark of the agent gateway: queue → receipt latency and memory per connection, beside a floor.
 
 N agents connect to a real ``oblivion nexus serve`` process; events are queued at a steady rate the
-way the worker queues them (the inbox's Redis script, then Nexus's pub/sub wake-up, claim and send),
-and each agent acks what it receives. In the same run the same clients connect to a bare
-``websockets`` server that only forwards frames it is handed, which is the floor: what any WebSocket
-delivery in Python costs on this machine.
+way the worker queues them (the inbox's Redis script, which pushes the event to the replica holding
+the agent's connection, or wakes every replica to claim it), and each agent acks what it receives.
+In the same run the same clients connect to a bare ``websockets`` server that only forwards frames
+it is handed, which is the floor: what any WebSocket delivery in Python costs on this machine.
 
     .venv/bin/python bench/ws_gateway.py                       # 1,000 agents, 200 events/s
     .venv/bin/python bench/ws_gateway.py --agents 10000 --seconds 20
+    .venv/bin/python bench/ws_gateway.py --dump /tmp/lat     # every (queued at, ms) as JSON, per server
 
 Needs PostgreSQL and Redis as the tests do (OBLIVION_TEST_PG_DSN, OBLIVION_TEST_REDIS_URL). Sends
 traffic to 127.0.0.1 only, for a bounded time.
@@ -361,6 +362,9 @@ async def measure(
         with contextlib.suppress(Exception):
             await ws.close()
     lat = sorted(m.latencies_ms)
+    if args.dump:
+        with open(f"{args.dump}.{name.split()[0].lower()}.json", "w") as f:
+            json.dump(m.slow, f)
     if args.details:
         first = min(t for t, _ in m.slow) if m.slow else 0.0
         worst = sorted(m.slow, key=lambda x: -x[1])[:15]
@@ -445,6 +449,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200, help="events queued per second")
     parser.add_argument("--seconds", type=float, default=10, help="how long events are queued")
     parser.add_argument("--details", action="store_true", help="print when the slowest events were queued")
+    parser.add_argument(
+        "--dump", metavar="PREFIX", help="write (queued at, ms) of every event to PREFIX.<server>.json"
+    )
     parser.add_argument("--floor-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.floor_server:

@@ -9,7 +9,7 @@ it is closed with 1011); and its token's expiry (closed with 4401: the agent rec
 fresh token, and a disabled agent gets none). Timers rather than a loop over every connection: a
 replica with 10,000 agents never does 10,000 of anything at once, and beats spread over the
 interval instead of going out (and their answers coming back) in bursts that stall delivery.
-Once a tick (at most a second) it refreshes this replica's liveness key and the last-seen times of
+Once a tick (a tenth of a second) it refreshes this replica's liveness key and the last-seen times of
 the agents it beat, and re-examines their inboxes: that recovers a wake-up or push lost while the
 pub/sub connection was down, and events held by a replica that crashed.
 """
@@ -36,8 +36,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# The upkeep tick: short, so what it writes for the connections beaten since the last one (their
+# last-seen times, their inbox counts) goes in small batches; 10,000 agents beat 333 times a second,
+# and one batch a second of that size stalled delivery for several milliseconds.
 _TICKS_PER_INTERVAL = 4
-_MAX_TICK_SECONDS = 1.0
+_MAX_TICK_SECONDS = 0.1
 CLOSE_HEARTBEAT_TIMEOUT = 1011  # as the websockets library closes on a keepalive timeout
 
 
