@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Response, status
+from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 
 from oblivion_nexus.api.deps import AdminDep, ResourcesDep, SessionDep
+from oblivion_nexus.api.gateway import delivery_hub
 from oblivion_nexus.services import credentials, registry
 from oblivion_nexus.services.registry_models import (
     NAME_PATTERN,
@@ -22,6 +23,7 @@ from oblivion_nexus.services.registry_models import (
     WorkgroupSpec,
     WorkgroupView,
 )
+from oblivion_nexus.stores.presence import EVERY_AGENT
 
 router = APIRouter(prefix="/internal/v1", tags=["registry"], dependencies=[AdminDep])
 
@@ -54,10 +56,11 @@ async def get_workgroup(wg: Name, session: SessionDep) -> WorkgroupView:
 
 
 @router.delete("/workgroups/{wg}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_workgroup(wg: Name, session: SessionDep) -> None:
+async def delete_workgroup(wg: Name, session: SessionDep, request: Request) -> None:
     """Delete the workgroup with its projects, agents, aliases, credentials and task mappings."""
     if not await registry.delete_workgroup(session, wg):
         raise _not_found(f"workgroup {wg!r}")
+    await delivery_hub(request).cut_off(wg, EVERY_AGENT, "workgroup was deleted")
 
 
 @router.put("/workgroups/{wg}/projects/{project}", response_model=ProjectView)
@@ -85,11 +88,13 @@ async def delete_project(wg: Name, project: Name, session: SessionDep) -> None:
 
 @router.put("/workgroups/{wg}/agents/{agent}", response_model=AgentView)
 async def put_agent(
-    wg: Name, agent: Name, spec: AgentSpec, session: SessionDep, response: Response
+    wg: Name, agent: Name, spec: AgentSpec, session: SessionDep, response: Response, request: Request
 ) -> AgentView:
     """Register an agent; only a hash of ``clientSecret`` is kept and no response carries it."""
     record, created = await registry.put_agent(session, wg, agent, spec)
     _created(response, created)
+    if record.disabled:
+        await delivery_hub(request).cut_off(wg, agent, "agent is disabled")
     return AgentView.of(record)
 
 
@@ -102,9 +107,10 @@ async def get_agent(wg: Name, agent: Name, session: SessionDep) -> AgentView:
 
 
 @router.delete("/workgroups/{wg}/agents/{agent}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_agent(wg: Name, agent: Name, session: SessionDep) -> None:
+async def delete_agent(wg: Name, agent: Name, session: SessionDep, request: Request) -> None:
     if not await registry.delete_agent(session, wg, agent):
         raise _not_found(f"agent {wg}/{agent}")
+    await delivery_hub(request).cut_off(wg, agent, "agent was deleted")
 
 
 @router.put("/workgroups/{wg}/credentials/{name}", response_model=CredentialView)

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
-from oblivion_agent.protocol import CLOSE_GOING_AWAY, EventFrame
+from oblivion_agent.protocol import CLOSE_FORBIDDEN, CLOSE_GOING_AWAY, EventFrame
 from oblivion_nexus.observability import DeliveryMetrics, access_tokens_redacted
 from oblivion_nexus.services.agent_connection import AgentConnection, AgentLink
 from oblivion_nexus.services.delivery_upkeep import ConnectionKeeper, listen_for_wakeups
@@ -43,7 +43,9 @@ from oblivion_nexus.stores.inbox import (
     Queued,
 )
 from oblivion_nexus.stores.presence import (
+    EVERY_AGENT,
     AgentPresence,
+    CutOff,
     PresenceError,
     PresenceStore,
     utc_now,
@@ -239,6 +241,25 @@ class DeliveryHub:
         except InboxError as e:  # the upkeep sweep of the agent's other connections finds it later
             logger.warning("could not hand back an event of %s/%s: %s", workgroup, agent, e)
 
+    async def cut_off(self, workgroup: str, agent: str, reason: str) -> None:
+        """Close an agent's connections (``EVERY_AGENT``: a workgroup's) with 4403 on every replica.
+
+        The registry calls it when an agent is disabled or deleted; without it the agent would keep
+        its open connections until its token expires.
+        """
+        cut_off = CutOff(workgroup, agent, reason)
+        self.cut_off_here(cut_off)
+        try:
+            await self.presence_store.announce_cut_off(cut_off)
+        except PresenceError as e:  # other replicas still end the connections when the token expires
+            logger.warning("%s", e)
+
+    def cut_off_here(self, cut_off: CutOff) -> None:
+        for (workgroup, agent), conns in list(self._connections.items()):
+            if workgroup == cut_off.workgroup and cut_off.agent in (agent, EVERY_AGENT):
+                for conn in list(conns):
+                    self._spawn(self.close(conn, CLOSE_FORBIDDEN, cut_off.reason), self._link_closers)
+
     # -- dispatching ----------------------------------------------------------------------------
 
     def wake(self, workgroup: str, agent: str) -> None:
@@ -319,7 +340,11 @@ class DeliveryHub:
         """Announce this replica, subscribe to wake-ups, and start the heartbeat."""
         await self.announce_replica()
         pubsub = self.inbox.subscriber()
-        await pubsub.subscribe(self.inbox.wake_channel, self.inbox.push_channel(self.replica))
+        await pubsub.subscribe(
+            self.inbox.wake_channel,
+            self.inbox.push_channel(self.replica),
+            self.presence_store.cut_off_channel,
+        )
         self._spawn(listen_for_wakeups(self, pubsub), self._background)
         self._spawn(self.keeper.run(), self._background)
         logger.info("delivery started on replica %s (heartbeat %.1fs)", self.replica, self.heartbeat_seconds)

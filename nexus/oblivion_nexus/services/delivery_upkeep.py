@@ -29,7 +29,7 @@ from redis.asyncio.client import PubSub
 from oblivion_agent.protocol import CLOSE_UNAUTHORIZED, HeartbeatFrame
 from oblivion_nexus.services.agent_connection import AgentConnection
 from oblivion_nexus.stores.inbox import InboxError, Pushed, as_text
-from oblivion_nexus.stores.presence import PresenceError, utc_now
+from oblivion_nexus.stores.presence import CutOff, PresenceError, utc_now
 
 if TYPE_CHECKING:
     from oblivion_nexus.services.delivery import DeliveryHub
@@ -45,7 +45,8 @@ CLOSE_HEARTBEAT_TIMEOUT = 1011  # as the websockets library closes on a keepaliv
 
 
 async def listen_for_wakeups(hub: DeliveryHub, pubsub: PubSub) -> None:
-    """Send events pushed to this replica; wake the local dispatcher of agents with queued events."""
+    """Send events pushed to this replica, wake the dispatcher of agents with queued events, and
+    close the connections of agents cut off by the registry."""
     push_channel = hub.inbox.push_channel(hub.replica)
     backoff = 0.1
     while True:
@@ -54,8 +55,12 @@ async def listen_for_wakeups(hub: DeliveryHub, pubsub: PubSub) -> None:
                 if message.get("type") != "message":
                     continue
                 data = message["data"]
-                if as_text(message["channel"]) == push_channel:
+                channel = as_text(message["channel"])
+                if channel == push_channel:
                     hub.pushed(Pushed.parse(data))
+                    continue
+                if channel == hub.presence_store.cut_off_channel:
+                    hub.cut_off_here(CutOff.parse(data))
                     continue
                 workgroup, _, agent = as_text(data).partition("\n")
                 hub.wake(workgroup, agent)
@@ -138,8 +143,9 @@ class ConnectionKeeper:
 
     async def run(self) -> None:
         """The upkeep tick, forever; cancelling it also cancels beats and closes in progress."""
+        task = asyncio.current_task()
         try:
-            while True:
+            while task is None or not task.cancelling():  # a Redis call may swallow our cancellation
                 await asyncio.sleep(self.tick)
                 try:
                     await self._tend()

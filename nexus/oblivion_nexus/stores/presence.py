@@ -55,11 +55,41 @@ class AgentPresence:
         return bool(self.connections)
 
 
+# In a cut-off message, this agent name stands for every agent of the workgroup (it is not a valid name).
+EVERY_AGENT = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class CutOff:
+    """Close these connections on every replica (the agent was disabled or deleted)."""
+
+    workgroup: str
+    agent: str  # or EVERY_AGENT
+    reason: str
+
+    def message(self) -> str:
+        return f"{self.workgroup}\n{self.agent}\n{self.reason}"
+
+    @classmethod
+    def parse(cls, message: bytes | str) -> CutOff:
+        workgroup, agent, reason = as_text(message).split("\n", 2)
+        return cls(workgroup, agent, reason)
+
+
 class PresenceStore:
     def __init__(self, redis: aioredis.Redis, prefix: str, slots: asyncio.Semaphore | None = None) -> None:
         self._redis = redis
         self._slots = slots or asyncio.Semaphore(DEFAULT_REDIS_SLOTS)
         self._prefix = prefix
+        self.cut_off_channel = f"{prefix}:agent-cut-off"
+
+    @bounded
+    async def announce_cut_off(self, cut_off: CutOff) -> None:
+        """Tell every replica (this one included) to close the connections ``cut_off`` names."""
+        try:
+            await self._redis.publish(self.cut_off_channel, cut_off.message())
+        except RedisError as e:
+            raise PresenceError(f"could not cut off {cut_off.workgroup}/{cut_off.agent}: {e}") from e
 
     def connections_key(self, workgroup: str, agent: str) -> str:
         return f"{self._prefix}:conns:{workgroup}:{agent}"
