@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 from websockets.asyncio.client import ClientConnection, connect
 
 from oblivion_agent.protocol import SUBPROTOCOL, AckFrame, HeartbeatFrame, RegisterFrame, parse_server_frame
@@ -60,6 +61,16 @@ class HubResources:
 
     settings: NexusSettings
     redis: Any
+
+
+@pytest.fixture
+async def hub_resources(nexus_env: dict[str, str], redis_url: str) -> AsyncIterator[HubResources]:
+    """Settings of a fresh installation and a Redis client, to run delivery hubs without an app."""
+    redis = aioredis.Redis.from_url(redis_url)
+    try:
+        yield HubResources(nexus_settings(nexus_env), redis)
+    finally:
+        await redis.aclose()
 
 
 @dataclass

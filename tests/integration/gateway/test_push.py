@@ -11,13 +11,10 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 
-import redis.asyncio as aioredis
-
 from oblivion_agent.protocol import make_event
 from oblivion_nexus.services.delivery import delivery_lifespan
 from oblivion_nexus.stores.inbox import InboxEvent, InboxStore, Pushed, Queued
 from tests.integration.gateway.conftest import HubResources, RecordingLink, wait_for
-from tests.nexus_server import nexus_settings
 
 WG, AGENT = "squad", "coder"
 
@@ -33,66 +30,54 @@ def _sent(link: RecordingLink, count: int) -> Callable[[], Awaitable[bool]]:
     return check
 
 
-def _silent_inbox(redis: aioredis.Redis, prefix: str) -> InboxStore:
+def _silent_inbox(resources: HubResources) -> InboxStore:
     """An inbox writer whose pushes and wake-ups are published where no replica listens."""
-    inbox = InboxStore(redis, prefix, ttl_seconds=60)
+    prefix = resources.settings.redis_prefix
+    inbox = InboxStore(resources.redis, prefix, ttl_seconds=60)
     inbox.wake_channel = f"{prefix}:nowhere"
     inbox.push_channel_prefix = f"{prefix}:nowhere:"
     return inbox
 
 
-async def test_an_event_queued_behind_a_late_push_goes_out_after_it_and_each_once(
-    nexus_env, redis_url
-) -> None:
-    settings = nexus_settings(nexus_env)
-    redis = aioredis.Redis.from_url(redis_url)
+async def test_an_event_queued_behind_a_late_push_goes_out_after_it_and_each_once(hub_resources) -> None:
     link = RecordingLink()
-    try:
-        async with delivery_lifespan(HubResources(settings, redis)) as hub:
-            conn = await hub.open(WG, AGENT, link)
-            late = make_event("WAKE_UP", {"text": "pushed, its message still on the way"})
-            silent = _silent_inbox(redis, settings.redis_prefix)
-            assert await silent.enqueue(WG, AGENT, late.id, late.model_dump_json()) is Queued.PUSHED
+    async with delivery_lifespan(hub_resources) as hub:
+        conn = await hub.open(WG, AGENT, link)
+        late = make_event("WAKE_UP", {"text": "pushed, its message still on the way"})
+        silent = _silent_inbox(hub_resources)
+        assert await silent.enqueue(WG, AGENT, late.id, late.model_dump_json()) is Queued.PUSHED
 
-            behind = make_event("WAKE_UP", {"text": "queued behind it"})
-            await hub.enqueue(WG, AGENT, behind)  # waits for a claim, which returns both in order
+        behind = make_event("WAKE_UP", {"text": "queued behind it"})
+        await hub.enqueue(WG, AGENT, behind)  # waits for a claim, which returns both in order
 
-            await wait_for(_sent(link, 2), what="both events on the connection")
-            # The push message arrives at last: the event went out already, so it is not sent again.
-            hub.pushed(Pushed(conn.id, WG, AGENT, InboxEvent(late.id, late.model_dump_json(), 0)))
-            await hub.enqueue(WG, AGENT, make_event("WAKE_UP", {"text": "a marker after it"}))
-            await wait_for(_sent(link, 3), what="the marker event")
-            assert _sent_ids(link)[:2] == [late.id, behind.id]
-            assert _sent_ids(link).count(late.id) == 1
-    finally:
-        await redis.aclose()
+        await wait_for(_sent(link, 2), what="both events on the connection")
+        # The push message arrives at last: the event went out already, so it is not sent again.
+        hub.pushed(Pushed(conn.id, WG, AGENT, InboxEvent(late.id, late.model_dump_json(), 0)))
+        await hub.enqueue(WG, AGENT, make_event("WAKE_UP", {"text": "a marker after it"}))
+        await wait_for(_sent(link, 3), what="the marker event")
+        assert _sent_ids(link)[:2] == [late.id, behind.id]
+        assert _sent_ids(link).count(late.id) == 1
 
 
 async def test_a_push_for_a_connection_already_gone_goes_to_the_agents_other_connection(
-    nexus_env, redis_url
+    hub_resources,
 ) -> None:
-    settings = nexus_settings(nexus_env)
-    redis = aioredis.Redis.from_url(redis_url)
     first, other = RecordingLink(), RecordingLink()
-    try:
-        resources = HubResources(settings, redis)
-        async with delivery_lifespan(resources) as hub, delivery_lifespan(resources) as sibling:
-            gone = await hub.open(WG, AGENT, first)
-            await asyncio.sleep(0.3)  # the claim every open makes finds nothing yet
-            event = make_event("WAKE_UP", {"text": "for a connection about to close"})
-            silent = _silent_inbox(redis, settings.redis_prefix)
-            assert await silent.enqueue(WG, AGENT, event.id, event.model_dump_json()) is Queued.PUSHED
-            await sibling.open(WG, AGENT, other)  # another replica: its claim leaves the push alone
-            # Let that claim finish too: one made after the close below would find the event free and
-            # deliver it whatever ``pushed`` does.
-            await asyncio.sleep(0.3)
-            assert other.sent == []
-            await hub.close(gone)
+    async with delivery_lifespan(hub_resources) as hub, delivery_lifespan(hub_resources) as sibling:
+        gone = await hub.open(WG, AGENT, first)
+        await asyncio.sleep(0.3)  # the claim every open makes finds nothing yet
+        event = make_event("WAKE_UP", {"text": "for a connection about to close"})
+        silent = _silent_inbox(hub_resources)
+        assert await silent.enqueue(WG, AGENT, event.id, event.model_dump_json()) is Queued.PUSHED
+        await sibling.open(WG, AGENT, other)  # another replica: its claim leaves the push alone
+        # Let that claim finish too: one made after the close below would find the event free and
+        # deliver it whatever ``pushed`` does.
+        await asyncio.sleep(0.3)
+        assert other.sent == []
+        await hub.close(gone)
 
-            # The push reaches the first replica only now, after its connection was released.
-            hub.pushed(Pushed(gone.id, WG, AGENT, InboxEvent(event.id, event.model_dump_json(), 0)))
+        # The push reaches the first replica only now, after its connection was released.
+        hub.pushed(Pushed(gone.id, WG, AGENT, InboxEvent(event.id, event.model_dump_json(), 0)))
 
-            await wait_for(_sent(other, 1), what="the event on the other replica")
-            assert (_sent_ids(other), first.sent) == ([event.id], [])
-    finally:
-        await redis.aclose()
+        await wait_for(_sent(other, 1), what="the event on the other replica")
+        assert (_sent_ids(other), first.sent) == ([event.id], [])
