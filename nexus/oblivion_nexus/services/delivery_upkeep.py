@@ -152,8 +152,8 @@ class ConnectionKeeper:
                 except Exception:  # a bug here must not end upkeep for every agent of the replica
                     logger.exception("delivery upkeep failed; trying again next tick")
         finally:
-            for task in self._tasks:
-                task.cancel()
+            for errand in self._tasks:
+                errand.cancel()
 
     async def _tend(self) -> None:
         hub = self.hub
