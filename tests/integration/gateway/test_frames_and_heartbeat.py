@@ -64,7 +64,9 @@ async def test_repeated_malformed_frames_close_the_connection_with_1008(nexus) -
 
 
 async def test_nexus_sends_heartbeats_and_an_answering_agent_stays_connected(nexus_factory) -> None:
-    nexus = await nexus_factory(heartbeat_seconds=0.2)
+    # Half a second: short enough for a quick test, long enough that a loaded CI machine stalling the
+    # shared event loop for a few hundred milliseconds does not look like a silent agent.
+    nexus = await nexus_factory(heartbeat_seconds=0.5)
     await register_agent(nexus, "coder")
     ws = await connect_agent(nexus, agent_token(nexus, "coder"))
     try:
