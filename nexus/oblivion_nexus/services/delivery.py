@@ -231,9 +231,18 @@ class DeliveryHub:
         """Send an event the enqueue script handed to one of this replica's connections."""
         conn = self._by_id.get(push.connection_id)
         if conn is None:  # released before the push arrived: let any connection of the agent claim it
-            self._spawn(self._hand_back(push.workgroup, push.agent), self._pushes)
+            self._spawn(self._hand_back_unknown(push), self._pushes)
         else:
             self._spawn(self._send_event(conn, push.event), self._pushes)
+
+    async def _hand_back_unknown(self, push: Pushed) -> None:
+        # Usually its entry is gone already; if removing it had failed, the stale entry would keep
+        # attracting pushes and make what it holds look held, so this replica, its owner, drops it.
+        try:
+            await self.presence_store.drop_stale(push.workgroup, push.agent, push.connection_id)
+        except PresenceError as e:
+            logger.warning("%s", e)
+        await self._hand_back(push.workgroup, push.agent)
 
     async def _hand_back(self, workgroup: str, agent: str) -> None:
         try:

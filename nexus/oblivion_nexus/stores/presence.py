@@ -150,6 +150,16 @@ class PresenceStore:
             raise PresenceError(f"could not forget connection of {workgroup}/{agent}: {e}") from e
 
     @bounded
+    async def drop_stale(self, workgroup: str, agent: str, connection_id: str) -> None:
+        """Remove a connection entry its own replica no longer knows (its removal had failed)."""
+        try:
+            await self._redis.hdel(self.connections_key(workgroup, agent), connection_id)
+        except RedisError as e:
+            raise PresenceError(
+                f"could not drop connection {connection_id} of {workgroup}/{agent}: {e}"
+            ) from e
+
+    @bounded
     async def mark_seen(self, agents: Iterable[tuple[str, str]], now: datetime) -> None:
         """Record that these (workgroup, agent) pairs were heard from; one round trip for all."""
         stamp = now.isoformat()

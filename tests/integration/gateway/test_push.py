@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from oblivion_agent.protocol import make_event
 from oblivion_nexus.services.delivery import delivery_lifespan
 from oblivion_nexus.stores.inbox import InboxEvent, InboxStore, Pushed, Queued
+from oblivion_nexus.stores.presence import AgentConnectionRecord, utc_now
 from tests.integration.gateway.conftest import HubResources, RecordingLink, wait_for
 
 WG, AGENT = "squad", "coder"
@@ -81,3 +82,25 @@ async def test_a_push_for_a_connection_already_gone_goes_to_the_agents_other_con
 
         await wait_for(_sent(other, 1), what="the event on the other replica")
         assert (_sent_ids(other), first.sent) == ([event.id], [])
+
+
+async def test_a_stale_connection_entry_that_attracts_a_push_is_dropped_and_the_event_delivered(
+    hub_resources,
+) -> None:
+    link = RecordingLink()
+    async with delivery_lifespan(hub_resources) as hub:
+        # An entry of this replica whose removal failed earlier (Redis was down when it closed).
+        stale = f"{hub.replica}/999"
+        record = AgentConnectionRecord(connection_id=stale, replica=hub.replica, connected_at="earlier")
+        await hub.presence_store.record_connection(WG, AGENT, record, utc_now())
+        event = make_event("WAKE_UP", {"text": "pushed to a connection nobody holds"})
+        inbox = InboxStore(hub_resources.redis, hub_resources.settings.redis_prefix, ttl_seconds=60)
+        assert await inbox.enqueue(WG, AGENT, event.id, event.model_dump_json()) is Queued.PUSHED
+
+        async def entry_dropped() -> bool:
+            return (await hub.presence(WG, AGENT)).connections == 0
+
+        await wait_for(entry_dropped, what="the replica to drop the entry it does not know")
+        await hub.open(WG, AGENT, link)  # the event is no longer held by anyone alive
+        await wait_for(_sent(link, 1), what="the event on the agent's real connection")
+        assert _sent_ids(link) == [event.id]
