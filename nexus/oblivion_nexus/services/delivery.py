@@ -9,8 +9,8 @@ of their connections and send them. Both are atomic, so an agent with several co
 event once; an event stays in the inbox until acked, and when its connection dies it becomes
 claimable again and goes to the next connection.
 
-The hub owns this replica's connections and one dispatcher task per connected agent (so an
-agent's events go out in order); ``delivery_upkeep`` runs the pub/sub listener and the heartbeat.
+The hub owns this replica's connections; ``dispatch`` gets events onto them, and
+``delivery_upkeep`` runs the pub/sub listener, the heartbeats and the upkeep tick.
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ from oblivion_agent.protocol import CLOSE_FORBIDDEN, CLOSE_GOING_AWAY, EventFram
 from oblivion_nexus.observability import DeliveryMetrics, access_tokens_redacted
 from oblivion_nexus.services.agent_connection import AgentConnection, AgentLink
 from oblivion_nexus.services.delivery_upkeep import ConnectionKeeper, listen_for_wakeups
+from oblivion_nexus.services.dispatch import MAX_IN_FLIGHT, Dispatcher
 from oblivion_nexus.settings import NexusSettings
 from oblivion_nexus.stores.inbox import (
     DEFAULT_REDIS_SLOTS,
     InboxError,
-    InboxEvent,
     InboxStore,
     Pushed,
     Queued,
@@ -53,9 +53,6 @@ from oblivion_nexus.stores.presence import (
 
 logger = logging.getLogger(__name__)
 
-# At most this many unacked events sit on one connection: bounds what a slow agent replica holds
-# while its siblings idle, and the burst sent after a reconnect.
-MAX_IN_FLIGHT = 100
 # The replica key outlives a missed refresh or two; a crashed replica's connections count as gone
 # once it expires.
 _MIN_REPLICA_TTL_SECONDS = 5.0
@@ -100,14 +97,11 @@ class DeliveryHub:
         self._numbers = itertools.count(1)
         self._connections: dict[tuple[str, str], list[AgentConnection]] = {}
         self._by_id: dict[str, AgentConnection] = {}  # until released, see ``close``
-        self._dispatchers: dict[tuple[str, str], asyncio.Task[None]] = {}
-        self._rewake: set[tuple[str, str]] = set()
-        self._turn: dict[tuple[str, str], int] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._link_closers: set[asyncio.Task[None]] = set()
-        self._pushes: set[asyncio.Task[None]] = set()
-        self._stopping = False
+        self.stopping = False
         self.keeper = ConnectionKeeper(self)
+        self.dispatcher = Dispatcher(self)
 
     # -- the public surface -------------------------------------------------------------------
 
@@ -139,6 +133,18 @@ class DeliveryHub:
 
     def connected_agents(self) -> list[tuple[str, str]]:
         return list(self._connections)
+
+    def connection(self, connection_id: str) -> AgentConnection | None:
+        """An open or closing connection of this replica; None once ``close`` released it."""
+        return self._by_id.get(connection_id)
+
+    def wake(self, workgroup: str, agent: str) -> None:
+        """Make sure this agent's inbox is looked at soon, if it is connected here."""
+        self.dispatcher.wake(workgroup, agent)
+
+    def pushed(self, push: Pushed) -> None:
+        """Send an event the enqueue script handed to one of this replica's connections."""
+        self.dispatcher.pushed(push)
 
     async def announce_replica(self) -> None:
         """Refresh this replica's liveness key; its connections count as gone once it expires."""
@@ -212,7 +218,7 @@ class DeliveryHub:
             siblings.remove(conn)
         if not siblings:
             self._connections.pop(key, None)
-            self._turn.pop(key, None)
+            self.dispatcher.forget(*key)
         self.metrics.connections.dec()
         logger.info("agent %s/%s disconnected (%s) %s", conn.workgroup, conn.agent, conn.id, reason)
         if code is not None:
@@ -226,29 +232,6 @@ class DeliveryHub:
         del self._by_id[conn.id]
         if conn.in_flight:
             self.wake(conn.workgroup, conn.agent)
-
-    def pushed(self, push: Pushed) -> None:
-        """Send an event the enqueue script handed to one of this replica's connections."""
-        conn = self._by_id.get(push.connection_id)
-        if conn is None:  # released before the push arrived: let any connection of the agent claim it
-            self._spawn(self._hand_back_unknown(push), self._pushes)
-        else:
-            self._spawn(self._send_event(conn, push.event), self._pushes)
-
-    async def _hand_back_unknown(self, push: Pushed) -> None:
-        # Usually its entry is gone already; if removing it had failed, the stale entry would keep
-        # attracting pushes and make what it holds look held, so this replica, its owner, drops it.
-        try:
-            await self.presence_store.drop_stale(push.workgroup, push.agent, push.connection_id)
-        except PresenceError as e:
-            logger.warning("%s", e)
-        await self._hand_back(push.workgroup, push.agent)
-
-    async def _hand_back(self, workgroup: str, agent: str) -> None:
-        try:
-            await self.inbox.wake_replicas(workgroup, agent)
-        except InboxError as e:  # the upkeep sweep of the agent's other connections finds it later
-            logger.warning("could not hand back an event of %s/%s: %s", workgroup, agent, e)
 
     async def cut_off(self, workgroup: str, agent: str, reason: str) -> None:
         """Close an agent's connections (``EVERY_AGENT``: a workgroup's) with 4403 on every replica.
@@ -269,80 +252,6 @@ class DeliveryHub:
                 for conn in list(conns):
                     self._spawn(self.close(conn, CLOSE_FORBIDDEN, cut_off.reason), self._link_closers)
 
-    # -- dispatching ----------------------------------------------------------------------------
-
-    def wake(self, workgroup: str, agent: str) -> None:
-        """Make sure a dispatcher looks at this agent's inbox soon, if it is connected here."""
-        key = (workgroup, agent)
-        if self._stopping or key not in self._connections:
-            return
-        task = self._dispatchers.get(key)
-        if task is not None and not task.done():
-            self._rewake.add(key)
-            return
-        self._dispatchers[key] = asyncio.create_task(
-            self._dispatch(key), name=f"dispatch {workgroup}/{agent}"
-        )
-
-    async def _dispatch(self, key: tuple[str, str]) -> None:
-        try:
-            while True:
-                self._rewake.discard(key)
-                await self._dispatch_once(key)
-                if key not in self._rewake:
-                    return
-        except InboxError as e:
-            logger.warning("delivery to %s/%s paused until the next wake-up: %s", *key, e)
-        finally:
-            if self._dispatchers.get(key) is asyncio.current_task():
-                del self._dispatchers[key]
-
-    async def _dispatch_once(self, key: tuple[str, str]) -> None:
-        conns = [c for c in self._connections.get(key, ()) if not c.closed]
-        if not conns:
-            return
-        turn = self._turn.get(key, 0)
-        self._turn[key] = turn + 1
-        for i in range(len(conns)):  # round-robin, so sibling connections share the work
-            conn = conns[(turn + i) % len(conns)]
-            room = MAX_IN_FLIGHT - len(conn.in_flight)
-            if room <= 0 or conn.closed:
-                continue
-            # A claim returns events pushed to this connection and not known to be sent; one pushed,
-            # sent and acked while the claim was on its way must not go out again.
-            acked: set[str] = set()
-            conn.acked_while_claiming = acked
-            try:
-                claim = await self.inbox.claim(conn.workgroup, conn.agent, conn.id, room)
-                if claim.expired:
-                    self.metrics.expired.inc(claim.expired)
-                    logger.info("%d event(s) of %s/%s expired unacked", claim.expired, *key)
-                for event in claim.events:
-                    if event.id not in acked:
-                        await self._send_event(conn, event)
-            finally:
-                conn.acked_while_claiming = None
-            if len(claim.events) < room:
-                return  # nothing else is claimable right now
-
-    async def _send_event(self, conn: AgentConnection, event: InboxEvent) -> None:
-        if event.id in conn.in_flight:  # pushed and claimed both: it goes out once
-            return
-        conn.in_flight.add(event.id)
-        if conn.closed:  # ``close`` hands back what is in flight; once it has released conn, we do
-            if conn.id not in self._by_id:
-                await self._hand_back(conn.workgroup, conn.agent)
-            return
-        try:
-            async with conn.send_lock:
-                await conn.link.send_text(event.frame_json)
-        except Exception as e:  # any transport failure means the connection is gone
-            logger.info("sending to %s failed (%s); its events go elsewhere", conn.id, type(e).__name__)
-            await self.close(conn)
-            return
-        self.metrics.delivered.inc()
-        self.metrics.delivery_latency.observe(max(0.0, time.time() - event.queued_at_ms / 1000))
-
     # -- background loops ---------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -360,10 +269,10 @@ class DeliveryHub:
 
     async def stop(self) -> None:
         """Cancel the loops, close every connection with 1001, and retire this replica."""
-        self._stopping = True
+        self.stopping = True
         for conn in [c for conns in self._connections.values() for c in conns]:
             await self.close(conn, CLOSE_GOING_AWAY, "Nexus is shutting down")
-        tasks = [*self._background, *self._dispatchers.values(), *self._pushes]
+        tasks = [*self._background, *self.dispatcher.tasks()]
         for task in tasks:
             task.cancel()
         pending = [*tasks, *self._link_closers]
