@@ -42,6 +42,17 @@ class HarnessError(Exception):
     """A process of the end-to-end stack did not start, died, or a condition never came true."""
 
 
+def _give_up_if_hopeless(deadline: float, timeout: float, what: str, watch: Sequence[Proc]) -> None:
+    """Fail a wait whose deadline passed, or whose watched child died (with that child's output)."""
+    for proc in watch:
+        if not proc.alive:
+            raise HarnessError(
+                f"{proc.name} exited with {proc.returncode} while waiting for {what}:\n{proc.output(4000)}"
+            )
+    if time.monotonic() > deadline:
+        raise HarnessError(f"{what} did not happen within {timeout} s")
+
+
 def wait_for(check: Callable[[], T | None], *, timeout: float, what: str, watch: Sequence[Proc] = ()) -> T:
     """Poll ``check()`` until it returns something truthy; fail naming ``what`` (and a dead child)."""
     deadline = time.monotonic() + timeout
@@ -49,14 +60,7 @@ def wait_for(check: Callable[[], T | None], *, timeout: float, what: str, watch:
         result = check()
         if result:
             return result
-        for proc in watch:
-            if not proc.alive:
-                raise HarnessError(
-                    f"{proc.name} exited with {proc.returncode} while waiting for {what}:\n"
-                    f"{proc.output(4000)}"
-                )
-        if time.monotonic() > deadline:
-            raise HarnessError(f"{what} did not happen within {timeout} s")
+        _give_up_if_hopeless(deadline, timeout, what, watch)
         time.sleep(_POLL)
 
 
@@ -71,14 +75,7 @@ async def eventually(
             result = await result
         if result:
             return result
-        for proc in watch:
-            if not proc.alive:
-                raise HarnessError(
-                    f"{proc.name} exited with {proc.returncode} while waiting for {what}:\n"
-                    f"{proc.output(4000)}"
-                )
-        if time.monotonic() > deadline:
-            raise HarnessError(f"{what} did not happen within {timeout} s")
+        _give_up_if_hopeless(deadline, timeout, what, watch)
         await asyncio.sleep(_POLL)
 
 

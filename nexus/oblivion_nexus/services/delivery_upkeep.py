@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 # and one batch a second of that size stalled delivery for several milliseconds.
 _TICKS_PER_INTERVAL = 4
 _MAX_TICK_SECONDS = 0.1
+# The replica's liveness key is refreshed this often, not every tick (its TTL is at least 5 s).
+_ANNOUNCE_SECONDS = 1.0
 CLOSE_HEARTBEAT_TIMEOUT = 1011  # as the websockets library closes on a keepalive timeout
 
 
@@ -87,6 +89,7 @@ class ConnectionKeeper:
         self.interval = hub.heartbeat_seconds
         self.tick = min(self.interval / _TICKS_PER_INTERVAL, _MAX_TICK_SECONDS)
         self._beaten: list[AgentConnection] = []  # since the last tick
+        self._announced_at = float("-inf")
         self._tasks: set[asyncio.Task[None]] = set()
 
     def watch(self, conn: AgentConnection) -> None:
@@ -157,10 +160,13 @@ class ConnectionKeeper:
 
     async def _tend(self) -> None:
         hub = self.hub
-        try:
-            await hub.announce_replica()
-        except PresenceError as e:
-            logger.warning("%s", e)
+        now = time.monotonic()
+        if now - self._announced_at >= _ANNOUNCE_SECONDS:
+            try:
+                await hub.announce_replica()
+                self._announced_at = now
+            except PresenceError as e:
+                logger.warning("%s", e)
         beaten, self._beaten = self._beaten, []
         heard = [c for c in beaten if c.heard_unrecorded]
         for conn in heard:
