@@ -4,20 +4,44 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help install test lint typecheck imports pytest bench clean
+# The locks under requirements/ pin every package with its hashes; installs never resolve anew.
+LOCK_PROFILES := dev nexus operator agent
+UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --universal --python-version 3.11 \
+	--custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)
+
+.PHONY: help install lock audit sbom test lint typecheck imports pytest bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-$(BIN)/oblivion: pyproject.toml
+$(BIN)/oblivion: pyproject.toml requirements/dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements/dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
-install: $(BIN)/oblivion ## create .venv and install oblivion with the dev extra
+install: $(BIN)/oblivion ## create .venv from requirements/dev.txt (hash-checked), oblivion editable on top
 
-test: install lint typecheck imports pytest ## lint, types, import layers, then the whole test suite
+lock: install ## regenerate requirements/*.txt from pyproject.toml (UPGRADE=1: newest versions too)
+	@for profile in $(LOCK_PROFILES); do \
+	  echo "requirements/$$profile.txt"; \
+	  $(UV_COMPILE) pyproject.toml --extra $$profile -o requirements/$$profile.txt || exit 1; \
+	done
+	@echo "requirements/build.txt"
+	@$(PY) -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"]))' \
+	  | $(UV_COMPILE) - -o requirements/build.txt
+
+audit: install ## pip-audit every lock (one line and no failure when the service is unreachable)
+	$(PY) scripts/audit_locks.py $(foreach p,$(LOCK_PROFILES) build,requirements/$(p).txt)
+
+sbom: install ## a CycloneDX SBOM of each image's lock, in build/sbom/
+	@mkdir -p build/sbom
+	@for profile in nexus operator agent; do \
+	  $(BIN)/cyclonedx-py requirements --of JSON -o build/sbom/$$profile.cdx.json requirements/$$profile.txt || exit 1; \
+	  echo "build/sbom/$$profile.cdx.json"; \
+	done
+
+test: install lint typecheck imports audit pytest ## lint, types, import layers, audit, then the whole test suite
 
 lint: install ## ruff
 	$(BIN)/ruff check .

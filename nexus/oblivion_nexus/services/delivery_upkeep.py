@@ -71,7 +71,7 @@ async def listen_for_wakeups(hub: DeliveryHub, pubsub: PubSub) -> None:
             # Bounded: closing must not hold up shutdown if the Redis connection is wedged.
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2.0):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
             raise
         except Exception as e:  # Redis went away; redis-py resubscribes when it reconnects
             logger.warning("wake-up subscription interrupted (%s); retrying in %.1fs", e, backoff)
