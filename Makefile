@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
 # The locks under requirements/ pin every package with its hashes; installs never resolve anew.
-LOCK_PROFILES := dev nexus operator agent
+# One lock per extra of pyproject.toml (an extra added later gets its own), plus build.txt for images.
+LOCK_PROFILES := $(shell python3 -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"])')
 UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --universal --python-version 3.11 \
 	--custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)
 
@@ -34,11 +35,13 @@ lock: install ## regenerate requirements/*.txt from pyproject.toml (UPGRADE=1: n
 audit: install ## pip-audit every lock (one line and no failure when the service is unreachable)
 	$(PY) scripts/audit_locks.py $(foreach p,$(LOCK_PROFILES) build,requirements/$(p).txt)
 
-sbom: install ## a CycloneDX SBOM of each image's lock, in build/sbom/
-	@mkdir -p build/sbom
-	@for profile in nexus operator agent; do \
-	  $(BIN)/cyclonedx-py requirements --of JSON -o build/sbom/$$profile.cdx.json requirements/$$profile.txt || exit 1; \
-	  echo "build/sbom/$$profile.cdx.json"; \
+SBOM_IMAGES ?= nexus operator agent
+SBOM_DIR ?= build/sbom
+sbom: install ## a CycloneDX SBOM of each image's lock (nexus, operator, agent) in build/sbom/
+	@mkdir -p $(SBOM_DIR)
+	@for image in $(SBOM_IMAGES); do \
+	  $(BIN)/cyclonedx-py requirements --of JSON -o $(SBOM_DIR)/$$image.cdx.json requirements/$$image.txt || exit 1; \
+	  echo "$(SBOM_DIR)/$$image.cdx.json"; \
 	done
 
 test: install lint typecheck imports audit pytest ## lint, types, import layers, audit, then the whole test suite

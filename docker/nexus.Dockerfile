@@ -8,15 +8,20 @@ ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
 FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
+# The packages come from the hash-pinned lock of this image's extra, never resolved anew: two builds
+# of the same commit ship the same files. The build backend is locked too (requirements/build.txt).
+COPY requirements/build.txt requirements/nexus.txt ./requirements/
+RUN pip install --require-hashes --no-deps -r requirements/build.txt \
+ && python -m venv /opt/oblivion \
+ && /opt/oblivion/bin/pip install --require-hashes --no-deps -r requirements/nexus.txt
 COPY pyproject.toml README.md ./
 COPY crds ./crds
 COPY operator ./operator
 COPY nexus ./nexus
 COPY agent-runtime ./agent-runtime
 COPY cli ./cli
-RUN pip wheel --no-deps --wheel-dir /dist . \
- && python -m venv /opt/oblivion \
- && /opt/oblivion/bin/pip install "$(ls /dist/oblivion-*.whl)[nexus]"
+RUN pip wheel --no-deps --no-build-isolation --wheel-dir /dist . \
+ && /opt/oblivion/bin/pip install --no-deps /dist/oblivion-*.whl
 
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="oblivion-nexus" \

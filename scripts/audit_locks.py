@@ -11,10 +11,35 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
-def audit(lock: Path) -> int:
+@dataclass
+class Verdict:
+    reachable: bool
+    audited: int = 0
+    findings: list[str] = field(default_factory=list)
+
+
+def read_report(stdout: str) -> Verdict:
+    """pip-audit's JSON report → what it says; no report, or nothing audited, means unreachable."""
+    try:
+        deps = json.loads(stdout).get("dependencies", [])
+    except (json.JSONDecodeError, AttributeError):
+        return Verdict(reachable=False)
+    audited = [d for d in deps if "skip_reason" not in d]
+    if not audited:
+        return Verdict(reachable=False)
+    findings = []
+    for dep in audited:
+        for vuln in dep.get("vulns", []):
+            fixes = ", ".join(vuln.get("fix_versions", [])) or "none yet"
+            findings.append(f"{dep['name']} {dep['version']}: {vuln['id']} (fixed in {fixes})")
+    return Verdict(reachable=True, audited=len(audited), findings=findings)
+
+
+def audit(lock: Path) -> Verdict:
     proc = subprocess.run(  # noqa: S603 - our own interpreter's pip-audit, fixed arguments
         [
             sys.executable,
@@ -34,30 +59,24 @@ def audit(lock: Path) -> int:
         timeout=600,
         check=False,
     )
-    try:
-        report = json.loads(proc.stdout)
-    except json.JSONDecodeError:
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        print(f"{lock}: not audited, the vulnerability service is unreachable ({last[:160]})")
-        return 0
-    deps = report.get("dependencies", [])
-    audited = [d for d in deps if "skip_reason" not in d]
-    if not audited:
-        print(f"{lock}: not audited, the vulnerability service is unreachable (0 of {len(deps)} found)")
-        return 0
-    found = [(d, v) for d in audited for v in d.get("vulns", [])]
-    for dep, vuln in found:
-        fixes = ", ".join(vuln.get("fix_versions", [])) or "none yet"
-        print(f"{lock}: {dep['name']} {dep['version']}: {vuln['id']} (fixed in {fixes})")
-    print(f"{lock}: {len(audited)} of {len(deps)} packages audited, {len(found)} known vulnerabilities")
-    return 1 if found else 0
+    return read_report(proc.stdout)
 
 
-def main(argv: list[str]) -> int:
-    if not argv:
+def main(locks: list[str]) -> int:
+    if not locks:
         print("usage: audit_locks.py requirements/LOCK.txt ...", file=sys.stderr)
         return 2
-    return max(audit(Path(lock)) for lock in argv)
+    failed = False
+    for lock in locks:
+        verdict = audit(Path(lock))
+        if not verdict.reachable:
+            print(f"pip-audit: vulnerability service unreachable from here; {len(locks)} locks not audited")
+            return 0
+        for finding in verdict.findings:
+            print(f"{lock}: {finding}")
+        print(f"{lock}: {verdict.audited} packages audited, {len(verdict.findings)} known vulnerabilities")
+        failed = failed or bool(verdict.findings)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -49,6 +49,29 @@ def test_the_wheel_is_built_in_a_builder_stage_and_only_its_virtualenv_is_kept(d
         assert build_tool not in final, f"{build_tool!r} in the final stage"
 
 
+IMAGE_LOCKS = {
+    "agent-runtime.Dockerfile": "agent",
+    "nexus.Dockerfile": "nexus",
+    "operator.Dockerfile": "operator",
+}
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_every_package_comes_from_the_image_lock_with_hashes_checked(dockerfile: Path) -> None:
+    text = re.sub(r"\\\n\s*", " ", dockerfile.read_text())
+    lock = IMAGE_LOCKS[dockerfile.name]
+    assert (REPO / "requirements" / f"{lock}.txt").is_file()
+    installs = re.findall(r"pip install [^&\n]*", text)
+    assert installs, "no pip install"
+    for install in installs:
+        from_lock = "--require-hashes --no-deps -r requirements/" in install
+        own_wheel = "--no-deps /dist/oblivion-" in install
+        assert from_lock or own_wheel, f"{install!r} resolves packages outside the lock"
+    assert f"--require-hashes --no-deps -r requirements/{lock}.txt" in text
+    assert "--require-hashes --no-deps -r requirements/build.txt" in text
+    assert "pip wheel --no-deps --no-build-isolation" in text
+
+
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_the_image_runs_as_a_numeric_non_root_user(dockerfile: Path) -> None:
     users = re.findall(r"^USER (\S+)$", _final_stage(dockerfile.read_text()), flags=re.M)
@@ -88,7 +111,16 @@ def test_the_build_context_keeps_out_everything_but_the_sources() -> None:
     lines = (REPO / ".dockerignore").read_text().splitlines()
     assert lines[[line.strip() for line in lines].index("*")] == "*"
     allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
-    assert {"pyproject.toml", "README.md", "crds", "operator", "nexus", "agent-runtime", "cli"} <= allowed
+    assert {
+        "pyproject.toml",
+        "requirements",
+        "README.md",
+        "crds",
+        "operator",
+        "nexus",
+        "agent-runtime",
+        "cli",
+    } <= allowed
     assert not {".git", ".venv", "tests", ".cache"} & allowed
 
 
