@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from oblivion_nexus.api import agent_events, gateway, health, metrics, oauth, registry, tasks, webhooks
+from oblivion_nexus.api.body_limits import BodyLimitMiddleware, BodyLimits
 from oblivion_nexus.api.errors import install_error_handlers
 from oblivion_nexus.resources import Resources
 from oblivion_nexus.services import flow_clients
@@ -76,4 +77,11 @@ def create_app(settings: NexusSettings) -> FastAPI:
     webhooks.install_webhook_error_handler(app)
     for module in (registry, oauth, health, gateway, agent_events, metrics, webhooks, tasks):
         app.include_router(module.router)
+    limits = BodyLimits(
+        webhooks=settings.webhook_max_body_bytes,
+        registry=settings.registry_max_body_bytes,
+        token=settings.token_max_body_bytes,
+        agents=settings.agent_max_body_bytes,
+    )
+    app.add_middleware(BodyLimitMiddleware, limits=limits)
     return app

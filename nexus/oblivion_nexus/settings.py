@@ -130,6 +130,42 @@ class NexusSettings(BaseSettings):
         default=300.0, ge=5, description="How often the worker checks ClickUp webhooks and catches up."
     )
 
+    # -- the front door: body limits and the token endpoint's rate limit ------------------------
+    # (webhooks use OBLIVION_WEBHOOK_MAX_BODY_BYTES above; Slack and ClickUp send a few kilobytes)
+    # The largest registry body is a credential: 64 KiB of value, JSON-escaped, plus its config.
+    registry_max_body_bytes: int = Field(
+        default=512 * 1024,
+        ge=1024,
+        le=32 * 1_048_576,
+        description="Larger registry (/internal/v1) bodies are refused (413) before authentication.",
+    )
+    # A message is at most 40,000 characters (Slack's limit); JSON-escaped that is under 256 KiB.
+    agent_max_body_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        le=32 * 1_048_576,
+        description="Larger bodies on agents' routes (/v1/…) and any other route are refused (413).",
+    )
+    # A token request is a few hundred bytes.
+    token_max_body_bytes: int = Field(
+        default=16 * 1024, ge=512, le=1_048_576, description="Larger /oauth/token bodies are refused (413)."
+    )
+    # An agent asks for a token every few minutes; a restart loop of its replicas asks a few times
+    # a minute. Thirty failures a minute is far above honest use and far below guessing speed.
+    token_failures_per_client_per_minute: int = Field(
+        default=30,
+        ge=1,
+        le=100_000,
+        description="Failed /oauth/token attempts per client id a minute before 429.",
+    )
+    # One address may front a whole node of agents (NAT, a node's pod network), so it gets more.
+    token_requests_per_address_per_minute: int = Field(
+        default=300,
+        ge=1,
+        le=1_000_000,
+        description="/oauth/token requests per client address a minute before 429.",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _psycopg_url(cls, v: str) -> str:
