@@ -5,6 +5,8 @@ Built once in ``main()`` or the app lifespan, never at import time; tests constr
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -71,6 +73,38 @@ class NexusSettings(BaseSettings):
     db_pool_size: int = Field(
         default=10, ge=1, le=200, description="PostgreSQL connections kept open per Nexus process."
     )
+    # -- Memory Bank: where vectors live and what makes them -----------------------------------
+    # Unset URLs mean the defaults that need no server: Qdrant's engine in process under the data
+    # directory, and the local ONNX model on the CPU.
+    memory_qdrant_url: str | None = Field(
+        default=None,
+        description="URL of the Qdrant server (e.g. http://qdrant:6333); unset: the embedded engine "
+        "under OBLIVION_MEMORY_DATA_DIR, opened by one process (the worker).",
+    )
+    memory_qdrant_api_key: SecretStr | None = Field(default=None, description="Qdrant API key, if any.")
+    memory_data_dir: Path = Field(
+        default=Path(".oblivion/memory"), description="Directory of the embedded vector engine's collections."
+    )
+    memory_embedding_url: str | None = Field(
+        default=None,
+        description="Base URL of an OpenAI-compatible embeddings API (…/v1: OpenAI, vLLM, Ollama, TEI); "
+        "unset: the local model all-MiniLM-L6-v2 (int8, 384 dimensions).",
+    )
+    memory_embedding_model: str = Field(
+        default="text-embedding-3-small", min_length=1, description="Model name sent to the endpoint."
+    )
+    memory_embedding_dimension: int = Field(
+        default=1536, ge=1, le=16_384, description="Vector size the endpoint's model returns."
+    )
+    memory_embedding_key: SecretStr | None = Field(default=None, description="Bearer key of the endpoint.")
+    # OpenAI takes 2,048 inputs a request, TEI 32 by default; 32 suits both and every other server.
+    memory_embedding_batch_size: int = Field(
+        default=32, ge=1, le=2048, description="Texts per request to the embedding endpoint."
+    )
+    memory_hybrid_search: bool = Field(
+        default=True, description="Fuse keyword matching with vector search (false: vectors only)."
+    )
+
     # -- issue 5: what agents do through /v1/tasks ----------------------------------------------
     agent_mute_seconds: float = Field(
         default=300.0, gt=0, le=86_400, description="How long an agent over its message limit is muted."
