@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.nexus_server import NexusProcess, nexus_process
+from tests.nexus_server import NexusProcess
+from tests.security.shared_nexus import security_env, security_nexus
 
 ATTACK_BYTES = 200 * 1024 * 1024
 _CHUNK = b"x" * (1024 * 1024)
@@ -93,34 +94,12 @@ def send_huge_body(url: str, method: str, path: str, headers: dict[str, str], *,
 
 
 @pytest.fixture(scope="module")
-def nexus(request: pytest.FixtureRequest) -> Iterator[NexusProcess]:
+def nexus(postgres_url: str, redis_url: str, secret_registry: Any) -> Iterator[NexusProcess]:
     # Module-scoped on purpose: peak memory is the process's whole-life high-water mark, so every
     # attack in this module runs against the same process and each checks its own growth.
-    env: dict[str, Any] = request.getfixturevalue("module_nexus_env")
-    with nexus_process(env) as proc:
-        request.getfixturevalue("secret_registry").add_log_file(proc.log_path)
+    with security_nexus(security_env(postgres_url, redis_url, secret_registry), secret_registry) as proc:
         httpx.get(proc.url + "/healthz", timeout=5).raise_for_status()
         yield proc
-
-
-@pytest.fixture(scope="module")
-def module_nexus_env(postgres_url: str, redis_url: str, secret_registry: Any) -> dict[str, str]:
-    import base64
-    import secrets
-    import uuid
-
-    admin_token, signing_key = "adm-" + secrets.token_urlsafe(24), secrets.token_urlsafe(48)
-    master_key = base64.b64encode(secrets.token_bytes(32)).decode()
-    secret_registry.add(admin_token, signing_key, master_key)
-    return {
-        "OBLIVION_DATABASE_URL": postgres_url,
-        "OBLIVION_REDIS_URL": redis_url,
-        "OBLIVION_REDIS_PREFIX": f"oblivion-test-{uuid.uuid4().hex[:12]}",
-        "OBLIVION_ADMIN_TOKEN": admin_token,
-        "OBLIVION_JWT_SIGNING_KEY": signing_key,
-        "OBLIVION_MASTER_KEY": "k1:" + master_key,
-        "OBLIVION_SLACK_SIGNING_SECRET": secrets.token_hex(16),
-    }
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))

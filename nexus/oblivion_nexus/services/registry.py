@@ -124,7 +124,37 @@ def _workgroup_view(row: t.Workgroup | Row[Any]) -> WorkgroupView:
     )
 
 
+async def require_channel_free(
+    session: AsyncSession, channel: str | None, workgroup: str, project: str | None = None
+) -> None:
+    """Refuse (409) a Slack channel that already belongs to another workgroup or project.
+
+    Replies in a channel are routed to the one project or workgroup owning it; a second owner could
+    read the first one's threads, so a channel is owned once, like a ClickUp list.
+    """
+    if channel is None:
+        return
+    other_workgroups = select(t.Workgroup.name).where(
+        t.Workgroup.slack_channel_id == channel, t.Workgroup.name != workgroup
+    )
+    other_projects = select(t.Project.workgroup, t.Project.name).where(t.Project.slack_channel_id == channel)
+    if project is None:  # a workgroup shares its channel with none but its own projects
+        other_projects = other_projects.where(t.Project.workgroup != workgroup)
+    else:
+        other_projects = other_projects.where(
+            (t.Project.workgroup != workgroup) | (t.Project.name != project)
+        )
+    owner = (await session.execute(other_workgroups.limit(1))).scalar_one_or_none()
+    if owner is not None:
+        raise RegistryConflict(f"slackChannelId {channel} already belongs to workgroup {owner}")
+    project_owner = (await session.execute(other_projects.limit(1))).first()
+    if project_owner is not None:
+        owned_by = f"{project_owner.workgroup}/{project_owner.name}"
+        raise RegistryConflict(f"slackChannelId {channel} already belongs to project {owned_by}")
+
+
 async def put_workgroup(session: AsyncSession, name: str, spec: WorkgroupSpec) -> tuple[WorkgroupView, bool]:
+    await require_channel_free(session, spec.slack_channel_id, name)
     row = await upsert_audited(
         session,
         t.Workgroup,
@@ -167,6 +197,7 @@ async def put_project(
     session: AsyncSession, workgroup: str, name: str, spec: ProjectSpec
 ) -> tuple[ProjectView, bool]:
     await require_workgroup(session, workgroup)
+    await require_channel_free(session, spec.slack_channel_id, workgroup, name)
     row = await upsert_audited(
         session,
         t.Project,

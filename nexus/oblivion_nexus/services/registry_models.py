@@ -3,6 +3,10 @@
 Request bodies forbid unknown fields, so a typo in the operator fails loudly (422) instead of being
 dropped. Secrets (``clientSecret``, a credential's ``value``) exist only in requests; no response model
 has a field that could carry them.
+
+Every string is bounded by the column that stores it (read from the SQLAlchemy tables, so the two
+cannot drift apart), and text PostgreSQL cannot store (NUL, lone surrogates) is refused here, so bad
+input is a 422 naming the field and never a database error.
 """
 
 from __future__ import annotations
@@ -10,14 +14,84 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
+from sqlalchemy import Column, String
+
+from oblivion_nexus.services.task_states import TaskState
+from oblivion_nexus.stores import tables as t
 
 # A Kubernetes object name (DNS-1123 subdomain): what the operator registers things under.
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
 _ALIAS = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
+
+
+def column_length(column: Column[Any]) -> int:
+    """The declared length of a ``String(n)`` column: the most characters the registry accepts for it."""
+    if not isinstance(column.type, String) or column.type.length is None:
+        raise TypeError(f"{column} has no declared length")
+    return column.type.length
+
+
+def _max(column: Column[Any], *, min_length: int = 0) -> StringConstraints:
+    return StringConstraints(min_length=min_length, max_length=column_length(column))
+
+
+# Unbounded ``Text`` columns still get a bound: a name people read (Slack shows 80 characters of a
+# bot's name) and a URL (2,048 characters is what browsers and Slack reliably accept).
+_DISPLAY_NAME_CHARS = 256
+_URL_CHARS = 2048
+# A ClickUp status name or a tool action is a short label; the same bound as an alias.
+_LABEL_CHARS = 128
+# Lists are bounded so one registry PUT cannot make thousands of rows.
+_MAX_ITEMS = 256
+
+DisplayName = Annotated[str, StringConstraints(max_length=_DISPLAY_NAME_CHARS)]
+Url = Annotated[str, StringConstraints(max_length=_URL_CHARS)]
+Label = Annotated[str, StringConstraints(min_length=1, max_length=_LABEL_CHARS)]
+Namespace = Annotated[str, _max(t.Workgroup.__table__.c.namespace)]
+Collection = Annotated[str, _max(t.Workgroup.__table__.c.collection)]
+ChannelId = Annotated[str, _max(t.Project.__table__.c.slack_channel_id)]
+ListId = Annotated[str, _max(t.Project.__table__.c.clickup_list_id)]
+ClientId = Annotated[str, _max(t.Agent.__table__.c.client_id, min_length=1)]
+ClickUpUserId = Annotated[str, _max(t.Agent.__table__.c.clickup_user_id)]
+IconEmoji = Annotated[str, _max(t.Agent.__table__.c.icon_emoji)]
+ProjectName = Annotated[str, _max(t.AgentProject.__table__.c.project, min_length=1)]
+AgentName = Annotated[str, _max(t.Agent.__table__.c.name, min_length=1)]
+CredentialType = Annotated[str, _max(t.Credential.__table__.c.type, min_length=1)]
+
+
+def _unstorable(value: object) -> str | None:
+    """Why PostgreSQL could not store ``value`` (nested anywhere in it), or None."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "must not contain NUL characters"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "must be valid Unicode text (no lone surrogates)"
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            problem = _unstorable(key) or _unstorable(item)
+            if problem:
+                return problem
+    if isinstance(value, list | tuple):
+        for item in value:
+            problem = _unstorable(item)
+            if problem:
+                return problem
+    return None
 
 
 class _Request(BaseModel):
@@ -31,16 +105,24 @@ class _Request(BaseModel):
         hide_input_in_errors=True,
     )
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _storable(cls, v: object, info: ValidationInfo) -> object:
+        problem = _unstorable(v.get_secret_value() if isinstance(v, SecretStr) else v)
+        if problem:
+            raise ValueError(f"{to_camel(info.field_name or 'value')} {problem}")
+        return v
+
 
 class _Response(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
 
 
 class WorkgroupSpec(_Request):
-    display_name: str | None = None
-    namespace: str | None = None
-    slack_channel_id: str | None = None
-    collection: str | None = None
+    display_name: DisplayName | None = None
+    namespace: Namespace | None = None
+    slack_channel_id: ChannelId | None = None
+    collection: Collection | None = None
 
 
 class WorkgroupView(_Response):
@@ -52,13 +134,22 @@ class WorkgroupView(_Response):
 
 
 class ProjectSpec(_Request):
-    display_name: str | None = None
-    clickup_list_id: str | None = None
-    slack_channel_id: str | None = None
-    status_map: dict[str, str] = Field(
+    display_name: DisplayName | None = None
+    clickup_list_id: ListId | None = None
+    slack_channel_id: ChannelId | None = None
+    status_map: dict[str, Label] = Field(
         default_factory=dict, description="Oblivion task state (TODO, IN_PROGRESS, …) → ClickUp status."
     )
     archived: bool = False
+
+    @field_validator("status_map")
+    @classmethod
+    def _known_states(cls, v: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(v) - {state.value for state in TaskState})
+        if unknown:
+            known = ", ".join(state.value for state in TaskState)
+            raise ValueError(f"statusMap has unknown states {unknown[:5]}; the states are {known}")
+        return v
 
     @field_validator("clickup_list_id", mode="before")
     @classmethod
@@ -77,15 +168,17 @@ class ProjectView(_Response):
 
 
 class AgentSpec(_Request):
-    display_name: str | None = None
-    client_id: str = Field(min_length=1, max_length=255)
+    display_name: DisplayName | None = None
+    client_id: ClientId
     client_secret: SecretStr = Field(min_length=8, max_length=1024)
-    aliases: list[str] = Field(default_factory=list)
-    projects: list[str] = Field(default_factory=list, description="Empty: every project of the workgroup.")
-    clickup_user_id: str | None = None
+    aliases: list[str] = Field(default_factory=list, max_length=_MAX_ITEMS)
+    projects: list[ProjectName] = Field(
+        default_factory=list, max_length=_MAX_ITEMS, description="Empty: every project of the workgroup."
+    )
+    clickup_user_id: ClickUpUserId | None = None
     rate_limit_per_minute: int = Field(default=10, ge=1, le=100_000)
-    icon_url: str | None = None
-    icon_emoji: str | None = None
+    icon_url: Url | None = None
+    icon_emoji: IconEmoji | None = None
     disabled: bool = False
 
     @field_validator("aliases")
@@ -160,10 +253,12 @@ class AgentView(_Response):
 
 
 class CredentialSpec(_Request):
-    type: str = Field(min_length=1, max_length=64)
+    type: CredentialType
     value: SecretStr = Field(min_length=1, max_length=65_536)
-    allowed_actions: list[str] = Field(default_factory=list)
-    agents: list[str] = Field(default_factory=list, description="Agents allowed to use it; empty: all.")
+    allowed_actions: list[Label] = Field(default_factory=list, max_length=_MAX_ITEMS)
+    agents: list[AgentName] = Field(
+        default_factory=list, max_length=_MAX_ITEMS, description="Agents allowed to use it; empty: all."
+    )
     config: dict[str, Any] = Field(default_factory=dict)
 
 

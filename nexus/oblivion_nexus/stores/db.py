@@ -56,7 +56,11 @@ def _describe(e: SQLAlchemyError) -> str:
 
 
 def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(database_url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10)
+    # hide_parameters: an error's text and the engine's log show the SQL without its bound values,
+    # which can be a client secret's hash, a credential's ciphertext or text an attacker chose.
+    return create_async_engine(
+        database_url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10, hide_parameters=True
+    )
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
