@@ -3,6 +3,9 @@
 The body is parsed by hand rather than through FastAPI's form handling so that every problem gets
 the RFC's error object (``invalid_request``, ``invalid_client``, ``unsupported_grant_type``) instead
 of a 422, and so that nothing of the request, which carries the client secret, is echoed or logged.
+
+Requests per client address and failures per client id are rate limited (``services.token_limits``);
+past either limit the answer is 429 with ``Retry-After`` and no secret is hashed.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from fastapi.responses import JSONResponse
 
 from oblivion_nexus.api.deps import ResourcesDep
 from oblivion_nexus.services.auth import ClientAuthError, issue_token_for_client
+from oblivion_nexus.services.token_limits import TokenRateLimiter, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +45,15 @@ def _error(
 
 def _invalid_client(description: str) -> JSONResponse:
     return _error("invalid_client", description, 401, {"WWW-Authenticate": 'Basic realm="oblivion"'})
+
+
+def _too_many(verdict: Verdict) -> JSONResponse:
+    return _error(
+        "too_many_requests",
+        f"too many token requests; retry in {verdict.retry_after} s",
+        429,
+        {"Retry-After": str(verdict.retry_after)},
+    )
 
 
 class _BadRequest(Exception):
@@ -89,6 +102,16 @@ async def _form(request: Request) -> dict[str, str]:
 @router.post("/oauth/token")
 async def token(request: Request, resources: ResourcesDep) -> JSONResponse:
     """Exchange an agent's client credentials for a short-lived access token (a JWT)."""
+    settings = resources.settings
+    limiter = TokenRateLimiter(
+        resources.redis,
+        settings.redis_prefix,
+        failures_per_client=settings.token_failures_per_client_per_minute,
+        requests_per_address=settings.token_requests_per_address_per_minute,
+    )
+    verdict = await limiter.admit_address(request.client.host if request.client else "unknown")
+    if not verdict.admitted:
+        return _too_many(verdict)
     try:
         form = await _form(request)
         basic = _basic_credentials(request.headers.get("authorization", ""))
@@ -111,6 +134,9 @@ async def token(request: Request, resources: ResourcesDep) -> JSONResponse:
         return _invalid_client("client authentication is required (HTTP Basic or client_id/client_secret)")
     failure = ClientAuthError("unknown client or wrong secret")
     for client_id, client_secret in candidates:
+        verdict = await limiter.admit_client(client_id)
+        if not verdict.admitted:
+            return _too_many(verdict)
         try:
             access_token, expires_in = await issue_token_for_client(
                 resources.settings, resources.sessionmaker, client_id, client_secret
@@ -119,6 +145,7 @@ async def token(request: Request, resources: ResourcesDep) -> JSONResponse:
         except ClientAuthError as e:
             failure = e
     else:
+        await limiter.failed(candidates[0][0])
         return _invalid_client(str(failure))
     return JSONResponse(
         {"access_token": access_token, "token_type": "Bearer", "expires_in": expires_in}, headers=_NO_STORE
