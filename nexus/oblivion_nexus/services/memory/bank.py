@@ -66,7 +66,7 @@ class Remembered:
 
 
 class MemoryBank:
-    def __init__(self, embedder: Embedder, store: VectorStore, *, hybrid: bool = True) -> None:
+    def __init__(self, embedder: Embedder, store: VectorStore, *, hybrid: bool = False) -> None:
         self.embedder = embedder
         self.store = store
         self.hybrid = hybrid
@@ -120,8 +120,8 @@ class MemoryBank:
     async def search(
         self, collection: str, scope: MemoryScope, query: str, *, limit: int = 8
     ) -> list[MemoryHit]:
-        """The ``limit`` best chunks in ``scope`` for ``query``; hybrid (dense + keywords) unless
-        the bank was made with ``hybrid=False``."""
+        """The ``limit`` best chunks in ``scope`` for ``query``: by vector similarity, fused with
+        keyword matching when the bank was made with ``hybrid=True``."""
         query = query.strip()
         if not query:
             raise ValueError("query is empty")

@@ -27,7 +27,7 @@ async def test_without_urls_the_bank_uses_the_local_model_and_the_embedded_engin
     assert isinstance(bank.embedder, LocalEmbedder)
     assert bank.embedder.dimension == LOCAL_DIMENSION
     assert isinstance(bank.store, EmbeddedVectorStore)
-    assert bank.hybrid is True
+    assert bank.hybrid is False  # until hybrid measures better (bench/memory.py)
     await bank.store.aclose()
 
 
