@@ -99,6 +99,7 @@ class Installation:
     settings: NexusSettings
     database: str
     agents: list[str]
+    agent_ids: dict[str, int]  # tokens carry the registry id (and credential generation 1)
 
 
 def create_installation(agent_count: int) -> Installation:
@@ -125,8 +126,8 @@ def create_installation(agent_count: int) -> Installation:
     engine = create_engine(settings.database_url)
     with engine.begin() as db:
         db.execute(insert(tables.Workgroup).values(name=WORKGROUP))
-        db.execute(
-            insert(tables.Agent),
+        rows = db.execute(
+            insert(tables.Agent).returning(tables.Agent.name, tables.Agent.id),
             [
                 {
                     "workgroup": WORKGROUP,
@@ -137,8 +138,9 @@ def create_installation(agent_count: int) -> Installation:
                 for a in agents
             ],
         )
+        agent_ids = {name: agent_id for name, agent_id in rows}
     engine.dispose()
-    return Installation(env=env, settings=settings, database=database, agents=agents)
+    return Installation(env=env, settings=settings, database=database, agents=agents, agent_ids=agent_ids)
 
 
 def drop_installation(inst: Installation) -> None:
@@ -414,7 +416,14 @@ async def bench_nexus(inst: Installation, args: argparse.Namespace) -> Result:
 
         targets = []
         for agent in inst.agents:
-            token, _ = issue_access_token(inst.settings, workgroup=WORKGROUP, agent=agent, projects=[])
+            token, _ = issue_access_token(
+                inst.settings,
+                workgroup=WORKGROUP,
+                agent=agent,
+                agent_id=inst.agent_ids[agent],
+                generation=1,
+                projects=[],
+            )
             targets.append(
                 (url.replace("http", "ws") + "/v1/agents/connect", {"Authorization": f"Bearer {token}"})
             )

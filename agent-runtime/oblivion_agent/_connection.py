@@ -283,13 +283,17 @@ class NexusLink:
         ws = self._ws
         if ws is None or not self._pending_acks:
             return
-        ids = list(self._pending_acks)
+        ids = list(self._pending_acks)[:_MAX_ACK_IDS]  # the rest go with the next flush
         try:
             await ws.send(AckFrame(data=Ack(ids=ids)).model_dump_json())
         except ConnectionClosed:
             return  # kept for the next connection
         for event_id in ids:
             self._pending_acks.pop(event_id, None)
+
+
+# The protocol's bound on one ACK frame (``Ack.ids``).
+_MAX_ACK_IDS = 1000
 
 
 def _summary(error: pydantic.ValidationError) -> str:

@@ -21,7 +21,8 @@ HEARTBEAT_INTERVAL_SECONDS = 30.0
 
 # WebSocket close codes (4000-4999 are free for applications, RFC 6455 §7.4.2).
 CLOSE_UNAUTHORIZED = 4401  # bad, expired or forged token
-CLOSE_FORBIDDEN = 4403  # the agent is disabled or unknown
+CLOSE_FORBIDDEN = 4403  # the agent is disabled, deleted or unknown
+CLOSE_TOO_MANY_CONNECTIONS = 4429  # the agent already has as many connections as it may
 CLOSE_POLICY_VIOLATION = 1008  # repeated malformed frames
 CLOSE_GOING_AWAY = 1001  # server shutting down; reconnect elsewhere
 
@@ -104,14 +105,22 @@ class Error(_Data):
 class Register(_Data):
     """First frame an agent sends after connecting."""
 
-    capabilities: list[str] = Field(default_factory=list, description="What the agent can do.")
-    runtime_version: str = Field(default="", description="Version of the runtime or SDK.")
+    # Generous for any real agent, small enough that a REGISTER cannot flood presence or the logs.
+    capabilities: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=64, description="What the agent can do (at most 64, 64 chars each)."
+    )
+    runtime_version: str = Field(
+        default="", max_length=128, description="Version of the runtime or SDK (at most 128 chars)."
+    )
 
 
 class Ack(_Data):
     """Confirms events were handled; they leave the agent's inbox."""
 
-    ids: list[str] = Field(min_length=1, description="Ids of the handled event frames.")
+    # An agent holds at most a few hundred unacked events; frame ids are at most 128 characters.
+    ids: list[Annotated[str, Field(max_length=128)]] = Field(
+        min_length=1, max_length=1000, description="Ids of the handled event frames (at most 1000)."
+    )
 
 
 def new_frame_id() -> str:
@@ -225,6 +234,7 @@ __all__ = [
     "CLOSE_FORBIDDEN",
     "CLOSE_GOING_AWAY",
     "CLOSE_POLICY_VIOLATION",
+    "CLOSE_TOO_MANY_CONNECTIONS",
     "CLOSE_UNAUTHORIZED",
     "EVENT_TYPES",
     "HEARTBEAT_INTERVAL_SECONDS",

@@ -166,6 +166,17 @@ class NexusSettings(BaseSettings):
         default=300.0, ge=5, description="How often the worker checks ClickUp webhooks and catches up."
     )
 
+    # -- agent identity and the gateway's limits ------------------------------------------------
+    # An agent Deployment runs a few replicas with one connection each; a reconnect can overlap the
+    # old connection for a heartbeat or two. 16 fits 4 replicas x 4 and stops a runaway loop early.
+    agent_max_connections: int = Field(
+        default=16,
+        ge=1,
+        le=10_000,
+        description="Open WebSocket connections one agent may have over every replica; the next "
+        "is closed with 4429.",
+    )
+
     # -- the front door: body limits and the token endpoint's rate limit ------------------------
     # (webhooks use OBLIVION_WEBHOOK_MAX_BODY_BYTES above; Slack and ClickUp send a few kilobytes)
     # The largest registry body is a credential: 64 KiB of value, JSON-escaped, plus its config.

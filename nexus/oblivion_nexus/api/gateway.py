@@ -8,18 +8,18 @@ unacked events go to the agent's next connection however this one ends.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import deque
 
+import pydantic_core
 from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
 from starlette.requests import HTTPConnection
 
 from oblivion_agent.protocol import (
-    CLOSE_FORBIDDEN,
     CLOSE_POLICY_VIOLATION,
+    CLOSE_TOO_MANY_CONNECTIONS,
     CLOSE_UNAUTHORIZED,
     SUBPROTOCOL,
     AckFrame,
@@ -33,8 +33,9 @@ from oblivion_nexus.errors import NexusError
 from oblivion_nexus.services.agent_connection import AgentConnection
 from oblivion_nexus.services.auth import AgentIdentity, TokenError, verify_access_token
 from oblivion_nexus.services.delivery import DeliveryHub
-from oblivion_nexus.services.registry import get_agent_status
+from oblivion_nexus.services.revocation import StandingUnavailable, TokenRevoked, check_standing
 from oblivion_nexus.settings import NexusSettings
+from oblivion_nexus.stores.presence import TooManyConnections
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ ABUSE_WINDOW_SECONDS = 60.0
 CLOSE_PROTOCOL_ERROR = 1002  # the client offered subprotocols, none of them ours
 CLOSE_TRY_AGAIN = 1013  # "try again later": Redis or PostgreSQL failed us, not the agent
 _AGENT_FRAME_TYPES = {FrameType.REGISTER, FrameType.ACK, FrameType.HEARTBEAT}
+# What of an agent's own input an ERROR frame repeats back to it: enough to recognise, never a flood.
+_MAX_ECHOED_CHARS = 64
 
 
 def delivery_hub(conn: HTTPConnection) -> DeliveryHub:
@@ -82,7 +85,18 @@ async def agent_connect(websocket: WebSocket) -> None:
         return
     hub = delivery_hub(websocket)
     try:
-        conn = await hub.open(identity.workgroup, identity.agent, websocket, identity.expires_at)
+        conn = await hub.open(
+            identity.workgroup,
+            identity.agent,
+            websocket,
+            identity.expires_at,
+            agent_id=identity.agent_id,
+            generation=identity.generation,
+        )
+    except TooManyConnections as e:
+        logger.warning("refused a connection: %s", e)
+        await websocket.close(CLOSE_TOO_MANY_CONNECTIONS, "too many open connections for this agent")
+        return
     except NexusError as e:
         logger.warning("could not open a connection for %s/%s: %s", identity.workgroup, identity.agent, e)
         await websocket.close(CLOSE_TRY_AGAIN, "Nexus cannot reach its store; reconnect")
@@ -98,7 +112,8 @@ async def agent_connect(websocket: WebSocket) -> None:
 
 
 async def _authenticate(websocket: WebSocket) -> AgentIdentity | None:
-    """Verify the token and that the agent may connect; close with 4401/4403 otherwise."""
+    """Verify the token and that its agent may connect; close with 4401 (a bad or revoked token) or
+    4403 (the agent is disabled, deleted or unknown) otherwise."""
     token = bearer_token(websocket)
     if token is None:
         await websocket.close(CLOSE_UNAUTHORIZED, "an access token is required")
@@ -110,15 +125,14 @@ async def _authenticate(websocket: WebSocket) -> AgentIdentity | None:
         await websocket.close(CLOSE_UNAUTHORIZED, e.reason)
         return None
     try:
-        record = await get_agent_status(websocket.app.state.resources, identity.workgroup, identity.agent)
-    except Exception:  # PostgreSQL is down or failing: the agent should come back later
-        logger.exception("could not look up agent %s/%s", identity.workgroup, identity.agent)
+        await check_standing(websocket.app.state.resources, identity)
+    except StandingUnavailable as e:  # PostgreSQL is down or failing: the agent should come back later
+        logger.warning("%s", e)
         await websocket.close(CLOSE_TRY_AGAIN, "Nexus cannot reach its registry; reconnect")
         return None
-    if record is None or record.disabled:
-        why = "unknown" if record is None else "disabled"
-        logger.info("refused agent %s/%s: %s", identity.workgroup, identity.agent, why)
-        await websocket.close(CLOSE_FORBIDDEN, f"agent is {why}")
+    except TokenRevoked as e:
+        logger.info("refused agent %s/%s: %s", identity.workgroup, identity.agent, e.reason)
+        await websocket.close(e.close_code, e.reason)
         return None
     return identity
 
@@ -180,18 +194,25 @@ class _AgentSession:
 
 def _diagnose(raw: str, error: ValidationError) -> tuple[str, str, str | None]:
     """Explain a rejected frame: (code, message, the frame's id if it had one)."""
-    try:
-        body = json.loads(raw)
+    try:  # pydantic's parser: bounded recursion, so deep nesting is an error rather than a crash
+        body = pydantic_core.from_json(raw)
     except ValueError:
         return "malformed_frame", "a frame must be one JSON object {type, id, ts, data}", None
     if not isinstance(body, dict):
         return "malformed_frame", "a frame must be one JSON object {type, id, ts, data}", None
     frame_id = body.get("id") if isinstance(body.get("id"), str) else None
+    frame_id = frame_id[:_MAX_ECHOED_CHARS] if frame_id is not None else None
     kind = body.get("type")
     if kind not in {str(t) for t in _AGENT_FRAME_TYPES}:
         allowed = ", ".join(sorted(str(t) for t in _AGENT_FRAME_TYPES))
-        return "unknown_type", f"agents may send {allowed}, not {kind!r}", frame_id
+        return "unknown_type", f"agents may send {allowed}, not {_shortened(kind)}", frame_id
     problems = "; ".join(
         f"{'.'.join(str(p) for p in err['loc'][1:]) or 'frame'}: {err['msg']}" for err in error.errors()[:5]
     )
     return "invalid_frame", f"{kind} frame is invalid: {problems}", frame_id
+
+
+def _shortened(value: object) -> str:
+    """``repr(value)``, cut so that an agent's garbage is never echoed or logged at length."""
+    text = repr(value)
+    return text if len(text) <= _MAX_ECHOED_CHARS else text[: _MAX_ECHOED_CHARS - 1] + "…"

@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 
 from oblivion_nexus.api.deps import AdminDep, ResourcesDep, SessionDep
 from oblivion_nexus.api.gateway import delivery_hub
-from oblivion_nexus.services import credentials, registry
+from oblivion_nexus.services import credentials, registry, revocation
 from oblivion_nexus.services.registry_models import (
     NAME_PATTERN,
     AgentSpec,
@@ -23,7 +23,6 @@ from oblivion_nexus.services.registry_models import (
     WorkgroupSpec,
     WorkgroupView,
 )
-from oblivion_nexus.stores.presence import EVERY_AGENT
 
 router = APIRouter(prefix="/internal/v1", tags=["registry"], dependencies=[AdminDep])
 
@@ -56,11 +55,13 @@ async def get_workgroup(wg: Name, session: SessionDep) -> WorkgroupView:
 
 
 @router.delete("/workgroups/{wg}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_workgroup(wg: Name, session: SessionDep, request: Request) -> None:
-    """Delete the workgroup with its projects, agents, aliases, credentials and task mappings."""
-    if not await registry.delete_workgroup(session, wg):
+async def delete_workgroup(wg: Name, session: SessionDep, resources: ResourcesDep, request: Request) -> None:
+    """Delete the workgroup with its projects, agents, aliases, credentials and task mappings; its
+    agents' tokens stop working and their Redis state (inbox, presence, …) is purged."""
+    agents = await registry.delete_workgroup(session, wg)
+    if agents is None:
         raise _not_found(f"workgroup {wg!r}")
-    await delivery_hub(request).cut_off(wg, EVERY_AGENT, "workgroup was deleted")
+    await revocation.agents_deleted(resources, delivery_hub(request), agents, "workgroup was deleted")
 
 
 @router.put("/workgroups/{wg}/projects/{project}", response_model=ProjectView)
@@ -88,13 +89,22 @@ async def delete_project(wg: Name, project: Name, session: SessionDep) -> None:
 
 @router.put("/workgroups/{wg}/agents/{agent}", response_model=AgentView)
 async def put_agent(
-    wg: Name, agent: Name, spec: AgentSpec, session: SessionDep, response: Response, request: Request
+    wg: Name,
+    agent: Name,
+    spec: AgentSpec,
+    session: SessionDep,
+    resources: ResourcesDep,
+    response: Response,
+    request: Request,
 ) -> AgentView:
-    """Register an agent; only a hash of ``clientSecret`` is kept and no response carries it."""
+    """Register an agent; only a hash of ``clientSecret`` is kept and no response carries it.
+
+    A new ``clientSecret`` or ``clientId``, fewer ``projects`` or ``disabled`` revoke the agent's
+    earlier tokens at once and close the connections opened with them (4401; 4403 when disabled).
+    """
     record, created = await registry.put_agent(session, wg, agent, spec)
     _created(response, created)
-    if record.disabled:
-        await delivery_hub(request).cut_off(wg, agent, "agent is disabled")
+    await revocation.agent_saved(resources, delivery_hub(request), record)
     return AgentView.of(record)
 
 
@@ -107,10 +117,14 @@ async def get_agent(wg: Name, agent: Name, session: SessionDep) -> AgentView:
 
 
 @router.delete("/workgroups/{wg}/agents/{agent}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_agent(wg: Name, agent: Name, session: SessionDep, request: Request) -> None:
-    if not await registry.delete_agent(session, wg, agent):
+async def delete_agent(
+    wg: Name, agent: Name, session: SessionDep, resources: ResourcesDep, request: Request
+) -> None:
+    """Delete an agent: its tokens stop working and its Redis state (inbox, presence, …) is purged."""
+    record = await registry.delete_agent(session, wg, agent)
+    if record is None:
         raise _not_found(f"agent {wg}/{agent}")
-    await delivery_hub(request).cut_off(wg, agent, "agent was deleted")
+    await revocation.agents_deleted(resources, delivery_hub(request), [record], "agent was deleted")
 
 
 @router.put("/workgroups/{wg}/credentials/{name}", response_model=CredentialView)

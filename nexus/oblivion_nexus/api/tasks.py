@@ -22,6 +22,7 @@ from oblivion_nexus.services.auth import AgentIdentity, TokenError, verify_acces
 from oblivion_nexus.services.circuit_breaker import BreakerError
 from oblivion_nexus.services.flow_clients import MissingSetting
 from oblivion_nexus.services.idempotency import IdempotencyError
+from oblivion_nexus.services.revocation import StandingUnavailable, TokenRevoked, check_standing
 from oblivion_nexus.services.task_states import IllegalTransition, TaskState
 
 logger = logging.getLogger(__name__)
@@ -33,8 +34,12 @@ TaskId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="The 
 MAX_MESSAGE_CHARS = 40_000
 
 
-def agent_identity(request: Request, resources: ResourcesDep) -> AgentIdentity:
-    """The agent whose ``Authorization: Bearer`` access token this request carries."""
+async def agent_identity(request: Request, resources: ResourcesDep) -> AgentIdentity:
+    """The agent whose ``Authorization: Bearer`` access token this request carries.
+
+    The token must be signed by Nexus and still speak for its agent: 401 when it is bad, expired or
+    revoked (fetch a new one), 403 when the agent is disabled, deleted or unknown.
+    """
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise HTTPException(
@@ -42,14 +47,22 @@ def agent_identity(request: Request, resources: ResourcesDep) -> AgentIdentity:
             "an agent access token is required (Authorization: Bearer …)",
             {"WWW-Authenticate": 'Bearer realm="oblivion-agents"'},
         )
+    invalid_token = {"WWW-Authenticate": 'Bearer realm="oblivion-agents", error="invalid_token"'}
     try:
-        return verify_access_token(resources.settings, token.strip())
+        identity = verify_access_token(resources.settings, token.strip())
+        await check_standing(resources, identity)
     except TokenError as e:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, e.reason, invalid_token) from None
+    except TokenRevoked as e:
+        if e.forbidden:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, e.reason) from None
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, e.reason, invalid_token) from None
+    except StandingUnavailable as e:
+        logger.warning("%s", e)
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            e.reason,
-            {"WWW-Authenticate": 'Bearer realm="oblivion-agents", error="invalid_token"'},
+            status.HTTP_503_SERVICE_UNAVAILABLE, "Nexus cannot reach its registry", {"Retry-After": "5"}
         ) from None
+    return identity
 
 
 IdentityDep = Annotated[AgentIdentity, Depends(agent_identity)]

@@ -31,6 +31,8 @@ class AgentConnection:
     last_heard: float = field(default_factory=time.monotonic)
     heard_unrecorded: bool = False
     token_expires_at: float = float("inf")  # epoch seconds; the connection ends with its token
+    agent_id: int = 0  # the registry id and credential generation of the token it was opened with
+    generation: int = 0
     timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)  # see ConnectionKeeper
     in_flight: set[str] = field(default_factory=set)
     acked_while_claiming: set[str] | None = None  # a set while a claim for this connection is out

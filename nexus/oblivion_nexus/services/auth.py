@@ -3,6 +3,12 @@
 HS256 is pinned on both sides, so a token claiming ``alg: none`` or an asymmetric algorithm (the
 classic key-confusion attack) is refused. Issuer, audience, expiry and every claim the gateway relies
 on are required. The token itself is a secret: it is never logged.
+
+A token names the agent twice: by name (``workgroup``, ``sub``), which people read, and by its
+immutable registry id (``aid``) with the credential generation it was issued under (``gen``). The
+signature only proves Nexus issued it; ``services.revocation`` checks on every request and connect
+that the id still exists, is enabled and is still at that generation, so a deleted, disabled,
+rotated or narrowed agent's old tokens stop working at once instead of at expiry.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from oblivion_nexus.stores.crypto import hash_client_secret, verify_client_secre
 logger = logging.getLogger(__name__)
 
 ALGORITHM = "HS256"
-_REQUIRED_CLAIMS = ["iss", "aud", "sub", "exp", "iat", "jti", "workgroup", "projects"]
+_REQUIRED_CLAIMS = ["iss", "aud", "sub", "exp", "iat", "jti", "workgroup", "projects", "aid", "gen"]
 # Clock skew tolerated between Nexus replicas when checking exp/iat.
 _LEEWAY_SECONDS = 10
 
@@ -56,6 +62,8 @@ class AgentIdentity:
     projects: tuple[str, ...]
     jti: str
     expires_at: float
+    agent_id: int  # the registry's immutable id: a re-created agent of the same name has another
+    generation: int  # the agent's credential generation when the token was issued
 
 
 def issue_access_token(
@@ -63,6 +71,8 @@ def issue_access_token(
     *,
     workgroup: str,
     agent: str,
+    agent_id: int,
+    generation: int,
     projects: tuple[str, ...] | list[str],
     now: float | None = None,
     ttl_seconds: int | None = None,
@@ -74,6 +84,8 @@ def issue_access_token(
         "iss": settings.jwt_issuer,
         "aud": settings.jwt_audience,
         "sub": agent,
+        "aid": agent_id,
+        "gen": generation,
         "workgroup": workgroup,
         "projects": list(projects),
         "iat": issued_at,
@@ -117,12 +129,17 @@ def verify_access_token(settings: NexusSettings, token: str) -> AgentIdentity:
     for name in ("sub", "workgroup", "jti"):
         if not isinstance(claims[name], str) or not claims[name]:
             raise TokenError(f"token {name!r} claim must be a non-empty string")
+    for name in ("aid", "gen"):
+        if type(claims[name]) is not int or claims[name] < 0:
+            raise TokenError(f"token {name!r} claim must be a non-negative integer")
     return AgentIdentity(
         workgroup=claims["workgroup"],
         agent=claims["sub"],
         projects=tuple(projects),
         jti=claims["jti"],
         expires_at=float(claims["exp"]),
+        agent_id=claims["aid"],
+        generation=claims["gen"],
     )
 
 
@@ -162,4 +179,11 @@ async def issue_token_for_client(
     if not projects:  # no list means every project the workgroup has right now
         async with sessionmaker() as session:
             projects = await registry.list_project_names(session, agent.workgroup)
-    return issue_access_token(settings, workgroup=agent.workgroup, agent=agent.name, projects=projects)
+    return issue_access_token(
+        settings,
+        workgroup=agent.workgroup,
+        agent=agent.name,
+        agent_id=agent.id,
+        generation=agent.credential_generation,
+        projects=projects,
+    )

@@ -87,11 +87,13 @@ class DeliveryHub:
         metrics: DeliveryMetrics,
         heartbeat_seconds: float,
         replica: str | None = None,
+        max_connections_per_agent: int | None = None,
     ) -> None:
         self.inbox = inbox
         self.presence_store = presence
         self.metrics = metrics
         self.heartbeat_seconds = heartbeat_seconds
+        self.max_connections_per_agent = max_connections_per_agent
         self.replica = replica or uuid.uuid4().hex[:12]
         self._replica_ttl = max(2 * heartbeat_seconds, _MIN_REPLICA_TTL_SECONDS)
         self._numbers = itertools.count(1)
@@ -151,12 +153,19 @@ class DeliveryHub:
         await self.presence_store.keep_replica_alive(self.replica, self._replica_ttl)
 
     async def open(
-        self, workgroup: str, agent: str, link: AgentLink, token_expires_at: float = float("inf")
+        self,
+        workgroup: str,
+        agent: str,
+        link: AgentLink,
+        token_expires_at: float = float("inf"),
+        *,
+        agent_id: int = 0,
+        generation: int = 0,
     ) -> AgentConnection:
         """Register a new connection; unacked events of the agent start flowing to it.
 
-        It is closed with 4401 when ``token_expires_at`` passes, so a disabled agent (which gets no
-        new token) is cut off within one token lifetime.
+        It is closed with 4401 when ``token_expires_at`` passes. Raises ``TooManyConnections`` when
+        the agent already has ``max_connections_per_agent`` open, over every replica.
         """
         conn = AgentConnection(
             id=f"{self.replica}/{next(self._numbers)}",
@@ -165,8 +174,12 @@ class DeliveryHub:
             link=link,
             connected_at=utc_now(),
             token_expires_at=token_expires_at,
+            agent_id=agent_id,
+            generation=generation,
         )
-        await self.presence_store.record_connection(workgroup, agent, conn.record(), conn.connected_at)
+        await self.presence_store.record_connection(
+            workgroup, agent, conn.record(), conn.connected_at, self.max_connections_per_agent
+        )
         self._connections.setdefault((workgroup, agent), []).append(conn)
         self._by_id[conn.id] = conn
         self.keeper.watch(conn)
@@ -180,11 +193,12 @@ class DeliveryHub:
         if conn.closed:
             return
         record = conn.record(tuple(capabilities), runtime_version)
-        await self.presence_store.record_connection(conn.workgroup, conn.agent, record, utc_now())
+        if not await self.presence_store.update_connection(conn.workgroup, conn.agent, record, utc_now()):
+            return  # released meanwhile (closed, or its agent deleted): nothing to update
         if conn.closed:  # closed while we wrote: a stale entry would keep its events held forever
             await self.presence_store.forget_connection(conn.workgroup, conn.agent, conn.id, utc_now())
             return
-        logger.info("agent %s/%s registered runtime %r", conn.workgroup, conn.agent, runtime_version)
+        logger.info("agent %s/%s registered runtime %r", conn.workgroup, conn.agent, runtime_version[:64])
 
     def heard(self, conn: AgentConnection) -> None:
         conn.last_heard = time.monotonic()
@@ -233,13 +247,23 @@ class DeliveryHub:
         if conn.in_flight:
             self.wake(conn.workgroup, conn.agent)
 
-    async def cut_off(self, workgroup: str, agent: str, reason: str) -> None:
-        """Close an agent's connections (``EVERY_AGENT``: a workgroup's) with 4403 on every replica.
+    async def cut_off(
+        self,
+        workgroup: str,
+        agent: str,
+        reason: str,
+        *,
+        code: int = CLOSE_FORBIDDEN,
+        agent_id: int | None = None,
+        below_generation: int | None = None,
+    ) -> None:
+        """Close an agent's connections (``EVERY_AGENT``: a workgroup's) with ``code`` on every replica.
 
-        The registry calls it when an agent is disabled or deleted; without it the agent would keep
-        its open connections until its token expires.
+        The registry calls it when an agent is disabled or deleted (4403), or when its credentials
+        changed (4401, only connections opened with a token older than ``below_generation``); without
+        it the agent would keep its open connections until its token expires.
         """
-        cut_off = CutOff(workgroup, agent, reason)
+        cut_off = CutOff(workgroup, agent, reason, code, agent_id, below_generation)
         self.cut_off_here(cut_off)
         try:
             await self.presence_store.announce_cut_off(cut_off)
@@ -250,7 +274,14 @@ class DeliveryHub:
         for (workgroup, agent), conns in list(self._connections.items()):
             if workgroup == cut_off.workgroup and cut_off.agent in (agent, EVERY_AGENT):
                 for conn in list(conns):
-                    self._spawn(self.close(conn, CLOSE_FORBIDDEN, cut_off.reason), self._link_closers)
+                    if cut_off.applies_to(conn.workgroup, conn.agent, conn.agent_id, conn.generation):
+                        self._spawn(self.close(conn, cut_off.code, cut_off.reason), self._link_closers)
+
+    async def purge(self, workgroup: str, agent: str) -> None:
+        """Forget a deleted agent's inbox and presence, so an agent re-created under its name starts
+        empty; its connections must have been cut off first."""
+        await self.inbox.purge(workgroup, agent)
+        await self.presence_store.purge(workgroup, agent)
 
     # -- background loops ---------------------------------------------------------------------
 
@@ -313,6 +344,7 @@ async def delivery_lifespan(resources: DeliveryResources) -> AsyncIterator[Deliv
         presence=PresenceStore(resources.redis, settings.redis_prefix, slots),
         metrics=DeliveryMetrics(),
         heartbeat_seconds=settings.heartbeat_seconds,
+        max_connections_per_agent=settings.agent_max_connections,
     )
     with access_tokens_redacted():
         await hub.start()

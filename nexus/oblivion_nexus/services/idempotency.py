@@ -56,6 +56,11 @@ def fingerprint(payload: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def idempotency_scope(workgroup: str, agent_id: int) -> str:
+    """An agent's keys, by its registry id: a re-created agent of the same name never sees them."""
+    return f"{workgroup}:{agent_id}"
+
+
 class IdempotencyStore:
     def __init__(self, redis: aioredis.Redis, prefix: str, *, ttl_seconds: int) -> None:
         self._redis = redis
@@ -99,6 +104,16 @@ class IdempotencyStore:
         except RedisError:
             # The work is done; a retry would repeat it, which is the lesser harm than failing now.
             logger.warning("could not store the answer of an idempotent request of %s", scope)
+
+    async def purge(self, scope: str) -> int:
+        """Forget every key of ``scope`` (its agent was deleted); returns how many were dropped."""
+        dropped = 0
+        try:
+            async for redis_key in self._redis.scan_iter(match=f"{self._prefix}:idem:{scope}:*", count=500):
+                dropped += int(await self._redis.delete(redis_key))
+        except RedisError as e:
+            raise IdempotencyError(f"could not purge the idempotency keys of {scope}: {e}", 503, 1) from e
+        return dropped
 
     async def release(self, scope: str, key: str) -> None:
         """Give up a claim after a failed request, so a retry does the work."""

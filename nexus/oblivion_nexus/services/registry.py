@@ -28,7 +28,7 @@ from oblivion_nexus.services.registry_models import (
     WorkgroupView,
 )
 from oblivion_nexus.stores import tables as t
-from oblivion_nexus.stores.crypto import hash_client_secret
+from oblivion_nexus.stores.crypto import hash_client_secret, verify_client_secret
 
 logger = logging.getLogger(__name__)
 
@@ -172,10 +172,19 @@ async def get_workgroup(session: AsyncSession, name: str) -> WorkgroupView | Non
     return None if row is None else _workgroup_view(row)
 
 
-async def delete_workgroup(session: AsyncSession, name: str) -> bool:
-    """Delete a workgroup and, through the database's cascades, everything registered under it."""
+async def delete_workgroup(session: AsyncSession, name: str) -> list[AgentRecord] | None:
+    """Delete a workgroup and, through the database's cascades, everything registered under it.
+
+    Answers the agents that went with it (None if the workgroup was not registered). The workgroup
+    row is locked first, so an agent registered concurrently either is in the list or fails.
+    """
+    locked = select(t.Workgroup.name).where(t.Workgroup.name == name).with_for_update()
+    if (await session.execute(locked)).scalar_one_or_none() is None:
+        await session.rollback()
+        return None
+    agents = await list_agents(session, name)
     stmt = delete(t.Workgroup).where(t.Workgroup.name == name)
-    return await delete_audited(session, stmt, name, "workgroup.delete", name)
+    return agents if await delete_audited(session, stmt, name, "workgroup.delete", name) else None
 
 
 # --- projects ---------------------------------------------------------------------------------
@@ -251,7 +260,42 @@ async def _agent_record(session: AsyncSession, agent: t.Agent) -> AgentRecord:
         icon_url=agent.icon_url,
         icon_emoji=agent.icon_emoji,
         disabled=agent.disabled,
+        credential_generation=agent.credential_generation,
     )
+
+
+def narrows_projects(before: tuple[str, ...], after: tuple[str, ...] | list[str]) -> bool:
+    """Whether ``after`` takes a project away from ``before`` (an empty list means every project)."""
+    if not after:
+        return False
+    return not before or not set(before) <= set(after)
+
+
+async def _credentials(session: AsyncSession, workgroup: str, name: str, spec: AgentSpec) -> tuple[str, int]:
+    """The secret hash and credential generation an upsert of ``spec`` stores.
+
+    The generation goes up when the client secret or id changes or projects are taken away, which
+    revokes the agent's earlier tokens; an unchanged secret keeps its hash, so repeating a PUT
+    revokes nothing. The row is locked until commit, so two racing PUTs cannot both miss a change.
+    """
+    secret = spec.client_secret.get_secret_value()
+    stmt = select(t.Agent).where(t.Agent.workgroup == workgroup, t.Agent.name == name).with_for_update()
+    existing = (await session.execute(stmt)).scalar_one_or_none()
+    if existing is None:
+        return await asyncio.to_thread(hash_client_secret, secret), 1
+    same_secret = await asyncio.to_thread(verify_client_secret, secret, existing.client_secret_hash)
+    before = await session.execute(
+        select(t.AgentProject.project).where(t.AgentProject.agent_id == existing.id)
+    )
+    revoke = (
+        not same_secret
+        or existing.client_id != spec.client_id
+        or narrows_projects(tuple(before.scalars()), spec.projects)
+    )
+    secret_hash = (
+        existing.client_secret_hash if same_secret else await asyncio.to_thread(hash_client_secret, secret)
+    )
+    return secret_hash, existing.credential_generation + (1 if revoke else 0)
 
 
 async def put_agent(
@@ -259,9 +303,10 @@ async def put_agent(
 ) -> tuple[AgentRecord, bool]:
     """Upsert an agent; its client secret is hashed (scrypt, off the event loop) and then forgotten."""
     await require_workgroup(session, workgroup)
-    secret_hash = await asyncio.to_thread(hash_client_secret, spec.client_secret.get_secret_value())
+    secret_hash, generation = await _credentials(session, workgroup, name, spec)
     values = spec.model_dump(exclude={"client_secret", "aliases", "projects"})
     values["client_secret_hash"] = secret_hash
+    values["credential_generation"] = generation
     stmt = insert(t.Agent).values(workgroup=workgroup, name=name, **values)
     stmt = stmt.on_conflict_do_update(
         constraint="uq_agents_workgroup_name", set_={**values, "updated_at": func.now()}
@@ -298,9 +343,22 @@ async def get_agent_by_client_id(session: AsyncSession, client_id: str) -> tuple
     return None if agent is None else (await _agent_record(session, agent), agent.client_secret_hash)
 
 
-async def delete_agent(session: AsyncSession, workgroup: str, name: str) -> bool:
+async def delete_agent(session: AsyncSession, workgroup: str, name: str) -> AgentRecord | None:
+    """Delete an agent; answer what it was (its id is what its Redis state and tokens are tied to)."""
+    record = await get_agent(session, workgroup, name)
     stmt = delete(t.Agent).where(t.Agent.workgroup == workgroup, t.Agent.name == name)
-    return await delete_audited(session, stmt, workgroup, "agent.delete", name)
+    deleted = await delete_audited(session, stmt, workgroup, "agent.delete", name)
+    return record if deleted else None
+
+
+async def list_agents(session: AsyncSession, workgroup: str) -> list[AgentRecord]:
+    stmt = select(t.Agent).where(t.Agent.workgroup == workgroup).order_by(t.Agent.name)
+    return [await _agent_record(session, agent) for agent in (await session.execute(stmt)).scalars()]
+
+
+async def get_agent_by_id(session: AsyncSession, agent_id: int) -> AgentRecord | None:
+    agent = await session.get(t.Agent, agent_id, populate_existing=True)
+    return None if agent is None else await _agent_record(session, agent)
 
 
 async def get_agent_status(

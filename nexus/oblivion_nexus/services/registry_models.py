@@ -220,6 +220,7 @@ class AgentRecord:
     icon_url: str | None
     icon_emoji: str | None
     disabled: bool
+    credential_generation: int = 1  # tokens carry it; see ``services.revocation``
 
 
 class AgentView(_Response):

@@ -26,7 +26,7 @@ from oblivion_nexus.services import mirror, registry
 from oblivion_nexus.services.auth import AgentIdentity
 from oblivion_nexus.services.circuit_breaker import MessageBreaker
 from oblivion_nexus.services.flow_clients import require_clickup, require_slack
-from oblivion_nexus.services.idempotency import IdempotencyStore, StoredAnswer, fingerprint
+from oblivion_nexus.services.idempotency import IdempotencyStore, StoredAnswer, fingerprint, idempotency_scope
 from oblivion_nexus.services.registry_models import AgentRecord
 from oblivion_nexus.services.task_states import (
     TaskState,
@@ -204,7 +204,7 @@ async def post_message(
         resources.settings.redis_prefix,
         ttl_seconds=resources.settings.idempotency_ttl_seconds,
     )
-    scope = f"{identity.workgroup}:{identity.agent}"
+    scope = idempotency_scope(identity.workgroup, identity.agent_id)
     request_fingerprint = fingerprint({"task": task_id, "text": text})
     if idempotency_key is not None:
         earlier = await store.claim(scope, idempotency_key, request_fingerprint)

@@ -339,6 +339,14 @@ class InboxStore:
             raise InboxError(f"could not count queued events: {e}") from e
 
     @bounded
+    async def purge(self, workgroup: str, agent: str) -> None:
+        """Drop an agent's whole inbox (it was deleted): a new agent of that name starts empty."""
+        try:
+            await self._redis.delete(*self._keys(workgroup, agent))
+        except RedisError as e:
+            raise InboxError(f"could not purge the inbox of {workgroup}/{agent}: {e}") from e
+
+    @bounded
     async def ack(self, workgroup: str, agent: str, event_ids: list[str]) -> int:
         """Remove acked events; returns how many were still in the inbox (duplicates ack nothing)."""
         q, ev, t, _seq, fl = self._keys(workgroup, agent)

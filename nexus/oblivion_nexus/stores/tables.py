@@ -99,6 +99,8 @@ class Agent(_Timestamps, Base):
     icon_url: Mapped[str | None] = mapped_column(Text)
     icon_emoji: Mapped[str | None] = mapped_column(String(128))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Raised when the agent's credentials or projects change; tokens of an older one are refused.
+    credential_generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class AgentAlias(Base):

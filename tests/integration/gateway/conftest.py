@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 import redis.asyncio as aioredis
 from websockets.asyncio.client import ClientConnection, connect
@@ -27,6 +28,8 @@ from tests.nexus_server import migrate_database, nexus_settings, running_nexus
 
 WORKGROUP = "squad-backend"
 _migrated: set[str] = set()
+# (database url, agent) → (registry id, credential generation), as the last register_agent left it.
+_registered: dict[tuple[str, str], tuple[int, int]] = {}
 
 
 async def wait_for(check: Callable[[], Awaitable[Any]], timeout: float = 5.0, what: str = "condition") -> Any:
@@ -146,10 +149,27 @@ async def register_agent(nexus: RunningNexus, agent: str, *, disabled: bool = Fa
         }
         r = await admin.put(f"/internal/v1/workgroups/{WORKGROUP}/agents/{agent}", json=body)
         assert r.status_code in (200, 201), r.text
+    _registered[(nexus.settings.database_url, agent)] = await registry_identity(nexus, agent)
+
+
+async def registry_identity(nexus: RunningNexus, agent: str, workgroup: str = WORKGROUP) -> tuple[int, int]:
+    """The agent's registry id and credential generation, read from PostgreSQL as Nexus stored them."""
+    url = nexus.settings.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    async with await psycopg.AsyncConnection.connect(url) as db:
+        cursor = await db.execute(
+            "SELECT id, credential_generation FROM agents WHERE workgroup = %s AND name = %s",
+            (workgroup, agent),
+        )
+        row = await cursor.fetchone()
+    assert row is not None, f"agent {agent} is not registered"
+    return int(row[0]), int(row[1])
 
 
 def agent_token(nexus: RunningNexus, agent: str, **kwargs: Any) -> str:
-    token, _ = issue_access_token(nexus.settings, workgroup=WORKGROUP, agent=agent, projects=[], **kwargs)
+    """A token as ``/oauth/token`` would issue it now (id 0 for an agent never registered)."""
+    agent_id, generation = _registered.get((nexus.settings.database_url, agent), (0, 0))
+    claims: dict[str, Any] = {"agent_id": agent_id, "generation": generation, **kwargs}
+    token, _ = issue_access_token(nexus.settings, workgroup=WORKGROUP, agent=agent, projects=[], **claims)
     nexus.secrets.add(token)
     return token
 

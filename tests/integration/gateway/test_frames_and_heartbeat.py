@@ -104,8 +104,8 @@ async def test_silent_peer_is_cleared_within_two_heartbeat_intervals(nexus_facto
 
 
 async def test_every_connection_gets_its_own_heartbeat_when_many_connect_together(nexus_factory) -> None:
-    # 60 connections opened together come due within the same half interval.
-    nexus = await nexus_factory(heartbeat_seconds=0.5)
+    # 60 connections opened together come due within the same half interval (over the default cap).
+    nexus = await nexus_factory(heartbeat_seconds=0.5, agent_max_connections=60)
     await register_agent(nexus, "coder")
     token = agent_token(nexus, "coder")
     sockets = await asyncio.gather(*(connect_agent(nexus, token) for _ in range(60)))

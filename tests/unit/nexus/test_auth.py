@@ -26,10 +26,13 @@ def _settings(**overrides: object) -> NexusSettings:
 
 def test_issued_token_verifies_to_the_same_identity() -> None:
     settings = _settings()
-    token, expires_in = issue_access_token(settings, workgroup="backend", agent="reviewer", projects=["p1"])
+    token, expires_in = issue_access_token(
+        settings, workgroup="backend", agent="reviewer", agent_id=7, generation=3, projects=["p1"]
+    )
     identity = verify_access_token(settings, token)
     assert isinstance(identity, AgentIdentity)
     assert (identity.workgroup, identity.agent, identity.projects) == ("backend", "reviewer", ("p1",))
+    assert (identity.agent_id, identity.generation) == (7, 3)
     assert expires_in == 900
     assert identity.expires_at == pytest.approx(time.time() + 900, abs=5)
     assert len(identity.jti) >= 16
@@ -38,7 +41,14 @@ def test_issued_token_verifies_to_the_same_identity() -> None:
 def test_expired_token_is_refused() -> None:
     settings = _settings()
     token, _ = issue_access_token(
-        settings, workgroup="wg", agent="a", projects=[], now=time.time() - 3600, ttl_seconds=60
+        settings,
+        workgroup="wg",
+        agent="a",
+        agent_id=1,
+        generation=1,
+        projects=[],
+        now=time.time() - 3600,
+        ttl_seconds=60,
     )
     with pytest.raises(TokenError, match="expired"):
         verify_access_token(settings, token)
@@ -46,20 +56,22 @@ def test_expired_token_is_refused() -> None:
 
 def test_token_for_another_audience_is_refused() -> None:
     settings = _settings()
-    token, _ = issue_access_token(settings, workgroup="wg", agent="a", projects=[])
+    token, _ = issue_access_token(settings, workgroup="wg", agent="a", agent_id=1, generation=1, projects=[])
     with pytest.raises(TokenError, match="audience"):
         verify_access_token(_settings(jwt_signing_key=settings.jwt_signing_key, jwt_audience="other"), token)
 
 
 def test_token_from_another_issuer_is_refused() -> None:
     settings = _settings()
-    token, _ = issue_access_token(settings, workgroup="wg", agent="a", projects=[])
+    token, _ = issue_access_token(settings, workgroup="wg", agent="a", agent_id=1, generation=1, projects=[])
     with pytest.raises(TokenError, match="issuer"):
         verify_access_token(_settings(jwt_signing_key=settings.jwt_signing_key, jwt_issuer="evil"), token)
 
 
 def test_token_signed_with_another_key_is_refused() -> None:
-    token, _ = issue_access_token(_settings(), workgroup="wg", agent="a", projects=[])
+    token, _ = issue_access_token(
+        _settings(), workgroup="wg", agent="a", agent_id=1, generation=1, projects=[]
+    )
     with pytest.raises(TokenError, match="signature"):
         verify_access_token(_settings(), token)
 

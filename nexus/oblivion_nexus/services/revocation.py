@@ -1,0 +1,175 @@
+"""Tokens stay bound to the agent they were issued to: checking them, and revoking them.
+
+A token is signed for an agent's immutable registry id and credential generation. Every REST call
+and WebSocket connect asks ``check_standing`` whether that id still exists, is enabled and is still
+at that generation (one Redis read, PostgreSQL on a miss). The registry tells this module about
+every change it commits: ``agent_saved`` after a PUT (the generation goes up on a new secret or
+client id or fewer projects, and connections opened with older tokens close with 4401; a disabled
+agent's close with 4403), ``agents_deleted`` after a DELETE (tokens refused, connections closed with
+4403, and the agent's Redis state purged so an agent re-created under the same name starts empty).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Protocol
+
+import redis.asyncio as aioredis
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from oblivion_agent.protocol import CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED
+from oblivion_nexus.errors import NexusError
+from oblivion_nexus.services import registry
+from oblivion_nexus.services.auth import AgentIdentity
+from oblivion_nexus.services.circuit_breaker import BreakerError, MessageBreaker
+from oblivion_nexus.services.delivery import DeliveryHub
+from oblivion_nexus.services.idempotency import IdempotencyError, IdempotencyStore, idempotency_scope
+from oblivion_nexus.services.registry_models import AgentRecord
+from oblivion_nexus.settings import NexusSettings
+from oblivion_nexus.stores.agent_standing import AgentStanding, AgentStandingStore, StandingError, Status
+from oblivion_nexus.stores.inbox import InboxError
+from oblivion_nexus.stores.presence import PresenceError
+
+logger = logging.getLogger(__name__)
+
+
+class StandingResources(Protocol):
+    @property
+    def settings(self) -> NexusSettings: ...
+
+    @property
+    def redis(self) -> aioredis.Redis: ...
+
+    @property
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]: ...
+
+
+class TokenRevoked(NexusError):
+    """A validly signed token no longer speaks for a usable agent.
+
+    ``forbidden`` is True when the agent itself may not act (disabled, deleted, unknown: HTTP 403,
+    close 4403; a new token will not help) and False when only this token is stale (HTTP 401, close
+    4401; the agent should fetch a new one).
+    """
+
+    def __init__(self, reason: str, *, forbidden: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.forbidden = forbidden
+
+    @property
+    def close_code(self) -> int:
+        return CLOSE_FORBIDDEN if self.forbidden else CLOSE_UNAUTHORIZED
+
+    def __repr__(self) -> str:
+        return f"TokenRevoked(reason={self.reason!r}, forbidden={self.forbidden})"
+
+
+class StandingUnavailable(NexusError):
+    """Neither Redis nor PostgreSQL could say whether the token is still good: try again later."""
+
+
+def _standing_of(record: AgentRecord | None) -> AgentStanding:
+    if record is None:
+        return AgentStanding(Status.GONE)
+    status = Status.DISABLED if record.disabled else Status.ACTIVE
+    return AgentStanding(status, record.credential_generation)
+
+
+async def check_standing(resources: StandingResources, identity: AgentIdentity) -> None:
+    """Raise TokenRevoked unless the token's agent id exists, is enabled and is at its generation."""
+    store = AgentStandingStore(resources.redis, resources.settings.redis_prefix)
+    standing: AgentStanding | None = None
+    with contextlib.suppress(StandingError):  # Redis trouble: PostgreSQL still knows
+        standing = await store.get(identity.agent_id)
+    if standing is None:
+        try:
+            async with resources.sessionmaker() as session:
+                record = await registry.get_agent_by_id(session, identity.agent_id)
+        except SQLAlchemyError as e:
+            raise StandingUnavailable(f"could not look up agent id {identity.agent_id}") from e
+        if record is not None and (record.workgroup, record.name) != (identity.workgroup, identity.agent):
+            record = None  # never happens to a token Nexus signed; refuse rather than guess
+        standing = _standing_of(record)
+        with contextlib.suppress(StandingError):
+            await store.remember(identity.agent_id, standing)
+    if standing.status is Status.GONE:
+        raise TokenRevoked("agent is unknown", forbidden=True)
+    if standing.status is Status.DISABLED:
+        raise TokenRevoked("agent is disabled", forbidden=True)
+    if identity.generation != standing.generation:
+        raise TokenRevoked("token was revoked: the agent's credentials changed", forbidden=False)
+
+
+class RegistryChangeError(registry.RegistryError):
+    """The change is committed but could not be made effective everywhere; repeat the request."""
+
+    status = 503
+
+
+async def agent_saved(resources: StandingResources, hub: DeliveryHub, record: AgentRecord) -> None:
+    """Make a committed PUT of an agent effective: its tokens' standing and its open connections.
+
+    Raises RegistryChangeError when Redis refused the new standing; repeating the PUT (which changes
+    nothing in PostgreSQL) writes it again.
+    """
+    store = AgentStandingStore(resources.redis, resources.settings.redis_prefix)
+    try:
+        await store.publish(record.id, _standing_of(record))
+    except StandingError as e:
+        logger.warning("%s", e)
+        raise RegistryChangeError("the agent is saved but its tokens could not be re-checked; retry") from e
+    if record.disabled:
+        await hub.cut_off(record.workgroup, record.name, "agent is disabled", agent_id=record.id)
+    else:  # nothing to close unless the generation just went up
+        await hub.cut_off(
+            record.workgroup,
+            record.name,
+            "token was revoked: the agent's credentials changed",
+            code=CLOSE_UNAUTHORIZED,
+            agent_id=record.id,
+            below_generation=record.credential_generation,
+        )
+
+
+async def agents_deleted(
+    resources: StandingResources, hub: DeliveryHub, records: list[AgentRecord], reason: str
+) -> None:
+    """Make committed deletions effective: refuse the agents' tokens, close their connections with
+    4403 on every replica, and purge their inbox, presence, idempotency keys and breaker.
+
+    Redis failures are logged, not raised: the agents are gone from PostgreSQL, so a repeated DELETE
+    would only find nothing; their tokens are refused anyway once a cached standing expires, and
+    what could not be purged expires with its own TTL.
+    """
+    settings = resources.settings
+    store = AgentStandingStore(resources.redis, settings.redis_prefix)
+    idempotency = IdempotencyStore(
+        resources.redis, settings.redis_prefix, ttl_seconds=settings.idempotency_ttl_seconds
+    )
+    breaker = MessageBreaker(
+        resources.redis, settings.redis_prefix, cooldown_seconds=settings.agent_mute_seconds
+    )
+    failures: list[str] = []
+    for record in records:
+        try:
+            await store.publish(record.id, AgentStanding(Status.GONE))
+        except StandingError as e:
+            failures.append(str(e))
+        await hub.cut_off(record.workgroup, record.name, reason, agent_id=record.id)
+        try:
+            await hub.purge(record.workgroup, record.name)
+            await idempotency.purge(idempotency_scope(record.workgroup, record.id))
+            await breaker.release(record.workgroup, record.name)
+        except (InboxError, PresenceError, IdempotencyError, BreakerError) as e:
+            failures.append(str(e))
+        logger.info(
+            "agent %s/%s (id %d) deleted: tokens refused, state purged",
+            record.workgroup,
+            record.name,
+            record.id,
+        )
+    for failure in failures:
+        logger.error("after a deletion: %s", failure)
