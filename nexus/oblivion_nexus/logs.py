@@ -1,8 +1,8 @@
 """Logging set-up of ``oblivion nexus`` processes, called from the CLI entry only (never on import).
 
-Text for people, one JSON object a line for log collectors. The handler carries the gateway's
-access-token redactor, so a token in a query string is hidden in every record that reaches it,
-whichever logger emitted it.
+Text for people, one JSON object a line for log collectors. The handler carries the redaction
+filter, so a token in a query string, an ``Authorization`` value or a JWT is hidden in every record
+that reaches it, at every level and whichever logger emitted it (uvicorn's and websockets' included).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from oblivion_nexus.observability import AccessTokenRedactor
 
-SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "websockets.server", "websockets.client")
 _TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
@@ -28,7 +28,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        if record.exc_info:
+        if record.exc_text:  # already rendered (and redacted) by the handler's filter
+            entry["exception"] = record.exc_text
+        elif record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
 

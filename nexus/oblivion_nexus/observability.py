@@ -79,37 +79,78 @@ class DeliveryMetrics:
         )
 
 
-_TOKEN_IN_TEXT = re.compile(r"(access_token=)[^&\s\"']*", re.IGNORECASE)
 REDACTED = "[REDACTED]"
 
+# A token in a query string or a form: ``?access_token=…``, ``&token=…``, ``client_secret=…``.
+_SECRET_PARAMETER = re.compile(
+    r"(?<![A-Za-z0-9_])((?:access_token|refresh_token|id_token|token|client_secret)=)[^&\s\"'<>]*",
+    re.IGNORECASE,
+)
+# An Authorization header however it is printed: ``authorization: Bearer …`` (websockets at DEBUG),
+# ``(b'authorization', b'Basic …')`` (an ASGI scope), ``"Authorization": "…"`` (a dict).
+_AUTHORIZATION = re.compile(
+    r"((?:proxy-)?authorization['\"]?\s*[:=,]\s*(?:b?['\"])?)((?:bearer|basic|token)\s+)?[^\s'\",;)}\]]+",
+    re.IGNORECASE,
+)
+# A JWT anywhere (three base64url parts, the first being the encoded ``{"`` every header starts with).
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 
-def redact_access_tokens(text: str) -> str:
-    """Replace the value of every ``access_token=`` query parameter in ``text``."""
-    return _TOKEN_IN_TEXT.sub(r"\g<1>" + REDACTED, text)
+
+def redact_secrets(text: str) -> str:
+    """``text`` with token parameters, Authorization values and JWTs replaced by ``[REDACTED]``."""
+    text = _SECRET_PARAMETER.sub(r"\g<1>" + REDACTED, text)
+    text = _AUTHORIZATION.sub(lambda m: m.group(1) + (m.group(2) or "") + REDACTED, text)
+    return _JWT.sub(REDACTED, text)
+
+
+# The earlier, narrower name; every caller now gets the full redaction.
+redact_access_tokens = redact_secrets
 
 
 class AccessTokenRedactor(logging.Filter):
-    """Rewrites log records so an ``access_token`` query parameter never reaches a handler."""
+    """Rewrites log records so no token or Authorization value reaches a handler, at any level.
+
+    Arguments are redacted one by one first, so a formatter that reads ``record.args`` (uvicorn's
+    access formatter does) keeps working; when a secret only shows once the message is rendered (a
+    header name in one argument, its value in the next), the record is replaced by its redacted text.
+    An exception's text is rendered and redacted too.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str) and "access_token" in record.msg.lower():
-            record.msg = redact_access_tokens(record.msg)
+        if isinstance(record.msg, str):
+            record.msg = redact_secrets(record.msg)
         if isinstance(record.args, tuple):
-            record.args = tuple(
-                redact_access_tokens(a) if isinstance(a, str) and "access_token" in a.lower() else a
-                for a in record.args
-            )
+            record.args = tuple(redact_secrets(a) if isinstance(a, str) else a for a in record.args)
+        try:
+            rendered = record.getMessage()
+        except Exception:  # a broken format string is the formatter's problem, not a leak
+            return True
+        redacted = redact_secrets(rendered)
+        if redacted != rendered:
+            record.msg, record.args = redacted, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact_secrets(logging.Formatter().formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = redact_secrets(record.exc_text)
         return True
 
 
-# uvicorn logs WebSocket handshakes on "uvicorn.error" and HTTP requests on "uvicorn.access"; a
+# uvicorn logs WebSocket handshakes (and, at DEBUG, every header through the websockets library) on
+# "uvicorn.error" and HTTP requests on "uvicorn.access"; websockets' own loggers serve clients. A
 # filter on a logger only sees records logged on that very logger, so each one gets it.
-_SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+_SERVER_LOGGERS = (
+    "uvicorn",
+    "uvicorn.error",
+    "uvicorn.access",
+    "websockets",
+    "websockets.server",
+    "websockets.client",
+)
 
 
 @contextmanager
 def access_tokens_redacted() -> Iterator[None]:
-    """While active, the server's loggers drop ``access_token`` values from every record."""
+    """While active, the server's loggers drop tokens and Authorization values from every record."""
     redactor = AccessTokenRedactor()
     loggers = [logging.getLogger(name) for name in _SERVER_LOGGERS]
     for server_logger in loggers:
