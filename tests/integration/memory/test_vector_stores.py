@@ -176,3 +176,19 @@ async def test_the_embedded_store_refuses_a_collection_name_that_is_a_path(tmp_p
     store = EmbeddedVectorStore(tmp_path)
     with pytest.raises(VectorStoreError, match="invalid collection name"):
         await store.ensure_collection("../escape", DIM)
+
+
+async def test_the_embedded_store_answers_the_same_after_optimizing_its_segments(tmp_path: Path) -> None:
+    store = EmbeddedVectorStore(tmp_path)
+    await store.ensure_collection(COLLECTION, DIM)
+    await store.upsert(
+        COLLECTION, [(_point(f"{i}.0", f"p{i % 2}", f"text {i}"), _vector(i % DIM)) for i in range(40)]
+    )
+    await store.delete_project(COLLECTION, "p1")
+    scope = MemoryScope(("p0", "p1"))
+    before = await store.search(COLLECTION, scope, dense=_vector(2), text="text", limit=5)
+    await store.optimize(COLLECTION)
+    after = await store.search(COLLECTION, scope, dense=_vector(2), text="text", limit=5)
+    assert [h.id for h in after] == [h.id for h in before]
+    assert await store.count(COLLECTION) == 20
+    await store.aclose()
