@@ -12,6 +12,7 @@ import base64
 import copy
 import itertools
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -112,6 +113,12 @@ def _page(items: list[Any], args: Mapping[str, Any]) -> tuple[list[Any], dict[st
     return page, {"next_cursor": _cursor(start + limit) if more else ""}
 
 
+# Real channel ids are unique across workspaces, and Nexus refuses a channel a second project claims.
+# Fake workspaces of one test run share one database, so they draw ids from one sequence, starting at
+# a random point so that separate processes (e2e fakes) do not collide either.
+_CHANNEL_NUMBERS = itertools.count(1 + secrets.randbelow(50_000_000))
+
+
 class SlackWorkspace:
     """Channels, messages and users of one workspace, plus the rate-limit plan and call record."""
 
@@ -124,7 +131,7 @@ class SlackWorkspace:
         self.users: dict[str, dict[str, Any]] = {}
         self.calls: list[Call] = []
         self._rate_limits: dict[str, list[float]] = {}
-        self._ids = itertools.count(1)
+        self._ids = _CHANNEL_NUMBERS
         self._last_ts = 0.0
         self.add_user(BOT_USER_ID, "oblivion", is_bot=True)
         self.add_user(HUMAN_USER_ID, "spengler")

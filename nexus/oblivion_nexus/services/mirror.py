@@ -151,7 +151,9 @@ async def post_agent_message(
         resources,
         mapping,
         ledger.intent_key(base + ":slack"),
-        text,
+        # Unless its registration allows mentions, an agent's text is shown as written: no
+        # <!channel> pings, no <@U…> mentions, no link whose label hides where it goes.
+        text if agent.allow_mentions else escape_text(text),
         username=name,
         icon_url=agent.icon_url,
         icon_emoji=agent.icon_emoji,

@@ -261,6 +261,7 @@ async def _agent_record(session: AsyncSession, agent: t.Agent) -> AgentRecord:
         icon_emoji=agent.icon_emoji,
         disabled=agent.disabled,
         credential_generation=agent.credential_generation,
+        allow_mentions=agent.allow_mentions,
     )
 
 

@@ -180,6 +180,11 @@ class AgentSpec(_Request):
     icon_url: Url | None = None
     icon_emoji: IconEmoji | None = None
     disabled: bool = False
+    allow_mentions: bool = Field(
+        default=False,
+        description="Let the agent's text ping (<!channel>, <@U…>) and format links in Slack; "
+        "off, its text is escaped and shows literally.",
+    )
 
     @field_validator("aliases")
     @classmethod
@@ -221,6 +226,7 @@ class AgentRecord:
     icon_emoji: str | None
     disabled: bool
     credential_generation: int = 1  # tokens carry it; see ``services.revocation``
+    allow_mentions: bool = False
 
 
 class AgentView(_Response):
@@ -235,6 +241,7 @@ class AgentView(_Response):
     icon_url: str | None
     icon_emoji: str | None
     disabled: bool
+    allow_mentions: bool
 
     @classmethod
     def of(cls, record: AgentRecord) -> AgentView:
@@ -250,6 +257,7 @@ class AgentView(_Response):
             icon_url=record.icon_url,
             icon_emoji=record.icon_emoji,
             disabled=record.disabled,
+            allow_mentions=record.allow_mentions,
         )
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -101,6 +102,8 @@ class Agent(_Timestamps, Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     # Raised when the agent's credentials or projects change; tokens of an older one are refused.
     credential_generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # Off: the agent's text reaches Slack escaped, so it cannot ping a channel or disguise a link.
+    allow_mentions: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class AgentAlias(Base):

@@ -170,6 +170,7 @@ async def test_agent_round_trip_never_returns_the_secret(
         "iconUrl": None,
         "iconEmoji": ":robot_face:",
         "disabled": False,
+        "allowMentions": False,
     }
 
 
