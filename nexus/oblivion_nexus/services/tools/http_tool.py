@@ -23,7 +23,7 @@ import socket
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
@@ -112,6 +112,15 @@ async def system_resolver(host: str, port: int) -> list[str]:
 
 
 @dataclass(frozen=True)
+class _Outgoing:
+    method: str
+    url: str
+    headers: dict[str, str]
+    query: Mapping[str, Any]
+    content: bytes | None
+
+
+@dataclass(frozen=True)
 class HttpResult:
     status: int
     content_type: str | None
@@ -163,21 +172,13 @@ class HttpTool:
             headers.setdefault("Content-Type", "application/json")
         try:
             async with asyncio.timeout(self._timeout):
-                return await self._follow(method, url, base, headers, dict(args.query), content)
+                return await self._follow(_Outgoing(method, url, headers, dict(args.query), content), base)
         except TimeoutError as e:
             raise HttpToolError(504, f"{method} {path} took longer than {self._timeout:g} s") from e
 
-    async def _follow(
-        self,
-        method: str,
-        url: str,
-        base: Any,
-        headers: dict[str, str],
-        query: Mapping[str, Any],
-        content: bytes | None,
-    ) -> HttpResult:
+    async def _follow(self, outgoing: _Outgoing, base: SplitResult) -> HttpResult:
         for _ in range(MAX_REDIRECTS + 1):
-            response_or_redirect = await self._once(method, url, base, headers, query, content)
+            response_or_redirect = await self._once(outgoing, base)
             if isinstance(response_or_redirect, HttpResult):
                 return response_or_redirect
             target = urlsplit(response_or_redirect)
@@ -187,20 +188,18 @@ class HttpTool:
                 raise HttpToolError(
                     502, "the upstream redirected outside the credential's base URL; not followed"
                 )
-            url, query = urlunsplit((target.scheme, target.netloc, target.path, target.query, "")), {}
-            if method not in ("GET", "HEAD"):
-                method, content = "GET", None
+            keeps_body = outgoing.method in ("GET", "HEAD")
+            outgoing = _Outgoing(
+                outgoing.method if keeps_body else "GET",
+                urlunsplit((target.scheme, target.netloc, target.path, target.query, "")),
+                outgoing.headers,
+                {},
+                outgoing.content if keeps_body else None,
+            )
         raise HttpToolError(502, f"more than {MAX_REDIRECTS} redirects")
 
-    async def _once(
-        self,
-        method: str,
-        url: str,
-        base: Any,
-        headers: dict[str, str],
-        query: Mapping[str, Any],
-        content: bytes | None,
-    ) -> HttpResult | str:
+    async def _once(self, outgoing: _Outgoing, base: SplitResult) -> HttpResult | str:
+        method, url = outgoing.method, outgoing.url
         parts = urlsplit(url)
         host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
         try:
@@ -215,7 +214,11 @@ class HttpTool:
         pinned_host = f"[{address}]" if ":" in address else address
         pinned = urlunsplit((parts.scheme, f"{pinned_host}:{port}", parts.path, parts.query, ""))
         request = self._http.build_request(
-            method, pinned, params=query or None, content=content, headers={**headers, "Host": parts.netloc}
+            method,
+            pinned,
+            params=outgoing.query or None,
+            content=outgoing.content,
+            headers={**outgoing.headers, "Host": parts.netloc},
         )
         if parts.scheme == "https":
             request.extensions["sni_hostname"] = host
