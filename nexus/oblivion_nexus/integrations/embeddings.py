@@ -255,8 +255,8 @@ class LocalEmbedder:
     Loads on the first :meth:`embed` (or :meth:`load`): verifies both files, then builds the
     session. Runs in a worker thread; ``threads`` bounds the cores one batch uses (None: all).
     The defaults are the fastest measured on a loaded 2-core machine: one intra-op thread (more
-    contend with the event loops and each other), batches of 8 (32 pads short messages to long
-    ones and spills caches: 3-4x slower on ~120-word texts).
+    contend with the event loops and each other), and runs of at most ``token_budget`` padded
+    tokens (fixed batches of 32 were 3-4x slower on ~120-word texts than one text a run).
     """
 
     def __init__(
@@ -264,11 +264,13 @@ class LocalEmbedder:
         *,
         model_path: Path | None = None,
         tokenizer_path: Path | None = None,
-        batch_size: int = 8,
+        token_budget: int = 256,
         threads: int | None = 1,
     ) -> None:
+        if token_budget < 1:
+            raise ValueError("token_budget must be positive")
         self._paths = (model_path, tokenizer_path)
-        self._batch_size = batch_size
+        self._token_budget = token_budget
         self._threads = threads
         self._session: Any = None
         self._tokenizer: Any = None
@@ -304,7 +306,8 @@ class LocalEmbedder:
                 ) from e
             tokenizer = Tokenizer.from_file(str(tokenizer_path))
             tokenizer.enable_truncation(max_length=_MAX_TOKENS)
-            tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+            # The file pads every text to 128 pieces; runs are padded to their longest text instead.
+            tokenizer.no_padding()
             options = onnxruntime.SessionOptions()
             options.log_severity_level = 3  # errors only: its warnings are about graph fusions
             if self._threads is not None:
@@ -318,23 +321,33 @@ class LocalEmbedder:
 
     def embed_sync(self, texts: Sequence[str]) -> list[list[float]]:
         """:meth:`embed` on the calling thread (benchmarks, and callers already off the loop)."""
-        self.load()
-        # Similar lengths in one batch waste less work on padding.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out: list[list[float]] = [[] for _ in texts]
-        for start in range(0, len(order), self._batch_size):
-            batch = order[start : start + self._batch_size]
-            vectors = self._run([texts[i] for i in batch])
-            for i, vector in zip(batch, vectors, strict=True):
-                out[i] = [float(x) for x in vector]
-        return out
-
-    def _run(self, texts: list[str]) -> npt.NDArray[np.float32]:
         import numpy as np
 
-        encodings = self._tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        self.load()
+        encodings = self._tokenizer.encode_batch(list(texts))
+        # Texts of similar length share a run, and a run holds at most ``token_budget`` padded
+        # tokens: many chat messages go together, a long text goes alone.
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        out: list[list[float]] = [[] for _ in texts]
+        batch: list[int] = []
+        for position, i in enumerate(order):
+            batch.append(i)
+            following = order[position + 1] if position + 1 < len(order) else None
+            width = len(encodings[following].ids) if following is not None else 0
+            if following is None or (len(batch) + 1) * width > self._token_budget:
+                ids = np.zeros((len(batch), len(encodings[batch[-1]].ids)), dtype=np.int64)
+                mask = np.zeros_like(ids)
+                for row, j in enumerate(batch):
+                    ids[row, : len(encodings[j].ids)] = encodings[j].ids
+                    mask[row, : len(encodings[j].ids)] = 1
+                for j, vector in zip(batch, self._run(ids, mask), strict=True):
+                    out[j] = [float(x) for x in vector]
+                batch = []
+        return out
+
+    def _run(self, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        import numpy as np
+
         feeds = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._input_names:
             feeds["token_type_ids"] = np.zeros_like(ids)

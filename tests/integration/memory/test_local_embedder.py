@@ -36,7 +36,7 @@ async def test_paraphrases_are_closer_than_unrelated_text_and_vectors_are_unit_l
 
 
 async def test_a_text_gets_the_same_vector_alone_and_in_a_batch() -> None:
-    embedder = LocalEmbedder(batch_size=4)
+    embedder = LocalEmbedder(token_budget=64)
     texts = ["short", "a somewhat longer message about invoices and refunds", "mid length text", "x"]
     together = await embedder.embed(texts)
     alone = [(await embedder.embed([t]))[0] for t in texts]
