@@ -36,6 +36,7 @@ from sqlalchemy import create_engine
 
 from oblivion_nexus.app import create_app
 from oblivion_nexus.logs import SERVER_LOGGERS
+from oblivion_nexus.observability import DeliveryMetrics
 from oblivion_nexus.settings import NexusSettings
 from oblivion_nexus.stores.db import alembic_config
 
@@ -94,9 +95,12 @@ def _route_server_logs_to_root() -> None:
 
 
 @contextlib.asynccontextmanager
-async def running_nexus(settings: NexusSettings) -> AsyncIterator[RunningNexus]:
-    """Serve ``create_app(settings)`` on 127.0.0.1 until the block ends; the database must be migrated."""
-    app = create_app(settings)
+async def running_nexus(
+    settings: NexusSettings, *, delivery_metrics: DeliveryMetrics | None = None
+) -> AsyncIterator[RunningNexus]:
+    """Serve ``create_app(settings)`` on 127.0.0.1 until the block ends; the database must be migrated.
+    ``delivery_metrics`` are shared with a worker in the same process, as ``oblivion dev`` does."""
+    app = create_app(settings, delivery_metrics=delivery_metrics)
     _route_server_logs_to_root()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

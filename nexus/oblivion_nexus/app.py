@@ -14,9 +14,20 @@ from importlib.metadata import PackageNotFoundError, version
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
-from oblivion_nexus.api import agent_events, gateway, health, metrics, oauth, registry, tasks, webhooks
+from oblivion_nexus.api import (
+    agent_events,
+    gateway,
+    health,
+    metrics,
+    oauth,
+    registry,
+    task_outcomes,
+    tasks,
+    webhooks,
+)
 from oblivion_nexus.api.body_limits import BodyLimitMiddleware, BodyLimits
 from oblivion_nexus.api.errors import install_error_handlers
+from oblivion_nexus.observability import DeliveryMetrics
 from oblivion_nexus.resources import Resources
 from oblivion_nexus.services import flow_clients
 from oblivion_nexus.services.delivery import delivery_lifespan
@@ -34,8 +45,12 @@ def _version() -> str:
         return "0.0.0+unknown"
 
 
-def create_app(settings: NexusSettings) -> FastAPI:
-    """Build a Nexus app; nothing connects until the ASGI server runs its lifespan."""
+def create_app(settings: NexusSettings, *, delivery_metrics: DeliveryMetrics | None = None) -> FastAPI:
+    """Build a Nexus app; nothing connects until the ASGI server runs its lifespan.
+
+    ``delivery_metrics``: counters shared with a worker in the same process (``oblivion dev``); the
+    app makes its own otherwise.
+    """
     master_keys = MasterKeys.parse(settings.master_key.get_secret_value())
 
     @asynccontextmanager
@@ -57,7 +72,7 @@ def create_app(settings: NexusSettings) -> FastAPI:
                 webhook_queue=webhook_queue,
             )
             app.state.resources = resources
-            async with delivery_lifespan(resources) as hub:
+            async with delivery_lifespan(resources, delivery_metrics) as hub:
                 app.state.delivery = hub
                 logger.info("Nexus ready (master key %s encrypts)", master_keys.current_key_id)
                 yield
@@ -75,7 +90,7 @@ def create_app(settings: NexusSettings) -> FastAPI:
     )
     install_error_handlers(app)
     webhooks.install_webhook_error_handler(app)
-    for module in (registry, oauth, health, gateway, agent_events, metrics, webhooks, tasks):
+    for module in (registry, task_outcomes, oauth, health, gateway, agent_events, metrics, webhooks, tasks):
         app.include_router(module.router)
     limits = BodyLimits(
         webhooks=settings.webhook_max_body_bytes,

@@ -42,6 +42,8 @@ trigger_app = typer.Typer(
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
+# The webhook was accepted but the task produced nothing (ignored, or no worker decided).
+EXIT_IGNORED = 3
 # The ClickUp user a triggered event claims as its author (ClickUp's documentation example user).
 _TRIGGER_USER = {
     "id": 183,
@@ -126,7 +128,7 @@ def _create_task(api_url: str, token: str, list_id: str, name: str, description:
 def clickup_task(
     list_id: str = typer.Option(..., "--list", help="ClickUp list id of a project registered in Nexus."),
     name: str = typer.Option("Triggered task", "--name", help="Task name."),
-    description: str = typer.Option("", "--description", help='Task description, e.g. "@backend-bot …".'),
+    description: str = typer.Option("", "--description", help='Task description, e.g. "@ai-backend …".'),
     task_id: str | None = typer.Option(
         None, "--task-id", help="Trigger for this existing task instead of creating one."
     ),
@@ -152,8 +154,22 @@ def clickup_task(
     clickup_token: str | None = typer.Option(
         None, "--clickup-token", envvar="OBLIVION_CLICKUP_TOKEN", help="ClickUp token creating the task."
     ),
+    admin_token: str | None = typer.Option(
+        None,
+        "--admin-token",
+        envvar="OBLIVION_ADMIN_TOKEN",
+        help="Registry token: with it, wait for the worker's decision and say why a task was ignored.",
+        show_default=False,
+    ),
+    wait_seconds: float = typer.Option(
+        20.0, "--wait", help="How long to wait for the worker to track or ignore the task (with a token)."
+    ),
 ) -> None:
-    """Create a task in ClickUp (or take --task-id) and send Nexus a signed taskCreated webhook for it."""
+    """Create a task in ClickUp (or take --task-id) and send Nexus a signed taskCreated webhook for it.
+
+    With OBLIVION_ADMIN_TOKEN it then waits for the worker: exit 0 once the task is tracked, 3 when it
+    was ignored (the reason is printed: no agent summoned, unknown list, …) or nothing was decided.
+    """
     import httpx
 
     from oblivion_nexus.services.signatures import sign_clickup_body
@@ -176,6 +192,47 @@ def clickup_task(
     typer.echo(f"POST {endpoint} taskCreated task_id={task_id} -> {response.status_code}")
     if response.status_code >= 300:
         raise _fail(f"Nexus refused the webhook: {response.text[:300]}")
+    if not admin_token:
+        typer.echo(
+            "accepted; set OBLIVION_ADMIN_TOKEN (e.g. from .oblivion-dev.env) to wait for the worker and "
+            "see whether the task was tracked or why it was ignored"
+        )
+        return
+    _report_outcome(nexus_url, admin_token, task_id, wait_seconds)
+
+
+def _report_outcome(nexus_url: str, admin_token: str, task_id: str, wait_seconds: float) -> None:
+    """Poll the registry until the worker tracked or ignored the task; exit non-zero unless tracked."""
+    import httpx
+
+    url = nexus_url.rstrip("/") + f"/internal/v1/tasks/{task_id}"
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            answer = httpx.get(url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=10)
+        except httpx.HTTPError as e:
+            raise _fail(f"Nexus at {nexus_url} is unreachable: {type(e).__name__}") from None
+        if answer.status_code != 200:
+            raise _fail(
+                f"Nexus did not tell the task's outcome: HTTP {answer.status_code} {answer.text[:200]}"
+            )
+        found = answer.json()
+        if found["outcome"] == "tracked":
+            agents = ", ".join(found["agents"]) or "none yet"
+            typer.echo(
+                f"task {task_id} is tracked in {found['workgroup']}/{found['project']}: Slack thread "
+                f"{found['threadTs']} in channel {found['slackChannelId']}, agents: {agents}"
+            )
+            return
+        if found["outcome"] == "ignored":
+            raise _fail(f"task {task_id} was ignored: {found['explanation']}", EXIT_IGNORED)
+        if time.monotonic() > deadline:
+            raise _fail(
+                f"the worker did not decide about task {task_id} within {wait_seconds:.0f} s: is "
+                "`oblivion nexus worker` (or `oblivion dev`) running against this Nexus?",
+                EXIT_IGNORED,
+            )
+        time.sleep(0.25)  # polling interval while waiting for the worker, bounded by the deadline
 
 
 def _read_env_file(path: Path) -> dict[str, str]:
@@ -263,6 +320,7 @@ async def _serve_dev(settings: NexusSettings) -> None:
     import uvicorn
 
     from oblivion_nexus.app import create_app
+    from oblivion_nexus.observability import DeliveryMetrics
     from oblivion_nexus.stores.db import create_engine, migrate
     from oblivion_nexus.worker import running_worker
 
@@ -272,8 +330,10 @@ async def _serve_dev(settings: NexusSettings) -> None:
     finally:
         await engine.dispose()
     typer.echo(f"database schema at revision {status.current}")
+    # One set of counters for the API and the worker, so /metrics counts the events the worker queues.
+    metrics = DeliveryMetrics()
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, delivery_metrics=metrics),
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -286,7 +346,7 @@ async def _serve_dev(settings: NexusSettings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, setattr, server, "should_exit", True)
-    async with running_worker(settings):
+    async with running_worker(settings, metrics):
         await server.serve()  # until SIGINT/SIGTERM; then the worker finishes its running jobs
 
 
@@ -298,6 +358,13 @@ def dev(
     qdrant_path: Path = typer.Option(
         Path(".oblivion-dev/qdrant"), "--qdrant-path", envvar="OBLIVION_QDRANT_PATH", help="Embedded Qdrant."
     ),
+    host: str = typer.Option(
+        "127.0.0.1",
+        "--host",
+        envvar="OBLIVION_HOST",
+        help="Address to listen on; loopback by default, since a dev Nexus has generated secrets and "
+        "no TLS (pass 0.0.0.0 to reach it from other machines).",
+    ),
 ) -> None:
     """Run Nexus's API and worker in one process against local PostgreSQL and Redis (migrates first)."""
     from oblivion_nexus.logs import configure_logging
@@ -305,6 +372,7 @@ def dev(
     from oblivion_nexus.stores.db import DatabaseError
 
     generated = prepare_dev_environment(env_file)
+    os.environ["OBLIVION_HOST"] = host
     os.environ.setdefault("OBLIVION_QDRANT_PATH", str(qdrant_path))
     qdrant_path.mkdir(parents=True, exist_ok=True)
     try:

@@ -17,6 +17,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from oblivion_nexus.observability import DeliveryMetrics
 from oblivion_nexus.resources import Resources
 from oblivion_nexus.services import flow_clients
 from oblivion_nexus.services.clickup_webhooks import keep_webhooks
@@ -31,8 +32,11 @@ logger = logging.getLogger(__name__)
 
 
 @asynccontextmanager
-async def running_worker(settings: NexusSettings) -> AsyncIterator[FlowContext]:
-    """Consume ``webhook-processing`` until the block ends (then finish running jobs and stop)."""
+async def running_worker(
+    settings: NexusSettings, metrics: DeliveryMetrics | None = None
+) -> AsyncIterator[FlowContext]:
+    """Consume ``webhook-processing`` until the block ends (then finish running jobs and stop);
+    ``metrics``: the counters of an app serving in the same process, if any."""
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
     redis = aioredis.Redis.from_url(settings.redis_url)
     slack, clickup = flow_clients.make_slack(settings), flow_clients.make_clickup(settings)
@@ -47,7 +51,7 @@ async def running_worker(settings: NexusSettings) -> AsyncIterator[FlowContext]:
             slack=slack,
             clickup=clickup,
         )
-        flow = FlowContext.create(resources)
+        flow = FlowContext.create(resources, metrics)
 
         async def handle(name: str, data: dict[str, Any]) -> None:
             await handle_job(flow, name, data)

@@ -34,6 +34,7 @@ from oblivion_nexus.observability import DeliveryMetrics, access_tokens_redacted
 from oblivion_nexus.services.agent_connection import AgentConnection, AgentLink
 from oblivion_nexus.services.delivery_upkeep import ConnectionKeeper, listen_for_wakeups
 from oblivion_nexus.services.dispatch import MAX_IN_FLIGHT, Dispatcher
+from oblivion_nexus.services.event_queueing import queue_event
 from oblivion_nexus.settings import NexusSettings
 from oblivion_nexus.stores.inbox import (
     DEFAULT_REDIS_SLOTS,
@@ -109,9 +110,7 @@ class DeliveryHub:
 
     async def enqueue(self, workgroup: str, agent: str, frame: EventFrame) -> str:
         """Queue an event for an agent durably and deliver it wherever the agent is connected."""
-        queued = await self.inbox.enqueue(workgroup, agent, frame.id, frame.model_dump_json())
-        if queued is not Queued.ALREADY:
-            self.metrics.queued.inc()
+        queued = await queue_event(self.inbox, workgroup, agent, frame, self.metrics)
         if queued is not Queued.PUSHED:
             self.wake(workgroup, agent)  # the local shortcut; other replicas hear the pub/sub wake-up
         return frame.id
@@ -335,14 +334,17 @@ class DeliveryHub:
 
 
 @asynccontextmanager
-async def delivery_lifespan(resources: DeliveryResources) -> AsyncIterator[DeliveryHub]:
-    """Run delivery for an app: yields the hub, and on exit stops it cleanly."""
+async def delivery_lifespan(
+    resources: DeliveryResources, metrics: DeliveryMetrics | None = None
+) -> AsyncIterator[DeliveryHub]:
+    """Run delivery for an app: yields the hub, and on exit stops it cleanly. ``metrics`` are the
+    app's (``oblivion dev`` shares them with its worker); a new set by default."""
     settings = resources.settings
     slots = asyncio.Semaphore(DEFAULT_REDIS_SLOTS)  # shared: both stores draw on one Redis pool
     hub = DeliveryHub(
         inbox=InboxStore(resources.redis, settings.redis_prefix, settings.inbox_ttl_seconds, slots),
         presence=PresenceStore(resources.redis, settings.redis_prefix, slots),
-        metrics=DeliveryMetrics(),
+        metrics=metrics if metrics is not None else DeliveryMetrics(),
         heartbeat_seconds=settings.heartbeat_seconds,
         max_connections_per_agent=settings.agent_max_connections,
     )

@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from oblivion_agent.protocol import FrameType, make_event
+from oblivion_nexus.integrations.slack import SlackApiError
+from oblivion_nexus.observability import DeliveryMetrics
 from oblivion_nexus.resources import Resources
+from oblivion_nexus.services.event_queueing import queue_event
 from oblivion_nexus.services.flow_clients import require_clickup, require_slack
 from oblivion_nexus.services.flow_tasks import (
     AgentRef,
@@ -42,6 +45,11 @@ WEBHOOK_NOTE_SECONDS = 5.0
 _MAX_CACHED_LISTS = 1000
 
 
+def placeholder_user_name(user_id: str) -> str:
+    """How a Slack user is named when ``users.info`` cannot tell (the id still lets people find them)."""
+    return f"Slack user {user_id}"
+
+
 @dataclass
 class FlowContext:
     resources: Resources
@@ -52,11 +60,15 @@ class FlowContext:
     registry_cache_seconds: float = REGISTRY_CACHE_SECONDS
     _projects: dict[str, tuple[float, ProjectRef, list[AgentRef]]] = field(default_factory=dict, init=False)
     _webhook_noted: dict[str, float] = field(default_factory=dict, init=False)
+    # The serving app's counters when the worker shares its process (``oblivion dev``); a lone
+    # worker process has no /metrics to count for.
+    metrics: DeliveryMetrics | None = None
 
     @classmethod
-    def create(cls, resources: Resources) -> FlowContext:
+    def create(cls, resources: Resources, metrics: DeliveryMetrics | None = None) -> FlowContext:
         settings = resources.settings
-        return cls(resources, InboxStore(resources.redis, settings.redis_prefix, settings.inbox_ttl_seconds))
+        inbox = InboxStore(resources.redis, settings.redis_prefix, settings.inbox_ttl_seconds)
+        return cls(resources, inbox, metrics=metrics)
 
     async def project_and_agents(self, list_id: str) -> tuple[ProjectRef, list[AgentRef]] | None:
         """The project of a ClickUp list and the agents allowed on it, as the registry said at most
@@ -94,10 +106,21 @@ class FlowContext:
         return identity.user_id, identity.bot_id
 
     async def slack_user_name(self, user_id: str) -> str:
-        """A Slack user's display name (``users.info``), remembered for the life of the process."""
+        """A Slack user's display name (``users.info``), remembered for the life of the process.
+
+        A user Slack will not describe (``user_not_found`` for someone from another workspace in a
+        shared channel, a missing ``users:read`` scope) gets a placeholder instead: retrying would
+        not help, and their message matters more than their name. Outages still raise, and retry.
+        """
         name = self._user_names.get(user_id)
         if name is None:
-            name = await require_slack(self.resources).user_name(user_id)
+            try:
+                name = await require_slack(self.resources).user_name(user_id)
+            except SlackApiError as e:
+                logger.warning(
+                    "Slack user %s has no readable name (%s); shown as a placeholder", user_id, e.error
+                )
+                return placeholder_user_name(user_id)
             if len(self._user_names) >= _MAX_USER_NAMES:
                 self._user_names.clear()
             self._user_names[user_id] = name
@@ -117,10 +140,7 @@ class FlowContext:
     ) -> bool:
         """Queue an event for an agent under a deterministic id; False if that id is already queued."""
         frame = make_event(kind, data, frame_id=event_id[:_MAX_FRAME_ID])
-        added = (
-            await self.inbox.enqueue(workgroup, agent, frame.id, frame.model_dump_json())
-            is not Queued.ALREADY
-        )
+        added = await queue_event(self.inbox, workgroup, agent, frame, self.metrics) is not Queued.ALREADY
         logger.info("%s %s for %s/%s", kind, "queued" if added else "already queued", workgroup, agent)
         return added
 
