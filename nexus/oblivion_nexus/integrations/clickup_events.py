@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from pydantic import Field, ValidationError
@@ -146,6 +147,9 @@ def _first_error(error: ValidationError) -> str:
     return f"{where}: {first['msg']}"
 
 
+_WEBHOOK_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 def peek_webhook_id(raw_body: bytes | str) -> str | None:
     """The ``webhook_id`` of an unverified delivery, to choose the secret that verifies it.
 
@@ -157,7 +161,9 @@ def peek_webhook_id(raw_body: bytes | str) -> str | None:
     except (ValueError, RecursionError):
         return None
     webhook_id = document.get("webhook_id") if isinstance(document, dict) else None
-    if isinstance(webhook_id, str) and 0 < len(webhook_id) <= 200:
+    # ClickUp's webhook ids are UUIDs; anything else (NUL, control characters, kilobytes) is no id
+    # Nexus made, and must not reach a database lookup unverified.
+    if isinstance(webhook_id, str) and _WEBHOOK_ID.fullmatch(webhook_id):
         return webhook_id
     return None
 

@@ -256,6 +256,8 @@ def test_any_bytes_parse_or_are_refused_as_malformed(body: bytes) -> None:
         ),
         (b'{"webhook_id": 5}', None),
         (b'{"webhook_id": ""}', None),
+        (b'{"webhook_id": "a\\u0000b"}', None),  # NUL: never looked up in PostgreSQL
+        (b'{"webhook_id": "' + b"x" * 65 + b'"}', None),
         (b"[]", None),
         (b"garbage", None),
     ],
