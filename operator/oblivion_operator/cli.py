@@ -13,6 +13,9 @@ import typer
 
 logger = logging.getLogger(__name__)
 
+# Peering is on (no --standalone) but kopf's peering CRD or object is missing.
+EXIT_PEERING_MISSING = 3
+
 crds_app = typer.Typer(
     name="crds",
     help="Print or inspect the CustomResourceDefinitions (oblivion crds print | kubectl apply -f -).",
@@ -77,7 +80,7 @@ def run_operator(
 
     import kopf
 
-    from oblivion_operator.runner import run
+    from oblivion_operator.runner import PeeringMissing, run
     from oblivion_operator.settings import SettingsError, load_settings
 
     try:
@@ -86,6 +89,10 @@ def run_operator(
         typer.echo(str(e), err=True)
         raise typer.Exit(2) from None
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat.PLAIN)
-    asyncio.run(
-        run(settings, namespaces=namespace, standalone=standalone, liveness_endpoint=liveness or None)
-    )
+    try:
+        asyncio.run(
+            run(settings, namespaces=namespace, standalone=standalone, liveness_endpoint=liveness or None)
+        )
+    except PeeringMissing as e:
+        typer.echo(f"oblivion operator cannot start: {e}", err=True)
+        raise typer.Exit(EXIT_PEERING_MISSING) from None
