@@ -80,10 +80,10 @@ async def agent_connect(websocket: WebSocket) -> None:
         await websocket.close(CLOSE_PROTOCOL_ERROR, f"subprotocol {SUBPROTOCOL} is required")
         return
     await websocket.accept(subprotocol=SUBPROTOCOL if offered else None)
-    identity = await _authenticate(websocket)
+    hub = delivery_hub(websocket)
+    identity = await _authenticate(websocket, hub)
     if identity is None:
         return
-    hub = delivery_hub(websocket)
     try:
         conn = await hub.open(
             identity.workgroup,
@@ -111,7 +111,7 @@ async def agent_connect(websocket: WebSocket) -> None:
         await hub.close(conn)
 
 
-async def _authenticate(websocket: WebSocket) -> AgentIdentity | None:
+async def _authenticate(websocket: WebSocket, hub: DeliveryHub) -> AgentIdentity | None:
     """Verify the token and that its agent may connect; close with 4401 (a bad or revoked token) or
     4403 (the agent is disabled, deleted or unknown) otherwise."""
     token = bearer_token(websocket)
@@ -125,7 +125,7 @@ async def _authenticate(websocket: WebSocket) -> AgentIdentity | None:
         await websocket.close(CLOSE_UNAUTHORIZED, e.reason)
         return None
     try:
-        await check_standing(websocket.app.state.resources, identity)
+        await check_standing(websocket.app.state.resources, identity, hub)
     except StandingUnavailable as e:  # PostgreSQL is down or failing: the agent should come back later
         logger.warning("%s", e)
         await websocket.close(CLOSE_TRY_AGAIN, "Nexus cannot reach its registry; reconnect")

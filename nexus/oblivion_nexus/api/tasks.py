@@ -50,7 +50,7 @@ async def agent_identity(request: Request, resources: ResourcesDep) -> AgentIden
     invalid_token = {"WWW-Authenticate": 'Bearer realm="oblivion-agents", error="invalid_token"'}
     try:
         identity = verify_access_token(resources.settings, token.strip())
-        await check_standing(resources, identity)
+        await check_standing(resources, identity, getattr(request.app.state, "delivery", None))
     except TokenError as e:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, e.reason, invalid_token) from None
     except TokenRevoked as e:

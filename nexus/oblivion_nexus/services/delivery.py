@@ -36,6 +36,7 @@ from oblivion_nexus.services.delivery_upkeep import ConnectionKeeper, listen_for
 from oblivion_nexus.services.dispatch import MAX_IN_FLIGHT, Dispatcher
 from oblivion_nexus.services.event_queueing import queue_event
 from oblivion_nexus.settings import NexusSettings
+from oblivion_nexus.stores.agent_standing import AgentStandingStore
 from oblivion_nexus.stores.inbox import (
     DEFAULT_REDIS_SLOTS,
     InboxError,
@@ -89,9 +90,12 @@ class DeliveryHub:
         heartbeat_seconds: float,
         replica: str | None = None,
         max_connections_per_agent: int | None = None,
+        standing: AgentStandingStore | None = None,
     ) -> None:
         self.inbox = inbox
         self.presence_store = presence
+        # Agents' token standings, read on every connect: on the same Redis slots as delivery.
+        self.standing = standing
         self.metrics = metrics
         self.heartbeat_seconds = heartbeat_seconds
         self.max_connections_per_agent = max_connections_per_agent
@@ -347,6 +351,7 @@ async def delivery_lifespan(
         metrics=metrics if metrics is not None else DeliveryMetrics(),
         heartbeat_seconds=settings.heartbeat_seconds,
         max_connections_per_agent=settings.agent_max_connections,
+        standing=AgentStandingStore(resources.redis, settings.redis_prefix, slots),
     )
     with access_tokens_redacted():
         await hub.start()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Boolean, Delete, Label, Row, delete, literal_column, select
@@ -357,9 +358,22 @@ async def list_agents(session: AsyncSession, workgroup: str) -> list[AgentRecord
     return [await _agent_record(session, agent) for agent in (await session.execute(stmt)).scalars()]
 
 
-async def get_agent_by_id(session: AsyncSession, agent_id: int) -> AgentRecord | None:
-    agent = await session.get(t.Agent, agent_id, populate_existing=True)
-    return None if agent is None else await _agent_record(session, agent)
+@dataclass(frozen=True, slots=True)
+class AgentCredentialState:
+    """What a token of an agent is checked against: one row, no aliases or projects."""
+
+    workgroup: str
+    name: str
+    disabled: bool
+    credential_generation: int
+
+
+async def get_credential_state(session: AsyncSession, agent_id: int) -> AgentCredentialState | None:
+    stmt = select(t.Agent.workgroup, t.Agent.name, t.Agent.disabled, t.Agent.credential_generation).where(
+        t.Agent.id == agent_id
+    )
+    row = (await session.execute(stmt)).one_or_none()
+    return None if row is None else AgentCredentialState(*row)
 
 
 async def get_agent_status(

@@ -71,23 +71,32 @@ class StandingUnavailable(NexusError):
     """Neither Redis nor PostgreSQL could say whether the token is still good: try again later."""
 
 
-def _standing_of(record: AgentRecord | None) -> AgentStanding:
+def _standing_of(record: AgentRecord | registry.AgentCredentialState | None) -> AgentStanding:
     if record is None:
         return AgentStanding(Status.GONE)
     status = Status.DISABLED if record.disabled else Status.ACTIVE
     return AgentStanding(status, record.credential_generation)
 
 
-async def check_standing(resources: StandingResources, identity: AgentIdentity) -> None:
+def standing_store(resources: StandingResources, hub: DeliveryHub | None) -> AgentStandingStore:
+    """The hub's store (sharing delivery's bounded Redis slots), or one of its own without a hub."""
+    if hub is not None and hub.standing is not None:
+        return hub.standing
+    return AgentStandingStore(resources.redis, resources.settings.redis_prefix)
+
+
+async def check_standing(
+    resources: StandingResources, identity: AgentIdentity, hub: DeliveryHub | None = None
+) -> None:
     """Raise TokenRevoked unless the token's agent id exists, is enabled and is at its generation."""
-    store = AgentStandingStore(resources.redis, resources.settings.redis_prefix)
+    store = standing_store(resources, hub)
     standing: AgentStanding | None = None
     with contextlib.suppress(StandingError):  # Redis trouble: PostgreSQL still knows
         standing = await store.get(identity.agent_id)
     if standing is None:
         try:
             async with resources.sessionmaker() as session:
-                record = await registry.get_agent_by_id(session, identity.agent_id)
+                record = await registry.get_credential_state(session, identity.agent_id)
         except SQLAlchemyError as e:
             raise StandingUnavailable(f"could not look up agent id {identity.agent_id}") from e
         if record is not None and (record.workgroup, record.name) != (identity.workgroup, identity.agent):
@@ -115,7 +124,7 @@ async def agent_saved(resources: StandingResources, hub: DeliveryHub, record: Ag
     Raises RegistryChangeError when Redis refused the new standing; repeating the PUT (which changes
     nothing in PostgreSQL) writes it again.
     """
-    store = AgentStandingStore(resources.redis, resources.settings.redis_prefix)
+    store = standing_store(resources, hub)
     try:
         await store.publish(record.id, _standing_of(record))
     except StandingError as e:
@@ -145,7 +154,7 @@ async def agents_deleted(
     what could not be purged expires with its own TTL.
     """
     settings = resources.settings
-    store = AgentStandingStore(resources.redis, settings.redis_prefix)
+    store = standing_store(resources, hub)
     idempotency = IdempotencyStore(
         resources.redis, settings.redis_prefix, ttl_seconds=settings.idempotency_ttl_seconds
     )

@@ -14,6 +14,7 @@ Redis failover heals within ``STANDING_TTL_SECONDS``.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from oblivion_nexus.errors import NexusError
+from oblivion_nexus.stores.inbox import DEFAULT_REDIS_SLOTS, bounded
 
 logger = logging.getLogger(__name__)
 
@@ -58,13 +60,17 @@ class AgentStanding:
 
 
 class AgentStandingStore:
-    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+    """Standings in Redis; pass delivery's ``slots`` so a connect storm cannot drain the Redis pool."""
+
+    def __init__(self, redis: aioredis.Redis, prefix: str, slots: asyncio.Semaphore | None = None) -> None:
         self._redis = redis
         self._prefix = prefix
+        self._slots = slots or asyncio.Semaphore(DEFAULT_REDIS_SLOTS)
 
     def _key(self, agent_id: int) -> str:
         return f"{self._prefix}:agent-standing:{agent_id}"
 
+    @bounded
     async def get(self, agent_id: int) -> AgentStanding | None:
         """The cached standing, or None when the cache has no entry for the agent."""
         try:
@@ -79,6 +85,7 @@ class AgentStandingStore:
             logger.warning("ignoring an unreadable standing of agent id %d", agent_id)
             return None
 
+    @bounded
     async def remember(self, agent_id: int, standing: AgentStanding) -> None:
         """Cache what a reader found in PostgreSQL, unless the registry has written since."""
         try:
@@ -86,6 +93,7 @@ class AgentStandingStore:
         except RedisError as e:
             raise StandingError(f"could not cache the standing of agent id {agent_id}: {e}") from e
 
+    @bounded
     async def publish(self, agent_id: int, standing: AgentStanding) -> None:
         """Record a change the registry just committed; every replica's next check sees it."""
         try:
