@@ -13,9 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from oblivion_nexus.stores.agent_standing import AgentStanding, AgentStandingStore, Status
 from tests.integration.gateway.conftest import (
     WORKGROUP,
     RunningNexus,
@@ -23,6 +25,7 @@ from tests.integration.gateway.conftest import (
     next_event,
     presence,
     queue_event,
+    registry_identity,
     wait_for,
 )
 
@@ -185,3 +188,22 @@ async def test_a_disabled_agents_token_is_refused_by_rest_and_its_connection_clo
 
     assert await closed_with(ws) == (4403, "agent is disabled")
     assert await rest_status(nexus, token) == (403, "agent is disabled")
+
+
+async def test_a_revocation_whose_message_was_lost_still_closes_the_connection_within_a_heartbeat(
+    nexus_factory: Any, redis_url: str
+) -> None:
+    nexus = await nexus_factory(heartbeat_seconds=0.3)
+    credentials = await put_agent(nexus, "coder")
+    ws = await connect_agent(nexus, await fetch_token(nexus, credentials))
+    await connected(nexus, "coder")
+    agent_id, generation = await registry_identity(nexus, "coder")
+    redis = aioredis.Redis.from_url(redis_url)
+    try:
+        # What the registry writes on a rotation, without the cut-off message (lost in a Redis blip).
+        standings = AgentStandingStore(redis, nexus.settings.redis_prefix)
+        await standings.publish(agent_id, AgentStanding(Status.ACTIVE, generation + 1))
+        code, reason = await closed_with(ws)
+    finally:
+        await redis.aclose()
+    assert (code, reason) == (4401, "token was revoked: the agent's credentials changed")

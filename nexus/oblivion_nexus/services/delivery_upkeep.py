@@ -11,7 +11,9 @@ replica with 10,000 agents never does 10,000 of anything at once, and beats spre
 interval instead of going out (and their answers coming back) in bursts that stall delivery.
 Once a tick (a tenth of a second) it refreshes this replica's liveness key and the last-seen times of
 the agents it beat, and re-examines their inboxes: that recovers a wake-up or push lost while the
-pub/sub connection was down, and events held by a replica that crashed.
+pub/sub connection was down, and events held by a replica that crashed. It also re-reads the token
+standing of the connections it beat, so one whose revocation (a cut-off message) was lost the same
+way is closed within a heartbeat interval rather than when its token expires.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 from redis.asyncio.client import PubSub
 
-from oblivion_agent.protocol import CLOSE_UNAUTHORIZED, HeartbeatFrame
+from oblivion_agent.protocol import CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED, HeartbeatFrame
 from oblivion_nexus.services.agent_connection import AgentConnection
+from oblivion_nexus.stores.agent_standing import StandingError
 from oblivion_nexus.stores.inbox import InboxError, Pushed, as_text
 from oblivion_nexus.stores.presence import CutOff, PresenceError, utc_now
 
@@ -174,8 +177,22 @@ class ConnectionKeeper:
         try:
             await hub.presence_store.mark_seen({(c.workgroup, c.agent) for c in heard}, utc_now())
             await _sweep(hub, {(c.workgroup, c.agent) for c in beaten if not c.closed})
-        except (PresenceError, InboxError) as e:
+            await self._recheck_tokens([c for c in beaten if not c.closed and c.agent_id])
+        except (PresenceError, InboxError, StandingError) as e:
             logger.warning("%s", e)
+
+    async def _recheck_tokens(self, conns: list[AgentConnection]) -> None:
+        """Close connections whose token was revoked since they opened (one Redis read for all)."""
+        if not conns or self.hub.standing is None:
+            return
+        standings = await self.hub.standing.get_many(sorted({c.agent_id for c in conns}))
+        for conn in conns:
+            standing = standings.get(conn.agent_id)
+            refusal = standing.refusal(conn.generation) if standing is not None else None
+            if refusal is not None:
+                forbidden, reason = refusal
+                code = CLOSE_FORBIDDEN if forbidden else CLOSE_UNAUTHORIZED
+                self._spawn(self.hub.close(conn, code, reason))
 
 
 async def _sweep(hub: DeliveryHub, agents: set[tuple[str, str]]) -> None:

@@ -104,12 +104,10 @@ async def check_standing(
         standing = _standing_of(record)
         with contextlib.suppress(StandingError):
             await store.remember(identity.agent_id, standing)
-    if standing.status is Status.GONE:
-        raise TokenRevoked("agent is unknown", forbidden=True)
-    if standing.status is Status.DISABLED:
-        raise TokenRevoked("agent is disabled", forbidden=True)
-    if identity.generation != standing.generation:
-        raise TokenRevoked("token was revoked: the agent's credentials changed", forbidden=False)
+    refusal = standing.refusal(identity.generation)
+    if refusal is not None:
+        forbidden, reason = refusal
+        raise TokenRevoked(reason, forbidden=forbidden)
 
 
 class RegistryChangeError(registry.RegistryError):

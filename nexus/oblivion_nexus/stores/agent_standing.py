@@ -15,6 +15,7 @@ Redis failover heals within ``STANDING_TTL_SECONDS``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 from dataclasses import dataclass
@@ -48,6 +49,17 @@ class AgentStanding:
 
     status: Status
     generation: int = 0
+
+    def refusal(self, generation: int) -> tuple[bool, str] | None:
+        """Why a token of ``generation`` is refused, as (the agent itself is refused, reason); None
+        when it is good. A refused agent gets 403/4403, a stale token 401/4401."""
+        if self.status is Status.GONE:
+            return True, "agent is unknown"
+        if self.status is Status.DISABLED:
+            return True, "agent is disabled"
+        if generation != self.generation:
+            return False, "token was revoked: the agent's credentials changed"
+        return None
 
     def encode(self) -> str:
         return f"{self.status.value}:{self.generation}"
@@ -84,6 +96,22 @@ class AgentStandingStore:
         except ValueError:  # written by another version: PostgreSQL decides
             logger.warning("ignoring an unreadable standing of agent id %d", agent_id)
             return None
+
+    @bounded
+    async def get_many(self, agent_ids: list[int]) -> dict[int, AgentStanding]:
+        """The cached standings of these agents (those without an entry are left out); one round trip."""
+        if not agent_ids:
+            return {}
+        try:
+            raws = await self._redis.mget([self._key(agent_id) for agent_id in agent_ids])
+        except RedisError as e:
+            raise StandingError(f"could not read the standing of {len(agent_ids)} agent(s): {e}") from e
+        found: dict[int, AgentStanding] = {}
+        for agent_id, raw in zip(agent_ids, raws, strict=True):
+            if raw is not None:
+                with contextlib.suppress(ValueError):
+                    found[agent_id] = AgentStanding.decode(raw)
+        return found
 
     @bounded
     async def remember(self, agent_id: int, standing: AgentStanding) -> None:
