@@ -2,9 +2,10 @@
 
 Routes authenticate after FastAPI has read the body, so without this a caller with no credentials at
 all could make Nexus hold hundreds of megabytes per request. This middleware is pure ASGI: it answers
-413 at once for a ``Content-Length`` over the limit, and otherwise counts the ``http.request`` chunks
-as the route pulls them, answering 413 the moment the count passes the limit. Nothing is buffered
-here, so memory stays flat however large the body a client sends.
+413 at once for a ``Content-Length`` over the limit (the server then discards the rest unread), and
+otherwise counts the ``http.request`` chunks as the route pulls them, answering 413 and closing the
+connection the moment the count passes the limit. Nothing is buffered here, so memory stays flat
+however large the body a client sends.
 
 Once the 413 is sent, the route sees the client as disconnected and whatever it answers is dropped.
 """
@@ -43,22 +44,17 @@ class BodyLimits:
 _TOO_LARGE = b'{"detail":"request body too large"}'
 
 
-async def _send_413(send: Send, limit: int) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(_TOO_LARGE)).encode()),
-                # Tell the client (and proxies) the connection ends here rather than read the rest.
-                (b"connection", b"close"),
-                (b"x-oblivion-max-body-bytes", str(limit).encode()),
-                # Slack retries a 4xx delivery unless told not to; a larger copy would not fit either.
-                (b"x-slack-no-retry", b"1"),
-            ],
-        }
-    )
+async def _send_413(send: Send, limit: int, *, close: bool) -> None:
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(_TOO_LARGE)).encode()),
+        (b"x-oblivion-max-body-bytes", str(limit).encode()),
+        # Slack retries a 4xx delivery unless told not to; a larger copy would not fit either.
+        (b"x-slack-no-retry", b"1"),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
     await send({"type": "http.response.body", "body": _TOO_LARGE})
 
 
@@ -85,7 +81,10 @@ class BodyLimitMiddleware:
         declared = _declared_length(scope)
         if declared is not None and declared > limit:
             logger.warning("refused a %d-byte %s body (limit %d): 413", declared, family, limit)
-            await _send_413(send, limit)
+            # The connection stays open: the server discards the declared rest without keeping it,
+            # and a client that writes its whole body before reading still gets to read the 413
+            # (a closed connection would reset under its write and lose the answer).
+            await _send_413(send, limit, close=False)
             return
 
         received = 0
@@ -103,7 +102,8 @@ class BodyLimitMiddleware:
                     refused = True
                     if not response_started:
                         logger.warning("refused a %s body over %d bytes while reading: 413", family, limit)
-                        await _send_413(send, limit)
+                        # A body without a length can be endless: this connection ends here.
+                        await _send_413(send, limit, close=True)
                     return {"type": "http.disconnect"}
             return message
 
