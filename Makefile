@@ -10,7 +10,7 @@ LOCK_PROFILES := $(shell python3 -c 'import tomllib; print(*tomllib.load(open("p
 UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --universal --python-version 3.11 \
 	--custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)
 
-.PHONY: help install lock audit sbom test lint typecheck imports pytest bench clean
+.PHONY: help install lock audit sbom docs-config test lint typecheck imports pytest bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ sbom: install ## a CycloneDX SBOM of each image's lock (nexus, operator, agent) 
 	  echo "$(SBOM_DIR)/$$image.cdx.json"; \
 	done
 
+docs-config: install ## regenerate docs/configuration.md from the settings' field descriptions
+	$(PY) scripts/config_reference.py
+
 test: install lint typecheck imports audit pytest ## lint, types, import layers, audit, then the whole test suite
 
 lint: install ## ruff
@@ -56,7 +59,7 @@ typecheck: install ## mypy --strict on the four packages
 imports: install ## import-linter layer contracts
 	$(BIN)/lint-imports
 
-pytest: install ## the test suite (real PostgreSQL and Redis must be running)
+pytest: install apiserver ## the test suite (real PostgreSQL and Redis must be running)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install ## run every benchmark under bench/
@@ -66,3 +69,4 @@ clean: ## remove caches
 	rm -rf .mypy_cache .ruff_cache .pytest_cache .cache
 
 include mk/kind.mk
+include mk/controlplane.mk
