@@ -20,7 +20,9 @@ from fastapi.responses import JSONResponse
 
 from oblivion_nexus.api.deps import ResourcesDep
 from oblivion_nexus.services.auth import ClientAuthError, issue_token_for_client
+from oblivion_nexus.services.registry_models import column_length
 from oblivion_nexus.services.token_limits import TokenRateLimiter, Verdict
+from oblivion_nexus.stores import tables
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +33,7 @@ _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _FORM = "application/x-www-form-urlencoded"
 # A token request is a few hundred bytes; anything far larger is not one.
 _MAX_BODY = 16 * 1024
+_MAX_CLIENT_ID = column_length(tables.Agent.__table__.c.client_id)
 
 
 def _error(
@@ -133,6 +136,13 @@ async def token(request: Request, resources: ResourcesDep) -> JSONResponse:
     else:
         return _invalid_client("client authentication is required (HTTP Basic or client_id/client_secret)")
     failure = ClientAuthError("unknown client or wrong secret")
+    # An id no agent can have (NUL, longer than the column) is refused before it reaches PostgreSQL,
+    # which would fail on it; no agent exists under it, so refusing early reveals nothing.
+    candidates = [
+        (cid, secret) for cid, secret in candidates if 0 < len(cid) <= _MAX_CLIENT_ID and "\x00" not in cid
+    ]
+    if not candidates:
+        return _invalid_client(str(failure))
     for client_id, client_secret in candidates:
         verdict = await limiter.admit_client(client_id)
         if not verdict.admitted:

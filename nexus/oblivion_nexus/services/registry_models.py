@@ -26,7 +26,7 @@ from pydantic import (
     field_validator,
 )
 from pydantic.alias_generators import to_camel
-from sqlalchemy import Column, String
+from sqlalchemy import ColumnElement, String
 
 from oblivion_nexus.services.task_states import TaskState
 from oblivion_nexus.stores import tables as t
@@ -36,14 +36,14 @@ NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
 _ALIAS = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 
 
-def column_length(column: Column[Any]) -> int:
+def column_length(column: ColumnElement[Any]) -> int:
     """The declared length of a ``String(n)`` column: the most characters the registry accepts for it."""
     if not isinstance(column.type, String) or column.type.length is None:
         raise TypeError(f"{column} has no declared length")
     return column.type.length
 
 
-def _max(column: Column[Any], *, min_length: int = 0) -> StringConstraints:
+def _max(column: ColumnElement[Any], *, min_length: int = 0) -> StringConstraints:
     return StringConstraints(min_length=min_length, max_length=column_length(column))
 
 
