@@ -12,6 +12,7 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -107,6 +108,12 @@ def redact_secrets(text: str) -> str:
 redact_access_tokens = redact_secrets
 
 
+def _redacted_args(args: object) -> Any:
+    if isinstance(args, tuple):
+        return tuple(redact_secrets(a) if isinstance(a, str) else a for a in args)
+    return args
+
+
 class AccessTokenRedactor(logging.Filter):
     """Rewrites log records so no token or Authorization value reaches a handler, at any level.
 
@@ -117,17 +124,22 @@ class AccessTokenRedactor(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact_secrets(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(redact_secrets(a) if isinstance(a, str) else a for a in record.args)
         try:
             rendered = record.getMessage()
-        except Exception:  # a broken format string is the formatter's problem, not a leak
+        except Exception:  # a broken format string: keep it, but no argument goes out unredacted
+            record.args = _redacted_args(record.args)
             return True
         redacted = redact_secrets(rendered)
         if redacted != rendered:
-            record.msg, record.args = redacted, None
+            # The message itself is never rewritten while it still has arguments: a redaction
+            # inside ``%s`` placeholders' text would leave the arguments miscounted.
+            record.args = _redacted_args(record.args)
+            try:
+                still_leaks = record.getMessage() != redacted
+            except Exception:
+                still_leaks = True
+            if still_leaks:
+                record.msg, record.args = redacted, None
         if record.exc_info and not record.exc_text:
             record.exc_text = redact_secrets(logging.Formatter().formatException(record.exc_info))
         elif record.exc_text:

@@ -168,3 +168,23 @@ def test_the_redaction_filter_hides_a_header_split_across_arguments() -> None:
     )
     assert AccessTokenRedactor().filter(record)
     assert record.getMessage() == "< authorization: Bearer [REDACTED]"
+
+
+def test_a_token_placeholder_in_the_message_keeps_the_record_formattable() -> None:
+    # Rewriting "token=%s" inside the message would leave its argument unused: logging would then
+    # print a "Logging error" report to stderr, with the argument (the token) in it.
+    record = logging.LogRecord(
+        "tests", logging.INFO, __file__, 1, "GET ?token=%s&x=1", ("opaque-5678",), None
+    )
+    assert AccessTokenRedactor().filter(record)
+    assert record.getMessage() == "GET ?token=[REDACTED]&x=1"
+
+
+def test_uvicorns_access_line_keeps_its_arguments_with_the_token_redacted() -> None:
+    args = ("10.0.0.1:5555", "GET", "/v1/agents/connect?access_token=opaque-9999", "1.1", 101)
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d', args, None
+    )
+    assert AccessTokenRedactor().filter(record)
+    assert isinstance(record.args, tuple)  # uvicorn's access formatter reads them one by one
+    assert record.args[2] == "/v1/agents/connect?access_token=[REDACTED]"
