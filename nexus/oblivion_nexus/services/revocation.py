@@ -173,10 +173,10 @@ async def agents_deleted(
         except (InboxError, PresenceError, IdempotencyError, BreakerError) as e:
             failures.append(str(e))
         logger.info(
-            "agent %s/%s (id %d) deleted: tokens refused, state purged",
+            "agent %s/%s (id %d) deleted: its tokens are refused, its connections cut off",
             record.workgroup,
             record.name,
             record.id,
         )
-    for failure in failures:
+    for failure in failures:  # what stays behind expires with its own TTL
         logger.error("after a deletion: %s", failure)
