@@ -13,9 +13,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from qdrant_client import AsyncQdrantClient
+from qdrant_client import AsyncQdrantClient, models
 
 from oblivion_nexus.stores.vectors import (
+    CollectionLayoutError,
     MemoryKind,
     MemoryPoint,
     MemoryScope,
@@ -191,4 +192,15 @@ async def test_the_embedded_store_answers_the_same_after_optimizing_its_segments
     after = await store.search(COLLECTION, scope, dense=_vector(2), text="text", limit=5)
     assert [h.id for h in after] == [h.id for h in before]
     assert await store.count(COLLECTION) == 20
+    await store.aclose()
+
+
+async def test_a_collection_in_the_operators_single_vector_layout_is_named_as_such() -> None:
+    client = AsyncQdrantClient(location=":memory:")
+    await client.create_collection(
+        "tenant_old", vectors_config=models.VectorParams(size=DIM, distance=models.Distance.COSINE)
+    )
+    store = QdrantVectorStore(client)
+    with pytest.raises(CollectionLayoutError, match="lacks the named vectors 'dense'"):
+        await store.ensure_collection("tenant_old", DIM)
     await store.aclose()
