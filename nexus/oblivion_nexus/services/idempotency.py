@@ -105,15 +105,26 @@ class IdempotencyStore:
             # The work is done; a retry would repeat it, which is the lesser harm than failing now.
             logger.warning("could not store the answer of an idempotent request of %s", scope)
 
-    async def purge(self, scope: str) -> int:
-        """Forget every key of ``scope`` (its agent was deleted); returns how many were dropped."""
-        dropped = 0
+    async def purge(self, scopes: set[str]) -> int:
+        """Forget every key of these scopes (their agents were deleted); returns how many were dropped.
+
+        One pass over this installation's keys for all of them, so deleting a workgroup of fifty
+        agents scans once, not fifty times.
+        """
+        if not scopes:
+            return 0
+        head = f"{self._prefix}:idem:"
+        doomed: list[str] = []
         try:
-            async for redis_key in self._redis.scan_iter(match=f"{self._prefix}:idem:{scope}:*", count=500):
-                dropped += int(await self._redis.delete(redis_key))
+            async for raw in self._redis.scan_iter(match=f"{head}*", count=1000):
+                redis_key = raw.decode() if isinstance(raw, bytes) else str(raw)
+                if redis_key[len(head) :].rpartition(":")[0] in scopes:
+                    doomed.append(redis_key)
+            for start in range(0, len(doomed), 500):
+                await self._redis.delete(*doomed[start : start + 500])
         except RedisError as e:
-            raise IdempotencyError(f"could not purge the idempotency keys of {scope}: {e}", 503, 1) from e
-        return dropped
+            raise IdempotencyError(f"could not purge idempotency keys: {e}", 503, 1) from e
+        return len(doomed)
 
     async def release(self, scope: str, key: str) -> None:
         """Give up a claim after a failed request, so a retry does the work."""

@@ -168,9 +168,8 @@ async def agents_deleted(
         await hub.cut_off(record.workgroup, record.name, reason, agent_id=record.id)
         try:
             await hub.purge(record.workgroup, record.name)
-            await idempotency.purge(idempotency_scope(record.workgroup, record.id))
             await breaker.release(record.workgroup, record.name)
-        except (InboxError, PresenceError, IdempotencyError, BreakerError) as e:
+        except (InboxError, PresenceError, BreakerError) as e:
             failures.append(str(e))
         logger.info(
             "agent %s/%s (id %d) deleted: its tokens are refused, its connections cut off",
@@ -178,5 +177,9 @@ async def agents_deleted(
             record.name,
             record.id,
         )
+    try:
+        await idempotency.purge({idempotency_scope(r.workgroup, r.id) for r in records})
+    except IdempotencyError as e:
+        failures.append(str(e))
     for failure in failures:  # what stays behind expires with its own TTL
         logger.error("after a deletion: %s", failure)
