@@ -29,6 +29,7 @@ def _view(row: t.Credential | Row[Any]) -> CredentialView:
         allowed_actions=row.allowed_actions,
         agents=row.agents,
         config=row.config,
+        approval=row.approval or None,
         fingerprint=row.fingerprint,
         key_id=row.key_id,
         updated_at=row.updated_at,
@@ -51,7 +52,8 @@ async def put_credential(
     """Encrypt the value under the current master key and upsert; only ciphertext reaches the table."""
     await require_workgroup(session, workgroup)
     values: dict[str, Any] = {
-        **spec.model_dump(exclude={"value"}),
+        **spec.model_dump(exclude={"value", "approval"}),
+        "approval": spec.approval.model_dump(by_alias=True) if spec.approval else {},
         **_sealed_columns(keys, workgroup, name, spec.value.get_secret_value()),
     }
     row = await upsert_audited(

@@ -263,6 +263,7 @@ async def _agent_record(session: AsyncSession, agent: t.Agent) -> AgentRecord:
         disabled=agent.disabled,
         credential_generation=agent.credential_generation,
         allow_mentions=agent.allow_mentions,
+        tools=tuple(agent.tools or ()),
     )
 
 
@@ -336,6 +337,12 @@ async def get_agent(session: AsyncSession, workgroup: str, name: str) -> AgentRe
     stmt = select(t.Agent).where(t.Agent.workgroup == workgroup, t.Agent.name == name)
     agent = (await session.execute(stmt.execution_options(populate_existing=True))).scalar_one_or_none()
     return None if agent is None else await _agent_record(session, agent)
+
+
+async def client_secret_hash(session: AsyncSession, client_id: str) -> str | None:
+    """The stored secret hash of ``client_id`` (one indexed read, the same for every id, known or not)."""
+    stmt = select(t.Agent.client_secret_hash).where(t.Agent.client_id == client_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def get_agent_by_client_id(session: AsyncSession, client_id: str) -> tuple[AgentRecord, str] | None:

@@ -167,6 +167,37 @@ class ProjectView(_Response):
     archived: bool
 
 
+CredentialName = Annotated[str, _max(t.Credential.__table__.c.name, min_length=1)]
+# What the CRDs allow: `*`, a name, a dotted prefix ending in `.*`, or `METHOD /path` for http tools.
+ActionPattern = Annotated[
+    str,
+    StringConstraints(
+        min_length=1,
+        max_length=256,
+        pattern=r"^(\*|[a-z][a-zA-Z0-9_]*(\.([a-zA-Z0-9_]+|\*))*|(GET|HEAD|POST|PUT|PATCH|DELETE) /[^\s]*)$",
+    ),
+]
+# Slack user ids (U…, W…) or user group ids (S…).
+SlackPrincipal = Annotated[str, StringConstraints(pattern=r"^[UWS][A-Z0-9]{2,20}$")]
+
+
+class AgentToolSpec(_Request):
+    """One entry of the Agent's spec.tools: a credential of its workgroup and the actions it may use."""
+
+    credential: CredentialName
+    actions: list[ActionPattern] | None = Field(
+        default=None, max_length=128, description="Omitted: every action the credential allows."
+    )
+
+
+class ApprovalSpec(_Request):
+    """Actions of a credential that wait for a person's yes in Slack, who may give it, and for how long."""
+
+    actions: list[ActionPattern] = Field(min_length=1, max_length=128)
+    approvers: list[SlackPrincipal] = Field(min_length=1, max_length=256)
+    timeout_seconds: int = Field(default=3600, ge=30, le=7 * 24 * 3600)
+
+
 class AgentSpec(_Request):
     display_name: DisplayName | None = None
     client_id: ClientId
@@ -185,6 +216,7 @@ class AgentSpec(_Request):
         description="Let the agent's text ping (<!channel>, <@U…>) and format links in Slack; "
         "off, its text is escaped and shows literally.",
     )
+    tools: list[AgentToolSpec] = Field(default_factory=list, max_length=64)
 
     @field_validator("aliases")
     @classmethod
@@ -227,6 +259,7 @@ class AgentRecord:
     disabled: bool
     credential_generation: int = 1  # tokens carry it; see ``services.revocation``
     allow_mentions: bool = False
+    tools: tuple[dict[str, Any], ...] = ()  # [{"credential": name, "actions": [...] | None}]
 
 
 class AgentView(_Response):
@@ -242,6 +275,7 @@ class AgentView(_Response):
     icon_emoji: str | None
     disabled: bool
     allow_mentions: bool
+    tools: list[dict[str, Any]]
 
     @classmethod
     def of(cls, record: AgentRecord) -> AgentView:
@@ -258,6 +292,7 @@ class AgentView(_Response):
             icon_emoji=record.icon_emoji,
             disabled=record.disabled,
             allow_mentions=record.allow_mentions,
+            tools=list(record.tools),
         )
 
 
@@ -269,6 +304,7 @@ class CredentialSpec(_Request):
         default_factory=list, max_length=_MAX_ITEMS, description="Agents allowed to use it; empty: all."
     )
     config: dict[str, Any] = Field(default_factory=dict)
+    approval: ApprovalSpec | None = None
 
 
 class CredentialView(_Response):
@@ -278,6 +314,7 @@ class CredentialView(_Response):
     allowed_actions: list[str]
     agents: list[str]
     config: dict[str, Any]
+    approval: dict[str, Any] | None = None
     fingerprint: str
     key_id: str
     updated_at: datetime

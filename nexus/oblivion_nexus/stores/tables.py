@@ -104,6 +104,8 @@ class Agent(_Timestamps, Base):
     credential_generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # Off: the agent's text reaches Slack escaped, so it cannot ping a channel or disguise a link.
     allow_mentions: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The Agent's spec.tools: [{"credential": name, "actions": [patterns] | null}].
+    tools: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list, server_default="[]")
 
 
 class AgentAlias(Base):
@@ -225,6 +227,8 @@ class Credential(_Timestamps, Base):
     allowed_actions: Mapped[list[str]] = mapped_column(default=list)
     agents: Mapped[list[str]] = mapped_column(default=list)
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Actions that wait for a person: {"actions": [...], "approvers": [...], "timeoutSeconds": n}.
+    approval: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
 
 
 class AuditRecord(Base):
@@ -240,3 +244,66 @@ class AuditRecord(Base):
     arguments: Mapped[dict[str, Any]] = mapped_column(default=dict)
     outcome: Mapped[str] = mapped_column(String(32))
     duration_ms: Mapped[int | None] = mapped_column(Integer)
+
+
+class ToolAuditRecord(Base):
+    """One Tool Gateway decision or execution, chained per workgroup: each row hashes the one before.
+
+    No foreign key to the workgroup: the trail must outlive the tenant it describes.
+    """
+
+    __tablename__ = "tool_audit"
+    __table_args__ = (UniqueConstraint("workgroup", "seq"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    workgroup: Mapped[str] = mapped_column(NAME)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    agent: Mapped[str] = mapped_column(NAME)
+    project: Mapped[str | None] = mapped_column(NAME)
+    task_id: Mapped[str | None] = mapped_column(EXTERNAL_ID)
+    tool: Mapped[str] = mapped_column(String(64))
+    credential: Mapped[str | None] = mapped_column(NAME)
+    action: Mapped[str] = mapped_column(String(512))
+    arguments: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    outcome: Mapped[str] = mapped_column(String(32))
+    upstream_status: Mapped[int | None] = mapped_column(Integer)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    approver: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+    invocation_id: Mapped[str] = mapped_column(String(40), index=True)
+
+
+class ToolAuditHead(Base):
+    """The newest record of a workgroup's chain, kept apart so removing the newest rows shows."""
+
+    __tablename__ = "tool_audit_heads"
+    workgroup: Mapped[str] = mapped_column(NAME, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class ToolApproval(Base):
+    """A tool call waiting for a person's yes; decided once (the status moves from pending exactly once)."""
+
+    __tablename__ = "tool_approvals"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workgroup: Mapped[str] = mapped_column(NAME, _workgroup_fk(), index=True)
+    agent: Mapped[str] = mapped_column(NAME)
+    agent_id: Mapped[int] = mapped_column(Integer)
+    project: Mapped[str | None] = mapped_column(NAME)
+    task_id: Mapped[str | None] = mapped_column(EXTERNAL_ID)
+    tool: Mapped[str] = mapped_column(String(64))
+    credential: Mapped[str] = mapped_column(NAME)
+    action: Mapped[str] = mapped_column(String(512))
+    # What runs once approved (the agent's own arguments; no credential is in them).
+    arguments: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    slack_channel: Mapped[str | None] = mapped_column(EXTERNAL_ID)
+    slack_ts: Mapped[str | None] = mapped_column(EXTERNAL_ID)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

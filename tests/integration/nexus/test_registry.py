@@ -150,6 +150,7 @@ async def test_agent_round_trip_never_returns_the_secret(
         clickupUserId=81234,
         rateLimitPerMinute=20,
         iconEmoji=":robot_face:",
+        tools=[{"credential": "github", "actions": ["issues.*", "pulls.get"]}, {"credential": "status-api"}],
     )
     created = await admin.put(f"/workgroups/{wg}/agents/reviewer", json=body)
     again = await admin.put(f"/workgroups/{wg}/agents/reviewer", json=body)
@@ -171,6 +172,10 @@ async def test_agent_round_trip_never_returns_the_secret(
         "iconEmoji": ":robot_face:",
         "disabled": False,
         "allowMentions": False,
+        "tools": [
+            {"credential": "github", "actions": ["issues.*", "pulls.get"]},
+            {"credential": "status-api", "actions": None},
+        ],
     }
 
 
@@ -333,3 +338,58 @@ async def test_concurrent_puts_of_one_object_create_it_once(
     agents = await asyncio.gather(*(admin.put(f"/workgroups/{wg}/agents/a1", json=body) for _ in range(4)))
     assert sorted(r.status_code for r in agents) == [200] * 3 + [201]
     assert (await admin.get(f"/workgroups/{wg}/agents/a1")).json()["aliases"] == ["race-bot"]
+
+
+async def test_a_credential_carries_its_approval_rule_and_an_agent_its_tool_grants(
+    admin: httpx.AsyncClient,
+) -> None:
+    wg = await _workgroup(admin)
+    approval = {
+        "actions": ["pulls.merge", "DELETE /*"],
+        "approvers": ["UA8RXUSPL", "S0614TZR7"],
+        "timeoutSeconds": 600,
+    }
+    body = {
+        "type": "github",
+        "value": "ghp_" + secrets.token_urlsafe(20),
+        "allowedActions": ["*"],
+        "approval": approval,
+    }
+    assert (await admin.put(f"/workgroups/{wg}/credentials/github", json=body)).status_code == 201
+    assert (await admin.get(f"/workgroups/{wg}/credentials/github")).json()["approval"] == approval
+    plain = {**body, "approval": None}
+    assert (await admin.put(f"/workgroups/{wg}/credentials/plain", json=plain)).json()["approval"] is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "value"),
+    [
+        ("credentials", "approval", {"actions": ["pulls.merge"], "approvers": ["not-a-slack-id"]}),
+        ("credentials", "approval", {"actions": [], "approvers": ["UA8RXUSPL"]}),
+        ("credentials", "approval", {"actions": ["rm -rf"], "approvers": ["UA8RXUSPL"]}),
+        (
+            "credentials",
+            "approval",
+            {"actions": ["pulls.merge"], "approvers": ["UA8RXUSPL"], "timeoutSeconds": 5},
+        ),
+        ("agents", "tools", [{"credential": "github", "actions": ["TRACE /x"]}]),
+        ("agents", "tools", [{"credential": "", "actions": None}]),
+        ("agents", "tools", [{"credential": "github", "extra": 1}]),
+    ],
+)
+async def test_malformed_tool_grants_and_approval_rules_are_refused_naming_the_field(
+    admin: httpx.AsyncClient, kind: str, field: str, value: Any
+) -> None:
+    wg = await _workgroup(admin)
+    if kind == "credentials":
+        body: dict[str, Any] = {
+            "type": "github",
+            "value": "ghp_x1234567",
+            "allowedActions": ["*"],
+            field: value,
+        }
+    else:
+        body = _agent_body(secrets.token_urlsafe(16), **{field: value})
+    response = await admin.put(f"/workgroups/{wg}/{kind}/x", json=body)
+    assert response.status_code == 422, response.text
+    assert field in response.text
