@@ -152,12 +152,20 @@ def _decoy_hash() -> str:
 async def authenticate_client(
     sessionmaker: async_sessionmaker[AsyncSession], client_id: str, client_secret: str
 ) -> AgentRecord:
-    """The agent whose client credentials these are; raise ClientAuthError otherwise."""
+    """The agent whose client credentials these are; raise ClientAuthError otherwise.
+
+    Until the secret is verified, a known and an unknown client id cost the same: one read of one
+    column, then one hash check (of a decoy for an unknown id). The agent is loaded only after.
+    """
     async with sessionmaker() as session:
-        found = await registry.get_agent_by_client_id(session, client_id)
-    stored = found[1] if found is not None else await asyncio.to_thread(_decoy_hash)
-    ok = await asyncio.to_thread(verify_client_secret, client_secret, stored)
-    if found is None or not ok:
+        stored = await registry.client_secret_hash(session, client_id)
+    checked = stored if stored is not None else await asyncio.to_thread(_decoy_hash)
+    ok = await asyncio.to_thread(verify_client_secret, client_secret, checked)
+    found = None
+    if stored is not None and ok:
+        async with sessionmaker() as session:
+            found = await registry.get_agent_by_client_id(session, client_id)
+    if found is None:
         logger.info("client authentication failed for client id %r", client_id[:64])
         raise ClientAuthError("unknown client or wrong secret")
     agent = found[0]
