@@ -345,12 +345,6 @@ async def client_secret_hash(session: AsyncSession, client_id: str) -> str | Non
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def client_secret_hash(session: AsyncSession, client_id: str) -> str | None:
-    """The stored secret hash of ``client_id`` (one indexed read, the same for every id, known or not)."""
-    stmt = select(t.Agent.client_secret_hash).where(t.Agent.client_id == client_id)
-    return (await session.execute(stmt)).scalar_one_or_none()
-
-
 async def get_agent_by_client_id(session: AsyncSession, client_id: str) -> tuple[AgentRecord, str] | None:
     """The agent owning ``client_id`` and its stored secret hash, for client authentication only."""
     stmt = select(t.Agent).where(t.Agent.client_id == client_id)
