@@ -74,7 +74,9 @@ class QdrantVectorStore:
         cls, url: str, *, api_key: SecretStr | None = None, timeout: float = 10.0
     ) -> QdrantVectorStore:
         key = api_key.get_secret_value() if api_key is not None else None
-        return cls(AsyncQdrantClient(url=url, api_key=key, timeout=int(timeout)))
+        # The client's version check runs in a background thread that can only warn; start-up checks
+        # each collection Nexus uses instead (ensure_collection), which fails with a clear error.
+        return cls(AsyncQdrantClient(url=url, api_key=key, timeout=int(timeout), check_compatibility=False))
 
     async def _call(self, collection: str | None, what: str, call: Awaitable[_T]) -> _T:
         try:
