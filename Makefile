@@ -59,7 +59,7 @@ typecheck: install ## mypy --strict on the four packages
 imports: install ## import-linter layer contracts
 	$(BIN)/lint-imports
 
-pytest: install ## the test suite (real PostgreSQL and Redis must be running)
+pytest: install apiserver ## the test suite (real PostgreSQL and Redis must be running)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install ## run every benchmark under bench/
@@ -69,3 +69,4 @@ clean: ## remove caches
 	rm -rf .mypy_cache .ruff_cache .pytest_cache .cache
 
 include mk/kind.mk
+include mk/controlplane.mk

@@ -1,13 +1,16 @@
 """How fast the operator turns many Agents into running, registered agents.
 
-Applies N Agents at once (default 100 and 500) to the Kubernetes API emulator, with the real kopf
-operator, a real Nexus (``oblivion nexus serve`` on the local PostgreSQL and Redis), the fake Slack and
-the embedded Qdrant, and reports the time until every Agent is ``Ready`` and the reconciles per second.
+Applies N Agents at once (default 100 and 500) to the real Kubernetes control plane (kube-apiserver,
+etcd and the controller manager of ``tests/controlplane/``), with the real kopf operator logged in as
+its ServiceAccount, a real Nexus (``oblivion nexus serve`` on the local PostgreSQL and Redis), the fake
+Slack and the embedded Qdrant, and reports the time until every Agent is ``Ready`` and the reconciles
+per second.
 
-The floors, measured in the same run: the emulator's own request throughput (concurrent GETs and
-POSTs from one asyncio client) — each Agent costs a number of API requests (printed), so
-``requests ÷ emulator requests/s`` is the time the emulator alone would need — and the time Nexus
-alone needs to register N agents (each registration hashes a client secret).
+The floors, measured in the same run: the API server's own request throughput (concurrent GETs and
+POSTs from one asyncio client) — each Agent costs a number of API requests (counted by the server's
+``apiserver_request_total`` and printed; the controllers' own requests included), so ``requests ÷
+API requests/s`` is the time the API server alone would need — and the time Nexus alone needs to
+register N agents (each registration hashes a client secret).
 
     .venv/bin/python bench/operator_scale.py            # 100 and 500
     .venv/bin/python bench/operator_scale.py --agents 50
@@ -30,15 +33,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import kopf
 import psycopg
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from tests.controlplane import Cluster, control_plane_cluster, run_operator  # noqa: E402
 from tests.fakes.slack import FakeSlack  # noqa: E402
-from tests.kube import KubeApi, serve_kube_api  # noqa: E402
-from tests.kube.operator_runner import run_operator  # noqa: E402
 from tests.nexus_server import nexus_process  # noqa: E402
 
 from oblivion_operator.runner import build_registry, configure_kopf  # noqa: E402
@@ -60,10 +61,13 @@ def scratch_database() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-async def emulator_floor(url: str, requests: int, concurrency: int = 32) -> float:
-    """Requests per second the emulator serves: a GET/POST mix like the operator's, no operator."""
+async def api_floor(cluster: Cluster, requests: int, concurrency: int = 32) -> float:
+    """Requests per second the API server serves: a GET/POST mix like the operator's, no operator."""
     namespace = "bench-floor"
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+    headers = {"Authorization": f"Bearer {cluster.admin_token}"}
+    async with httpx.AsyncClient(
+        base_url=cluster.url, headers=headers, verify=cluster.ssl_context(), timeout=30
+    ) as client:
         await client.post("/api/v1/namespaces", json={"metadata": {"name": namespace}})
         queue: asyncio.Queue[int] = asyncio.Queue()
         for i in range(requests):
@@ -124,7 +128,7 @@ def agent(name: str, namespace: str) -> dict[str, Any]:
     }
 
 
-def ready_count(api: KubeApi, namespace: str) -> int:
+def ready_count(api: Cluster, namespace: str) -> int:
     count = 0
     for obj in api.list("agents", namespace):
         for condition in (obj.get("status") or {}).get("conditions") or ():
@@ -133,7 +137,7 @@ def ready_count(api: KubeApi, namespace: str) -> int:
     return count
 
 
-def apply_agents(api: KubeApi, nexus_url: str, admin_token: str, n: int, timeout: float) -> dict[str, float]:
+def apply_agents(api: Cluster, nexus_url: str, admin_token: str, n: int, timeout: float) -> dict[str, float]:
     workgroup = f"bench-{n}"
     namespace = f"wg-{workgroup}"
     api.create_namespace(namespace, labels={"oblivion.dev/workgroup": workgroup})
@@ -191,11 +195,12 @@ def main() -> None:
         }
         nexus = stack.enter_context(nexus_process(env))
         slack = stack.enter_context(FakeSlack())
-        api = stack.enter_context(serve_kube_api(workdir))
-        api.register_crds()
+        api = stack.enter_context(control_plane_cluster(workdir))
 
-        floor_rps = asyncio.run(emulator_floor(api.url, args.floor_requests))
-        print(f"emulator floor: {floor_rps:,.0f} requests/s ({args.floor_requests} GET/POST, 32 concurrent)")
+        floor_rps = asyncio.run(api_floor(api, args.floor_requests))
+        print(
+            f"API server floor: {floor_rps:,.0f} requests/s ({args.floor_requests} GET/POST, 32 concurrent)"
+        )
 
         nexus_seconds = {
             n: asyncio.run(nexus_floor(nexus.url, env["OBLIVION_ADMIN_TOKEN"], n)) for n in args.agents
@@ -216,13 +221,11 @@ def main() -> None:
             drift_interval_seconds=args.drift_interval,
             presence_interval_seconds=3600,
         )
-        registry, _ = build_registry(
-            settings, kube_connection=kopf.ConnectionInfo(server=api.url, insecure=True)
-        )
+        registry, _ = build_registry(settings, kube_connection=api.operator_connection())
         with run_operator(api, registry, configure=lambda s: configure_kopf(s, standalone=True)):
             print(
                 f"{'agents':>7} {'all Ready (s)':>14} {'reconciles/s':>13} {'API requests':>13} "
-                f"{'req/agent':>10} {'emulator-only (s)':>18} {'Nexus-only (s)':>15}"
+                f"{'req/agent':>10} {'API-only (s)':>18} {'Nexus-only (s)':>15}"
             )
             for n in args.agents:
                 result = apply_agents(api, nexus.url, env["OBLIVION_ADMIN_TOKEN"], n, args.timeout)

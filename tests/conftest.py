@@ -20,7 +20,7 @@ import pytest
 import redis
 
 # Fails the run if a secret a test registered with `secret_registry` ever reaches a log line.
-pytest_plugins = ["tests.secret_logs", "tests.kube.fixtures"]
+pytest_plugins = ["tests.secret_logs", "tests.controlplane.fixtures"]
 
 PG_ADMIN_DSN = os.environ.get("OBLIVION_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("OBLIVION_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -2,12 +2,12 @@
 
 Examples are read as kubectl sends them. `structural_problems` checks the rules the API server
 enforces for structural schemas when a CRD is created, and that every field is described so
-``kubectl explain`` teaches it. `crd_admission` builds on this to admit objects.
+``kubectl explain`` teaches it. What the CRDs admit is tested against the real API server
+(``tests/integration/crds/``).
 """
 
 from __future__ import annotations
 
-import copy
 import datetime
 import re
 from collections.abc import Iterator
@@ -26,22 +26,6 @@ EXAMPLES_DIR = REPO_ROOT / "examples"
 
 
 _EXPECT = re.compile(r"^#\s*expect:\s*(?P<text>.+?)\s*$", re.MULTILINE)
-
-
-# What the API server keeps of metadata; anything else there is refused like any unknown field.
-_OBJECT_META = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "name": {"type": "string"},
-        "generateName": {"type": "string"},
-        "namespace": {"type": "string"},
-        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-        "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
-        "finalizers": {"type": "array", "items": {"type": "string"}},
-        "ownerReferences": {"type": "array", "items": {"type": "object"}},
-    },
-}
 
 
 class _YamlLikeKubectl(yaml.SafeLoader):
@@ -73,55 +57,6 @@ def expected_error(path: Path) -> str:
 
 def crd_files() -> list[Path]:
     return sorted(CRD_DIR.glob("*.oblivion.dev.yaml"))
-
-
-def child_nodes(
-    value: Any, schema: dict[str, Any], path: str, old: Any
-) -> Iterator[tuple[Any, dict[str, Any], str, Any]]:
-    if isinstance(value, dict):
-        properties = schema.get("properties", {})
-        extra = schema.get("additionalProperties")
-        for key, child in value.items():
-            child_schema = properties.get(key) or (extra if isinstance(extra, dict) else None)
-            if child_schema is None:
-                continue
-            child_old = old.get(key) if isinstance(old, dict) else None
-            yield child, child_schema, join_path(path, key), child_old
-    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for index, child in enumerate(value):
-            yield child, schema["items"], f"{path}[{index}]", None
-
-
-def apply_defaults(value: Any, schema: dict[str, Any]) -> None:
-    """Fill in every schema default that is missing, in place and recursively, like the API server."""
-    if isinstance(value, dict):
-        for key, prop in schema.get("properties", {}).items():
-            if key not in value and "default" in prop:
-                value[key] = copy.deepcopy(prop["default"])
-        for child, child_schema, _, _ in child_nodes(value, schema, "", None):
-            apply_defaults(child, child_schema)
-    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for item in value:
-            apply_defaults(item, schema["items"])
-
-
-def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """The schema for jsonschema, with unknown fields refused wherever the API server would prune them."""
-    strict = copy.deepcopy(schema)
-
-    def close(node: dict[str, Any]) -> None:
-        open_ended = "additionalProperties" in node or node.get("x-kubernetes-preserve-unknown-fields")
-        if "properties" in node and not open_ended:
-            node["additionalProperties"] = False
-        for child in node.get("properties", {}).values():
-            close(child)
-        for key in ("items", "additionalProperties"):
-            if isinstance(node.get(key), dict):
-                close(node[key])
-
-    close(strict)
-    strict["properties"]["metadata"] = _OBJECT_META
-    return strict
 
 
 def join_path(path: str, key: str) -> str:

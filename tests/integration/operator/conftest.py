@@ -1,9 +1,11 @@
-"""The operator against the Kubernetes API emulator, a real Nexus (real PostgreSQL and Redis), the fake
-Slack and qdrant-client's embedded store.
+"""The operator against the real Kubernetes control plane, a real Nexus (real PostgreSQL and Redis),
+the fake Slack and qdrant-client's embedded store.
 
-Nexus runs once per session as ``oblivion nexus serve`` (exactly as deployed); each test gets its own
-emulator, Slack fake and Qdrant directory, and runs the real kopf operator in its own thread through
-``tests.kube.run_operator``. Tests are synchronous: they wait on conditions with deadlines.
+The control plane and Nexus (as ``oblivion nexus serve``, exactly as deployed) run once per session;
+each test starts from a cluster without the previous test's objects, gets its own Slack fake and
+Qdrant directory, and runs the real kopf operator in its own thread, logged in as the operator's
+ServiceAccount, through ``tests.controlplane.run_operator``. Tests are synchronous: they wait on
+conditions with deadlines.
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ import pytest
 from oblivion_operator.reconcile import OperatorContext
 from oblivion_operator.runner import build_registry, configure_kopf
 from oblivion_operator.settings import OperatorSettings
+from tests.controlplane import Cluster
+from tests.controlplane.operator_runner import OperatorRun, run_operator
 from tests.fakes.slack import FakeSlack
-from tests.kube import KubeApi
-from tests.kube.operator_runner import OperatorRun, run_operator
 from tests.nexus_server import nexus_process
 from tests.secret_logs import SecretRegistry
 
@@ -112,25 +114,22 @@ class RunningOperator:
 
 
 @contextlib.contextmanager
-def start_operator(kube_api: KubeApi, settings: OperatorSettings) -> Iterator[RunningOperator]:
-    registry, ctx = build_registry(
-        settings, kube_connection=kopf.ConnectionInfo(server=kube_api.url, insecure=True)
-    )
+def start_operator(cluster: Cluster, settings: OperatorSettings) -> Iterator[RunningOperator]:
+    registry, ctx = build_registry(settings, kube_connection=cluster.operator_connection())
     loops: list[asyncio.AbstractEventLoop] = []
 
     @kopf.on.startup(id="test-grab-loop", registry=registry)
     async def grab_loop(**_: Any) -> None:
         loops.append(asyncio.get_running_loop())
 
-    with run_operator(kube_api, registry, configure=lambda s: configure_kopf(s, standalone=True)) as run:
+    with run_operator(cluster, registry, configure=lambda s: configure_kopf(s, standalone=True)) as run:
         yield RunningOperator(run, ctx, loops[0])
 
 
 @pytest.fixture
-def cluster(kube_api: KubeApi) -> KubeApi:
-    """The emulator with the four CRDs registered."""
-    kube_api.register_crds()
-    return kube_api
+def cluster(kube: Cluster) -> Cluster:
+    """The control plane (CRDs installed), without what earlier tests made."""
+    return kube
 
 
 def ready(obj: dict[str, Any]) -> bool:

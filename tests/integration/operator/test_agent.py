@@ -6,13 +6,11 @@ import base64
 import uuid
 from typing import Any
 
-import kopf
-
 from oblivion_operator.runner import build_registry, configure_kopf
 from oblivion_operator.settings import OperatorSettings
+from tests.controlplane import Cluster
+from tests.controlplane.operator_runner import run_operator
 from tests.integration.operator.conftest import NexusAdmin, not_ready_because, ready, start_operator
-from tests.kube import KubeApi
-from tests.kube.operator_runner import run_operator
 from tests.secret_logs import SecretRegistry
 
 WG = "agents-wg"
@@ -33,12 +31,12 @@ def _agent(name: str = "backend-bot", **spec: Any) -> dict[str, Any]:
     }
 
 
-def _workgroup_namespace(cluster: KubeApi, nexus_admin: NexusAdmin) -> None:
+def _workgroup_namespace(cluster: Cluster, nexus_admin: NexusAdmin) -> None:
     cluster.create_namespace(NS, labels={"oblivion.dev/workgroup": WG})
     nexus_admin.client.put(f"workgroups/{WG}", json={"displayName": WG, "namespace": NS}).raise_for_status()
 
 
-def _credentials(cluster: KubeApi, name: str = "backend-bot") -> tuple[str, str]:
+def _credentials(cluster: Cluster, name: str = "backend-bot") -> tuple[str, str]:
     secret = cluster.get("secrets", f"agent-{name}-credentials", NS)
     return (
         base64.b64decode(secret["data"]["client-id"]).decode(),
@@ -47,7 +45,7 @@ def _credentials(cluster: KubeApi, name: str = "backend-bot") -> tuple[str, str]
 
 
 def test_agent_gets_its_children_and_registration(
-    cluster: KubeApi,
+    cluster: Cluster,
     operator_settings: OperatorSettings,
     nexus_admin: NexusAdmin,
     secret_registry: SecretRegistry,
@@ -64,9 +62,10 @@ def test_agent_gets_its_children_and_registration(
         assert (
             cluster.get("serviceaccounts", "agent-backend-bot", NS)["automountServiceAccountToken"] is False
         )
-        assert (
-            cluster.get("networkpolicies.networking.k8s.io", "agent-backend-bot", NS)["spec"]["ingress"] == []
-        )
+        # no ingress rule at all (the server omits the empty list): nothing may connect to the agent
+        policy = cluster.get("networkpolicies.networking.k8s.io", "agent-backend-bot", NS)["spec"]
+        assert "Ingress" in policy["policyTypes"]
+        assert policy.get("ingress", []) == []
         registered = nexus_admin.get(f"workgroups/{WG}/agents/backend-bot")
         assert registered is not None
         assert registered["clientId"] == client_id
@@ -89,7 +88,7 @@ def test_agent_gets_its_children_and_registration(
 
 
 def test_agent_outside_a_workgroup_namespace_is_not_ready(
-    cluster: KubeApi, operator_settings: OperatorSettings
+    cluster: Cluster, operator_settings: OperatorSettings
 ) -> None:
     with start_operator(cluster, operator_settings):
         cluster.create({**_agent(), "metadata": {"name": "stray", "namespace": "default"}})
@@ -101,7 +100,7 @@ def test_agent_outside_a_workgroup_namespace_is_not_ready(
 
 
 def test_rotation_annotation_regenerates_credentials_and_re_registers(
-    cluster: KubeApi,
+    cluster: Cluster,
     operator_settings: OperatorSettings,
     nexus_admin: NexusAdmin,
     secret_registry: SecretRegistry,
@@ -134,7 +133,7 @@ def test_rotation_annotation_regenerates_credentials_and_re_registers(
 
 
 def test_restarted_operator_keeps_the_same_credentials(
-    cluster: KubeApi, operator_settings: OperatorSettings, nexus_admin: NexusAdmin
+    cluster: Cluster, operator_settings: OperatorSettings, nexus_admin: NexusAdmin
 ) -> None:
     _workgroup_namespace(cluster, nexus_admin)
     with start_operator(cluster, operator_settings):
@@ -154,30 +153,31 @@ def test_restarted_operator_keeps_the_same_credentials(
 
 
 def test_invalid_spec_is_reported_once_without_a_retry_storm(
-    cluster: KubeApi, operator_settings: OperatorSettings, nexus_admin: NexusAdmin
+    cluster: Cluster, operator_settings: OperatorSettings, nexus_admin: NexusAdmin
 ) -> None:
     _workgroup_namespace(cluster, nexus_admin)
+    # The API refuses this spec today; an Agent stored before the CRD grew that rule still holds it.
     bad = _agent(env=[{"name": "OBLIVION_CLIENT_SECRET", "value": "mine"}])
+    cluster.create_stored_before_the_schema_tightened(bad)
     with start_operator(cluster, operator_settings):
-        cluster.create(bad)
         agent = cluster.wait_for_object(
             "agents", "backend-bot", NS, condition=not_ready_because("InvalidSpec")
         )
         condition = agent["status"]["conditions"][0]
         assert "OBLIVION_CLIENT_SECRET is set by the operator" in condition["message"]
         assert condition["observedGeneration"] == agent["metadata"]["generation"]
-        cluster.wait_for_object(  # kopf's handling cycle is over once it records what it handled
+        handled = cluster.wait_for_object(  # kopf's handling cycle is over once it records what it handled
             "agents",
             "backend-bot",
             NS,
             condition=lambda a: _HANDLED in (a["metadata"].get("annotations") or {}),
         )
-        writes = _patches_of(cluster, "backend-bot")
         # a permanent error is not retried: while another Agent is reconciled (several of the 0.2 s
-        # retry delays), the invalid one gets no further writes
+        # retry delays), the invalid one gets no further writes (any write changes its resourceVersion)
         cluster.create(_agent("other-bot"))
         cluster.wait_for_object("agents", "other-bot", NS, condition=ready, timeout=30)
-        assert _patches_of(cluster, "backend-bot") == writes
+        after = cluster.get("agents", "backend-bot", NS)
+        assert after["metadata"]["resourceVersion"] == handled["metadata"]["resourceVersion"]
         assert cluster.find("deployments.apps", "agent-backend-bot", NS) is None
 
         cluster.patch(
@@ -189,19 +189,8 @@ def test_invalid_spec_is_reported_once_without_a_retry_storm(
 _HANDLED = "operator.oblivion.dev/last-handled-configuration"
 
 
-def _patches_of(cluster: KubeApi, agent: str) -> int:
-    """Writes of a reconcile (the presence timer's status-only writes are not retries)."""
-    return sum(
-        1
-        for request in cluster.requests
-        if request.method.value == "PATCH"
-        and f"/agents/{agent}" in str(request.url)
-        and not ("/status" in str(request.url) and "conditions" not in str(request.data))
-    )
-
-
 def test_deleted_agent_is_unregistered_and_its_children_go_with_it(
-    cluster: KubeApi, operator_settings: OperatorSettings, nexus_admin: NexusAdmin
+    cluster: Cluster, operator_settings: OperatorSettings, nexus_admin: NexusAdmin
 ) -> None:
     _workgroup_namespace(cluster, nexus_admin)
     with start_operator(cluster, operator_settings):
@@ -216,7 +205,7 @@ def test_deleted_agent_is_unregistered_and_its_children_go_with_it(
 
 
 def test_deleted_deployment_is_recreated_by_the_drift_timer(
-    cluster: KubeApi, operator_settings: OperatorSettings, nexus_admin: NexusAdmin
+    cluster: Cluster, operator_settings: OperatorSettings, nexus_admin: NexusAdmin
 ) -> None:
     _workgroup_namespace(cluster, nexus_admin)
     fast = operator_settings.model_copy(update={"drift_interval_seconds": 0.5})
@@ -236,7 +225,7 @@ def test_deleted_deployment_is_recreated_by_the_drift_timer(
 
 
 def test_ready_replicas_and_presence_reach_the_status(
-    cluster: KubeApi, operator_settings: OperatorSettings, nexus_admin: NexusAdmin
+    cluster: Cluster, operator_settings: OperatorSettings, nexus_admin: NexusAdmin
 ) -> None:
     _workgroup_namespace(cluster, nexus_admin)
     fast = operator_settings.model_copy(update={"presence_interval_seconds": 0.5})
@@ -251,13 +240,11 @@ def test_ready_replicas_and_presence_reach_the_status(
 
 
 def test_operator_narrowed_to_a_namespace_leaves_other_namespaces_alone(
-    cluster: KubeApi, operator_settings: OperatorSettings, nexus_admin: NexusAdmin
+    cluster: Cluster, operator_settings: OperatorSettings, nexus_admin: NexusAdmin
 ) -> None:
     _workgroup_namespace(cluster, nexus_admin)
     cluster.create_namespace("wg-other", labels={"oblivion.dev/workgroup": WG})
-    registry, _ = build_registry(
-        operator_settings, kube_connection=kopf.ConnectionInfo(server=cluster.url, insecure=True)
-    )
+    registry, _ = build_registry(operator_settings, kube_connection=cluster.operator_connection())
     with run_operator(
         cluster, registry, namespaces=[NS], configure=lambda s: configure_kopf(s, standalone=True)
     ):
@@ -269,7 +256,7 @@ def test_operator_narrowed_to_a_namespace_leaves_other_namespaces_alone(
 
 
 def test_an_agent_whose_workgroup_is_not_yet_in_nexus_is_retried_by_kopf_until_it_is(
-    cluster: KubeApi, operator_settings: OperatorSettings, nexus_admin: NexusAdmin
+    cluster: Cluster, operator_settings: OperatorSettings, nexus_admin: NexusAdmin
 ) -> None:
     # `kubectl apply -f examples/` at once: the Workgroup labels its namespace before it registers
     # the tenant, so an Agent can reach Nexus first. The drift timer is an hour away here: only kopf's

@@ -1,5 +1,6 @@
-"""`kubectl apply -f examples/` against the emulator with the operator running yields every child and
-external resource: namespace, policies, quota, collection, channels, Deployment, registrations."""
+"""`kubectl apply -f examples/` against the real control plane with the operator running yields every
+child and external resource: namespace, policies, quota, collection, channels, Deployment,
+registrations."""
 
 from __future__ import annotations
 
@@ -12,15 +13,15 @@ import pytest
 import yaml
 
 from oblivion_operator.settings import OperatorSettings
+from tests.controlplane import Cluster
 from tests.fakes.slack import FakeSlack
 from tests.integration.operator.conftest import EXAMPLES, NexusAdmin, ready, start_operator
-from tests.kube import KubeApi
 from tests.tools.k8s_binaries import K8sBinariesError, kubectl_path
 
 WG, NS = "squad-backend", "wg-squad-backend"
 
 
-def _kubectl(cluster: KubeApi, *args: str) -> str:
+def _kubectl(cluster: Cluster, *args: str) -> str:
     try:
         binary = kubectl_path()
     except K8sBinariesError as e:
@@ -42,7 +43,7 @@ def _example(name: str) -> dict[str, Any]:
 
 
 def test_kubectl_apply_of_the_examples_builds_the_whole_team(
-    cluster: KubeApi, operator_settings: OperatorSettings, slack: FakeSlack, nexus_admin: NexusAdmin
+    cluster: Cluster, operator_settings: OperatorSettings, slack: FakeSlack, nexus_admin: NexusAdmin
 ) -> None:
     with start_operator(cluster, operator_settings) as operator:
         _kubectl(cluster, "apply", "-f", str(EXAMPLES / "workgroup.yaml"))
@@ -129,7 +130,7 @@ def test_kubectl_apply_of_the_examples_builds_the_whole_team(
 
 
 def test_examples_reconcile_again_after_a_restart_without_creating_anything_twice(
-    cluster: KubeApi, operator_settings: OperatorSettings, slack: FakeSlack, nexus_admin: NexusAdmin
+    cluster: Cluster, operator_settings: OperatorSettings, slack: FakeSlack, nexus_admin: NexusAdmin
 ) -> None:
     with start_operator(cluster, operator_settings):
         cluster.apply_file(EXAMPLES / "workgroup.yaml")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from oblivion_operator.settings import OperatorSettings
+from tests.controlplane import Cluster
 from tests.integration.operator.conftest import ready, start_operator
-from tests.kube import KubeApi
 
 
 def _workgroup(name: str, isolation: str) -> dict[str, Any]:
@@ -28,7 +28,7 @@ def _project(name: str, namespace: str, list_id: int, **spec: Any) -> dict[str, 
 
 
 def test_per_project_projects_get_their_own_collection_dropped_only_under_delete(
-    cluster: KubeApi, operator_settings: OperatorSettings
+    cluster: Cluster, operator_settings: OperatorSettings
 ) -> None:
     ns = "wg-iso-per"
     with start_operator(cluster, operator_settings) as operator:
@@ -55,7 +55,7 @@ def test_per_project_projects_get_their_own_collection_dropped_only_under_delete
 
 
 def test_a_dropped_project_collection_is_recreated_by_the_drift_timer(
-    cluster: KubeApi, operator_settings: OperatorSettings
+    cluster: Cluster, operator_settings: OperatorSettings
 ) -> None:
     ns = "wg-iso-drift"
     fast = operator_settings.model_copy(update={"drift_interval_seconds": 0.5})
@@ -75,7 +75,7 @@ def test_a_dropped_project_collection_is_recreated_by_the_drift_timer(
 
 
 def test_shared_workgroup_projects_get_no_collection_of_their_own(
-    cluster: KubeApi, operator_settings: OperatorSettings
+    cluster: Cluster, operator_settings: OperatorSettings
 ) -> None:
     ns = "wg-iso-shared"
     with start_operator(cluster, operator_settings) as operator:

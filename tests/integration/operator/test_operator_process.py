@@ -12,21 +12,21 @@ from typing import Any
 
 import httpx
 
+from tests.controlplane import Cluster
 from tests.fakes.slack import FakeSlack
 from tests.integration.operator.conftest import ready
-from tests.kube import KubeApi
 from tests.nexus_server import free_port
 from tests.secret_logs import SecretRegistry
 
 
 def test_operator_command_reconciles_against_the_kubeconfig_cluster_and_stops_on_sigterm(
-    cluster: KubeApi, operator_nexus: Any, slack: FakeSlack, tmp_path: Path, secret_registry: SecretRegistry
+    cluster: Cluster, operator_nexus: Any, slack: FakeSlack, tmp_path: Path, secret_registry: SecretRegistry
 ) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OBLIVION_")}
     env.update(
         {
-            "KUBECONFIG": str(cluster.kubeconfig_path),
+            "KUBECONFIG": str(cluster.operator_kubeconfig_path),
             "OBLIVION_NEXUS_URL": operator_nexus.url,
             "OBLIVION_ADMIN_TOKEN": operator_nexus.env["OBLIVION_ADMIN_TOKEN"],
             "OBLIVION_QDRANT_PATH": str(tmp_path / "qdrant"),
@@ -69,12 +69,12 @@ def test_operator_command_reconciles_against_the_kubeconfig_cluster_and_stops_on
 
 
 def test_operator_command_starts_without_a_slack_token_and_says_so_once(
-    cluster: KubeApi, operator_nexus: Any, slack: FakeSlack, tmp_path: Path
+    cluster: Cluster, operator_nexus: Any, slack: FakeSlack, tmp_path: Path
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OBLIVION_")}
     env.update(
         {
-            "KUBECONFIG": str(cluster.kubeconfig_path),
+            "KUBECONFIG": str(cluster.operator_kubeconfig_path),
             "OBLIVION_NEXUS_URL": operator_nexus.url,
             "OBLIVION_ADMIN_TOKEN": operator_nexus.env["OBLIVION_ADMIN_TOKEN"],
             "OBLIVION_QDRANT_PATH": str(tmp_path / "qdrant"),

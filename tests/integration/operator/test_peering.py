@@ -7,31 +7,26 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import kopf
-
 from oblivion_operator.runner import PEERING_NAME, build_registry, configure_kopf
 from oblivion_operator.settings import OperatorSettings
+from tests.controlplane import Cluster
+from tests.controlplane.operator_runner import run_operator
 from tests.integration.operator.conftest import ready
-from tests.kube import KubeApi
-from tests.kube.operator_runner import run_operator
 
 PEERING_OBJECT = Path(__file__).resolve().parents[3] / "operator" / "deploy" / "peering.yaml"
 
 
 @contextlib.contextmanager
-def _peered_operator(cluster: KubeApi, settings: OperatorSettings) -> Iterator[Any]:
-    registry, _ = build_registry(
-        settings, kube_connection=kopf.ConnectionInfo(server=cluster.url, insecure=True)
-    )
+def _peered_operator(cluster: Cluster, settings: OperatorSettings) -> Iterator[Any]:
+    registry, _ = build_registry(settings, kube_connection=cluster.operator_connection())
     configure = lambda s: configure_kopf(s, standalone=False)  # noqa: E731
     with run_operator(cluster, registry, configure=configure, peering=PEERING_NAME) as run:
         yield run
 
 
 def test_operator_with_peering_registers_in_the_peering_object_and_reconciles(
-    cluster: KubeApi, operator_settings: OperatorSettings
+    cluster: Cluster, operator_settings: OperatorSettings
 ) -> None:
-    cluster.register_kopf_peering_crds()
     cluster.apply_file(PEERING_OBJECT)
     with _peered_operator(cluster, operator_settings):
         peering = cluster.wait_for_object(

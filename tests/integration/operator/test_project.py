@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from oblivion_operator.settings import OperatorSettings
+from tests.controlplane import Cluster
 from tests.fakes.slack import FakeSlack
 from tests.integration.operator.conftest import NexusAdmin, not_ready_because, ready, start_operator
-from tests.kube import KubeApi
 
 WG, NS = "proj-wg", "wg-proj-wg"
 
@@ -30,7 +30,7 @@ def _project(name: str, **spec: Any) -> dict[str, Any]:
     }
 
 
-def _start_workgroup(cluster: KubeApi) -> None:
+def _start_workgroup(cluster: Cluster) -> None:
     cluster.create(
         {
             "apiVersion": "oblivion.dev/v1alpha1",
@@ -43,7 +43,7 @@ def _start_workgroup(cluster: KubeApi) -> None:
 
 
 def test_project_gets_a_default_channel_and_a_mapping_in_nexus(
-    cluster: KubeApi, operator_settings: OperatorSettings, slack: FakeSlack, nexus_admin: NexusAdmin
+    cluster: Cluster, operator_settings: OperatorSettings, slack: FakeSlack, nexus_admin: NexusAdmin
 ) -> None:
     with start_operator(cluster, operator_settings):
         _start_workgroup(cluster)
@@ -63,7 +63,7 @@ def test_project_gets_a_default_channel_and_a_mapping_in_nexus(
 
 
 def test_project_adopts_an_existing_channel_by_id_and_joins_it(
-    cluster: KubeApi, operator_settings: OperatorSettings, slack: FakeSlack
+    cluster: Cluster, operator_settings: OperatorSettings, slack: FakeSlack
 ) -> None:
     existing = slack.add_channel("team-payments")
     with start_operator(cluster, operator_settings):
@@ -76,7 +76,7 @@ def test_project_adopts_an_existing_channel_by_id_and_joins_it(
 
 
 def test_adopting_a_missing_channel_is_reported(
-    cluster: KubeApi, operator_settings: OperatorSettings
+    cluster: Cluster, operator_settings: OperatorSettings
 ) -> None:
     with start_operator(cluster, operator_settings):
         _start_workgroup(cluster)
@@ -88,7 +88,7 @@ def test_adopting_a_missing_channel_is_reported(
 
 
 def test_archiving_a_project_archives_its_channel_and_mapping(
-    cluster: KubeApi, operator_settings: OperatorSettings, slack: FakeSlack, nexus_admin: NexusAdmin
+    cluster: Cluster, operator_settings: OperatorSettings, slack: FakeSlack, nexus_admin: NexusAdmin
 ) -> None:
     with start_operator(cluster, operator_settings):
         _start_workgroup(cluster)
@@ -104,7 +104,7 @@ def test_archiving_a_project_archives_its_channel_and_mapping(
 
 
 def test_project_past_its_end_date_is_archived(
-    cluster: KubeApi, operator_settings: OperatorSettings, slack: FakeSlack
+    cluster: Cluster, operator_settings: OperatorSettings, slack: FakeSlack
 ) -> None:
     with start_operator(cluster, operator_settings):
         _start_workgroup(cluster)
@@ -120,7 +120,7 @@ def test_project_past_its_end_date_is_archived(
 
 
 def test_project_outside_a_workgroup_namespace_is_not_ready(
-    cluster: KubeApi, operator_settings: OperatorSettings, slack: FakeSlack
+    cluster: Cluster, operator_settings: OperatorSettings, slack: FakeSlack
 ) -> None:
     cluster.create_namespace("plain")
     with start_operator(cluster, operator_settings):
@@ -130,7 +130,7 @@ def test_project_outside_a_workgroup_namespace_is_not_ready(
 
 
 def test_deleting_under_delete_archives_and_under_retain_keeps_the_channel(
-    cluster: KubeApi, operator_settings: OperatorSettings, slack: FakeSlack, nexus_admin: NexusAdmin
+    cluster: Cluster, operator_settings: OperatorSettings, slack: FakeSlack, nexus_admin: NexusAdmin
 ) -> None:
     with start_operator(cluster, operator_settings):
         _start_workgroup(cluster)

@@ -8,8 +8,8 @@ import secrets
 from typing import Any
 
 from oblivion_operator.settings import OperatorSettings
+from tests.controlplane import Cluster
 from tests.integration.operator.conftest import NexusAdmin, not_ready_because, ready, start_operator
-from tests.kube import KubeApi
 from tests.secret_logs import SecretRegistry
 
 WG, NS = "tc-wg", "wg-tc-wg"
@@ -39,7 +39,7 @@ def _secret(value: str, name: str = "github-token") -> dict[str, Any]:
     }
 
 
-def _workgroup_namespace(cluster: KubeApi, nexus_admin: NexusAdmin) -> None:
+def _workgroup_namespace(cluster: Cluster, nexus_admin: NexusAdmin) -> None:
     cluster.create_namespace(NS, labels={"oblivion.dev/workgroup": WG})
     nexus_admin.client.put(f"workgroups/{WG}", json={"displayName": WG, "namespace": NS}).raise_for_status()
 
@@ -51,7 +51,7 @@ def _token(secret_registry: SecretRegistry) -> str:
 
 
 def test_credential_is_synced_and_rotation_changes_the_fingerprint(
-    cluster: KubeApi,
+    cluster: Cluster,
     operator_settings: OperatorSettings,
     nexus_admin: NexusAdmin,
     secret_registry: SecretRegistry,
@@ -87,7 +87,7 @@ def test_credential_is_synced_and_rotation_changes_the_fingerprint(
 
 
 def test_missing_secret_is_reported_then_synced_once_it_appears(
-    cluster: KubeApi,
+    cluster: Cluster,
     operator_settings: OperatorSettings,
     nexus_admin: NexusAdmin,
     secret_registry: SecretRegistry,
@@ -107,7 +107,7 @@ def test_missing_secret_is_reported_then_synced_once_it_appears(
 
 
 def test_missing_key_names_the_key(
-    cluster: KubeApi,
+    cluster: Cluster,
     operator_settings: OperatorSettings,
     nexus_admin: NexusAdmin,
     secret_registry: SecretRegistry,
@@ -123,7 +123,7 @@ def test_missing_key_names_the_key(
 
 
 def test_http_credential_sends_its_config_and_deletion_removes_it(
-    cluster: KubeApi,
+    cluster: Cluster,
     operator_settings: OperatorSettings,
     nexus_admin: NexusAdmin,
     secret_registry: SecretRegistry,

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from oblivion_operator.settings import OperatorSettings
+from tests.controlplane import Cluster
 from tests.fakes.slack import FakeSlack
 from tests.integration.operator.conftest import EXAMPLES, NexusAdmin, ready, start_operator
-from tests.kube import KubeApi
 
 WG, NS = "squad-backend", "wg-squad-backend"
 
@@ -35,7 +35,7 @@ def _slack_channel_is(status: str) -> Any:
 
 
 def test_examples_become_ready_without_a_slack_token_and_say_how_to_get_channels(
-    cluster: KubeApi, operator_settings: OperatorSettings, slack: FakeSlack, nexus_admin: NexusAdmin
+    cluster: Cluster, operator_settings: OperatorSettings, slack: FakeSlack, nexus_admin: NexusAdmin
 ) -> None:
     with start_operator(cluster, _without_slack(operator_settings)) as operator:
         cluster.apply_file(EXAMPLES / "workgroup.yaml")
@@ -90,7 +90,7 @@ def test_examples_become_ready_without_a_slack_token_and_say_how_to_get_channels
 
 
 def test_a_slack_token_configured_later_creates_the_channels_on_restart(
-    cluster: KubeApi, operator_settings: OperatorSettings, slack: FakeSlack, nexus_admin: NexusAdmin
+    cluster: Cluster, operator_settings: OperatorSettings, slack: FakeSlack, nexus_admin: NexusAdmin
 ) -> None:
     with start_operator(cluster, _without_slack(operator_settings)):
         cluster.apply_file(EXAMPLES / "workgroup.yaml")
@@ -119,7 +119,7 @@ def test_a_slack_token_configured_later_creates_the_channels_on_restart(
 
 
 def test_a_channel_id_to_adopt_is_recorded_unverified_without_a_slack_token(
-    cluster: KubeApi, operator_settings: OperatorSettings, slack: FakeSlack, nexus_admin: NexusAdmin
+    cluster: Cluster, operator_settings: OperatorSettings, slack: FakeSlack, nexus_admin: NexusAdmin
 ) -> None:
     with start_operator(cluster, _without_slack(operator_settings)):
         cluster.create(
@@ -142,7 +142,7 @@ def test_a_channel_id_to_adopt_is_recorded_unverified_without_a_slack_token(
 
 
 def test_deleting_under_delete_policy_without_slack_leaves_the_channel_and_finishes(
-    cluster: KubeApi, operator_settings: OperatorSettings, slack: FakeSlack, nexus_admin: NexusAdmin
+    cluster: Cluster, operator_settings: OperatorSettings, slack: FakeSlack, nexus_admin: NexusAdmin
 ) -> None:
     with start_operator(cluster, _without_slack(operator_settings)):
         cluster.create(

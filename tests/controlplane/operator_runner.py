@@ -1,7 +1,7 @@
-"""Running a real kopf operator against the emulator, in its own thread and event loop.
+"""Running a real kopf operator against the test control plane, in its own thread and event loop.
 
 kopf cancels every task of its loop when it stops, so it must never share the test's loop. The
-operator logs in to the emulator through a login handler added to its registry (so no global
+operator logs in as its own ServiceAccount through a login handler added to its registry (so no global
 kubeconfig is read), runs standalone unless peering is asked for, and is stopped gracefully through
 its stop flag or killed abruptly (to test restarts mid-reconcile).
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib
 import logging
 import threading
@@ -21,34 +22,35 @@ from typing import Any, TypeVar
 
 import kopf
 
-from tests.kube.api import KubeApi
+from tests.controlplane.cluster import Cluster
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_LOGIN_PRIORITY = 1000  # above kopf's own piggy-backing logins, so the emulator always wins
+_LOGIN_PRIORITY = 1000  # above kopf's own piggy-backing logins, so the test's identity always wins
 
 
 @dataclass
-class _Endpoint:
-    url: str
+class _Login:
+    connection: kopf.ConnectionInfo
 
 
-_ENDPOINTS: weakref.WeakKeyDictionary[kopf.OperatorRegistry, _Endpoint] = weakref.WeakKeyDictionary()
+_LOGINS: weakref.WeakKeyDictionary[kopf.OperatorRegistry, _Login] = weakref.WeakKeyDictionary()
 
 
-def _log_in_to_emulator(registry: kopf.OperatorRegistry, url: str) -> None:
-    """Point the registry's logins at `url`; a registry reused across tests follows the newest emulator."""
-    endpoint = _ENDPOINTS.get(registry)
-    if endpoint is not None:
-        endpoint.url = url
+def _log_in(registry: kopf.OperatorRegistry, connection: kopf.ConnectionInfo) -> None:
+    """Point the registry's logins at `connection`; a registry reused across tests follows the newest."""
+    connection = dataclasses.replace(connection, priority=_LOGIN_PRIORITY)
+    login_of = _LOGINS.get(registry)
+    if login_of is not None:
+        login_of.connection = connection
         return
-    endpoint = _ENDPOINTS[registry] = _Endpoint(url)
+    login_of = _LOGINS[registry] = _Login(connection)
 
-    @kopf.on.login(registry=registry, id="kube-emulator-login")
+    @kopf.on.login(registry=registry, id="test-controlplane-login")
     def login(**_: Any) -> kopf.ConnectionInfo:
-        return kopf.ConnectionInfo(server=endpoint.url, insecure=True, priority=_LOGIN_PRIORITY)
+        return login_of.connection
 
 
 def load_registry(handlers: types.ModuleType | str | kopf.OperatorRegistry) -> kopf.OperatorRegistry:
@@ -181,7 +183,7 @@ class OperatorRun:
 
 @contextlib.contextmanager
 def run_operator(
-    kube_api: KubeApi,
+    cluster: Cluster,
     handlers: types.ModuleType | str | kopf.OperatorRegistry,
     *,
     namespaces: Collection[str] = (),
@@ -192,14 +194,14 @@ def run_operator(
     memo: object | None = None,
     startup_timeout: float = 30.0,
 ) -> Iterator[OperatorRun]:
-    """Run kopf with `handlers` (a module, its name, or a registry) against the emulator.
+    """Run kopf with `handlers` (a module, its name, or a registry) as the operator's ServiceAccount.
 
     Cluster-wide unless `namespaces` are given. Standalone unless `peering` names a peering object
-    (then register kopf's CRDs first with `kube_api.register_kopf_peering_crds()`). On exit the
-    operator is stopped gracefully; an error that crashed it is raised.
+    (kopf's peering CRDs are installed with the project's). On exit the operator is stopped
+    gracefully; an error that crashed it is raised.
     """
     registry = load_registry(handlers)
-    _log_in_to_emulator(registry, kube_api.url)
+    _log_in(registry, cluster.operator_connection())
     settings = settings or fast_settings()
     if configure is not None:
         configure(settings)
