@@ -37,6 +37,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -164,6 +165,10 @@ func run() error {
 	}
 	// Flags after "--" go to the API server as they are (the tests add an audit log, for one).
 	apiArgs = append(apiArgs, flag.Args()...)
+	// The API server installs its own handler for these; this channel only tells run() that a
+	// shutdown was asked for.
+	stopping := make(chan os.Signal, 1)
+	signal.Notify(stopping, syscall.SIGINT, syscall.SIGTERM)
 	cmd := apiserver.NewAPIServerCommand()
 	cmd.SetArgs(apiArgs)
 
@@ -192,6 +197,13 @@ func run() error {
 		stopControllerManager(manager, managerDone)
 		return err
 	case err := <-managerDone:
+		// Ctrl-C in a terminal reaches the controller manager too, and it may exit first: then the
+		// API server is already shutting down, and a second signal would make it exit at once.
+		select {
+		case <-stopping:
+			return <-served
+		case <-time.After(time.Second):
+		}
 		// Without the controller manager the tests would wait for garbage collection forever.
 		_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
 		<-served
