@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
+import httpx
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
@@ -23,6 +24,7 @@ from oblivion_nexus.api import (
     registry,
     task_outcomes,
     tasks,
+    tools,
     webhooks,
 )
 from oblivion_nexus.api.body_limits import BodyLimitMiddleware, BodyLimits
@@ -31,6 +33,9 @@ from oblivion_nexus.observability import DeliveryMetrics
 from oblivion_nexus.resources import Resources
 from oblivion_nexus.services import flow_clients
 from oblivion_nexus.services.delivery import delivery_lifespan
+from oblivion_nexus.services.tools.audit_log import ToolAuditLog
+from oblivion_nexus.services.tools.gateway import ToolGateway
+from oblivion_nexus.services.tools.http_tool import HttpTool
 from oblivion_nexus.settings import NexusSettings
 from oblivion_nexus.stores.crypto import MasterKeys
 from oblivion_nexus.stores.db import create_engine, create_sessionmaker, require_schema_at_head
@@ -59,6 +64,8 @@ def create_app(settings: NexusSettings, *, delivery_metrics: DeliveryMetrics | N
         redis = aioredis.Redis.from_url(settings.redis_url)
         slack, clickup = flow_clients.make_slack(settings), flow_clients.make_clickup(settings)
         webhook_queue = flow_clients.make_webhook_queue(settings)
+        # Upstream calls of tools: no redirects followed by the client (the tools decide), bounded time.
+        tool_http = httpx.AsyncClient(timeout=settings.tool_timeout_seconds, follow_redirects=False)
         try:
             await require_schema_at_head(engine)
             resources = Resources(
@@ -72,11 +79,19 @@ def create_app(settings: NexusSettings, *, delivery_metrics: DeliveryMetrics | N
                 webhook_queue=webhook_queue,
             )
             app.state.resources = resources
+            app.state.tools = ToolGateway(
+                resources,
+                ToolAuditLog(resources.sessionmaker),
+                tool_http,
+                calls_per_minute=settings.tool_calls_per_minute,
+                http_tool=HttpTool(tool_http, timeout=settings.tool_timeout_seconds),
+            )
             async with delivery_lifespan(resources, delivery_metrics) as hub:
                 app.state.delivery = hub
                 logger.info("Nexus ready (master key %s encrypts)", master_keys.current_key_id)
                 yield
         finally:
+            await tool_http.aclose()
             await flow_clients.close_clients(slack, clickup, webhook_queue)
             await redis.aclose()
             await engine.dispose()
@@ -90,7 +105,18 @@ def create_app(settings: NexusSettings, *, delivery_metrics: DeliveryMetrics | N
     )
     install_error_handlers(app)
     webhooks.install_webhook_error_handler(app)
-    for module in (registry, task_outcomes, oauth, health, gateway, agent_events, metrics, webhooks, tasks):
+    for module in (
+        registry,
+        task_outcomes,
+        oauth,
+        health,
+        gateway,
+        agent_events,
+        metrics,
+        webhooks,
+        tasks,
+        tools,
+    ):
         app.include_router(module.router)
     limits = BodyLimits(
         webhooks=settings.webhook_max_body_bytes,

@@ -212,6 +212,17 @@ class NexusSettings(BaseSettings):
         le=1_000_000,
         description="/oauth/token requests per client address a minute before 429.",
     )
+    # -- Tool Gateway ---------------------------------------------------------------------------
+    tool_calls_per_minute: int = Field(
+        default=120,
+        ge=1,
+        le=100_000,
+        description="Calls one agent may make to one tool a minute (a token bucket holding a quarter of "
+        "that as burst); over it, 429 with Retry-After.",
+    )
+    tool_timeout_seconds: float = Field(
+        default=15.0, gt=0, le=300, description="How long one upstream call of a tool may take."
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -1,0 +1,90 @@
+"""``/v1/tools``: agents list and call tools through Nexus; ``/internal/v1/…/audit`` pages the trail.
+
+``GET /v1/tools`` lists what the calling agent may use, each action with its arguments' JSON
+Schema. ``POST /v1/tools/invoke`` runs one: 200 with the (scrubbed) result, 403 with the rule that
+refused it, 404 for an unknown tool, action or credential, 422 for arguments outside the schema, 429
+with ``Retry-After`` (the agent's rate limit or the upstream's), 502 when the upstream failed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from oblivion_nexus.api.deps import AdminDep
+from oblivion_nexus.api.tasks import IdentityDep
+from oblivion_nexus.services.tools.gateway import InvokeRequest, ToolError, ToolGateway
+
+router = APIRouter(tags=["tools"])
+
+
+class InvokeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tool: str = Field(min_length=1, max_length=64, description="github or http")
+    action: str = Field(min_length=1, max_length=512, description="e.g. issues.create, or GET /status")
+    args: dict[str, Any] = Field(default_factory=dict)
+    credential: str | None = Field(default=None, max_length=253, description="Omitted: the agent's only one.")
+    task_id: str | None = Field(default=None, alias="taskId", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _gateway(request: Request) -> ToolGateway:
+    gateway: ToolGateway = request.app.state.tools
+    return gateway
+
+
+def _answer(e: ToolError) -> JSONResponse:
+    headers = {"Retry-After": f"{max(int(e.retry_after + 0.999), 1)}"} if e.retry_after is not None else None
+    return JSONResponse({"detail": e.detail}, status_code=e.status, headers=headers)
+
+
+@router.get("/v1/tools")
+async def list_tools(request: Request, identity: IdentityDep) -> dict[str, Any]:
+    return {"tools": await _gateway(request).catalog(identity)}
+
+
+@router.post("/v1/tools/invoke")
+async def invoke(request: Request, body: InvokeBody, identity: IdentityDep) -> JSONResponse:
+    call = InvokeRequest(body.tool, body.action, body.args, body.credential, body.task_id)
+    try:
+        outcome = await _gateway(request).invoke(identity, call)
+    except ToolError as e:
+        return _answer(e)
+    return JSONResponse(outcome.body, status_code=outcome.status)
+
+
+Workgroup = Annotated[str, Path(min_length=1, max_length=253)]
+
+
+@router.get("/internal/v1/workgroups/{wg}/audit", dependencies=[AdminDep])
+async def audit_page(
+    request: Request,
+    wg: Workgroup,
+    after_seq: Annotated[int, Query(alias="afterSeq", ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    agent: Annotated[str | None, Query(max_length=253)] = None,
+    outcome: Annotated[str | None, Query(max_length=32)] = None,
+    tool: Annotated[str | None, Query(max_length=64)] = None,
+    task_id: Annotated[str | None, Query(alias="taskId", max_length=64)] = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The workgroup's tool audit records after ``afterSeq``, oldest first; page on with ``nextAfterSeq``."""
+    if (since and since.tzinfo is None) or (until and until.tzinfo is None):
+        raise HTTPException(422, "since and until need a time zone (e.g. 2026-12-07T10:00:00Z)")
+    records = await _gateway(request).audit.page(
+        wg,
+        after_seq=after_seq,
+        limit=limit,
+        agent=agent,
+        outcome=outcome,
+        tool=tool,
+        task_id=task_id,
+        since=since,
+        until=until,
+    )
+    return {"records": records, "nextAfterSeq": records[-1]["seq"] if len(records) == limit else None}

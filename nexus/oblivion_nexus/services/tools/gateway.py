@@ -1,0 +1,336 @@
+"""The Tool Gateway service: an agent's intent in, a decision, an execution with the stored credential,
+an audit record, and an answer with nothing secret in it.
+
+`invoke` reads the agent's grants and its workgroup's credentials from the registry, picks the
+credential (the one named, or the only one of the tool's type the agent holds), validates the
+arguments against the action's schema, asks :mod:`.policy`, applies the agent's per-tool rate limit,
+then either runs the action, refuses it, or files it for a person's approval. Every outcome is one
+record in the workgroup's audit chain (:mod:`.audit_log`). Results and upstream errors pass through
+the credential's :class:`.scrub.Scrubber` before anything leaves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from oblivion_nexus.errors import NexusError
+from oblivion_nexus.integrations.github import (
+    DEFAULT_GITHUB_API_URL,
+    GitHubApiError,
+    GitHubClient,
+    GitHubError,
+    GitHubRateLimited,
+)
+from oblivion_nexus.resources import Resources
+from oblivion_nexus.services.auth import AgentIdentity
+from oblivion_nexus.services.credentials import open_credential
+from oblivion_nexus.services.tools.audit_log import AuditEntry, ToolAuditLog
+from oblivion_nexus.services.tools.github_actions import ACTIONS as GITHUB_ACTIONS
+from oblivion_nexus.services.tools.http_tool import (
+    HttpArgs,
+    HttpCredential,
+    HttpTool,
+    HttpToolError,
+    parse_action,
+)
+from oblivion_nexus.services.tools.policy import (
+    AgentTool,
+    Caller,
+    CredentialChoiceError,
+    CredentialGrant,
+    Outcome,
+    action_matches,
+    choose_credential,
+    decide,
+)
+from oblivion_nexus.services.tools.scrub import Scrubber
+from oblivion_nexus.stores import tables as t
+
+logger = logging.getLogger(__name__)
+
+TOOLS = ("github", "http")
+# Token bucket per agent and tool: refills at this many calls a minute, holds at most this many.
+_BUCKET_SCRIPT = """
+local tokens_key, stamp_key = KEYS[1], KEYS[2]
+local rate, capacity, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local tokens = tonumber(redis.call('GET', tokens_key) or capacity)
+local stamp = tonumber(redis.call('GET', stamp_key) or now)
+tokens = math.min(capacity, tokens + (now - stamp) * rate)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+local ttl = math.ceil(capacity / rate) + 1
+redis.call('SET', tokens_key, tokens, 'EX', ttl)
+redis.call('SET', stamp_key, now, 'EX', ttl)
+return tostring(wait)
+"""
+
+
+class ToolError(NexusError):
+    """A call refused or failed: the HTTP `status`, the body's `detail`, and `retry_after` for 429."""
+
+    def __init__(self, status: int, detail: Any, *, retry_after: float | None = None) -> None:
+        super().__init__(str(detail))
+        self.status = status
+        self.detail = detail
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class InvokeRequest:
+    tool: str
+    action: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+    credential: str | None = None
+    task_id: str | None = None
+
+
+@dataclass(frozen=True)
+class InvokeOutcome:
+    status: int
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Grants:
+    caller: Caller
+    credentials: dict[str, CredentialGrant]
+    configs: dict[str, dict[str, Any]]
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(10)}"
+
+
+class ToolGateway:
+    """One per process; shares the app's clients and one HTTP pool for upstream calls."""
+
+    def __init__(
+        self,
+        resources: Resources,
+        audit: ToolAuditLog,
+        http: httpx.AsyncClient,
+        *,
+        calls_per_minute: int = 120,
+        http_tool: HttpTool | None = None,
+    ) -> None:
+        self._resources = resources
+        self.audit = audit
+        self._http = http
+        self._http_tool = http_tool or HttpTool(http)
+        self._rate = calls_per_minute / 60.0
+        self._capacity = max(calls_per_minute // 4, 1)
+        self._bucket = resources.redis.register_script(_BUCKET_SCRIPT)
+
+    # What the agent may do
+
+    async def _grants(self, identity: AgentIdentity) -> _Grants:
+        async with self._resources.sessionmaker() as session:
+            tools = (
+                await session.execute(select(t.Agent.tools).where(t.Agent.id == identity.agent_id))
+            ).scalar_one_or_none()
+            rows = (
+                await session.execute(
+                    select(t.Credential).where(t.Credential.workgroup == identity.workgroup)
+                )
+            ).scalars()
+            credentials, configs = {}, {}
+            for row in rows:
+                credentials[row.name] = CredentialGrant(
+                    name=row.name,
+                    workgroup=row.workgroup,
+                    type=row.type,
+                    allowed_actions=tuple(row.allowed_actions),
+                    agents=tuple(row.agents),
+                    approval_actions=tuple((row.approval or {}).get("actions") or ()),
+                )
+                configs[row.name] = dict(row.config or {})
+        grants = tuple(
+            AgentTool(
+                entry["credential"], tuple(entry["actions"]) if entry.get("actions") is not None else None
+            )
+            for entry in tools or ()
+        )
+        return _Grants(Caller(identity.workgroup, identity.agent, grants), credentials, configs)
+
+    async def catalog(self, identity: AgentIdentity) -> list[dict[str, Any]]:
+        """Every (credential, action) this agent may call now, with its arguments' JSON Schema."""
+        grants = await self._grants(identity)
+        listed: list[dict[str, Any]] = []
+        for entry in grants.caller.tools:
+            credential = grants.credentials.get(entry.credential)
+            if credential is None or credential.type not in TOOLS:
+                continue
+            if credential.type == "github":
+                for name, action in sorted(GITHUB_ACTIONS.items()):
+                    if decide(grants.caller, credential, "github", name).allowed:
+                        listed.append(self._listing(credential, name, action.summary, action.schema()))
+            else:
+                base_url = grants.configs[credential.name].get("baseUrl", "?")
+                patterns = credential.allowed_actions if entry.actions is None else entry.actions
+                for pattern in patterns:
+                    summary = f"HTTP {pattern} below {base_url} (the credential decides what runs)"
+                    listed.append(self._listing(credential, pattern, summary, HttpArgs.model_json_schema()))
+        return listed
+
+    @staticmethod
+    def _listing(
+        credential: CredentialGrant, action: str, summary: str, schema: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {
+            "tool": credential.type,
+            "credential": credential.name,
+            "action": action,
+            "description": summary,
+            "approval": any(action_matches(p, action) for p in credential.approval_actions),
+            "argsSchema": schema,
+        }
+
+    # Calling
+
+    async def invoke(self, identity: AgentIdentity, request: InvokeRequest) -> InvokeOutcome:
+        invocation = new_id("inv")
+        grants = await self._grants(identity)
+        if request.tool not in TOOLS:
+            raise ToolError(404, f"unknown tool {request.tool!r}; tools: {', '.join(TOOLS)}")
+        try:
+            credential = (
+                grants.credentials.get(request.credential)
+                if request.credential
+                else choose_credential(grants.caller, list(grants.credentials.values()), request.tool)
+            )
+        except CredentialChoiceError as e:
+            raise ToolError(422, str(e)) from None
+        if credential is None:
+            raise ToolError(404, f"no credential {request.credential!r} in workgroup {identity.workgroup!r}")
+        self._known_action(request)
+        entry = AuditEntry(
+            workgroup=identity.workgroup,
+            agent=identity.agent,
+            tool=request.tool,
+            action=request.action,
+            outcome="",
+            invocation_id=invocation,
+            task_id=request.task_id,
+            credential=credential.name,
+            arguments=dict(request.args),
+        )
+        decision = decide(grants.caller, credential, request.tool, request.action)
+        if decision.outcome is Outcome.DENY:
+            await self._record(entry, "denied", detail=decision.rule)
+            raise ToolError(403, {"status": "denied", "rule": decision.rule, "auditId": invocation})
+        args = self._validate(request)
+        wait = await self._take_token(identity, request.tool)
+        if wait > 0:
+            await self._record(entry, "rate_limited", detail=f"agent rate limit; retry after {wait:.1f} s")
+            raise ToolError(429, f"agent rate limit for {request.tool}", retry_after=wait)
+        if decision.outcome is Outcome.APPROVAL:
+            raise ToolError(501, "approvals are not wired to Slack yet")
+        return await self._execute(
+            identity.workgroup, credential, grants.configs[credential.name], args, entry
+        )
+
+    @staticmethod
+    def _known_action(request: InvokeRequest) -> None:
+        """404 for an action the tool does not have, before any grant is looked at."""
+        if request.tool == "github" and request.action not in GITHUB_ACTIONS:
+            raise ToolError(404, f"unknown github action {request.action!r}")
+        if request.tool == "http":
+            try:
+                parse_action(request.action)
+            except HttpToolError as e:
+                raise ToolError(e.status, e.detail) from None
+
+    @staticmethod
+    def _validate(request: InvokeRequest) -> Any:
+        """The arguments as the action's model, or 422 naming each field that does not fit."""
+        try:
+            if request.tool == "github":
+                return GITHUB_ACTIONS[request.action].args.model_validate(dict(request.args))
+            return HttpArgs.model_validate(dict(request.args))
+        except ValidationError as e:
+            problems = [
+                {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]} for err in e.errors()
+            ]
+            raise ToolError(
+                422, {"message": "args do not match the action's schema", "errors": problems}
+            ) from None
+        except HttpToolError as e:
+            raise ToolError(e.status, e.detail) from None
+
+    async def _take_token(self, identity: AgentIdentity, tool: str) -> float:
+        prefix = self._resources.settings.redis_prefix
+        base = f"{prefix}:toolrate:{identity.agent_id}:{tool}"
+        wait = await self._bucket(keys=[base, f"{base}:at"], args=[self._rate, self._capacity, time.time()])
+        return float(wait)
+
+    async def _record(self, entry: AuditEntry, outcome: str, **extra: Any) -> None:
+        await self.audit.append(
+            AuditEntry(**{**entry.__dict__, "outcome": outcome, "at": dt.datetime.now(dt.UTC), **extra})
+        )
+
+    async def _execute(
+        self,
+        workgroup: str,
+        credential: CredentialGrant,
+        config: dict[str, Any],
+        args: Any,
+        entry: AuditEntry,
+    ) -> InvokeOutcome:
+        async with self._resources.sessionmaker() as session:
+            secret = await open_credential(session, self._resources.master_keys, workgroup, credential.name)
+        if secret is None:
+            raise ToolError(404, f"credential {credential.name!r} is gone")
+        scrub = Scrubber([secret])
+        started = time.perf_counter()
+        status: int | None = None
+        try:
+            if credential.type == "github":
+                client = GitHubClient(
+                    secret, base_url=config.get("baseUrl") or DEFAULT_GITHUB_API_URL, http=self._http
+                )
+                result = await GITHUB_ACTIONS[entry.action].run(client, args)
+                status = 200
+            else:
+                http = HttpCredential(
+                    base_url=str(config.get("baseUrl", "")),
+                    secret=secret,
+                    header=str(config.get("header") or "Authorization"),
+                    scheme=config.get("scheme", "Bearer") or None,
+                )
+                answer = await self._http_tool.call(http, entry.action, args)
+                status, result = answer.status, answer.as_json()
+        except GitHubRateLimited as e:
+            await self._record(entry, "upstream_rate_limited", upstream_status=429, duration_ms=_ms(started))
+            raise ToolError(429, scrub.text(str(e)), retry_after=e.retry_after) from None
+        except (GitHubError, HttpToolError) as e:
+            status = e.status if isinstance(e, GitHubApiError | HttpToolError) else None
+            message = scrub.text(e.detail if isinstance(e, HttpToolError) else str(e))
+            await self._record(
+                entry, "failed", upstream_status=status, duration_ms=_ms(started), detail=message
+            )
+            if isinstance(e, HttpToolError) and e.status in (403, 422):
+                raise ToolError(e.status, message) from None
+            body = {
+                "status": "error",
+                "upstream": {"status": status, "message": message},
+                "auditId": entry.invocation_id,
+            }
+            raise ToolError(502, body) from None
+        await self._record(entry, "ok", upstream_status=status, duration_ms=_ms(started))
+        return InvokeOutcome(
+            200, {"status": "ok", "result": scrub.value(result), "auditId": entry.invocation_id}
+        )
+
+
+def _ms(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
