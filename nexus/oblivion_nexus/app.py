@@ -6,6 +6,8 @@ code was written for, then runs the delivery hub for the agent gateway until shu
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -50,6 +52,16 @@ def _version() -> str:
         return "0.0.0+unknown"
 
 
+async def _sweep_approvals(tools: ToolGateway, interval: float) -> None:
+    """Deny approvals past their deadline; every replica sweeps, each approval is expired once."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await tools.expire_due()
+        except Exception as e:  # the database may be down a while; the next sweep tries again
+            logger.warning("approval sweep failed: %s", e)
+
+
 def create_app(settings: NexusSettings, *, delivery_metrics: DeliveryMetrics | None = None) -> FastAPI:
     """Build a Nexus app; nothing connects until the ASGI server runs its lifespan.
 
@@ -79,17 +91,26 @@ def create_app(settings: NexusSettings, *, delivery_metrics: DeliveryMetrics | N
                 webhook_queue=webhook_queue,
             )
             app.state.resources = resources
-            app.state.tools = ToolGateway(
-                resources,
-                ToolAuditLog(resources.sessionmaker),
-                tool_http,
-                calls_per_minute=settings.tool_calls_per_minute,
-                http_tool=HttpTool(tool_http, timeout=settings.tool_timeout_seconds),
-            )
             async with delivery_lifespan(resources, delivery_metrics) as hub:
                 app.state.delivery = hub
+                app.state.tools = ToolGateway(
+                    resources,
+                    ToolAuditLog(resources.sessionmaker),
+                    tool_http,
+                    calls_per_minute=settings.tool_calls_per_minute,
+                    http_tool=HttpTool(tool_http, timeout=settings.tool_timeout_seconds),
+                )
+                app.state.tools.deliver = hub.enqueue
+                sweeper = asyncio.create_task(
+                    _sweep_approvals(app.state.tools, settings.tool_approval_sweep_seconds)
+                )
                 logger.info("Nexus ready (master key %s encrypts)", master_keys.current_key_id)
-                yield
+                try:
+                    yield
+                finally:
+                    sweeper.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await sweeper
         finally:
             await tool_http.aclose()
             await flow_clients.close_clients(slack, clickup, webhook_queue)

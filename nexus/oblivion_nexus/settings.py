@@ -223,6 +223,12 @@ class NexusSettings(BaseSettings):
     tool_timeout_seconds: float = Field(
         default=15.0, gt=0, le=300, description="How long one upstream call of a tool may take."
     )
+    tool_approval_sweep_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="How often each Nexus process denies approvals past their deadline and tells the agent.",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -129,6 +129,8 @@ class SlackWorkspace:
         self.channels: dict[str, Channel] = {}
         self.messages: dict[str, list[dict[str, Any]]] = {}
         self.users: dict[str, dict[str, Any]] = {}
+        self.usergroups: dict[str, list[str]] = {}  # subteam id (S…) -> member user ids
+        self.ephemerals: list[dict[str, Any]] = []  # what chat.postEphemeral showed to whom
         self.calls: list[Call] = []
         self._rate_limits: dict[str, list[float]] = {}
         self._ids = _CHANNEL_NUMBERS
@@ -358,6 +360,28 @@ class SlackWorkspace:
         link = f"https://oblivion-test.slack.com/archives/{channel.id}/p{ts.replace('.', '')}"
         return {"channel": channel.id, "permalink": link}
 
+    def chat_post_ephemeral(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args)
+        user = str(args.get("user") or "")
+        if not user:
+            raise SlackError("user_not_found")
+        if not (args.get("text") or args.get("blocks")):
+            raise SlackError("no_text")
+        note = {
+            "channel": channel.id,
+            "user": user,
+            "text": args.get("text") or "",
+            "thread_ts": args.get("thread_ts"),
+        }
+        self.ephemerals.append(note)
+        return {"message_ts": self.next_ts()}
+
+    def usergroups_users_list(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        members = self.usergroups.get(str(args.get("usergroup") or ""))
+        if members is None:
+            raise SlackError("no_such_subteam")
+        return {"users": list(members)}
+
     def users_info(self, args: Mapping[str, Any]) -> dict[str, Any]:
         user = self.users.get(str(args.get("user") or ""))
         if user is None:
@@ -377,6 +401,8 @@ class SlackWorkspace:
             "conversations.history": self.conversations_history,
             "chat.postMessage": self.chat_post_message,
             "chat.update": self.chat_update,
+            "chat.postEphemeral": self.chat_post_ephemeral,
+            "usergroups.users.list": self.usergroups_users_list,
             "users.info": self.users_info,
             "chat.getPermalink": self.chat_get_permalink,
         }.get(name)

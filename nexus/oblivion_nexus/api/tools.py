@@ -9,15 +9,23 @@ with ``Retry-After`` (the agent's rate limit or the upstream's), 502 when the up
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from oblivion_nexus.api.deps import AdminDep
+from oblivion_nexus.api.deps import AdminDep, get_resources
 from oblivion_nexus.api.tasks import IdentityDep
+from oblivion_nexus.integrations.errors import MalformedPayload
+from oblivion_nexus.integrations.slack import SlackError
+from oblivion_nexus.integrations.slack_interactivity import ButtonClick, parse_interaction
+from oblivion_nexus.services.signatures import SignatureError, verify_slack_signature
 from oblivion_nexus.services.tools.gateway import InvokeRequest, ToolError, ToolGateway
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["tools"])
 
@@ -88,3 +96,40 @@ async def audit_page(
         until=until,
     )
     return {"records": records, "nextAfterSeq": records[-1]["seq"] if len(records) == limit else None}
+
+
+@router.post(
+    "/webhooks/slack/interactivity", summary="Slack interactivity: Approve / Deny clicks (v0 signature)"
+)
+async def slack_interactivity(request: Request, background: BackgroundTasks) -> Response:
+    """Verified like Slack's events, answered at once (Slack allows 3 s); the decision runs after."""
+    resources = get_resources(request)
+    body = await request.body()
+    secret = resources.settings.slack_signing_secret
+    try:
+        verify_slack_signature(
+            body,
+            request.headers.get("x-slack-request-timestamp"),
+            request.headers.get("x-slack-signature"),
+            secret.get_secret_value() if secret else "",
+            time.time(),
+        )
+    except SignatureError as e:
+        logger.warning("Slack interactivity refused: %s", e.reason)
+        return JSONResponse({"detail": f"signature refused ({e.reason})"}, status_code=401)
+    try:
+        click = parse_interaction(body)
+    except MalformedPayload as e:
+        return JSONResponse({"detail": e.reason}, status_code=400)
+    background.add_task(_decide, _gateway(request), click)
+    return Response(status_code=200)
+
+
+async def _decide(gateway: ToolGateway, click: ButtonClick) -> None:
+    refusal = await gateway.handle_click(click)
+    slack = gateway.slack
+    if refusal is not None and slack is not None and click.channel_id:
+        try:
+            await slack.post_ephemeral(click.channel_id, click.user_id, refusal, thread_ts=click.thread_ts)
+        except SlackError as e:
+            logger.warning("could not tell %s why their click did not count: %s", click.user_id, e)

@@ -235,6 +235,30 @@ class SlackClient:
         body = await self._call("chat.postMessage", json=payload)
         return self._parse("chat.postMessage", PostedMessage, body)
 
+    async def update_message(
+        self, channel: str, ts: str, text: str, *, blocks: Sequence[Mapping[str, Any]] | None = None
+    ) -> None:
+        """Replace the text (and blocks) of a message the bot posted."""
+        payload: dict[str, Any] = {"channel": channel, "ts": ts, "text": text}
+        if blocks is not None:
+            payload["blocks"] = list(blocks)
+        await self._call("chat.update", json=payload)
+
+    async def post_ephemeral(
+        self, channel: str, user: str, text: str, *, thread_ts: str | None = None
+    ) -> None:
+        """A message only ``user`` sees, in ``channel`` (or its thread)."""
+        payload: dict[str, Any] = {"channel": channel, "user": user, "text": text}
+        if thread_ts:
+            payload["thread_ts"] = thread_ts
+        await self._call("chat.postEphemeral", json=payload)
+
+    async def usergroup_members(self, usergroup: str) -> list[str]:
+        """The user ids in a user group (``S…``)."""
+        body = await self._call("usergroups.users.list", params={"usergroup": usergroup}, http_get=True)
+        users = body.get("users")
+        return [str(u) for u in users] if isinstance(users, list) else []
+
     async def iter_replies(
         self, channel: str, ts: str, *, limit: int = _REPLIES_PAGE_LIMIT
     ) -> AsyncIterator[SlackMessage]:

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.fakes.github import FakeGitHub
+from tests.fakes.slack import FakeSlack
 from tests.nexus_server import RunningNexus, migrate_database, nexus_settings, running_nexus
 from tests.secret_logs import SecretRegistry
 
@@ -25,6 +26,9 @@ class ToolWorld:
     github: FakeGitHub
     secrets: SecretRegistry
     workgroup: str
+    slack: FakeSlack
+    channel: str
+    signing_secret: str
     clients: list[httpx.AsyncClient] = field(default_factory=list)
 
     def admin(self) -> httpx.AsyncClient:
@@ -72,22 +76,43 @@ def tool_settings() -> dict[str, Any]:
 
 
 @pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as slack:
+        yield slack
+
+
+@pytest.fixture
 async def world(
     nexus_env: dict[str, str],
     github: FakeGitHub,
+    fake_slack: FakeSlack,
     secret_registry: SecretRegistry,
     tool_settings: dict[str, Any],
 ) -> AsyncIterator[ToolWorld]:
-    settings = nexus_settings(nexus_env, **tool_settings)
+    signing_secret = secrets.token_hex(16)
+    secret_registry.add(signing_secret)
+    settings = nexus_settings(
+        nexus_env,
+        slack_bot_token=fake_slack.bot_token,
+        slack_api_url=fake_slack.url + "/api/",
+        slack_signing_secret=signing_secret,
+        **tool_settings,
+    )
     await asyncio.to_thread(migrate_database, settings.database_url)
+    channel = fake_slack.add_channel(f"squad-{uuid.uuid4().hex[:8]}", bot_is_member=True)["id"]
+    workgroup = f"wg-{uuid.uuid4().hex[:8]}"
     async with running_nexus(settings) as nexus:
-        world = ToolWorld(nexus, github, secret_registry, f"wg-{uuid.uuid4().hex[:8]}")
+        world = ToolWorld(nexus, github, secret_registry, workgroup, fake_slack, channel, signing_secret)
         async with world.admin() as admin:
-            assert (await admin.put(f"/workgroups/{world.workgroup}", json={})).status_code == 201
+            r = await admin.put(f"/workgroups/{workgroup}", json={"slackChannelId": channel})
+            assert r.status_code == 201, r.text
         await world.credential(
-            "github", type="github", value=github.token, allowedActions=["repos.*", "issues.*", "pulls.get"],
+            "github",
+            type="github",
+            value=github.token,
+            allowedActions=["repos.*", "issues.*", "pulls.get"],
             config={"baseUrl": github.url},
-        )  # fmt: skip
+        )
         try:
             yield world
         finally:

@@ -15,14 +15,15 @@ import datetime as dt
 import logging
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from oblivion_agent.protocol import EventFrame, ToolResult, ToolResultFrame
 from oblivion_nexus.errors import NexusError
 from oblivion_nexus.integrations.github import (
     DEFAULT_GITHUB_API_URL,
@@ -31,9 +32,19 @@ from oblivion_nexus.integrations.github import (
     GitHubError,
     GitHubRateLimited,
 )
+from oblivion_nexus.integrations.slack import SlackError
+from oblivion_nexus.integrations.slack_interactivity import ButtonClick
 from oblivion_nexus.resources import Resources
 from oblivion_nexus.services.auth import AgentIdentity
 from oblivion_nexus.services.credentials import open_credential
+from oblivion_nexus.services.tools.approvals import (
+    REFUSALS,
+    ApprovalRequest,
+    Verdict,
+    decided_message,
+    judge_click,
+    request_message,
+)
 from oblivion_nexus.services.tools.audit_log import AuditEntry, ToolAuditLog
 from oblivion_nexus.services.tools.github_actions import ACTIONS as GITHUB_ACTIONS
 from oblivion_nexus.services.tools.http_tool import (
@@ -100,6 +111,9 @@ class InvokeOutcome:
     body: dict[str, Any]
 
 
+Deliver = Callable[[str, str, EventFrame], Awaitable[str]]
+
+
 @dataclass(frozen=True)
 class _Grants:
     caller: Caller
@@ -130,6 +144,9 @@ class ToolGateway:
         self._rate = calls_per_minute / 60.0
         self._capacity = max(calls_per_minute // 4, 1)
         self._bucket = resources.redis.register_script(_BUCKET_SCRIPT)
+        # How a decided approval's result reaches the agent (the delivery hub's enqueue).
+        self.deliver: Deliver | None = None
+        self.slack = resources.slack
 
     # What the agent may do
 
@@ -234,10 +251,236 @@ class ToolGateway:
             await self._record(entry, "rate_limited", detail=f"agent rate limit; retry after {wait:.1f} s")
             raise ToolError(429, f"agent rate limit for {request.tool}", retry_after=wait)
         if decision.outcome is Outcome.APPROVAL:
-            raise ToolError(501, "approvals are not wired to Slack yet")
+            return await self._file_for_approval(identity, entry)
         return await self._execute(
             identity.workgroup, credential, grants.configs[credential.name], args, entry
         )
+
+    # Approval by a person
+
+    async def _file_for_approval(self, identity: AgentIdentity, entry: AuditEntry) -> InvokeOutcome:
+        """Store the call, announce it in the task's thread (or the workgroup's channel), answer 202."""
+        approval_id = new_id("apr")
+        async with self._resources.sessionmaker() as session:
+            rule = (
+                await session.execute(
+                    select(t.Credential.approval).where(
+                        t.Credential.workgroup == entry.workgroup, t.Credential.name == entry.credential
+                    )
+                )
+            ).scalar_one()
+            expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=int(rule.get("timeoutSeconds", 3600)))
+            channel, thread_ts = await self._announcement_place(session, entry)
+            session.add(
+                t.ToolApproval(
+                    id=approval_id,
+                    workgroup=entry.workgroup,
+                    agent=entry.agent,
+                    agent_id=identity.agent_id,
+                    task_id=entry.task_id,
+                    tool=entry.tool,
+                    credential=entry.credential or "",
+                    action=entry.action,
+                    arguments=dict(entry.arguments),
+                    status="pending",
+                    expires_at=expires,
+                    slack_channel=channel,
+                )
+            )
+            await session.commit()
+        await self._record(entry, "pending", detail=approval_id)
+        if channel and self.slack is not None:
+            text, blocks = request_message(self._approval_view(approval_id, entry, expires))
+            try:
+                posted = await self.slack.post_message(channel, text, blocks=blocks, thread_ts=thread_ts)
+            except SlackError as e:
+                logger.warning("approval %s could not be announced in Slack: %s", approval_id, e)
+            else:
+                async with self._resources.sessionmaker() as session:
+                    await session.execute(
+                        update(t.ToolApproval)
+                        .where(t.ToolApproval.id == approval_id)
+                        .values(slack_ts=posted.ts)
+                    )
+                    await session.commit()
+        body = {
+            "status": "pending_approval",
+            "approvalId": approval_id,
+            "expiresAt": expires.isoformat(),
+            "auditId": entry.invocation_id,
+        }
+        return InvokeOutcome(202, body)
+
+    @staticmethod
+    async def _announcement_place(session: Any, entry: AuditEntry) -> tuple[str | None, str | None]:
+        if entry.task_id:
+            mapping = (
+                await session.execute(
+                    select(t.TaskMapping.slack_channel_id, t.TaskMapping.thread_ts).where(
+                        t.TaskMapping.workgroup == entry.workgroup,
+                        t.TaskMapping.clickup_task_id == entry.task_id,
+                    )
+                )
+            ).one_or_none()
+            if mapping is not None:
+                return mapping.slack_channel_id, mapping.thread_ts
+        channel = (
+            await session.execute(
+                select(t.Workgroup.slack_channel_id).where(t.Workgroup.name == entry.workgroup)
+            )
+        ).scalar_one_or_none()
+        return channel, None
+
+    @staticmethod
+    def _approval_view(approval_id: str, entry: AuditEntry, expires: dt.datetime) -> ApprovalRequest:
+        return ApprovalRequest(
+            approval_id=approval_id,
+            agent=entry.agent,
+            tool=entry.tool,
+            credential=entry.credential or "",
+            action=entry.action,
+            args=entry.arguments,
+            expires_at=expires.strftime("%Y-%m-%d %H:%M UTC"),
+        )
+
+    async def handle_click(self, click: ButtonClick) -> str | None:
+        """A person clicked Approve or Deny: decide once, run once, tell the agent and the thread.
+
+        Returns the refusal to show the clicker alone, or None when the click decided the approval.
+        """
+        async with self._resources.sessionmaker() as session:
+            row = await session.get(t.ToolApproval, click.value or "")
+            if row is None:
+                return REFUSALS[Verdict.ALREADY_DECIDED]
+            rule = (
+                await session.execute(
+                    select(t.Credential.approval).where(
+                        t.Credential.workgroup == row.workgroup, t.Credential.name == row.credential
+                    )
+                )
+            ).scalar_one_or_none() or {}
+        approvers = [a for a in rule.get("approvers", []) if not a.startswith("S")]
+        members: set[str] = set()
+        if self.slack is not None:
+            for group in (a for a in rule.get("approvers", []) if a.startswith("S")):
+                try:
+                    members.update(await self.slack.usergroup_members(group))
+                except SlackError as e:
+                    logger.warning("user group %s of approval %s could not be read: %s", group, row.id, e)
+        acting = (await self.slack.identity()).user_id if self.slack is not None else None
+        verdict = judge_click(
+            action_id=click.action_id,
+            clicker=click.user_id,
+            approvers=approvers,
+            group_members=members,
+            acting_identity=acting,
+            pending=row.status == "pending",
+        )
+        if verdict not in (Verdict.APPROVED, Verdict.DENIED):
+            return REFUSALS[verdict]
+        status = "approved" if verdict is Verdict.APPROVED else "denied"
+        now = dt.datetime.now(dt.UTC)
+        async with self._resources.sessionmaker() as session:
+            claimed = (
+                await session.execute(
+                    update(t.ToolApproval)
+                    .where(
+                        t.ToolApproval.id == row.id,
+                        t.ToolApproval.status == "pending",
+                        t.ToolApproval.expires_at > now,
+                    )
+                    .values(status=status, decided_by=click.user_id, decided_at=now)
+                    .returning(t.ToolApproval.id)
+                )
+            ).scalar_one_or_none()
+            await session.commit()
+        if claimed is None:  # another click, replica or the expiry sweep decided it first
+            return REFUSALS[Verdict.ALREADY_DECIDED]
+        await self._conclude(row, status, click.user_id)
+        return None
+
+    async def _conclude(self, row: t.ToolApproval, status: str, decided_by: str | None) -> None:
+        """After the decision: run an approved call, record it, update the message, tell the agent."""
+        entry = AuditEntry(
+            workgroup=row.workgroup,
+            agent=row.agent,
+            tool=row.tool,
+            action=row.action,
+            outcome="",
+            invocation_id=new_id("inv"),
+            task_id=row.task_id,
+            credential=row.credential,
+            arguments=dict(row.arguments),
+            approver=decided_by,
+        )
+        ok, result = False, None
+        error: str | None = f"the call was {status}"
+        if status == "approved":
+            try:
+                outcome = await self._run_approved(row, entry)
+                ok, result, error = True, outcome.body.get("result"), None
+            except ToolError as e:
+                error = str(e.detail)
+        else:
+            await self._record(entry, status, detail=f"approval {row.id}")
+        async with self._resources.sessionmaker() as session:
+            await session.execute(
+                update(t.ToolApproval)
+                .where(t.ToolApproval.id == row.id)
+                .values(result={"ok": ok, "error": error})
+            )
+            await session.commit()
+        if self.slack is not None and row.slack_channel and row.slack_ts:
+            at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+            text, blocks = decided_message(
+                self._approval_view(row.id, entry, row.expires_at), status, decided_by, at
+            )
+            try:
+                await self.slack.update_message(row.slack_channel, row.slack_ts, text, blocks=blocks)
+            except SlackError as e:
+                logger.warning("approval %s message could not be updated: %s", row.id, e)
+        if self.deliver is not None:
+            frame = ToolResultFrame(data=ToolResult(request_id=row.id, ok=ok, result=result, error=error))
+            await self.deliver(row.workgroup, row.agent, frame)
+
+    async def _run_approved(self, row: t.ToolApproval, entry: AuditEntry) -> InvokeOutcome:
+        async with self._resources.sessionmaker() as session:
+            found = (
+                await session.execute(
+                    select(t.Credential).where(
+                        t.Credential.workgroup == row.workgroup, t.Credential.name == row.credential
+                    )
+                )
+            ).scalar_one_or_none()
+            credential = None
+            if found is not None:
+                grant = CredentialGrant(found.name, found.workgroup, found.type, tuple(found.allowed_actions))
+                credential, config = grant, dict(found.config or {})
+        if credential is None:
+            await self._record(
+                entry, "failed", detail="the credential was removed while waiting for approval"
+            )
+            raise ToolError(404, f"credential {row.credential!r} is gone")
+        args = self._validate(InvokeRequest(row.tool, row.action, row.arguments, row.credential, row.task_id))
+        return await self._execute(row.workgroup, credential, config, args, entry, approved=True)
+
+    async def expire_due(self) -> int:
+        """Deny every approval past its deadline (exactly once across replicas); how many there were."""
+        now = dt.datetime.now(dt.UTC)
+        async with self._resources.sessionmaker() as session:
+            expired = (
+                await session.execute(
+                    update(t.ToolApproval)
+                    .where(t.ToolApproval.status == "pending", t.ToolApproval.expires_at <= now)
+                    .values(status="expired", decided_at=now)
+                    .returning(t.ToolApproval)
+                )
+            ).scalars()
+            rows = list(expired)
+            await session.commit()
+        for row in rows:
+            await self._conclude(row, "expired", None)
+        return len(rows)
 
     @staticmethod
     def _known_action(request: InvokeRequest) -> None:
@@ -285,6 +528,8 @@ class ToolGateway:
         config: dict[str, Any],
         args: Any,
         entry: AuditEntry,
+        *,
+        approved: bool = False,
     ) -> InvokeOutcome:
         async with self._resources.sessionmaker() as session:
             secret = await open_credential(session, self._resources.master_keys, workgroup, credential.name)
@@ -326,7 +571,9 @@ class ToolGateway:
                 "auditId": entry.invocation_id,
             }
             raise ToolError(502, body) from None
-        await self._record(entry, "ok", upstream_status=status, duration_ms=_ms(started))
+        await self._record(
+            entry, "approved" if approved else "ok", upstream_status=status, duration_ms=_ms(started)
+        )
         return InvokeOutcome(
             200, {"status": "ok", "result": scrub.value(result), "auditId": entry.invocation_id}
         )
