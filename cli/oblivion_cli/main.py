@@ -29,6 +29,7 @@ _SUBCOMMANDS: tuple[tuple[str, str, str | None, str], ...] = (
     ("oblivion_nexus.cli", "app", "nexus", "Run Nexus: the API, the worker, migrations."),
     ("oblivion_nexus.cli", "dev_app", None, "Local development helpers."),
     ("oblivion_nexus.cli", "trigger_app", "trigger", "Send signed test webhooks to a running Nexus."),
+    ("oblivion_nexus.cli", "audit_app", "audit", "Check the Tool Gateway's audit trail."),
     ("oblivion_agent.cli", "app", "agent", "Run an agent; print the wire protocol schema."),
 )
 

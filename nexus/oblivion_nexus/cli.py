@@ -177,3 +177,43 @@ def reseal_credentials() -> None:
             + ", ".join(unopenable),
             1,
         )
+
+
+audit_app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    workgroup: str = typer.Option(..., "--workgroup", "-w", help="The workgroup whose trail to check."),
+) -> None:
+    """Check a workgroup's Tool Gateway audit chain: exit 0 when intact, 1 naming every break."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from oblivion_nexus.logs import configure_logging
+    from oblivion_nexus.services.tools.audit_log import ToolAuditLog
+    from oblivion_nexus.settings import load_database_settings
+    from oblivion_nexus.stores.db import DatabaseError, create_engine, create_sessionmaker
+
+    try:
+        settings = load_database_settings()
+    except SettingsError as e:
+        raise _fail(str(e), EXIT_SETTINGS) from None
+    configure_logging(settings.log_level, settings.log_format)
+
+    async def run() -> tuple[int, list[tuple[int, str]]]:
+        engine = create_engine(settings.database_url, pool_size=1)
+        try:
+            count, breaks = await ToolAuditLog(create_sessionmaker(engine)).verify(workgroup)
+            return count, [(b.seq, b.reason) for b in breaks]
+        finally:
+            await engine.dispose()
+
+    try:
+        count, breaks = asyncio.run(run())
+    except (DatabaseError, SQLAlchemyError, OSError) as e:
+        raise _fail(f"the audit trail could not be read: {type(e).__name__}", EXIT_DATABASE) from None
+    for seq, reason in breaks:
+        typer.echo(f"record {seq}: {reason}")
+    if breaks:
+        raise _fail(f"the audit chain of {workgroup} is broken in {len(breaks)} places ({count} records)", 1)
+    typer.echo(f"the audit chain of {workgroup} is intact: {count} records")

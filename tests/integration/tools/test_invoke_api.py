@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import secrets
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -185,22 +190,47 @@ async def test_an_upstream_that_echoes_the_credential_has_it_scrubbed(world: Too
     assert r.json()["result"]["body"] == {"you_sent": "[REDACTED]", "again": "key=[REDACTED]"}
 
 
-async def test_the_audit_chain_verifies_and_an_edited_row_is_found(world: ToolWorld) -> None:
+def audit_verify(world: ToolWorld) -> subprocess.CompletedProcess[str]:
+    """`oblivion audit verify` as an operator runs it."""
+    env = {"PATH": os.environ["PATH"], "OBLIVION_DATABASE_URL": world.nexus.settings.database_url}
+    command = [
+        str(Path(sys.executable).parent / "oblivion"),
+        "audit",
+        "verify",
+        "--workgroup",
+        world.workgroup,
+    ]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+async def test_the_audit_chain_verifies_and_an_edited_or_removed_row_is_found(world: ToolWorld) -> None:
     bot = await world.agent("backend-bot", [{"credential": "github"}])
     for n in range(3):
         await invoke(bot, "issues.create", args={"owner": "acme", "repo": "api", "title": f"t{n}"})
     await invoke(bot, "pulls.merge", args={"owner": "acme", "repo": "api", "number": 1})
+    intact = await asyncio.to_thread(audit_verify, world)
+    assert intact.returncode == 0, intact.stderr
+    assert "intact: 4 records" in intact.stdout
     engine = create_async_engine(world.nexus.settings.database_url)
     try:
-        log = ToolAuditLog(async_sessionmaker(engine))
-        assert await log.verify(world.workgroup) == (4, [])
-        async with engine.begin() as conn:
+        async with engine.begin() as conn:  # someone with database access turns a refusal into a success
             await conn.execute(
                 text("UPDATE tool_audit SET outcome = 'ok' WHERE workgroup = :wg AND seq = 4"),
                 {"wg": world.workgroup},
             )
+        edited = await asyncio.to_thread(audit_verify, world)
+        assert edited.returncode == 1
+        assert "record 4: contents do not match the record's hash: edited" in edited.stdout
+        async with engine.begin() as conn:  # ...then removes the evidence: the newest row
+            await conn.execute(
+                text("DELETE FROM tool_audit WHERE workgroup = :wg AND seq = 4"), {"wg": world.workgroup}
+            )
+        truncated = await asyncio.to_thread(audit_verify, world)
+        assert truncated.returncode == 1
+        assert "newest rows removed" in truncated.stdout
+        log = ToolAuditLog(async_sessionmaker(engine))
         count, breaks = await log.verify(world.workgroup)
-        assert count == 4
-        assert [(b.seq, "edited" in b.reason) for b in breaks] == [(4, True)]
+        assert count == 3
+        assert len(breaks) == 1
     finally:
         await engine.dispose()
