@@ -12,6 +12,8 @@ Declare an ``Agent``, decorate a coroutine per event type, and run it with
         ctx.logger.info("got task %s: %s", event.task_id, event.title)
         await ctx.say("On it.")                  # in the task's Slack thread and as a ClickUp comment
         await ctx.set_state("IN_PROGRESS")       # and the ClickUp status the project maps it to
+        issue = await ctx.tools.invoke("github", "issues.create", {"owner": "acme", "repo": "api",
+                                                                    "title": event.title})
 
 The wire protocol lives in ``oblivion_agent.protocol``; Nexus imports only that module.
 """
@@ -37,6 +39,7 @@ from oblivion_agent._tasks import (
     TaskInfo,
     ThreadMessage,
 )
+from oblivion_agent._tools import ToolCallError, ToolClient, ToolDeniedError, ToolInfo, ToolOutcome
 from oblivion_agent.protocol import ContextUpdate, TaskAssigned, ToolResult, WakeUp
 
 __all__ = [
@@ -58,6 +61,11 @@ __all__ = [
     "TaskInfo",
     "ThreadMessage",
     "TokenError",
+    "ToolCallError",
+    "ToolClient",
+    "ToolDeniedError",
+    "ToolInfo",
+    "ToolOutcome",
     "ToolResult",
     "WakeUp",
     "load_settings",

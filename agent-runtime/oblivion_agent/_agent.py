@@ -25,6 +25,7 @@ from oblivion_agent._errors import AgentError, HandlerError
 from oblivion_agent._settings import AgentSettings, load_settings
 from oblivion_agent._tasks import PostedMessage, StateChange, TaskClient, TaskContext, TaskStateName
 from oblivion_agent._token import TokenSource
+from oblivion_agent._tools import ApprovalWaiters, ToolClient
 from oblivion_agent.protocol import (
     ContextUpdate,
     EventFrame,
@@ -68,6 +69,7 @@ class Context:
     _http: httpx.AsyncClient = field(repr=False)
     _tokens: TokenSource = field(repr=False)
     task_id: str | None = None
+    _approvals: ApprovalWaiters = field(default_factory=ApprovalWaiters, repr=False)
 
     @property
     def _tasks(self) -> TaskClient:
@@ -93,6 +95,12 @@ class Context:
         """
         return await self._tasks.say(self._task(task_id), text, idempotency_key=idempotency_key)
 
+    @property
+    def tools(self) -> ToolClient:
+        """The Tool Gateway as this agent: ``await ctx.tools.list()``, ``await ctx.tools.invoke(tool,
+        action, args)`` (tied to this event's task; waits for a person's approval when one is needed)."""
+        return ToolClient(self._settings.nexus_url, self._http, self._tokens, self._approvals, self.task_id)
+
     async def set_state(self, state: TaskStateName, *, task_id: str | None = None) -> StateChange:
         """Move the task (``IN_PROGRESS``, ``BLOCKED_ON_HUMAN``, ``DONE``); raises
         ``IllegalTransitionError`` naming the allowed moves when the state machine forbids it."""
@@ -109,6 +117,7 @@ class Agent:
         self._stopping: asyncio.Event | None = None
         self._abandoning: asyncio.Event | None = None  # a second stop: do not wait for handlers
         self._link: NexusLink | None = None
+        self._approvals = ApprovalWaiters()  # calls waiting for a person's decision, by approval id
         self.handled = 0  # events whose handler returned normally, for monitoring and tests
 
     def __repr__(self) -> str:
@@ -233,6 +242,14 @@ class _Dispatcher:
     async def deliver(self, frame: EventFrame) -> None:
         if self._stopping.is_set():
             return  # stopping: start nothing new; unacked, it goes to the next connection
+        if frame.type == FrameType.TOOL_RESULT and isinstance(frame.data, ToolResult):
+            # Wakes a handler waiting in ctx.tools.invoke; it holds a handler slot, so this must not
+            # wait for one (all slots waiting for approvals would never be woken).
+            self._agent._approvals.resolve(frame.data)
+            if FrameType.TOOL_RESULT not in self._agent._handlers:
+                self._seen.add(frame.id)
+                await self._ack(frame.id)
+                return
         if self._seen.seen(frame.id):
             logger.debug("event %s was already handled; acking the duplicate", frame.id)
             await self._ack(frame.id)
@@ -287,6 +304,7 @@ class _Dispatcher:
             _http=self._http,
             _tokens=self._tokens,
             task_id=getattr(frame.data, "task_id", None),
+            _approvals=self._agent._approvals,
         )
         try:
             await handler(frame.data, ctx)

@@ -137,6 +137,44 @@ def _refusal(response: httpx.Response) -> TaskApiError:
     return TaskApiError(text, status=response.status_code, detail=detail)
 
 
+async def nexus_request(
+    http: httpx.AsyncClient,
+    tokens: TokenSource,
+    method: str,
+    url: str,
+    *,
+    json: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+    retry_statuses: frozenset[int] = frozenset(_RETRYABLE),
+) -> httpx.Response:
+    """One call to Nexus as this agent: a rejected token is replaced once, transient failures that
+    say when to come back (``Retry-After``) are retried a few times; any other answer is returned."""
+    renewed_token = False
+    attempt = 0
+    while True:
+        attempt += 1
+        token = await tokens.get()
+        try:
+            response = await http.request(
+                method, url, json=json, headers={**(headers or {}), "Authorization": f"Bearer {token}"}
+            )
+        except httpx.HTTPError as e:
+            if attempt >= _ATTEMPTS:
+                raise TaskApiError(f"Nexus unreachable: {type(e).__name__}", status=None) from e
+            await asyncio.sleep(0.5 * attempt)
+            continue
+        if response.status_code == 401 and not renewed_token:
+            tokens.invalidate()  # expired or rotated signing key: one fresh token, then give up
+            renewed_token = True
+            continue
+        retryable = response.status_code in retry_statuses and "Retry-After" in response.headers
+        if retryable and attempt < _ATTEMPTS:
+            logger.info("%s %s answered %d; retrying", method, url, response.status_code)
+            await asyncio.sleep(_retry_after(response))
+            continue
+        return response
+
+
 class TaskClient:
     """Calls ``/v1/tasks`` as this agent."""
 
@@ -170,37 +208,14 @@ class TaskClient:
         json: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> _V:
-        renewed_token = False
-        attempt = 0
-        while True:
-            attempt += 1
-            token = await self._tokens.get()
-            try:
-                response = await self._http.request(
-                    method,
-                    self._base + path,
-                    json=json,
-                    headers={**(headers or {}), "Authorization": f"Bearer {token}"},
-                )
-            except httpx.HTTPError as e:
-                if attempt >= _ATTEMPTS:
-                    raise TaskApiError(f"Nexus unreachable: {type(e).__name__}", status=None) from e
-                await asyncio.sleep(0.5 * attempt)
-                continue
-            if response.status_code == 401 and not renewed_token:
-                self._tokens.invalidate()  # expired or rotated signing key: one fresh token, then give up
-                renewed_token = True
-                continue
-            retryable = response.status_code in _RETRYABLE and "Retry-After" in response.headers
-            if retryable and attempt < _ATTEMPTS:
-                logger.info("%s %s answered %d; retrying", method, path, response.status_code)
-                await asyncio.sleep(_retry_after(response))
-                continue
-            if response.status_code >= 400:
-                raise _refusal(response)
-            try:
-                return model.model_validate(response.json())
-            except (ValueError, ValidationError) as e:
-                raise TaskApiError(
-                    f"Nexus answered {method} {path} with an unexpected body", status=response.status_code
-                ) from e
+        response = await nexus_request(
+            self._http, self._tokens, method, self._base + path, json=json, headers=headers
+        )
+        if response.status_code >= 400:
+            raise _refusal(response)
+        try:
+            return model.model_validate(response.json())
+        except (ValueError, ValidationError) as e:
+            raise TaskApiError(
+                f"Nexus answered {method} {path} with an unexpected body", status=response.status_code
+            ) from e

@@ -39,14 +39,19 @@ class ToolWorld:
             r = await admin.put(f"/workgroups/{self.workgroup}/credentials/{name}", json=spec)
         assert r.status_code in (200, 201), r.text
 
-    async def agent(self, name: str, tools: list[dict[str, Any]]) -> httpx.AsyncClient:
-        """Register an agent with these tool grants; a client carrying its access token."""
+    async def register(self, name: str, tools: list[dict[str, Any]]) -> tuple[str, str]:
+        """Register an agent with these tool grants; its client id and secret."""
         client_id, client_secret = f"{self.workgroup}-{name}", secrets.token_urlsafe(24)
         self.secrets.add(client_secret)
         body = {"clientId": client_id, "clientSecret": client_secret, "tools": tools}
         async with self.admin() as admin:
             r = await admin.put(f"/workgroups/{self.workgroup}/agents/{name}", json=body)
         assert r.status_code in (200, 201), r.text
+        return client_id, client_secret
+
+    async def agent(self, name: str, tools: list[dict[str, Any]]) -> httpx.AsyncClient:
+        """Register an agent with these tool grants; a client carrying its access token."""
+        client_id, client_secret = await self.register(name, tools)
         async with httpx.AsyncClient(base_url=self.nexus.url) as anonymous:
             r = await anonymous.post(
                 "/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, client_secret)
