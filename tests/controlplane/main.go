@@ -62,8 +62,8 @@ var controllers = []string{
 	"replicaset-controller",
 }
 
-// How long the API server may take to answer /readyz after start; a cold start on two cores takes
-// about ten seconds, the rest is headroom for a loaded machine.
+// How long the API server may take to answer /readyz after start; it takes about three seconds on
+// two cores, the rest is headroom for a machine loaded by other test runs.
 const readyTimeout = 120 * time.Second
 
 func main() {
