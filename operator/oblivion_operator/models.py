@@ -187,12 +187,24 @@ class HttpToolConfig(SpecModel):
     scheme: str | None = None
 
 
+class GitHubToolConfig(SpecModel):
+    base_url: str = "https://api.github.com"
+
+
+class ApprovalRule(SpecModel):
+    actions: list[str] = Field(min_length=1)
+    approvers: list[str] = Field(min_length=1)
+    timeout_seconds: int = Field(default=3600, ge=30, le=604800)
+
+
 class ToolCredentialSpec(SpecModel):
     type: Literal["github", "http", "openai", "slack", "clickup"]
     secret_ref: SecretKeyRef
     allowed_actions: list[str] = []
     agents: list[str] = []
     http: HttpToolConfig | None = None
+    github: GitHubToolConfig | None = None
+    approval: ApprovalRule | None = None
 
     @model_validator(mode="after")
     def _http_needs_base_url(self) -> ToolCredentialSpec:

@@ -11,7 +11,7 @@ import binascii
 from typing import Any
 
 from oblivion_operator.clients.kube import resource_path
-from oblivion_operator.models import ToolCredentialSpec, parse_spec
+from oblivion_operator.models import GitHubToolConfig, ToolCredentialSpec, parse_spec
 from oblivion_operator.reconcile.context import Blocked, OperatorContext
 from oblivion_operator.status import now_rfc3339
 
@@ -35,6 +35,15 @@ async def reconcile_credential(ctx: OperatorContext, body: Any, logger: Any) -> 
     except (binascii.Error, UnicodeDecodeError):
         raise Blocked("SecretNotFound", f"key {ref.key!r} of Secret {ref.name} is not UTF-8 text") from None
 
+    answer = await ctx.nexus.put_credential(workgroup, name, credential_payload(spec, value))
+    fingerprint = str(answer.get("fingerprint") or "")
+    if fingerprint != status.get("fingerprint"):
+        logger.info(f"Synced credential {name} to Nexus (fingerprint {fingerprint})")
+    return {"synced": True, "fingerprint": fingerprint, "lastSynced": now_rfc3339()}
+
+
+def credential_payload(spec: ToolCredentialSpec, value: str) -> dict[str, Any]:
+    """What Nexus's registry stores of a ToolCredential: the value (sealed there), grants, config."""
     config: dict[str, Any] = {}
     if spec.http is not None:
         config = {
@@ -42,21 +51,23 @@ async def reconcile_credential(ctx: OperatorContext, body: Any, logger: Any) -> 
             "headerName": spec.http.header_name or "Authorization",
             "scheme": spec.http.scheme if spec.http.scheme is not None else "Bearer",
         }
-    answer = await ctx.nexus.put_credential(
-        workgroup,
-        name,
-        {
-            "type": spec.type,
-            "value": value,
-            "allowedActions": list(spec.allowed_actions),
-            "agents": list(spec.agents),
-            "config": config,
-        },
-    )
-    fingerprint = str(answer.get("fingerprint") or "")
-    if fingerprint != status.get("fingerprint"):
-        logger.info(f"Synced credential {name} to Nexus (fingerprint {fingerprint})")
-    return {"synced": True, "fingerprint": fingerprint, "lastSynced": now_rfc3339()}
+    elif spec.type == "github":
+        config = {"baseUrl": (spec.github or GitHubToolConfig()).base_url}
+    approval = None
+    if spec.approval is not None:
+        approval = {
+            "actions": list(spec.approval.actions),
+            "approvers": list(spec.approval.approvers),
+            "timeoutSeconds": spec.approval.timeout_seconds,
+        }
+    return {
+        "type": spec.type,
+        "value": value,
+        "allowedActions": list(spec.allowed_actions),
+        "agents": list(spec.agents),
+        "config": config,
+        "approval": approval,
+    }
 
 
 async def delete_credential(ctx: OperatorContext, body: Any, logger: Any) -> None:

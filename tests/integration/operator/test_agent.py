@@ -52,7 +52,11 @@ def test_agent_gets_its_children_and_registration(
 ) -> None:
     _workgroup_namespace(cluster, nexus_admin)
     with start_operator(cluster, operator_settings):
-        cluster.create(_agent())
+        tools = [
+            {"credential": "github", "actions": ["issues.*", "pulls.merge"]},
+            {"credential": "status-api"},
+        ]
+        cluster.create(_agent(tools=tools))
         agent = cluster.wait_for_object("agents", "backend-bot", NS, condition=ready, timeout=30)
         client_id, client_secret = _credentials(cluster)
         secret_registry.add(client_secret)
@@ -70,6 +74,10 @@ def test_agent_gets_its_children_and_registration(
         assert registered is not None
         assert registered["clientId"] == client_id
         assert "clientSecret" not in registered
+        assert registered["tools"] == [
+            {"credential": "github", "actions": ["issues.*", "pulls.merge"]},
+            {"credential": "status-api", "actions": None},  # all the credential allows
+        ]
         assert agent["status"]["secretName"] == "agent-backend-bot-credentials"
         assert agent["status"]["observedGeneration"] == agent["metadata"]["generation"]
         assert client_secret not in str(agent["status"])
@@ -199,8 +207,10 @@ def test_deleted_agent_is_unregistered_and_its_children_go_with_it(
         assert "oblivion.dev/cleanup" in agent["metadata"]["finalizers"]
         cluster.delete("agents", "backend-bot", NS)
         cluster.wait_for_deletion("agents", "backend-bot", NS, timeout=30)
-        cluster.wait_for_deletion("deployments.apps", "agent-backend-bot", NS)
-        cluster.wait_for_deletion("secrets", "agent-backend-bot-credentials", NS)
+        # The garbage collector learns of new resource types (the Agent CRD) by rediscovery every 30 s,
+        # so on a cluster just started it may take that long before it collects an Agent's children.
+        cluster.wait_for_deletion("deployments.apps", "agent-backend-bot", NS, timeout=60)
+        cluster.wait_for_deletion("secrets", "agent-backend-bot-credentials", NS, timeout=60)
         assert nexus_admin.get(f"workgroups/{WG}/agents/backend-bot") is None
 
 

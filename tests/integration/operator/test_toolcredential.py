@@ -140,3 +140,28 @@ def test_http_credential_sends_its_config_and_deletion_removes_it(
         cluster.delete("toolcredentials", "billing-api", NS)
         cluster.wait_for_deletion("toolcredentials", "billing-api", NS, timeout=30)
     assert nexus_admin.get(f"workgroups/{WG}/credentials/billing-api") is None
+
+
+def test_github_enterprise_url_and_approval_rule_reach_nexus(
+    cluster: Cluster,
+    operator_settings: OperatorSettings,
+    nexus_admin: NexusAdmin,
+    secret_registry: SecretRegistry,
+) -> None:
+    _workgroup_namespace(cluster, nexus_admin)
+    cluster.create(_secret(_token(secret_registry)))
+    approval = {"actions": ["pulls.merge", "DELETE /*"], "approvers": ["UA8RXUSPL", "S0614TZR7"]}
+    ghes = {"baseUrl": "https://github.example.com/api/v3"}
+    with start_operator(cluster, operator_settings):
+        cluster.create(_credential(github=ghes, approval=approval))
+        cluster.create(_credential(name="public", allowedActions=["issues.*"]))
+        for name in ("github", "public"):
+            cluster.wait_for_object("toolcredentials", name, NS, condition=ready, timeout=30)
+    stored = nexus_admin.get(f"workgroups/{WG}/credentials/github")
+    assert stored is not None
+    assert stored["config"] == {"baseUrl": "https://github.example.com/api/v3"}
+    assert stored["approval"] == {**approval, "timeoutSeconds": 3600}, "the CRD's default timeout is sent"
+    public = nexus_admin.get(f"workgroups/{WG}/credentials/public")
+    assert public is not None
+    assert public["config"] == {"baseUrl": "https://api.github.com"}
+    assert public["approval"] is None

@@ -179,7 +179,7 @@ async def test_an_upstream_that_echoes_the_credential_has_it_scrubbed(world: Too
         return JSONResponse({"you_sent": request.headers.get("x-api-key"), "again": f"key={value}"})
 
     with LoopbackServer(Starlette(routes=[Route("/api/whoami", echo)])) as upstream:
-        config = {"baseUrl": f"{upstream.base_url}/api", "header": "X-Api-Key", "scheme": ""}
+        config = {"baseUrl": f"{upstream.base_url}/api", "headerName": "X-Api-Key", "scheme": ""}
         await world.credential(
             "status-api", type="http", value=value, allowedActions=["GET /*"], config=config
         )

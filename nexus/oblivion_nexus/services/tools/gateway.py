@@ -549,7 +549,7 @@ class ToolGateway:
                 http = HttpCredential(
                     base_url=str(config.get("baseUrl", "")),
                     secret=secret,
-                    header=str(config.get("header") or "Authorization"),
+                    header=str(config.get("headerName") or "Authorization"),
                     scheme=config.get("scheme", "Bearer") or None,
                 )
                 answer = await self._http_tool.call(http, entry.action, args)
