@@ -224,3 +224,28 @@ async def test_an_unsigned_or_malformed_click_is_refused(world: ToolWorld) -> No
     async with httpx.AsyncClient(base_url=world.nexus.url) as slack:
         malformed = await slack.post("/webhooks/slack/interactivity", content=body, headers=headers)
     assert malformed.status_code == 400
+
+
+async def test_an_approval_does_not_run_a_call_the_credential_no_longer_allows(world: ToolWorld) -> None:
+    await merge_needs_approval(world)
+    number = open_pull(world)
+    bot = await world.agent("backend-bot", [{"credential": "github"}])
+    args = {"owner": "acme", "repo": "api", "number": number}
+    r = await bot.post("/v1/tools/invoke", json={"tool": "github", "action": "pulls.merge", "args": args})
+    approval_id = r.json()["approvalId"]
+    await world.credential(  # narrowed while the request waits in Slack
+        "github",
+        type="github",
+        value=world.github.token,
+        allowedActions=["issues.*"],
+        config={"baseUrl": world.github.url},
+        approval={"actions": ["pulls.merge"], "approvers": [APPROVER]},
+    )
+    await click(world, APPROVER, "approve", approval_id)
+    await eventually(
+        lambda: [m for m in world.slack.messages(world.channel) if "was approved" in m.get("text", "")],
+        "decision",
+    )
+    # The message is updated after the audit record is written, so the record is there by now.
+    assert (await outcomes(world)) == ["pending", "denied"]
+    assert not [c for c in world.github.calls if c.path.endswith("/merge")]

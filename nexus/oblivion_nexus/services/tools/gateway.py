@@ -151,14 +151,16 @@ class ToolGateway:
     # What the agent may do
 
     async def _grants(self, identity: AgentIdentity) -> _Grants:
+        return await self._grants_of(identity.workgroup, identity.agent, identity.agent_id)
+
+    async def _grants_of(self, workgroup: str, agent: str, agent_id: int) -> _Grants:
+        """The agent's tool entries (none once it is deleted) and its workgroup's credentials, now."""
         async with self._resources.sessionmaker() as session:
             tools = (
-                await session.execute(select(t.Agent.tools).where(t.Agent.id == identity.agent_id))
+                await session.execute(select(t.Agent.tools).where(t.Agent.id == agent_id))
             ).scalar_one_or_none()
             rows = (
-                await session.execute(
-                    select(t.Credential).where(t.Credential.workgroup == identity.workgroup)
-                )
+                await session.execute(select(t.Credential).where(t.Credential.workgroup == workgroup))
             ).scalars()
             credentials, configs = {}, {}
             for row in rows:
@@ -177,7 +179,7 @@ class ToolGateway:
             )
             for entry in tools or ()
         )
-        return _Grants(Caller(identity.workgroup, identity.agent, grants), credentials, configs)
+        return _Grants(Caller(workgroup, agent, grants), credentials, configs)
 
     async def catalog(self, identity: AgentIdentity) -> list[dict[str, Any]]:
         """Every (credential, action) this agent may call now, with its arguments' JSON Schema."""
@@ -444,25 +446,22 @@ class ToolGateway:
             await self.deliver(row.workgroup, row.agent, frame)
 
     async def _run_approved(self, row: t.ToolApproval, entry: AuditEntry) -> InvokeOutcome:
-        async with self._resources.sessionmaker() as session:
-            found = (
-                await session.execute(
-                    select(t.Credential).where(
-                        t.Credential.workgroup == row.workgroup, t.Credential.name == row.credential
-                    )
-                )
-            ).scalar_one_or_none()
-            credential = None
-            if found is not None:
-                grant = CredentialGrant(found.name, found.workgroup, found.type, tuple(found.allowed_actions))
-                credential, config = grant, dict(found.config or {})
+        """Run an approved call if the grants still allow it: they may have changed while it waited."""
+        grants = await self._grants_of(row.workgroup, row.agent, row.agent_id)
+        credential = grants.credentials.get(row.credential)
         if credential is None:
             await self._record(
                 entry, "failed", detail="the credential was removed while waiting for approval"
             )
             raise ToolError(404, f"credential {row.credential!r} is gone")
+        decision = decide(grants.caller, credential, row.tool, row.action)
+        if decision.outcome is Outcome.DENY:
+            await self._record(entry, "denied", detail=f"approved, but no longer allowed: {decision.rule}")
+            raise ToolError(403, f"approved, but no longer allowed: {decision.rule}")
         args = self._validate(InvokeRequest(row.tool, row.action, row.arguments, row.credential, row.task_id))
-        return await self._execute(row.workgroup, credential, config, args, entry, approved=True)
+        return await self._execute(
+            row.workgroup, credential, grants.configs[row.credential], args, entry, approved=True
+        )
 
     async def expire_due(self) -> int:
         """Deny every approval past its deadline (exactly once across replicas); how many there were."""
