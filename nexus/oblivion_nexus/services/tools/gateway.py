@@ -434,8 +434,9 @@ class ToolGateway:
             await session.commit()
         if self.slack is not None and row.slack_channel and row.slack_ts:
             at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+            shown = status if ok or status != "approved" else f"approved but not run ({error})"
             text, blocks = decided_message(
-                self._approval_view(row.id, entry, row.expires_at), status, decided_by, at
+                self._approval_view(row.id, entry, row.expires_at), shown, decided_by, at
             )
             try:
                 await self.slack.update_message(row.slack_channel, row.slack_ts, text, blocks=blocks)
