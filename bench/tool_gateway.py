@@ -1,0 +1,201 @@
+"""Benchmark of the Tool Gateway: what a call through Nexus adds to calling the upstream directly.
+
+A fake GitHub runs as its own process; the same request (read README.md of a repository) is made
+directly with the token (the floor) and through ``POST /v1/tools/invoke`` as an agent (policy,
+credential decryption, the call, scrubbing and the audit record included), one at a time for the
+latency and with concurrent clients for the throughput, both in the same run, interleaved.
+
+    .venv/bin/python bench/tool_gateway.py                      # 400 sequential, 2,000 concurrent
+    .venv/bin/python bench/tool_gateway.py --requests 1000 --concurrency 64
+
+Needs PostgreSQL and Redis as the tests do (OBLIVION_TEST_PG_DSN, OBLIVION_TEST_REDIS_URL). Sends
+traffic to 127.0.0.1 only, for a bounded number of requests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+import psycopg
+import redis
+
+REPO_ROOT = Path(__file__).parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from tests.conftest import PG_ADMIN_DSN, REDIS_URL  # noqa: E402
+from tests.nexus_server import nexus_process  # noqa: E402
+
+REPO = "acme/api"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def sequential(send: Callable[[], Awaitable[httpx.Response]], count: int) -> list[float]:
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        answer = await send()
+        times.append((time.perf_counter() - started) * 1000)
+        if answer.status_code != 200:
+            raise SystemExit(f"expected 200, got {answer.status_code}: {answer.text[:200]}")
+    return times
+
+
+async def concurrent(send: Callable[[], Awaitable[httpx.Response]], count: int, workers: int) -> float:
+    """Requests per second with `workers` clients sending `count` requests in all."""
+    remaining = iter(range(count))
+
+    async def worker() -> None:
+        for _ in remaining:
+            answer = await send()
+            if answer.status_code != 200:
+                raise SystemExit(f"expected 200, got {answer.status_code}: {answer.text[:200]}")
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    return count / (time.perf_counter() - started)
+
+
+async def measure(
+    nexus_url: str, admin: dict[str, str], github_url: str, token: str, args: argparse.Namespace
+) -> None:
+    async with httpx.AsyncClient(base_url=nexus_url, timeout=30) as http:
+        credential = {
+            "type": "github",
+            "value": token,
+            "allowedActions": ["repos.*"],
+            "config": {"baseUrl": github_url},
+        }
+        (await http.put("/internal/v1/workgroups/bench", json={}, headers=admin)).raise_for_status()
+        (
+            await http.put("/internal/v1/workgroups/bench/credentials/github", json=credential, headers=admin)
+        ).raise_for_status()
+        agent = {
+            "clientId": "bench-tools",
+            "clientSecret": secrets.token_urlsafe(24),
+            "tools": [{"credential": "github"}],
+        }
+        (
+            await http.put("/internal/v1/workgroups/bench/agents/bot", json=agent, headers=admin)
+        ).raise_for_status()
+        issued = await http.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(agent["clientId"], agent["clientSecret"]),
+        )
+        issued.raise_for_status()
+        bearer = {"Authorization": f"Bearer {issued.json()['access_token']}"}
+        call = {
+            "tool": "github",
+            "action": "repos.get_file_contents",
+            "args": {"owner": "acme", "repo": "api", "path": "README.md"},
+        }
+        limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
+        async with (
+            httpx.AsyncClient(base_url=github_url, timeout=30, limits=limits) as upstream,
+            httpx.AsyncClient(base_url=nexus_url, timeout=30, limits=limits) as gateway,
+        ):
+
+            def direct() -> Awaitable[httpx.Response]:
+                return upstream.get(
+                    f"/repos/{REPO}/contents/README.md", headers={"Authorization": f"Bearer {token}"}
+                )
+
+            def through() -> Awaitable[httpx.Response]:
+                return gateway.post("/v1/tools/invoke", json=call, headers=bearer)
+
+            for send in (direct, through):  # warm connections, caches and the first audit rows
+                await sequential(send, 20)
+            floor: list[float] = []
+            tool: list[float] = []
+            for _ in range(args.requests // 20):  # interleaved, so a shared machine's drift hits both
+                floor += await sequential(direct, 20)
+                tool += await sequential(through, 20)
+            floor_rate = await concurrent(direct, args.total, args.concurrency)
+            tool_rate = await concurrent(through, args.total, args.concurrency)
+            floor_rate = (floor_rate + await concurrent(direct, args.total, args.concurrency)) / 2
+            tool_rate = (tool_rate + await concurrent(through, args.total, args.concurrency)) / 2
+    print(f"{len(tool)} sequential calls each (ms)      p50      p90      p99")
+    rows = {
+        "direct to the fake GitHub (floor)": [percentile(floor, q) for q in (0.5, 0.9, 0.99)],
+        "through the Tool Gateway": [percentile(tool, q) for q in (0.5, 0.9, 0.99)],
+    }
+    rows["added by the gateway"] = [g - f for g, f in zip(*rows.values(), strict=True)]
+    for name, (p50, p90, p99) in rows.items():
+        print(f"  {name:34s} {p50:7.2f}  {p90:7.2f}  {p99:7.2f}")
+    print(f"{args.total} calls with {args.concurrency} concurrent clients (mean of two rounds)")
+    print(f"  direct to the fake GitHub (floor)  {floor_rate:8.0f} calls/s")
+    ratio = tool_rate / floor_rate
+    print(f"  through the Tool Gateway           {tool_rate:8.0f} calls/s  ({ratio:.2f}x the floor)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=400, help="sequential calls of each kind")
+    parser.add_argument("--total", type=int, default=2000, help="calls of each kind in a throughput round")
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    database = f"oblivion_bench_{uuid.uuid4().hex[:8]}"
+    prefix = f"oblivion-bench-{uuid.uuid4().hex[:8]}"
+    token = "ghp_" + secrets.token_urlsafe(24)
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    env = {
+        "OBLIVION_DATABASE_URL": f"{base}/{database}",
+        "OBLIVION_REDIS_URL": REDIS_URL,
+        "OBLIVION_REDIS_PREFIX": prefix,
+        "OBLIVION_ADMIN_TOKEN": "adm-" + secrets.token_urlsafe(24),
+        "OBLIVION_JWT_SIGNING_KEY": secrets.token_urlsafe(48),
+        "OBLIVION_MASTER_KEY": "k1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "OBLIVION_TOOL_CALLS_PER_MINUTE": "100000",  # measure the gateway, not its rate limit
+        "OBLIVION_AGENT_MAX_BODY_BYTES": "262144",
+    }
+    port = free_port()
+    fake = subprocess.Popen(  # our own fake, on loopback
+        [sys.executable, "-m", "tests.fakes.github", "--port", str(port), "--token", token, "--repo", REPO],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert fake.stdout is not None
+        if "fake GitHub on" not in fake.stdout.readline():
+            raise SystemExit("the fake GitHub did not start")
+        with nexus_process(env) as nexus:
+            asyncio.run(measure(nexus.url, nexus.admin_headers(), f"http://127.0.0.1:{port}", token, args))
+    finally:
+        fake.terminate()
+        fake.wait(10)
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = list(client.scan_iter(match=f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+if __name__ == "__main__":
+    main()
