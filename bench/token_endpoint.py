@@ -14,7 +14,6 @@ Needs PostgreSQL and Redis as the tests do (OBLIVION_TEST_PG_DSN, OBLIVION_TEST_
 from __future__ import annotations
 
 import argparse
-import base64
 import secrets
 import statistics
 import sys
@@ -24,13 +23,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import psycopg
-import redis
 
 REPO_ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from tests.conftest import PG_ADMIN_DSN, REDIS_URL  # noqa: E402
+from bench.scratch import scratch_nexus_env  # noqa: E402
 from tests.nexus_server import nexus_process  # noqa: E402
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -51,64 +48,48 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=40, help="requests of each kind")
     args = parser.parse_args()
-    database = f"oblivion_bench_{uuid.uuid4().hex[:8]}"
-    prefix = f"oblivion-bench-{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    env = {
-        "OBLIVION_DATABASE_URL": f"{base}/{database}",
-        "OBLIVION_REDIS_URL": REDIS_URL,
-        "OBLIVION_REDIS_PREFIX": prefix,
-        "OBLIVION_ADMIN_TOKEN": "adm-" + secrets.token_urlsafe(24),
-        "OBLIVION_JWT_SIGNING_KEY": secrets.token_urlsafe(48),
-        "OBLIVION_MASTER_KEY": "k1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+    settings = {
         # Every measured id fails once, except the one made to hit this limit below.
         "OBLIVION_TOKEN_FAILURES_PER_CLIENT_PER_MINUTE": "3",
         "OBLIVION_TOKEN_REQUESTS_PER_ADDRESS_PER_MINUTE": str(args.requests * 100),
     }
-    try:
-        with nexus_process(env) as nexus, httpx.Client(base_url=nexus.url, timeout=30) as http:
-            admin = nexus.admin_headers()
-            http.put("/internal/v1/workgroups/bench", json={}, headers=admin).raise_for_status()
-            for i in range(args.requests):  # one registered client per round: each fails once
-                agent = {"clientId": f"bench-agent-{i}", "clientSecret": secrets.token_urlsafe(24)}
-                path = f"/internal/v1/workgroups/bench/agents/bot-{i}"
-                http.put(path, json=agent, headers=admin).raise_for_status()
-            known = iter(range(args.requests))
+    with (
+        scratch_nexus_env(**settings) as env,
+        nexus_process(env) as nexus,
+        httpx.Client(base_url=nexus.url, timeout=30) as http,
+    ):
+        admin = nexus.admin_headers()
+        http.put("/internal/v1/workgroups/bench", json={}, headers=admin).raise_for_status()
+        for i in range(args.requests):  # one registered client per round: each fails once
+            agent = {"clientId": f"bench-agent-{i}", "clientSecret": secrets.token_urlsafe(24)}
+            path = f"/internal/v1/workgroups/bench/agents/bot-{i}"
+            http.put(path, json=agent, headers=admin).raise_for_status()
+        known = iter(range(args.requests))
 
-            def token(client_id: str, secret: str, grant: str = "client_credentials") -> httpx.Response:
-                form = {"grant_type": grant, "client_id": client_id, "client_secret": secret}
-                return http.post("/oauth/token", data=form, headers=FORM)
+        def token(client_id: str, secret: str, grant: str = "client_credentials") -> httpx.Response:
+            form = {"grant_type": grant, "client_id": client_id, "client_secret": secret}
+            return http.post("/oauth/token", data=form, headers=FORM)
 
-            limited = "bench-limited"
-            for _ in range(3):  # exhaust that id's failures for this minute
-                token(limited, "wrong-secret-xxxx")
-            sends: dict[str, tuple[Callable[[], httpx.Response], int]] = {
-                "floor: unsupported grant (no hash)": (
-                    lambda: token("bench-agent-0", "x", grant="password"),
-                    400,
-                ),
-                "known client, wrong secret": (
-                    lambda: token(f"bench-agent-{next(known)}", "wrong-secret-xxxx"),
-                    401,
-                ),
-                "unknown client id": (lambda: token("nobody-" + uuid.uuid4().hex, "wrong-secret-xxxx"), 401),
-                "client id over its failure limit": (lambda: token(limited, "wrong-secret-xxxx"), 429),
-            }
-            # Interleaved, one of each kind per round, so drift of a shared machine hits all alike.
-            kinds: dict[str, list[float]] = {kind: [] for kind in sends}
-            for _ in range(args.requests):
-                for kind, (send, expected) in sends.items():
-                    kinds[kind] += timed(send, expected, 1)
-    finally:
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        client = redis.Redis.from_url(REDIS_URL)
-        keys = list(client.scan_iter(match=f"{prefix}*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
+        limited = "bench-limited"
+        for _ in range(3):  # exhaust that id's failures for this minute
+            token(limited, "wrong-secret-xxxx")
+        sends: dict[str, tuple[Callable[[], httpx.Response], int]] = {
+            "floor: unsupported grant (no hash)": (
+                lambda: token("bench-agent-0", "x", grant="password"),
+                400,
+            ),
+            "known client, wrong secret": (
+                lambda: token(f"bench-agent-{next(known)}", "wrong-secret-xxxx"),
+                401,
+            ),
+            "unknown client id": (lambda: token("nobody-" + uuid.uuid4().hex, "wrong-secret-xxxx"), 401),
+            "client id over its failure limit": (lambda: token(limited, "wrong-secret-xxxx"), 429),
+        }
+        # Interleaved, one of each kind per round, so drift of a shared machine hits all alike.
+        kinds: dict[str, list[float]] = {kind: [] for kind in sends}
+        for _ in range(args.requests):
+            for kind, (send, expected) in sends.items():
+                kinds[kind] += timed(send, expected, 1)
     print(f"POST /oauth/token, {args.requests} sequential requests of each kind (ms)")
     print(f"{'kind':38s} {'p50':>8s} {'mean':>8s} {'max':>8s}")
     for kind, times in kinds.items():

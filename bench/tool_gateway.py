@@ -16,24 +16,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import secrets
 import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
-import psycopg
-import redis
 
 REPO_ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from tests.conftest import PG_ADMIN_DSN, REDIS_URL  # noqa: E402
+from bench.scratch import scratch_nexus_env  # noqa: E402
 from tests.nexus_server import nexus_process  # noqa: E402
 
 REPO = "acme/api"
@@ -140,7 +136,8 @@ async def measure(
         "direct to the fake GitHub (floor)": [percentile(floor, q) for q in (0.5, 0.9, 0.99)],
         "through the Tool Gateway": [percentile(tool, q) for q in (0.5, 0.9, 0.99)],
     }
-    rows["added by the gateway"] = [g - f for g, f in zip(*rows.values(), strict=True)]
+    direct_row, gateway_row = rows.values()
+    rows["added by the gateway"] = [g - d for d, g in zip(direct_row, gateway_row, strict=True)]
     for name, (p50, p90, p99) in rows.items():
         print(f"  {name:34s} {p50:7.2f}  {p90:7.2f}  {p99:7.2f}")
     print(f"{args.total} calls with {args.concurrency} concurrent clients (mean of two rounds)")
@@ -155,22 +152,9 @@ def main() -> None:
     parser.add_argument("--total", type=int, default=2000, help="calls of each kind in a throughput round")
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
-    database = f"oblivion_bench_{uuid.uuid4().hex[:8]}"
-    prefix = f"oblivion-bench-{uuid.uuid4().hex[:8]}"
     token = "ghp_" + secrets.token_urlsafe(24)
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    env = {
-        "OBLIVION_DATABASE_URL": f"{base}/{database}",
-        "OBLIVION_REDIS_URL": REDIS_URL,
-        "OBLIVION_REDIS_PREFIX": prefix,
-        "OBLIVION_ADMIN_TOKEN": "adm-" + secrets.token_urlsafe(24),
-        "OBLIVION_JWT_SIGNING_KEY": secrets.token_urlsafe(48),
-        "OBLIVION_MASTER_KEY": "k1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
-        "OBLIVION_TOOL_CALLS_PER_MINUTE": "100000",  # measure the gateway, not its rate limit
-        "OBLIVION_AGENT_MAX_BODY_BYTES": "262144",
-    }
+    # Measure the gateway, not its rate limit.
+    settings = {"OBLIVION_TOOL_CALLS_PER_MINUTE": "100000"}
     port = free_port()
     fake = subprocess.Popen(  # our own fake, on loopback
         [sys.executable, "-m", "tests.fakes.github", "--port", str(port), "--token", token, "--repo", REPO],
@@ -183,18 +167,11 @@ def main() -> None:
         assert fake.stdout is not None
         if "fake GitHub on" not in fake.stdout.readline():
             raise SystemExit("the fake GitHub did not start")
-        with nexus_process(env) as nexus:
+        with scratch_nexus_env(**settings) as env, nexus_process(env) as nexus:
             asyncio.run(measure(nexus.url, nexus.admin_headers(), f"http://127.0.0.1:{port}", token, args))
     finally:
         fake.terminate()
         fake.wait(10)
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        client = redis.Redis.from_url(REDIS_URL)
-        keys = list(client.scan_iter(match=f"{prefix}*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
 
 
 if __name__ == "__main__":
