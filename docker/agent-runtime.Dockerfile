@@ -19,6 +19,7 @@ RUN pip install --require-hashes --no-deps -r requirements/build.txt \
  && /opt/oblivion/bin/pip install --require-hashes --no-deps -r requirements/agent.txt
 COPY pyproject.toml README.md ./
 COPY crds ./crds
+COPY common ./common
 COPY operator ./operator
 COPY nexus ./nexus
 COPY agent-runtime ./agent-runtime

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from oblivion_agent._errors import ConfigurationError
 from oblivion_agent.protocol import HEARTBEAT_INTERVAL_SECONDS
+from oblivion_settings import describe_invalid_settings
 
 
 class AgentSettings(BaseSettings):
@@ -68,11 +69,4 @@ def load_settings() -> AgentSettings:
     try:
         return AgentSettings()  # required fields come from the environment
     except ValidationError as e:
-        problems = []
-        for err in e.errors():
-            if err["loc"]:
-                name = "OBLIVION_" + "_".join(str(p) for p in err["loc"]).upper()
-                problems.append(f"{name}: {'is not set' if err['type'] == 'missing' else err['msg']}")
-            else:
-                problems.append(err["msg"].removeprefix("Value error, "))
-        raise ConfigurationError("invalid agent settings: " + "; ".join(problems)) from None
+        raise ConfigurationError(describe_invalid_settings(e, "agent")) from None

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from oblivion_nexus.errors import NexusError
 from oblivion_nexus.stores.crypto import CryptoError, MasterKeys
+from oblivion_settings import describe_invalid_settings
 
 
 class SettingsError(NexusError):
@@ -253,11 +254,7 @@ class NexusSettings(BaseSettings):
 
 
 def _readable(e: ValidationError) -> SettingsError:
-    problems = []
-    for err in e.errors():
-        name = "OBLIVION_" + "_".join(str(p) for p in err["loc"]).upper()
-        problems.append(f"{name}: {'is not set' if err['type'] == 'missing' else err['msg']}")
-    return SettingsError("invalid Nexus settings:\n  " + "\n  ".join(problems))
+    return SettingsError(describe_invalid_settings(e, "Nexus"))
 
 
 def load_settings() -> NexusSettings:

@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from oblivion_operator.errors import OperatorError
+from oblivion_settings import describe_invalid_settings
 
 
 class SettingsError(OperatorError):
@@ -82,11 +83,4 @@ def load_settings() -> OperatorSettings:
     try:
         return OperatorSettings()  # fields come from the environment
     except ValidationError as e:
-        problems = []
-        for err in e.errors():
-            if err["loc"]:
-                name = "OBLIVION_" + "_".join(str(p) for p in err["loc"]).upper()
-                problems.append(f"{name}: {'is not set' if err['type'] == 'missing' else err['msg']}")
-            else:
-                problems.append(err["msg"].removeprefix("Value error, "))
-        raise SettingsError("invalid operator settings: " + "; ".join(problems)) from None
+        raise SettingsError(describe_invalid_settings(e, "operator")) from None

@@ -116,6 +116,7 @@ def test_the_build_context_keeps_out_everything_but_the_sources() -> None:
         "requirements",
         "README.md",
         "crds",
+        "common",
         "operator",
         "nexus",
         "agent-runtime",
