@@ -21,6 +21,7 @@ from oblivion_nexus.api import (
     agent_events,
     gateway,
     health,
+    mcp,
     metrics,
     oauth,
     registry,
@@ -106,7 +107,8 @@ def create_app(settings: NexusSettings, *, delivery_metrics: DeliveryMetrics | N
                 )
                 logger.info("Nexus ready (master key %s encrypts)", master_keys.current_key_id)
                 try:
-                    yield
+                    async with mcp_sessions.run():
+                        yield
                 finally:
                     sweeper.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -139,6 +141,7 @@ def create_app(settings: NexusSettings, *, delivery_metrics: DeliveryMetrics | N
         tools,
     ):
         app.include_router(module.router)
+    mcp_sessions = mcp.install(app, version=_version(), max_body_bytes=settings.agent_max_body_bytes)
     limits = BodyLimits(
         webhooks=settings.webhook_max_body_bytes,
         registry=settings.registry_max_body_bytes,

@@ -1,0 +1,147 @@
+"""``/mcp``: the Tool Gateway as a Model Context Protocol server over Streamable HTTP, for any MCP client.
+
+An agent connects with the access token it uses for ``/v1/tools`` (``Authorization: Bearer …``),
+checked by the same dependency on every HTTP request: no token, a bad, expired or revoked one is 401
+(with ``WWW-Authenticate`` naming the protected resource metadata, as MCP's authorization spec
+asks), a disabled or deleted agent 403. ``tools/list`` answers what ``GET /v1/tools`` lists for that
+agent, and ``tools/call`` runs :meth:`.ToolGateway.invoke`, the path of ``POST /v1/tools/invoke``:
+policy, approvals, rate limits, audit and scrubbing happen there, not here.
+
+The transport is stateless (no MCP session is kept between HTTP requests): every request carries
+its token and is authenticated alone, and any Nexus replica can answer it without sticky routing.
+Host-header checks against DNS rebinding are off: a browser tricked into reaching Nexus still has
+no agent token to send. The agent's token is never sent anywhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import mcp_types as types
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from mcp.server import Server, ServerRequestContext
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.shared.exceptions import MCPError
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from oblivion_nexus.api.deps import get_resources
+from oblivion_nexus.api.tasks import agent_identity
+from oblivion_nexus.services.auth import AgentIdentity
+from oblivion_nexus.services.tools import mcp_tools
+from oblivion_nexus.services.tools.gateway import ToolError, ToolGateway
+
+logger = logging.getLogger(__name__)
+
+PATH = "/mcp"
+METADATA_PATH = "/.well-known/oauth-protected-resource" + PATH
+ISSUER_METADATA_PATH = "/.well-known/oauth-authorization-server"
+# Where the endpoint leaves the verified caller for the MCP handlers (an ASGI extension key).
+_IDENTITY_KEY = "oblivion.agent_identity"
+_INSTRUCTIONS = (
+    "Oblivion's Tool Gateway: act on GitHub and HTTP APIs with your workgroup's credentials, which"
+    " never reach you. Tools named <credential>.<action>; <credential>.request calls an HTTP API."
+    " Set _meta['oblivion.dev/taskId'] to tie a call to a task (approvals are asked in its thread)."
+)
+
+
+def _caller(ctx: ServerRequestContext[Any, Any]) -> tuple[AgentIdentity, ToolGateway]:
+    request = ctx.request
+    if not isinstance(request, Request) or not isinstance(request.scope.get(_IDENTITY_KEY), AgentIdentity):
+        raise MCPError(types.INVALID_REQUEST, "no authenticated agent")  # only if McpEndpoint is bypassed
+    identity: AgentIdentity = request.scope[_IDENTITY_KEY]
+    gateway: ToolGateway = request.app.state.tools
+    return identity, gateway
+
+
+async def _list_tools(
+    ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+) -> types.ListToolsResult:
+    identity, gateway = _caller(ctx)
+    return types.ListToolsResult(tools=mcp_tools.mcp_tools(await gateway.catalog(identity)))
+
+
+async def _call_tool(
+    ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+) -> types.CallToolResult:
+    identity, gateway = _caller(ctx)
+    try:
+        request = mcp_tools.invoke_request(params.name, params.arguments, params.meta)
+        outcome = await gateway.invoke(identity, request)
+    except mcp_tools.UnknownMcpTool:
+        raise MCPError(types.INVALID_PARAMS, f"unknown tool {params.name!r}; tools/list names them") from None
+    except ToolError as e:
+        return mcp_tools.error_result(e)
+    return mcp_tools.call_result(outcome)
+
+
+def build_server(version: str) -> Server[Any]:
+    return Server(
+        "oblivion-nexus",
+        version=version,
+        title="Oblivion Tool Gateway",
+        instructions=_INSTRUCTIONS,
+        on_list_tools=_list_tools,
+        on_call_tool=_call_tool,
+        get_tool_input_schema=mcp_tools.input_schema,
+    )
+
+
+class McpEndpoint:
+    """ASGI app of ``/mcp``: authenticate the agent as ``/v1/tools`` does, then let MCP's transport answer."""
+
+    def __init__(self, sessions: StreamableHTTPSessionManager) -> None:
+        self._sessions = sessions
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        try:
+            identity = await agent_identity(request, get_resources(request))
+        except HTTPException as e:
+            headers = dict(e.headers or {})
+            if "WWW-Authenticate" in headers:
+                metadata = get_resources(request).settings.public_url.rstrip("/") + METADATA_PATH
+                headers["WWW-Authenticate"] += f', resource_metadata="{metadata}"'
+            await JSONResponse({"detail": e.detail}, e.status_code, headers)(scope, receive, send)
+            return
+        scope[_IDENTITY_KEY] = identity
+        await self._sessions.handle_request(scope, receive, send)
+
+
+def install(app: FastAPI, *, version: str, max_body_bytes: int) -> StreamableHTTPSessionManager:
+    """Add ``/mcp`` and its OAuth metadata to ``app``; the returned manager runs in the app's lifespan."""
+    sessions = StreamableHTTPSessionManager(
+        build_server(version), stateless=True, json_response=True, max_request_body_size=max_body_bytes
+    )
+    app.router.routes.append(Route(PATH, McpEndpoint(sessions), include_in_schema=False))
+
+    async def protected_resource(request: Request) -> JSONResponse:
+        """RFC 9728 metadata: MCP clients look here for who issues the tokens ``/mcp`` accepts."""
+        base = get_resources(request).settings.public_url.rstrip("/")
+        return JSONResponse(
+            {
+                "resource": base + PATH,
+                "authorization_servers": [base],
+                "bearer_methods_supported": ["header"],
+                "resource_name": "Oblivion Tool Gateway (MCP)",
+            }
+        )
+
+    async def authorization_server(request: Request) -> JSONResponse:
+        """RFC 8414 metadata of Nexus's token endpoint: agents log in with the client-credentials grant."""
+        base = get_resources(request).settings.public_url.rstrip("/")
+        return JSONResponse(
+            {
+                "issuer": base,
+                "token_endpoint": base + "/oauth/token",
+                "grant_types_supported": ["client_credentials"],
+                "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+                "response_types_supported": [],
+            }
+        )
+
+    app.add_api_route(METADATA_PATH, protected_resource, methods=["GET"], include_in_schema=False)
+    app.add_api_route(ISSUER_METADATA_PATH, authorization_server, methods=["GET"], include_in_schema=False)
+    return sessions
