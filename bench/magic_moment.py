@@ -139,8 +139,11 @@ def floor_server(port: int) -> None:
 async def run(args: argparse.Namespace) -> list[str]:
     import aiohttp
     from pydantic import SecretStr
-    from tests.e2e.harness import Proc, Stack, eventually, fresh_database, wait_for
-    from tests.nexus_server import free_port
+    from tests.e2e.harness import Stack
+    from tests.support.processes import Proc
+    from tests.support.servers import free_port
+    from tests.support.stores import scratch_database
+    from tests.support.waiting import eventually, eventually_sync
 
     from oblivion_agent import Agent, AgentSettings, Context, TaskAssigned
 
@@ -156,7 +159,7 @@ async def run(args: argparse.Namespace) -> list[str]:
     lines: list[str] = []
     floor_port = free_port()
     floor = Proc("floor", [sys.executable, __file__, "--floor-server", str(floor_port)], {}, log_dir).start()
-    with fresh_database() as database_url:
+    with scratch_database("oblivion_e2e") as database_url:
         stack = Stack(
             database_url=database_url, redis_url=redis_url, log_dir=log_dir, manage_clickup_webhooks=False
         )
@@ -170,7 +173,7 @@ async def run(args: argparse.Namespace) -> list[str]:
             connector = aiohttp.TCPConnector(limit=args.clients * 2)
             async with aiohttp.ClientSession(connector=connector) as http:
                 floor_url = f"http://127.0.0.1:{floor_port}/webhooks/clickup"
-                wait_for(
+                eventually_sync(
                     lambda: floor.alive and _listening(floor_port), timeout=30, what="floor up", watch=[floor]
                 )
                 nexus_url = api + "/webhooks/clickup"
@@ -233,7 +236,7 @@ def _presence(stack: Any, team: Any) -> str:
 
 async def _drop_queue(stack: Any) -> None:
     """Forget the throughput phase's jobs (tasks that do not exist) before the worker starts."""
-    from tests.e2e.harness import drop_redis_prefix
+    from tests.support.stores import drop_redis_prefix
 
     drop_redis_prefix(stack.redis_url, f"{stack.redis_prefix}:bull")
 

@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.controlplane import Cluster, control_plane_cluster, run_operator  # noqa: E402
 from tests.fakes.slack import FakeSlack  # noqa: E402
-from tests.nexus_server import nexus_process  # noqa: E402
+from tests.support.nexus import nexus_process  # noqa: E402
 
 from oblivion_operator.runner import build_registry, configure_kopf  # noqa: E402
 from oblivion_operator.settings import OperatorSettings  # noqa: E402

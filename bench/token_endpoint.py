@@ -28,7 +28,7 @@ REPO_ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from bench.scratch import scratch_nexus_env  # noqa: E402
-from tests.nexus_server import nexus_process  # noqa: E402
+from tests.support.nexus import nexus_process  # noqa: E402
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -30,15 +29,10 @@ REPO_ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from bench.scratch import scratch_nexus_env  # noqa: E402
-from tests.nexus_server import nexus_process  # noqa: E402
+from tests.support.nexus import nexus_process  # noqa: E402
+from tests.support.servers import free_port  # noqa: E402
 
 REPO = "acme/api"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def percentile(values: list[float], q: float) -> float:

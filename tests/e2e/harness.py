@@ -3,7 +3,7 @@
 Every component runs as it is deployed: two ``oblivion nexus serve`` replicas, one ``oblivion nexus
 worker``, agents through ``oblivion agent run``, and the fake Slack and ClickUp as their own processes
 (``tests/e2e/vendors.py``). :class:`Stack` holds them and the environment they share; the process
-control and the waits with deadlines live in ``tests/e2e/processes.py``.
+control lives in ``tests/support/processes.py``, the waits with deadlines in ``tests/support/waiting.py``.
 """
 
 from __future__ import annotations
@@ -20,30 +20,17 @@ from typing import Any
 import httpx
 import redis
 
-from tests.e2e.processes import (
-    STARTUP_SECONDS,
-    HarnessError,
-    PrivateRedis,
-    Proc,
-    drop_redis_prefix,
-    eventually,
-    fresh_database,
-    wait_for,
-)
 from tests.e2e.vendors import ClickUpProcess, SlackProcess
-from tests.nexus_server import free_port, oblivion_executable
+from tests.support.processes import STARTUP_SECONDS, Proc, oblivion_executable
+from tests.support.servers import free_port
+from tests.support.stores import drop_redis_prefix
+from tests.support.waiting import eventually_sync
 
-__all__ = [
-    "HarnessError",
-    "PrivateRedis",
-    "Proc",
-    "Stack",
-    "Team",
-    "drop_redis_prefix",
-    "eventually",
-    "fresh_database",
-    "wait_for",
-]
+__all__ = ["HarnessError", "Stack", "Team"]
+
+
+class HarnessError(Exception):
+    """The end-to-end stack was used wrongly, or one of its processes refused a step."""
 
 
 @dataclass
@@ -142,7 +129,7 @@ class Stack:
         self.apis.append(proc.start())
         url = f"http://127.0.0.1:{port}"
         with httpx.Client(timeout=2) as http:
-            wait_for(
+            eventually_sync(
                 lambda: _ready(http, url), timeout=STARTUP_SECONDS, what=f"{proc.name} ready", watch=[proc]
             )
         self.api_urls.append(url)
@@ -154,7 +141,7 @@ class Stack:
             f"worker{len(self.workers) + 1}", [oblivion_executable(), "nexus", "worker"], env, self.log_dir
         )
         self.workers.append(proc.start())
-        wait_for(
+        eventually_sync(
             lambda: "worker consuming" in proc.output(),
             timeout=STARTUP_SECONDS,
             what=f"{proc.name} consuming",
@@ -173,7 +160,7 @@ class Stack:
         }
         proc = Proc(f"agent-{team.agent}", [oblivion_executable(), "agent", "run", target], env, self.log_dir)
         self.agents.append(proc.start())
-        wait_for(
+        eventually_sync(
             lambda: "connected to Nexus" in proc.output(),
             timeout=STARTUP_SECONDS,
             what=f"agent {team.agent} connected",

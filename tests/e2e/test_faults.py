@@ -20,12 +20,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.harness import PrivateRedis, Stack, Team, eventually, fresh_database
+from tests.e2e.harness import Stack, Team
 from tests.fakes import clickup_payloads as shapes
 from tests.fakes import slack_events
 from tests.fakes.clickup_delivery import deliver
 from tests.fakes.slack_events import SlackEventSender
 from tests.secret_logs import SecretRegistry
+from tests.support.stores import PrivateRedis, scratch_database
+from tests.support.waiting import eventually
 
 DEADLINE = 30.0  # generous bound for conditions on a loaded 2-core machine; tests poll, never sleep
 KILLED_WORKER_TASKS = 200
@@ -44,7 +46,7 @@ def nexus(
     redis_url: str, secret_registry: SecretRegistry, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     log_dir = Path(tmp_path_factory.mktemp("e2e-faults"))
-    with fresh_database() as database_url:
+    with scratch_database("oblivion_e2e") as database_url:
         stack = Stack(
             database_url=database_url, redis_url=redis_url, log_dir=log_dir, manage_clickup_webhooks=False
         )
@@ -314,7 +316,7 @@ async def test_redis_stopped_answers_503_and_after_its_restart_nothing_is_lost(
     redis_url: str, secret_registry: SecretRegistry, tmp_path: Path
 ) -> None:
     private = PrivateRedis(tmp_path).start()
-    with fresh_database() as database_url:
+    with scratch_database("oblivion_e2e") as database_url:
         stack = Stack(
             database_url=database_url, redis_url=private.url, log_dir=tmp_path, manage_clickup_webhooks=False
         )

@@ -21,9 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from oblivion_nexus.services.signatures import sign_clickup_body, sign_slack_body
-from tests.e2e.harness import Stack, Team, fresh_database, wait_for
+from tests.e2e.harness import Stack, Team
 from tests.fakes import clickup_payloads as shapes
 from tests.secret_logs import SecretRegistry
+from tests.support.stores import scratch_database
+from tests.support.waiting import eventually_sync
 
 ALLOWED = {200, 400, 413}  # signed correctly: accepted, or refused as malformed / too large
 _FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -80,7 +82,7 @@ def fuzzed(
     redis_url: str, secret_registry: SecretRegistry, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Stack, Team]]:
     log_dir = Path(tmp_path_factory.mktemp("e2e-fuzz"))
-    with fresh_database() as database_url:
+    with scratch_database("oblivion_e2e") as database_url:
         stack = Stack(
             database_url=database_url, redis_url=redis_url, log_dir=log_dir, manage_clickup_webhooks=False
         )
@@ -174,7 +176,7 @@ def test_signed_odd_events_never_get_a_500_and_leave_the_worker_working(fuzzed: 
     assert (
         httpx.post(nexus.api_urls[0] + "/webhooks/clickup", content=body, headers=headers).status_code == 200
     )
-    roots = wait_for(
+    roots = eventually_sync(
         lambda: slack_fake.roots_by_task(team.channel_id).get(task_id),
         timeout=30,
         what="the real task's root message",

@@ -17,10 +17,12 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import Stack, Team, eventually, fresh_database, wait_for
+from tests.e2e.harness import Stack, Team
 from tests.fakes.slack_events import SlackEventRelay, SlackEventSender
 from tests.fakes.slack_state import HUMAN_USER_ID
 from tests.secret_logs import SecretRegistry
+from tests.support.stores import scratch_database
+from tests.support.waiting import eventually, eventually_sync
 
 ROOT_MESSAGE_DEADLINE = 3.0  # the promise: a task becomes a Slack thread within 3 s
 FLOW_DEADLINE = 20.0  # agent replies and mirrors: bounded generously for a loaded 2-core machine
@@ -31,7 +33,7 @@ def stack(
     redis_url: str, secret_registry: SecretRegistry, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Stack, Team]]:
     log_dir = Path(tmp_path_factory.mktemp("e2e-flow"))
-    with fresh_database() as database_url:
+    with scratch_database("oblivion_e2e") as database_url:
         stack = Stack(database_url=database_url, redis_url=redis_url, log_dir=log_dir)
         secret_registry.add(*stack.secret_values())
         try:
@@ -44,7 +46,7 @@ def stack(
             stack.start_worker()
             assert stack.clickup is not None
             clickup = stack.clickup
-            wait_for(
+            eventually_sync(
                 lambda: [h for h in clickup.webhooks() if str(h.get("list_id")) == team.list_id],
                 timeout=20,
                 what="the worker created the project's ClickUp webhook",

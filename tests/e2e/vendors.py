@@ -17,8 +17,9 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.processes import STARTUP_SECONDS, Proc, wait_for
-from tests.nexus_server import free_port
+from tests.support.processes import STARTUP_SECONDS, Proc
+from tests.support.servers import free_port
+from tests.support.waiting import eventually_sync
 
 
 class SlackProcess:
@@ -48,7 +49,7 @@ class SlackProcess:
 
     def start(self) -> SlackProcess:
         self.proc.start()
-        wait_for(
+        eventually_sync(
             lambda: _answers(self._http, "/_fake/channels"),
             timeout=STARTUP_SECONDS,
             what="fake Slack up",
@@ -129,7 +130,7 @@ class ClickUpProcess:
 
     def start(self) -> ClickUpProcess:
         self.proc.start()
-        wait_for(
+        eventually_sync(
             lambda: _answers(self._http, "/api/v2/user"),
             timeout=STARTUP_SECONDS,
             what="fake ClickUp up",
@@ -229,8 +230,8 @@ def _slack_control_app(fake: Any) -> Any:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from tests.fakes.loopback import LoopbackServer
     from tests.fakes.slack import FakeSlack
+    from tests.support.servers import LoopbackServer
 
     parser = argparse.ArgumentParser(description="Processes of the end-to-end tests.")
     commands = parser.add_subparsers(dest="command", required=True)

@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from tests.fakes import clickup_payloads as shapes
 from tests.fakes.clickup_delivery import MAX_ATTEMPTS, WebhookDelivery, deliver_with_retries, send_webhook
 from tests.fakes.clickup_routes import RecordedCall, build_app
-from tests.fakes.loopback import LoopbackServer
+from tests.support.servers import LoopbackServer
 
 DEFAULT_TOKEN = "pk_183_FAKECLICKUPTOKEN"
 DEFAULT_TEAM_ID = "9012345"
@@ -311,7 +311,7 @@ class FakeClickUp:
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on loopback in a background thread; returns the API base URL (``…/api/v2/``)."""
         self._server = LoopbackServer(self.app, host=host, port=port)
-        self.url = self._server.start() + "/api/v2/"
+        self.url = self._server.start().base_url + "/api/v2/"
         return self.url
 
     def stop(self) -> None:

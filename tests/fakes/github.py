@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.loopback import LoopbackServer
+from tests.support.servers import LoopbackServer
 
 DOCS = "https://docs.github.com/rest"
 RATE_LIMIT = 5000  # GitHub's primary limit for a token, per hour

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.fakes.loopback import LoopbackServer
+from tests.support.servers import LoopbackServer
 
 
 def count_tokens(value: Any) -> int:

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.fakes.loopback import LoopbackServer
+from tests.support.servers import LoopbackServer
 
 DEFAULT_KEY = "sk-test-FAKEOPENAIKEY0123456789"
 DEFAULT_MODEL = "text-embedding-3-small"

@@ -10,21 +10,18 @@ delete a channel, add a human reply) and inspect every call and message. Run it 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import contextlib
 import copy
 import json
-import logging
 import signal
 import threading
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp.web
 
 from tests.fakes.slack_state import BOT_USER_ID, HUMAN_USER_ID, Call, Channel, SlackError, SlackWorkspace
-
-logger = logging.getLogger(__name__)
-
-_STARTUP_TIMEOUT = 10.0  # seconds; binding a loopback port takes milliseconds
+from tests.support.servers import BackgroundServer
 
 
 async def _request_args(request: aiohttp.web.Request) -> dict[str, Any]:
@@ -49,7 +46,7 @@ async def _request_args(request: aiohttp.web.Request) -> dict[str, Any]:
     return args
 
 
-class FakeSlack:
+class FakeSlack(BackgroundServer):
     """The fake Slack server and its workspace; start it, use `url`, stop it."""
 
     def __init__(
@@ -60,41 +57,16 @@ class FakeSlack:
         bot_token: str = "xoxb-test-token",
         require_membership: bool = True,
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host=host, port=port)
         self.workspace = SlackWorkspace(bot_token=bot_token, require_membership=require_membership)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
-        self._started = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name=f"fake-slack-{id(self):x}", daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return self.base_url
 
     @property
     def bot_token(self) -> str:
         return self.workspace.bot_token
-
-    # Lifecycle
-
-    def start(self) -> FakeSlack:
-        self._thread.start()
-        if not self._started.wait(_STARTUP_TIMEOUT) or self._error is not None:
-            raise RuntimeError(f"the fake Slack did not start: {self._error!r}")
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None and self._stopping is not None and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._stopping.set)
-        self._thread.join(_STARTUP_TIMEOUT)
-
-    def __enter__(self) -> FakeSlack:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
 
     # Test controls
 
@@ -205,30 +177,17 @@ class FakeSlack:
         except SlackError as e:
             return {"ok": False, "error": e.code}
 
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            loop.run_until_complete(self._serve())
-        except BaseException as e:
-            self._error = e
-            self._started.set()
-            logger.exception("The fake Slack crashed")
-        finally:
-            loop.close()
-
-    async def _serve(self) -> None:
-        self._stopping = asyncio.Event()
+    @contextlib.asynccontextmanager
+    async def serving(self) -> AsyncIterator[object]:
         app = aiohttp.web.Application()
         app.router.add_route("*", "/api/{method}", self._handle)
         runner = aiohttp.web.AppRunner(app, handle_signals=False, access_log=None)
         await runner.setup()
-        site = aiohttp.web.TCPSite(runner, self.host, self.port)
-        await site.start()
-        self.port = int(runner.addresses[0][1])
-        self._started.set()
         try:
-            await self._stopping.wait()
+            site = aiohttp.web.TCPSite(runner, self.host, self.port)
+            await site.start()
+            self.port = int(runner.addresses[0][1])
+            yield runner
         finally:
             await runner.cleanup()
 

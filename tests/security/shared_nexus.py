@@ -12,7 +12,7 @@ from typing import Any
 
 import redis
 
-from tests.nexus_server import NexusProcess, nexus_process
+from tests.support.nexus import NexusProcess, nexus_process
 
 
 def security_env(postgres_url: str, redis_url: str, secret_registry: Any) -> dict[str, str]:

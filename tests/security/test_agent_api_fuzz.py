@@ -22,8 +22,8 @@ from sqlalchemy import create_engine, select
 from oblivion_nexus.stores import tables as t
 from tests.fakes.clickup import FakeClickUp
 from tests.fakes.slack import FakeSlack
-from tests.nexus_server import NexusProcess
 from tests.security.shared_nexus import security_env, security_nexus
+from tests.support.nexus import NexusProcess
 
 ALLOWED = {200, 201, 400, 401, 403, 404, 409, 413, 422, 429, 503}
 _FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.nexus_server import NexusProcess
 from tests.security.shared_nexus import security_env, security_nexus
+from tests.support.nexus import NexusProcess
 
 ATTACK_BYTES = 200 * 1024 * 1024
 _CHUNK = b"x" * (1024 * 1024)

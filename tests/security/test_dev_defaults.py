@@ -14,7 +14,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.nexus_server import free_port, oblivion_executable
+from tests.support.processes import oblivion_executable
+from tests.support.servers import free_port
 
 REPO_ROOT = Path(__file__).parents[2]
 STARTUP_DEADLINE_SECONDS = 60.0

@@ -26,8 +26,9 @@ from websockets.sync.client import connect
 
 from oblivion_nexus.observability import AccessTokenRedactor
 from oblivion_nexus.services.signatures import sign_clickup_body
-from tests.nexus_server import NexusProcess, oblivion_executable
 from tests.security.shared_nexus import security_env, security_nexus
+from tests.support.nexus import NexusProcess
+from tests.support.processes import oblivion_executable
 
 DEADLINE_SECONDS = 20.0
 

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.nexus_server import NexusProcess
 from tests.security.shared_nexus import security_env, security_nexus
+from tests.support.nexus import NexusProcess
 
 FAILURES_PER_CLIENT = 3
 REQUESTS_PER_ADDRESS = 8

@@ -21,8 +21,8 @@ from sqlalchemy.exc import DBAPIError
 
 from oblivion_nexus.stores import tables as t
 from oblivion_nexus.stores.db import create_engine
-from tests.nexus_server import NexusProcess
 from tests.security.shared_nexus import security_env, security_nexus
+from tests.support.nexus import NexusProcess
 
 
 @pytest.fixture(scope="module")

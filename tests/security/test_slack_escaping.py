@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, select
 from oblivion_nexus.stores import tables as t
 from tests.fakes.clickup import FakeClickUp
 from tests.fakes.slack import FakeSlack
-from tests.nexus_server import RunningNexus, migrate_database, nexus_settings, running_nexus
+from tests.support.nexus import RunningNexus, migrate_database, nexus_settings, running_nexus
 
 ROGUE_TEXT = "<!channel> <!here> ping <@U0G9QF9C6> and log in at <https://evil.example|ClickUp login> & more"
 ESCAPED = (

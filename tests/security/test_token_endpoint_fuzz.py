@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.nexus_server import NexusProcess
 from tests.security.shared_nexus import security_env, security_nexus
+from tests.support.nexus import NexusProcess
 
 ALLOWED = {200, 400, 401, 413, 429}
 

@@ -15,8 +15,8 @@ import pytest
 from pydantic import SecretStr
 
 from oblivion_agent import AgentSettings
-from tests.nexus_server import RunningNexus, migrate_database, nexus_settings, running_nexus
 from tests.secret_logs import SecretRegistry
+from tests.support.nexus import RunningNexus, migrate_database, nexus_settings, running_nexus
 
 # Short heartbeats keep the tests quick; the agent must use the same interval as Nexus.
 HEARTBEAT_SECONDS = 1.0

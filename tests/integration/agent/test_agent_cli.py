@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from tests.integration.agent.conftest import RegisteredAgent, eventually
-from tests.nexus_server import oblivion_executable
 from tests.secret_logs import SecretRegistry
+from tests.support.processes import oblivion_executable
 
 REPO_ROOT = Path(__file__).parents[3]
 

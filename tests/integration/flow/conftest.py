@@ -13,7 +13,7 @@ import pytest
 from oblivion_nexus.settings import NexusSettings
 from tests.fakes.clickup import FakeClickUp
 from tests.fakes.slack import FakeSlack
-from tests.nexus_server import RunningNexus, migrate_database, nexus_settings, running_nexus
+from tests.support.nexus import RunningNexus, migrate_database, nexus_settings, running_nexus
 
 LIST_ID = "901200"
 CHANNEL_NAME = "proj-auth"
@@ -184,9 +184,9 @@ async def eventually(check: Any, *, timeout: float = 10.0, what: str = "conditio
 
 async def queue_drained(stack: FlowStack) -> bool:
     """Whether the webhook queue has nothing waiting, running or delayed."""
-    from oblivion_nexus.services.flow_clients import make_webhook_queue
+    from oblivion_nexus.resources import webhook_queue
 
-    queue = make_webhook_queue(stack.settings)
+    queue = webhook_queue(stack.settings)
     try:
         counts = await queue.counts()
     finally:
@@ -201,9 +201,9 @@ async def settle(stack: FlowStack) -> None:
 
 
 async def queued_counts(stack: FlowStack) -> dict[str, int]:
-    from oblivion_nexus.services.flow_clients import make_webhook_queue
+    from oblivion_nexus.resources import webhook_queue
 
-    queue = make_webhook_queue(stack.settings)
+    queue = webhook_queue(stack.settings)
     try:
         return await queue.counts()
     finally:

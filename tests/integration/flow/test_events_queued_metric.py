@@ -12,7 +12,7 @@ import httpx
 from oblivion_agent.protocol import FrameType
 from oblivion_nexus.observability import DeliveryMetrics
 from oblivion_nexus.worker import running_worker
-from tests.nexus_server import migrate_database, nexus_settings, running_nexus
+from tests.support.nexus import migrate_database, nexus_settings, running_nexus
 
 
 def queued_total(exposition: str) -> float:

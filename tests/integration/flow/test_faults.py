@@ -26,7 +26,8 @@ from tests.integration.flow.conftest import (
     queued_counts,
     register_team,
 )
-from tests.nexus_server import free_port, running_nexus
+from tests.support.nexus import running_nexus
+from tests.support.servers import free_port
 
 
 async def test_slack_rate_limit_delays_the_job_and_the_root_message_is_posted_once(stack: FlowStack) -> None:

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from oblivion_nexus.services.signatures import sign_clickup_body, sign_slack_body
-from tests.nexus_server import nexus_process
+from tests.support.nexus import nexus_process
 
 ALLOWED = {200, 400, 401, 413}
 # What an HTTP client can put in a header value: printable ASCII, no surrounding spaces.

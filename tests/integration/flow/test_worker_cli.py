@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.nexus_server import run_oblivion
+from tests.support.processes import run_oblivion
 
 
 def test_worker_without_settings_exits_2_naming_the_variable() -> None:

@@ -26,7 +26,7 @@ from tests.integration.flow.conftest import (
     register_team,
     settle,
 )
-from tests.nexus_server import oblivion_executable
+from tests.support.processes import oblivion_executable
 
 TASKS = 40
 # Default lock (5 s) + two stalled checks (3 s each) + process start-up, with room for a slow machine.

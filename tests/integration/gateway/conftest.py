@@ -24,7 +24,7 @@ from oblivion_agent.protocol import SUBPROTOCOL, AckFrame, HeartbeatFrame, Regis
 from oblivion_nexus.services.auth import issue_access_token
 from oblivion_nexus.services.delivery import DeliveryHub
 from oblivion_nexus.settings import NexusSettings
-from tests.nexus_server import migrate_database, nexus_settings, running_nexus
+from tests.support.nexus import migrate_database, nexus_settings, running_nexus
 
 WORKGROUP = "squad-backend"
 _migrated: set[str] = set()

@@ -21,7 +21,7 @@ from tests.integration.gateway.conftest import (
     register_agent,
     wait_for,
 )
-from tests.nexus_server import nexus_process
+from tests.support.nexus import nexus_process
 
 
 async def test_event_queued_on_one_nexus_reaches_the_agent_connected_to_another(nexus_factory) -> None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
@@ -34,8 +33,10 @@ from oblivion_nexus.services.signatures import (
 )
 from tests.fakes import slack_events
 from tests.fakes.clickup import FakeClickUp, send_webhook
-from tests.fakes.loopback import LoopbackServer
 from tests.fakes.slack import FakeSlack
+from tests.support.processes import Proc
+from tests.support.servers import LoopbackServer, free_port
+from tests.support.waiting import eventually
 
 SLACK_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
@@ -289,34 +290,22 @@ async def test_stale_slack_timestamp_is_refused(receiver: tuple[Receiver, str]) 
     assert state.refusals == ["stale"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-async def test_fake_clickup_runs_as_a_process_driven_through_its_control_api() -> None:
-    port = _free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(["nexus", "agent-runtime", "."])}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.clickup", "--port", str(port), "--token", "pk_proc"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+async def test_fake_clickup_runs_as_a_process_driven_through_its_control_api(tmp_path: Path) -> None:
+    port = free_port()
+    argv = [sys.executable, "-m", "tests.fakes.clickup", "--port", str(port), "--token", "pk_proc"]
+    env = {"PYTHONPATH": os.pathsep.join(["nexus", "agent-runtime", "."])}
+    process = Proc("fake-clickup", argv, env, tmp_path).start()
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base) as http:
-            deadline = time.monotonic() + 20
-            while True:
+
+            async def answers() -> bool:
                 try:
-                    await http.get("/_fake/calls")
-                    break
+                    return (await http.get("/_fake/calls")).status_code == 200
                 except httpx.TransportError:
-                    assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
-                    assert time.monotonic() < deadline, "the fake ClickUp process did not listen within 20 s"
-                    await asyncio.sleep(0.05)
+                    return False
+
+            await eventually(answers, timeout=20, what="the fake ClickUp process listening", watch=[process])
             created = (await http.post("/_fake/tasks", json={"list_id": "42", "name": "from outside"})).json()
         async with ClickUpClient("pk_proc", base_url=f"{base}/api/v2/") as client:
             task = await client.get_task(created["task"]["id"])
@@ -324,10 +313,7 @@ async def test_fake_clickup_runs_as_a_process_driven_through_its_control_api() -
         assert task.home_list is not None
         assert task.home_list.id == "42"
     finally:
-        process.terminate()
-        process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
+        process.stop(timeout=10)
 
 
 @pytest.mark.parametrize(
@@ -368,11 +354,8 @@ async def test_a_slack_event_can_be_sent_in_one_call(receiver: tuple[Receiver, s
     assert state.slack_events[0].event.type == "app_mention"
 
 
-async def _wait_for_events(state: Receiver, count: int, timeout: float = 10.0) -> list[ClickUpWebhookEvent]:
-    deadline = time.monotonic() + timeout
-    while len(state.clickup_events) < count:
-        assert time.monotonic() < deadline, f"only {len(state.clickup_events)} of {count} webhooks arrived"
-        await asyncio.sleep(0.02)
+async def _wait_for_events(state: Receiver, count: int) -> list[ClickUpWebhookEvent]:
+    await eventually(lambda: len(state.clickup_events) >= count, what=f"{count} webhooks to arrive")
     return state.clickup_events
 
 

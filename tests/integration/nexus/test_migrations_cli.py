@@ -7,8 +7,9 @@ import signal
 
 import httpx
 
-from tests.nexus_server import nexus_process, run_oblivion
 from tests.secret_logs import SecretRegistry
+from tests.support.nexus import nexus_process
+from tests.support.processes import run_oblivion
 
 
 def test_migrate_then_serve_answers_ready(

@@ -12,7 +12,8 @@ from oblivion_nexus.api.health import readyz
 from oblivion_nexus.resources import Resources
 from oblivion_nexus.stores.crypto import MasterKeys
 from oblivion_nexus.stores.db import create_engine, create_sessionmaker
-from tests.nexus_server import free_port, migrate_database, nexus_settings, running_nexus
+from tests.support.nexus import migrate_database, nexus_settings, running_nexus
+from tests.support.servers import free_port
 
 
 async def test_ready_when_postgres_redis_and_schema_are_fine(nexus_env: dict[str, str]) -> None:

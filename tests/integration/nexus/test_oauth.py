@@ -14,8 +14,8 @@ import pytest
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 from oblivion_nexus.services.auth import verify_access_token
-from tests.nexus_server import RunningNexus, migrate_database, nexus_settings, running_nexus
 from tests.secret_logs import SecretRegistry
+from tests.support.nexus import RunningNexus, migrate_database, nexus_settings, running_nexus
 
 
 @dataclass

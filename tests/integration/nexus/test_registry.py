@@ -14,8 +14,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from oblivion_nexus.services.registry import get_agent_status
-from tests.nexus_server import RunningNexus, migrate_database, nexus_settings, running_nexus
 from tests.secret_logs import SecretRegistry
+from tests.support.nexus import RunningNexus, migrate_database, nexus_settings, running_nexus
 
 
 @pytest.fixture

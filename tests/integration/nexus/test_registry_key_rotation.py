@@ -11,8 +11,9 @@ import httpx
 from oblivion_nexus.services.credentials import open_credential
 from oblivion_nexus.stores.crypto import MasterKeys
 from oblivion_nexus.stores.db import create_engine, create_sessionmaker
-from tests.nexus_server import migrate_database, nexus_settings, run_oblivion, running_nexus
 from tests.secret_logs import SecretRegistry
+from tests.support.nexus import migrate_database, nexus_settings, running_nexus
+from tests.support.processes import run_oblivion
 
 
 async def _open(database_url: str, keys: MasterKeys, wg: str, name: str) -> str | None:

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.nexus_server import migrate_database, nexus_settings, running_nexus
 from tests.secret_logs import SecretRegistry, _Capture
+from tests.support.nexus import migrate_database, nexus_settings, running_nexus
 
 
 def test_the_check_finds_a_secret_in_a_log_record() -> None:

@@ -29,8 +29,8 @@ from oblivion_operator.settings import OperatorSettings
 from tests.controlplane import Cluster
 from tests.controlplane.operator_runner import OperatorRun, run_operator
 from tests.fakes.slack import FakeSlack
-from tests.nexus_server import nexus_process
 from tests.secret_logs import SecretRegistry
+from tests.support.nexus import nexus_process
 
 T = TypeVar("T")
 EXAMPLES = pathlib.Path(__file__).resolve().parents[3] / "examples"

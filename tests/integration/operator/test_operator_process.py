@@ -15,8 +15,8 @@ import httpx
 from tests.controlplane import Cluster
 from tests.fakes.slack import FakeSlack
 from tests.integration.operator.conftest import ready
-from tests.nexus_server import free_port
 from tests.secret_logs import SecretRegistry
+from tests.support.servers import free_port
 
 
 def test_operator_command_reconciles_against_the_kubeconfig_cluster_and_stops_on_sigterm(

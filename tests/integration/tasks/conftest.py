@@ -20,8 +20,8 @@ from sqlalchemy import create_engine, select
 from oblivion_nexus.stores import tables as t
 from tests.fakes.clickup import FakeClickUp
 from tests.fakes.slack import FakeSlack
-from tests.nexus_server import RunningNexus, migrate_database, nexus_settings, running_nexus
 from tests.secret_logs import SecretRegistry
+from tests.support.nexus import RunningNexus, migrate_database, nexus_settings, running_nexus
 
 STATUS_MAP = {"TODO": "to do", "IN_PROGRESS": "in progress", "BLOCKED_ON_HUMAN": "review", "DONE": "complete"}
 MUTE_SECONDS = 1.0

@@ -24,7 +24,7 @@ from oblivion_agent import (
     TaskAssigned,
 )
 from tests.integration.tasks.conftest import RegisteredAgent, TaskWorld
-from tests.nexus_server import oblivion_executable
+from tests.support.processes import oblivion_executable
 
 REPO_ROOT = Path(__file__).parents[3]
 

@@ -16,8 +16,9 @@ import httpx
 from tests.fakes.clickup import FakeClickUp
 from tests.fakes.slack import FakeSlack
 from tests.integration.tasks.conftest import TaskWorld
-from tests.nexus_server import free_port, oblivion_executable
 from tests.secret_logs import SecretRegistry
+from tests.support.processes import oblivion_executable
+from tests.support.servers import free_port
 
 REPO_ROOT = Path(__file__).parents[3]
 

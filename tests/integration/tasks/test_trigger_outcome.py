@@ -9,7 +9,7 @@ from pathlib import Path
 
 from oblivion_nexus.worker import running_worker
 from tests.integration.tasks.conftest import TaskWorld
-from tests.nexus_server import oblivion_executable
+from tests.support.processes import oblivion_executable
 
 REPO_ROOT = Path(__file__).parents[3]
 

@@ -14,8 +14,8 @@ import pytest
 
 from tests.fakes.github import FakeGitHub
 from tests.fakes.slack import FakeSlack
-from tests.nexus_server import RunningNexus, migrate_database, nexus_settings, running_nexus
 from tests.secret_logs import SecretRegistry
+from tests.support.nexus import RunningNexus, migrate_database, nexus_settings, running_nexus
 
 REPO = "acme/api"
 

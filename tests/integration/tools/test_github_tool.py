@@ -21,7 +21,7 @@ from oblivion_nexus.integrations.github import (
 )
 from oblivion_nexus.services.tools.github_actions import ACTIONS, MAX_LOG_BYTES
 from tests.fakes.github import FakeGitHub
-from tests.fakes.loopback import LoopbackServer
+from tests.support.servers import LoopbackServer
 
 REPO = "acme/api"
 

@@ -20,7 +20,7 @@ from oblivion_nexus.services.tools.http_tool import (
     HttpToolError,
     parse_action,
 )
-from tests.fakes.loopback import LoopbackServer
+from tests.support.servers import LoopbackServer
 
 SECRET = "sk_live_upstream_secret_42"
 

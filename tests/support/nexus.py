@@ -1,5 +1,6 @@
-"""Run a real Nexus for tests: in-process under uvicorn on a free loopback port, or as a subprocess
-``oblivion nexus serve`` exactly as deployed. Both wait for readiness with a deadline, never a sleep.
+"""Run a real Nexus for tests: in-process under uvicorn on a free loopback port (:func:`running_nexus`),
+or as a subprocess ``oblivion nexus serve`` exactly as deployed (:func:`nexus_process`). Both wait for
+readiness with a deadline, never a sleep.
 
 Usage (async test)::
 
@@ -14,40 +15,27 @@ Usage (async test)::
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import os
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import uvicorn
 from alembic import command
 from fastapi import FastAPI
 from sqlalchemy import create_engine
+from tests.support.processes import STARTUP_SECONDS, Proc, oblivion_executable, run_oblivion
+from tests.support.servers import bound_socket, free_port, serving_asgi
+from tests.support.waiting import WaitTimeout, eventually_sync
 
 from oblivion_nexus.app import create_app
 from oblivion_nexus.logs import SERVER_LOGGERS
 from oblivion_nexus.observability import DeliveryMetrics
 from oblivion_nexus.settings import NexusSettings
 from oblivion_nexus.stores.db import alembic_config
-
-STARTUP_DEADLINE_SECONDS = 30.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def nexus_settings(env: Mapping[str, str], **overrides: object) -> NexusSettings:
@@ -102,57 +90,43 @@ async def running_nexus(
     ``delivery_metrics`` are shared with a worker in the same process, as ``oblivion dev`` does."""
     app = create_app(settings, delivery_metrics=delivery_metrics)
     _route_server_logs_to_root()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock = bound_socket()
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_config=None, lifespan="on", ws="websockets-sansio")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
-        deadline = time.monotonic() + STARTUP_DEADLINE_SECONDS
-        while not server.started:
-            if task.done():
-                task.result()  # raises what made start-up fail
-                raise RuntimeError("Nexus stopped during start-up (see the log above)")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"Nexus did not start within {STARTUP_DEADLINE_SECONDS} s")
-            await asyncio.sleep(0.01)
-        yield RunningNexus(url=f"http://127.0.0.1:{port}", app=app, settings=settings)
+        async with serving_asgi(
+            app,
+            sock,
+            timeout=STARTUP_SECONDS,
+            what="Nexus",
+            log_config=None,
+            lifespan="on",
+            ws="websockets-sansio",
+        ):
+            yield RunningNexus(url=f"http://127.0.0.1:{port}", app=app, settings=settings)
     finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 15)
         sock.close()
 
 
 @dataclass
 class NexusProcess:
     url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
+    proc: Proc
     env: dict[str, str] = field(repr=False)  # holds the admin token and keys
 
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        assert self.proc.popen is not None
+        return self.proc.popen
+
+    @property
+    def log_path(self) -> Path:
+        return self.proc.log_path
+
     def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        return self.proc.output()
 
     def admin_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.env['OBLIVION_ADMIN_TOKEN']}"}
-
-
-def oblivion_executable() -> str:
-    path = Path(sys.executable).parent / "oblivion"
-    if not path.exists():
-        raise RuntimeError(f"{path} is missing: install the project with `.venv/bin/pip install -e '.[dev]'`")
-    return str(path)
-
-
-def run_oblivion(*args: str, env: Mapping[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """Run ``oblivion <args>`` with exactly the ``OBLIVION_*`` variables given (plus PATH and HOME)."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("OBLIVION_")}
-    return subprocess.run(
-        [oblivion_executable(), *args], env={**base, **env}, capture_output=True, text=True, timeout=timeout
-    )
 
 
 @contextlib.contextmanager
@@ -169,43 +143,28 @@ def nexus_process(
         result = run_oblivion("nexus", "migrate", env=full_env)
         if result.returncode != 0:
             raise RuntimeError(f"oblivion nexus migrate failed:\n{result.stdout}{result.stderr}")
-    base = {k: v for k, v in os.environ.items() if not k.startswith("OBLIVION_")}
-    with tempfile.NamedTemporaryFile(prefix="nexus-", suffix=".log", delete=False) as log:
-        log_path = Path(log.name)
-    url = f"http://127.0.0.1:{full_env['OBLIVION_PORT']}"
-    with log_path.open("wb") as log_file:
-        proc = subprocess.Popen(
-            [oblivion_executable(), "nexus", "serve"],
-            env={**base, **full_env},
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    handle = NexusProcess(url=url, process=proc, log_path=log_path, env=full_env)
+    proc = Proc("nexus", [oblivion_executable(), "nexus", "serve"], full_env, Path(tempfile.gettempdir()))
+    handle = NexusProcess(
+        url=f"http://127.0.0.1:{full_env['OBLIVION_PORT']}", proc=proc.start(), env=full_env
+    )
     try:
         if ready:
-            _wait_healthy(handle)
+            try:
+                eventually_sync(
+                    lambda: _healthy(handle.url),
+                    timeout=STARTUP_SECONDS,
+                    what="oblivion nexus serve to answer /healthz",
+                    watch=[proc],
+                )
+            except WaitTimeout as e:
+                raise WaitTimeout(f"{e}\n{proc.output(4000)}") from None
         yield handle
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        proc.stop()
 
 
-def _wait_healthy(handle: NexusProcess) -> None:
-    deadline = time.monotonic() + STARTUP_DEADLINE_SECONDS
-    while time.monotonic() < deadline:
-        if handle.process.poll() is not None:
-            raise RuntimeError(
-                f"oblivion nexus serve exited with {handle.process.returncode}:\n{handle.output()}"
-            )
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(handle.url + "/healthz", timeout=1).status_code == 200:
-                return
-        time.sleep(0.05)  # polling interval of a readiness wait, not synchronisation
-    raise TimeoutError(
-        f"oblivion nexus serve did not answer within {STARTUP_DEADLINE_SECONDS} s:\n{handle.output()}"
-    )
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(url + "/healthz", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
