@@ -1,12 +1,18 @@
-"""The clients a running Nexus shares: created once by the app lifespan, injected everywhere else.
+"""The clients a running Nexus shares, opened in one place for both processes (API and worker).
 
-Lives outside ``api``/``services``/``stores`` so every layer may receive it without importing upward.
+``open_resources(settings)`` is the only code that creates them: the app lifespan and the worker
+enter it, so a new client (Qdrant, an embedder, another HTTP pool) is added here once. It lives
+outside ``api``/``services``/``stores`` so every layer may receive :class:`Resources` without
+importing upward.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import httpx
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -14,7 +20,8 @@ from oblivion_nexus.integrations.clickup import ClickUpClient
 from oblivion_nexus.integrations.slack import SlackClient
 from oblivion_nexus.settings import NexusSettings
 from oblivion_nexus.stores.crypto import MasterKeys
-from oblivion_nexus.stores.queue import WebhookQueue
+from oblivion_nexus.stores.db import create_engine, create_sessionmaker, require_schema_at_head
+from oblivion_nexus.stores.queue import QueueSettings, WebhookQueue
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +33,70 @@ class Resources:
     sessionmaker: async_sessionmaker[AsyncSession]
     redis: aioredis.Redis
     master_keys: MasterKeys
-    # The task flow's clients (issue 5); None when their settings are absent (see services.flow_clients).
+    # Slack and ClickUp are optional (a Nexus may run without one vendor): None when their token is
+    # unset, and the flow that needs one names the missing variable when it does.
     slack: SlackClient | None = None
     clickup: ClickUpClient | None = None
     webhook_queue: WebhookQueue | None = None
+    # Upstream calls of tools; None only where a test builds a partial set.
+    tool_http: httpx.AsyncClient | None = None
+
+
+def slack_client(settings: NexusSettings) -> SlackClient | None:
+    token = settings.slack_bot_token
+    return SlackClient(token, base_url=settings.slack_api_url) if token is not None else None
+
+
+def clickup_client(settings: NexusSettings) -> ClickUpClient | None:
+    token = settings.clickup_token
+    return ClickUpClient(token, base_url=settings.clickup_api_url) if token is not None else None
+
+
+def webhook_queue(settings: NexusSettings) -> WebhookQueue:
+    return WebhookQueue(
+        QueueSettings(
+            redis_url=settings.redis_url,
+            prefix=settings.redis_prefix,
+            dedupe_seconds=settings.webhook_dedupe_seconds,
+            attempts=settings.worker_attempts,
+            enqueue_timeout=settings.queue_enqueue_timeout_seconds,
+        )
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_resources(settings: NexusSettings) -> AsyncIterator[Resources]:
+    """Open every shared client, refuse a database whose schema is not this code's, yield them all.
+
+    Each client is closed in the reverse order of its opening when the block ends, and also when a
+    later step fails while opening (e.g. the schema check), so a refused start leaks no connection.
+    """
+    master_keys = MasterKeys.parse(settings.master_key.get_secret_value())
+    async with contextlib.AsyncExitStack() as opened:
+        engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+        opened.push_async_callback(engine.dispose)
+        redis = aioredis.Redis.from_url(settings.redis_url)
+        opened.push_async_callback(redis.aclose)
+        slack = slack_client(settings)
+        if slack is not None:
+            opened.push_async_callback(slack.aclose)
+        clickup = clickup_client(settings)
+        if clickup is not None:
+            opened.push_async_callback(clickup.aclose)
+        queue = webhook_queue(settings)
+        opened.push_async_callback(queue.close)
+        # Upstream calls of tools: the tools decide about redirects, the client follows none.
+        tool_http = httpx.AsyncClient(timeout=settings.tool_timeout_seconds, follow_redirects=False)
+        opened.push_async_callback(tool_http.aclose)
+        await require_schema_at_head(engine)
+        yield Resources(
+            settings=settings,
+            engine=engine,
+            sessionmaker=create_sessionmaker(engine),
+            redis=redis,
+            master_keys=master_keys,
+            slack=slack,
+            clickup=clickup,
+            webhook_queue=queue,
+            tool_http=tool_http,
+        )

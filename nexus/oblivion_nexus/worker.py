@@ -15,17 +15,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from oblivion_nexus.observability import DeliveryMetrics
-from oblivion_nexus.resources import Resources
-from oblivion_nexus.services import flow_clients
-from oblivion_nexus.services.clickup_webhooks import keep_webhooks
-from oblivion_nexus.services.flow_context import FlowContext
-from oblivion_nexus.services.flow_dispatch import handle_job
+from oblivion_nexus.resources import open_resources
+from oblivion_nexus.services.taskflow.context import FlowContext
+from oblivion_nexus.services.taskflow.jobs import handle_job
+from oblivion_nexus.services.taskflow.webhook_upkeep import keep_webhooks
 from oblivion_nexus.settings import NexusSettings
-from oblivion_nexus.stores.crypto import MasterKeys
-from oblivion_nexus.stores.db import create_engine, create_sessionmaker, require_schema_at_head
 from oblivion_nexus.stores.queue import ConsumerSettings, start_consumer
 
 logger = logging.getLogger(__name__)
@@ -37,20 +32,7 @@ async def running_worker(
 ) -> AsyncIterator[FlowContext]:
     """Consume ``webhook-processing`` until the block ends (then finish running jobs and stop);
     ``metrics``: the counters of an app serving in the same process, if any."""
-    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
-    redis = aioredis.Redis.from_url(settings.redis_url)
-    slack, clickup = flow_clients.make_slack(settings), flow_clients.make_clickup(settings)
-    try:
-        await require_schema_at_head(engine)
-        resources = Resources(
-            settings=settings,
-            engine=engine,
-            sessionmaker=create_sessionmaker(engine),
-            redis=redis,
-            master_keys=MasterKeys.parse(settings.master_key.get_secret_value()),
-            slack=slack,
-            clickup=clickup,
-        )
+    async with open_resources(settings) as resources:
         flow = FlowContext.create(resources, metrics)
 
         async def handle(name: str, data: dict[str, Any]) -> None:
@@ -76,10 +58,6 @@ async def running_worker(
                 await upkeep
             await consumer.close()
             logger.info("worker stopped")
-    finally:
-        await flow_clients.close_clients(slack, clickup, None)
-        await redis.aclose()
-        await engine.dispose()
 
 
 async def serve_worker(settings: NexusSettings, stop: asyncio.Event) -> None:

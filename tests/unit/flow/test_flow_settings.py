@@ -8,7 +8,8 @@ import secrets
 
 import pytest
 
-from oblivion_nexus.services.flow_clients import MissingSetting, make_clickup, make_slack
+from oblivion_nexus.resources import clickup_client, slack_client
+from oblivion_nexus.services.taskflow.clients import MissingSetting
 from oblivion_nexus.settings import SettingsError, load_settings
 
 _VALID = {
@@ -33,8 +34,8 @@ def test_nexus_starts_without_slack_or_clickup_and_uses_the_public_api_urls(env:
     settings = load_settings()
     assert settings.slack_api_url == "https://slack.com/api/"
     assert settings.clickup_api_url == "https://api.clickup.com/api/v2/"
-    assert make_slack(settings) is None
-    assert make_clickup(settings) is None
+    assert slack_client(settings) is None
+    assert clickup_client(settings) is None
     assert settings.worker_lock_seconds == 5.0
     assert settings.worker_stalled_check_seconds == 3.0
 
