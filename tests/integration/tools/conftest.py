@@ -1,4 +1,5 @@
-"""A real Nexus with a workgroup, a fake GitHub behind a github credential, and agents to call it."""
+"""Fixtures of the Tool Gateway tests: a real Nexus with a workgroup, a fake GitHub behind a github
+credential (``tests.support.tool_gateway``), and the fake Slack for approvals."""
 
 from __future__ import annotations
 
@@ -6,64 +7,15 @@ import asyncio
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.fakes.github import FakeGitHub
 from tests.fakes.slack import FakeSlack
 from tests.secret_logs import SecretRegistry
-from tests.support.nexus import RunningNexus, migrate_database, nexus_settings, running_nexus
-
-REPO = "acme/api"
-
-
-@dataclass
-class ToolWorld:
-    nexus: RunningNexus
-    github: FakeGitHub
-    secrets: SecretRegistry
-    workgroup: str
-    slack: FakeSlack
-    channel: str
-    signing_secret: str
-    clients: list[httpx.AsyncClient] = field(default_factory=list)
-
-    def admin(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=f"{self.nexus.url}/internal/v1", headers=self.nexus.admin_headers())
-
-    async def credential(self, name: str, **spec: Any) -> None:
-        async with self.admin() as admin:
-            r = await admin.put(f"/workgroups/{self.workgroup}/credentials/{name}", json=spec)
-        assert r.status_code in (200, 201), r.text
-
-    async def register(self, name: str, tools: list[dict[str, Any]]) -> tuple[str, str]:
-        """Register an agent with these tool grants; its client id and secret."""
-        client_id, client_secret = f"{self.workgroup}-{name}", secrets.token_urlsafe(24)
-        self.secrets.add(client_secret)
-        body = {"clientId": client_id, "clientSecret": client_secret, "tools": tools}
-        async with self.admin() as admin:
-            r = await admin.put(f"/workgroups/{self.workgroup}/agents/{name}", json=body)
-        assert r.status_code in (200, 201), r.text
-        return client_id, client_secret
-
-    async def agent(self, name: str, tools: list[dict[str, Any]]) -> httpx.AsyncClient:
-        """Register an agent with these tool grants; a client carrying its access token."""
-        client_id, client_secret = await self.register(name, tools)
-        async with httpx.AsyncClient(base_url=self.nexus.url) as anonymous:
-            r = await anonymous.post(
-                "/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, client_secret)
-            )
-        assert r.status_code == 200, r.text
-        token = r.json()["access_token"]
-        self.secrets.add(token)
-        client = httpx.AsyncClient(
-            base_url=self.nexus.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
-        )
-        self.clients.append(client)
-        return client
+from tests.support.nexus import migrate_database, nexus_settings, running_nexus
+from tests.support.tool_gateway import REPO, ToolWorld
 
 
 @pytest.fixture

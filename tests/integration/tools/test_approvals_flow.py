@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -16,74 +14,16 @@ from websockets.asyncio.client import connect
 from oblivion_agent.protocol import SUBPROTOCOL, HeartbeatFrame, RegisterFrame, parse_server_frame
 from oblivion_nexus.services.signatures import sign_slack_body
 from tests.fakes.slack_state import BOT_USER_ID
-from tests.integration.tools.conftest import REPO, ToolWorld
-
-APPROVER, STRANGER = "UAPPROVER1", "USTRANGER1"
-
-
-async def merge_needs_approval(world: ToolWorld, timeout: int = 600) -> None:
-    await world.credential(
-        "github",
-        type="github",
-        value=world.github.token,
-        allowedActions=["*"],
-        config={"baseUrl": world.github.url},
-        approval={
-            "actions": ["pulls.merge"],
-            "approvers": [APPROVER, "S0GROUP01"],
-            "timeoutSeconds": timeout,
-        },
-    )
-
-
-def open_pull(world: ToolWorld) -> int:
-    repo = world.github.state.repos[REPO.lower()]
-    world.github.state.commit(repo, "fix", "Fix", {"README.md": "# fixed\n"}, [repo.branches["main"]])
-    return int(
-        world.github.state.repos[REPO.lower()].issues.setdefault(
-            7,
-            {
-                "number": 7,
-                "title": "Fix",
-                "state": "open",
-                "pull_request": {},
-                "merged": False,
-                "mergeable": True,
-                "head": {"ref": "fix"},
-                "base": {"ref": "main"},
-                "html_url": "https://github.com/acme/api/pull/7",
-            },
-        )["number"]
-    )
-
-
-async def click(world: ToolWorld, user: str, action_id: str, approval_id: str) -> httpx.Response:
-    payload = {
-        "type": "block_actions",
-        "team": {"id": "T1"},
-        "user": {"id": user, "username": user.lower()},
-        "container": {"type": "message", "channel_id": world.channel, "message_ts": "1.0"},
-        "actions": [{"action_id": action_id, "type": "button", "value": approval_id, "block_id": "decision"}],
-    }
-    body = urlencode({"payload": json.dumps(payload)}).encode()
-    ts = str(int(time.time()))
-    headers = {
-        "X-Slack-Request-Timestamp": ts,
-        "X-Slack-Signature": sign_slack_body(body, ts, world.signing_secret),
-        "Content-Type": "application/x-www-form-urlencoded",
-    }
-    async with httpx.AsyncClient(base_url=world.nexus.url) as slack:
-        return await slack.post("/webhooks/slack/interactivity", content=body, headers=headers)
-
-
-async def eventually(check: Any, what: str, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{what} did not happen within {timeout} s")
+from tests.support.tool_gateway import (
+    APPROVER,
+    REPO,
+    STRANGER,
+    ToolWorld,
+    click,
+    merge_needs_approval,
+    open_pull,
+)
+from tests.support.waiting import eventually
 
 
 async def outcomes(world: ToolWorld) -> list[str]:
@@ -115,7 +55,7 @@ async def test_an_approved_merge_runs_once_and_its_result_reaches_the_agent(worl
         assert r.json()["status"] == "pending_approval"
         announced = await eventually(
             lambda: [m for m in world.slack.messages(world.channel) if "pulls.merge" in m.get("text", "")],
-            "the approval request in Slack",
+            what="the approval request in Slack",
         )
         buttons = next(b for b in announced[0]["blocks"] if b["type"] == "actions")["elements"]
         assert {b["value"] for b in buttons} == {approval_id}
@@ -123,11 +63,11 @@ async def test_an_approved_merge_runs_once_and_its_result_reaches_the_agent(worl
 
         assert (await click(world, STRANGER, "approve", approval_id)).status_code == 200
         await eventually(
-            lambda: any(e["user"] == STRANGER for e in world.slack.workspace.ephemerals), "a refusal"
+            lambda: any(e["user"] == STRANGER for e in world.slack.workspace.ephemerals), what="a refusal"
         )
         assert (await click(world, BOT_USER_ID, "approve", approval_id)).status_code == 200
         await eventually(
-            lambda: any(e["user"] == BOT_USER_ID for e in world.slack.workspace.ephemerals), "refusal"
+            lambda: any(e["user"] == BOT_USER_ID for e in world.slack.workspace.ephemerals), what="refusal"
         )
         assert not world.github.state.repos[REPO.lower()].issues[number]["merged"]
 
@@ -146,13 +86,13 @@ async def test_an_approved_merge_runs_once_and_its_result_reaches_the_agent(worl
     assert world.github.state.repos[REPO.lower()].issues[number]["merged"] is True
     assert (await click(world, APPROVER, "approve", approval_id)).status_code == 200  # a second click
     await eventually(
-        lambda: sum(e["user"] == APPROVER for e in world.slack.workspace.ephemerals) == 1, "refusal"
+        lambda: sum(e["user"] == APPROVER for e in world.slack.workspace.ephemerals) == 1, what="refusal"
     )
     merges = [c for c in world.github.calls if c.path.endswith(f"/pulls/{number}/merge")]
     assert len(merges) == 1
     updated = await eventually(
         lambda: [m for m in world.slack.messages(world.channel) if "was approved" in m.get("text", "")],
-        "the update",
+        what="the update",
     )
     assert f"<@{APPROVER}>" in json.dumps(updated[0]["blocks"])
     assert await outcomes(world) == ["pending", "approved"]
@@ -176,7 +116,7 @@ async def test_a_member_of_an_approver_group_may_deny_and_the_call_never_runs(wo
     await click(world, "UGROUPMEMBER", "deny", approval_id)
     await eventually(
         lambda: [m for m in world.slack.messages(world.channel) if "was denied" in m.get("text", "")],
-        "the denial",
+        what="the denial",
     )
     assert await outcomes(world) == ["pending", "denied"]
     assert not [c for c in world.github.calls if c.path.endswith("/merge")]
@@ -206,7 +146,7 @@ async def test_an_unanswered_approval_expires_as_denied(world: ToolWorld) -> Non
         await engine.dispose()
     await eventually(
         lambda: [m for m in world.slack.messages(world.channel) if "was expired" in m.get("text", "")],
-        "expiry",
+        what="expiry",
     )
     assert (await outcomes(world))[-1] == "expired"
 
@@ -244,7 +184,7 @@ async def test_an_approval_does_not_run_a_call_the_credential_no_longer_allows(w
     await click(world, APPROVER, "approve", approval_id)
     await eventually(
         lambda: [m for m in world.slack.messages(world.channel) if "was approved" in m.get("text", "")],
-        "decision",
+        what="decision",
     )
     # The message is updated after the audit record is written, so the record is there by now.
     assert (await outcomes(world)) == ["pending", "denied"]

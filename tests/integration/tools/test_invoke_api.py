@@ -20,8 +20,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from oblivion_nexus.services.tools.audit_log import ToolAuditLog
-from tests.integration.tools.conftest import REPO, ToolWorld
 from tests.support.servers import LoopbackServer
+from tests.support.tool_gateway import REPO, ToolWorld
 
 
 async def invoke(agent: httpx.AsyncClient, action: str, tool: str = "github", **body: Any) -> httpx.Response:

@@ -9,14 +9,8 @@ import pytest
 from pydantic import SecretStr
 
 from oblivion_agent import Agent, AgentSettings, Context, ToolDeniedError, WakeUp
-from tests.integration.tools.conftest import REPO, ToolWorld
-from tests.integration.tools.test_approvals_flow import (
-    APPROVER,
-    click,
-    eventually,
-    merge_needs_approval,
-    open_pull,
-)
+from tests.support.tool_gateway import APPROVER, REPO, ToolWorld, click, merge_needs_approval, open_pull
+from tests.support.waiting import eventually
 
 
 async def run_agent(
@@ -31,7 +25,9 @@ async def run_agent(
         backoff_cap_seconds=0.5,
     )
     task = asyncio.create_task(agent.serve(settings))
-    await eventually(lambda: agent.connected is not None and agent.connected.is_set(), "the agent connecting")
+    await eventually(
+        lambda: agent.connected is not None and agent.connected.is_set(), what="the agent connecting"
+    )
     return task
 
 
@@ -61,11 +57,11 @@ async def test_a_handler_lists_tools_and_waits_for_an_approved_merge(world: Tool
         await wake(world, "merger")
         message = await eventually(
             lambda: [m for m in world.slack.messages(world.channel) if "pulls.merge" in m.get("text", "")],
-            "the approval request",
+            what="the approval request",
         )
         approval_id = next(b for b in message[0]["blocks"] if b["type"] == "actions")["elements"][0]["value"]
         await click(world, APPROVER, "approve", approval_id)
-        await eventually(lambda: "outcome" in seen, "the handler's call returning")
+        await eventually(lambda: "outcome" in seen, what="the handler's call returning")
     finally:
         agent.stop()
         await asyncio.wait_for(running, 10)
@@ -89,7 +85,7 @@ async def test_a_refused_call_raises_naming_the_rule(world: ToolWorld) -> None:
     running = await run_agent(world, "reader", [{"credential": "github", "actions": ["issues.get"]}], agent)
     try:
         await wake(world, "reader")
-        await eventually(lambda: "rule" in seen, "the refusal")
+        await eventually(lambda: "rule" in seen, what="the refusal")
     finally:
         agent.stop()
         await asyncio.wait_for(running, 10)
