@@ -27,15 +27,15 @@ import httpx
 from alembic import command
 from fastapi import FastAPI
 from sqlalchemy import create_engine
-from tests.support.processes import STARTUP_SECONDS, Proc, oblivion_executable, run_oblivion
-from tests.support.servers import bound_socket, free_port, serving_asgi
-from tests.support.waiting import WaitTimeout, eventually_sync
 
 from oblivion_nexus.app import create_app
 from oblivion_nexus.logs import SERVER_LOGGERS
 from oblivion_nexus.observability import DeliveryMetrics
 from oblivion_nexus.settings import NexusSettings
 from oblivion_nexus.stores.db import alembic_config
+from tests.support.processes import STARTUP_SECONDS, Proc, oblivion_executable, run_oblivion
+from tests.support.servers import bound_socket, free_port, serving_asgi
+from tests.support.waiting import WaitTimeout, eventually_sync
 
 
 def nexus_settings(env: Mapping[str, str], **overrides: object) -> NexusSettings:

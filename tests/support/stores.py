@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 import redis
+
 from tests.support.processes import Proc
 from tests.support.servers import free_port
 from tests.support.waiting import eventually_sync

@@ -7,7 +7,6 @@ import asyncio
 import os
 import signal
 import tempfile
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -23,23 +22,12 @@ from oblivion_agent import (
     IllegalTransitionError,
     TaskAssigned,
 )
-from tests.integration.tasks.conftest import RegisteredAgent, TaskWorld
+from tests.support.agent_tasks import TaskWorld
 from tests.support.processes import oblivion_executable
+from tests.support.registry import RegisteredAgent
+from tests.support.waiting import eventually
 
 REPO_ROOT = Path(__file__).parents[3]
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if isinstance(result, Awaitable):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def settings_of(agent: RegisteredAgent) -> AgentSettings:
@@ -165,7 +153,7 @@ async def test_the_triage_agent_run_as_a_process_acknowledges_plans_and_starts_a
                 raise AssertionError(f"the agent exited with {process.returncode}:\n{log_path.read_text()}")
             return world.state(task_id) == "IN_PROGRESS" and len(world.thread(task_id)) == 3
 
-        await eventually(triaged, what="the triage agent to answer and start the task")
+        await eventually(triaged, what="the triage agent to answer and start the task", timeout=20)
         texts = [m["text"] for m in world.thread(task_id)]
         assert texts[1] == "Acknowledged: Users logged out. I am on it."
         assert texts[2] == "Plan:\n1. Reproduce the logout\n2. Check the token TTL\n3. Fix the refresh"
@@ -178,7 +166,7 @@ async def test_the_triage_agent_run_as_a_process_acknowledges_plans_and_starts_a
         def handled_twice() -> bool:
             return log_path.read_text().count(f"triaged task {task_id}") == 2
 
-        await eventually(handled_twice, what="the second assignment to be handled")
+        await eventually(handled_twice, what="the second assignment to be handled", timeout=20)
         assert len(world.thread(task_id)) == 3
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), 20) == 0, log_path.read_text()

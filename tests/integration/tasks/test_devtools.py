@@ -15,8 +15,8 @@ import httpx
 
 from tests.fakes.clickup import FakeClickUp
 from tests.fakes.slack import FakeSlack
-from tests.integration.tasks.conftest import TaskWorld
 from tests.secret_logs import SecretRegistry
+from tests.support.agent_tasks import TaskWorld
 from tests.support.processes import oblivion_executable
 from tests.support.servers import free_port
 

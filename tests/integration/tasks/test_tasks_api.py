@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from tests.integration.tasks.conftest import MUTE_SECONDS, TaskWorld
+from tests.support.agent_tasks import MUTE_SECONDS, TaskWorld
 
 
 async def test_a_request_without_a_valid_agent_token_is_refused_with_401(world: TaskWorld) -> None:

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from oblivion_nexus.worker import running_worker
-from tests.integration.tasks.conftest import TaskWorld
+from tests.support.agent_tasks import TaskWorld
 from tests.support.processes import oblivion_executable
 
 REPO_ROOT = Path(__file__).parents[3]
