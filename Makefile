@@ -10,7 +10,7 @@ LOCK_PROFILES := $(shell python3 -c 'import tomllib; print(*tomllib.load(open("p
 UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --universal --python-version 3.11 \
 	--custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)
 
-.PHONY: help install lock audit sbom docs-config test lint typecheck imports pytest bench clean
+.PHONY: help install lock audit sbom docs-config docs docs-serve test lint typecheck imports pytest bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -46,6 +46,12 @@ sbom: install ## a CycloneDX SBOM of each image's lock (nexus, operator, agent) 
 
 docs-config: install ## regenerate docs/configuration.md from the settings' field descriptions
 	$(PY) scripts/config_reference.py
+
+docs: install ## build the documentation site strictly (a broken link or anchor fails) into build/site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
+
+docs-serve: install ## preview the documentation site on http://127.0.0.1:8000, rebuilt on every save
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
 
 test: install lint typecheck imports audit pytest ## lint, types, import layers, audit, then the whole test suite
 
