@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import timeit
 
-from oblivion_nexus.services.mentions import AliasMatcher
+from oblivion_nexus.services.taskflow.mention_parsing import AliasMatcher
 
 TEXT = (
     "Users cannot log in when SSO is enabled. Steps: open /login, pick SSO, get a 500. "

@@ -77,7 +77,7 @@ async def post_open_loop(
     http: Any, url: str, bodies: list[bytes], rate: float, secret: str
 ) -> tuple[list[float], list[float], list[int]]:
     """POST each body at ``t0 + i / rate``; returns send wall times, accept latencies (ms), statuses."""
-    from oblivion_nexus.services.signatures import sign_clickup_body
+    from oblivion_nexus.services.taskflow.signatures import sign_clickup_body
 
     sent_at = [0.0] * len(bodies)
     latency = [0.0] * len(bodies)
@@ -102,7 +102,7 @@ async def closed_loop_rate(
     http: Any, url: str, secret: str, seconds: float, clients: int, list_id: str
 ) -> float:
     """Accepted (2xx) webhooks per second with ``clients`` senders back to back."""
-    from oblivion_nexus.services.signatures import sign_clickup_body
+    from oblivion_nexus.services.taskflow.signatures import sign_clickup_body
 
     accepted = 0
     deadline = time.perf_counter() + seconds

@@ -44,7 +44,7 @@ import redis.asyncio as aioredis
 from sqlalchemy import create_engine, insert
 
 from oblivion_agent.protocol import SUBPROTOCOL, make_event
-from oblivion_nexus.services.auth import issue_access_token
+from oblivion_nexus.services.auth.tokens import issue_access_token
 from oblivion_nexus.settings import NexusSettings
 from oblivion_nexus.stores import tables
 from oblivion_nexus.stores.crypto import hash_client_secret

@@ -140,7 +140,7 @@ def migrate() -> None:
 def reseal_credentials() -> None:
     """Re-encrypt every credential under the first key of OBLIVION_MASTER_KEY (after a key rotation)."""
     from oblivion_nexus.logs import configure_logging
-    from oblivion_nexus.services.credentials import reseal_credentials as reseal
+    from oblivion_nexus.services.registry.credentials import reseal_credentials as reseal
     from oblivion_nexus.settings import load_settings
     from oblivion_nexus.stores.crypto import MasterKeys
     from oblivion_nexus.stores.db import (

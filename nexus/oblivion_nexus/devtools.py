@@ -172,7 +172,7 @@ def clickup_task(
     """
     import httpx
 
-    from oblivion_nexus.services.signatures import sign_clickup_body
+    from oblivion_nexus.services.taskflow.signatures import sign_clickup_body
 
     if task_id is None:
         if not clickup_token:

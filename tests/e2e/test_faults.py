@@ -266,7 +266,7 @@ async def test_bad_signatures_stale_timestamps_and_malformed_bodies_are_refused_
 
 
 def _clickup_headers(body: bytes, secret: str) -> dict[str, str]:
-    from oblivion_nexus.services.signatures import sign_clickup_body
+    from oblivion_nexus.services.taskflow.signatures import sign_clickup_body
 
     return {"Content-Type": "application/json", "X-Signature": sign_clickup_body(body, secret)}
 

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from oblivion_nexus.services.signatures import sign_clickup_body, sign_slack_body
+from oblivion_nexus.services.taskflow.signatures import sign_clickup_body, sign_slack_body
 from tests.e2e.harness import Stack, Team
 from tests.fakes import clickup_payloads as shapes
 from tests.secret_logs import SecretRegistry

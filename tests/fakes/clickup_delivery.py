@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from oblivion_nexus.services.signatures import sign_clickup_body
+from oblivion_nexus.services.taskflow.signatures import sign_clickup_body
 from tests.fakes import clickup_payloads as shapes
 
 DELIVERY_TIMEOUT = 7.0  # ClickUp gives an endpoint 7 s before counting a delivery as failed

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from oblivion_nexus.services.signatures import sign_slack_body
+from oblivion_nexus.services.taskflow.signatures import sign_slack_body
 
 TEAM_ID = "T123ABC456"
 APP_ID = "A123ABC456"

@@ -25,7 +25,7 @@ import pytest
 from websockets.sync.client import connect
 
 from oblivion_nexus.observability import AccessTokenRedactor
-from oblivion_nexus.services.signatures import sign_clickup_body
+from oblivion_nexus.services.taskflow.signatures import sign_clickup_body
 from tests.security.shared_nexus import security_env, security_nexus
 from tests.support.nexus import NexusProcess
 from tests.support.processes import oblivion_executable

@@ -15,8 +15,8 @@ import httpx
 import redis.asyncio as aioredis
 from websockets.asyncio.client import ClientConnection
 
-from oblivion_nexus.services.circuit_breaker import MessageBreaker
-from oblivion_nexus.services.idempotency import IdempotencyStore, idempotency_scope
+from oblivion_nexus.services.safeguards.circuit_breaker import MessageBreaker
+from oblivion_nexus.services.safeguards.idempotency import IdempotencyStore, idempotency_scope
 from tests.integration.gateway.conftest import (
     RunningNexus,
     connect_agent,

@@ -17,8 +17,8 @@ from oblivion_agent.protocol import EVENT_TYPES, make_event
 from oblivion_nexus.api.deps import AdminDep, SessionDep
 from oblivion_nexus.api.gateway import delivery_hub
 from oblivion_nexus.services import registry
-from oblivion_nexus.services.delivery import DeliveryHub
-from oblivion_nexus.services.registry_models import NAME_PATTERN
+from oblivion_nexus.services.gateway.hub import DeliveryHub
+from oblivion_nexus.services.registry.schemas import NAME_PATTERN
 
 router = APIRouter(prefix="/internal/v1", tags=["agents"], dependencies=[AdminDep])
 

@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from oblivion_nexus.services.registry import RegistryError
+from oblivion_nexus.services.registry.entries import RegistryError
 
 logger = logging.getLogger(__name__)
 

@@ -30,10 +30,10 @@ from oblivion_agent.protocol import (
     parse_agent_frame,
 )
 from oblivion_nexus.errors import NexusError
-from oblivion_nexus.services.agent_connection import AgentConnection
-from oblivion_nexus.services.auth import AgentIdentity, TokenError, verify_access_token
-from oblivion_nexus.services.delivery import DeliveryHub
-from oblivion_nexus.services.revocation import StandingUnavailable, TokenRevoked, check_standing
+from oblivion_nexus.services.auth.revocation import StandingUnavailable, TokenRevoked, check_standing
+from oblivion_nexus.services.auth.tokens import AgentIdentity, TokenError, verify_access_token
+from oblivion_nexus.services.gateway.connection import AgentConnection
+from oblivion_nexus.services.gateway.hub import DeliveryHub
 from oblivion_nexus.settings import NexusSettings
 from oblivion_nexus.stores.presence import TooManyConnections
 

@@ -29,7 +29,7 @@ from starlette.types import Receive, Scope, Send
 
 from oblivion_nexus.api.deps import get_resources
 from oblivion_nexus.api.tasks import agent_identity
-from oblivion_nexus.services.auth import AgentIdentity
+from oblivion_nexus.services.auth.tokens import AgentIdentity
 from oblivion_nexus.services.tools import mcp_tools
 from oblivion_nexus.services.tools.gateway import ToolError, ToolGateway
 

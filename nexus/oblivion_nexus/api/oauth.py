@@ -19,9 +19,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from oblivion_nexus.api.deps import ResourcesDep
-from oblivion_nexus.services.auth import ClientAuthError, issue_token_for_client
-from oblivion_nexus.services.registry_models import column_length
-from oblivion_nexus.services.token_limits import TokenRateLimiter, Verdict
+from oblivion_nexus.services.auth.token_limits import TokenRateLimiter, Verdict
+from oblivion_nexus.services.auth.tokens import ClientAuthError, issue_token_for_client
+from oblivion_nexus.services.registry.schemas import column_length
 from oblivion_nexus.stores import tables
 
 logger = logging.getLogger(__name__)

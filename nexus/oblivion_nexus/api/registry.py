@@ -11,8 +11,10 @@ from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 
 from oblivion_nexus.api.deps import AdminDep, ResourcesDep, SessionDep
 from oblivion_nexus.api.gateway import delivery_hub
-from oblivion_nexus.services import credentials, registry, revocation
-from oblivion_nexus.services.registry_models import (
+from oblivion_nexus.services import registry
+from oblivion_nexus.services.auth import revocation
+from oblivion_nexus.services.registry import credentials
+from oblivion_nexus.services.registry.schemas import (
     NAME_PATTERN,
     AgentSpec,
     AgentView,

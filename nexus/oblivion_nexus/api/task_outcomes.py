@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 from oblivion_nexus.api.deps import AdminDep, SessionDep
-from oblivion_nexus.services.task_outcomes import task_outcome
+from oblivion_nexus.services.taskflow.outcomes import task_outcome
 
 router = APIRouter(prefix="/internal/v1", tags=["registry"], dependencies=[AdminDep])
 

@@ -17,13 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from oblivion_nexus.api.deps import ResourcesDep
 from oblivion_nexus.errors import NexusError
-from oblivion_nexus.services import tasks
-from oblivion_nexus.services.auth import AgentIdentity, TokenError, verify_access_token
-from oblivion_nexus.services.circuit_breaker import BreakerError
-from oblivion_nexus.services.flow_clients import MissingSetting
-from oblivion_nexus.services.idempotency import IdempotencyError
-from oblivion_nexus.services.revocation import StandingUnavailable, TokenRevoked, check_standing
-from oblivion_nexus.services.task_states import IllegalTransition, TaskState
+from oblivion_nexus.services.agent_tasks import actions as tasks
+from oblivion_nexus.services.auth.revocation import StandingUnavailable, TokenRevoked, check_standing
+from oblivion_nexus.services.auth.tokens import AgentIdentity, TokenError, verify_access_token
+from oblivion_nexus.services.registry.task_states import IllegalTransition, TaskState
+from oblivion_nexus.services.safeguards.circuit_breaker import BreakerError
+from oblivion_nexus.services.safeguards.idempotency import IdempotencyError
+from oblivion_nexus.services.taskflow.clients import MissingSetting
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from oblivion_nexus.api.tasks import IdentityDep
 from oblivion_nexus.integrations.errors import MalformedPayload
 from oblivion_nexus.integrations.slack import SlackError
 from oblivion_nexus.integrations.slack_interactivity import ButtonClick, parse_interaction
-from oblivion_nexus.services.signatures import SignatureError, verify_slack_signature
+from oblivion_nexus.services.taskflow.signatures import SignatureError, verify_slack_signature
 from oblivion_nexus.services.tools.gateway import InvokeRequest, ToolError, ToolGateway
 
 logger = logging.getLogger(__name__)

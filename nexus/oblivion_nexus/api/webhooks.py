@@ -18,9 +18,14 @@ from starlette.requests import ClientDisconnect
 
 from oblivion_nexus.api.deps import get_resources
 from oblivion_nexus.integrations.errors import MalformedPayload
-from oblivion_nexus.services.flow_clients import FlowError
-from oblivion_nexus.services.ingest import Accepted, WebhookSecretCache, accept_clickup, accept_slack
-from oblivion_nexus.services.signatures import SignatureError
+from oblivion_nexus.services.taskflow.clients import FlowError
+from oblivion_nexus.services.taskflow.signatures import SignatureError
+from oblivion_nexus.services.taskflow.webhooks import (
+    Accepted,
+    WebhookSecretCache,
+    accept_clickup,
+    accept_slack,
+)
 
 logger = logging.getLogger(__name__)
 

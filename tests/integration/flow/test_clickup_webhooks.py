@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import select
 
-from oblivion_nexus.services import clickup_webhooks
-from oblivion_nexus.services.flow_context import FlowContext
+from oblivion_nexus.services.taskflow import webhook_upkeep
+from oblivion_nexus.services.taskflow.context import FlowContext
 from oblivion_nexus.stores import tables as t
 from oblivion_nexus.worker import running_worker
 from tests.fakes import clickup_payloads as shapes
@@ -40,8 +40,8 @@ async def managing(stack: FlowStack) -> AsyncIterator[FlowContext]:
 async def test_each_project_gets_one_webhook_whose_secret_is_sealed(
     stack: FlowStack, managing: FlowContext
 ) -> None:
-    assert await clickup_webhooks.ensure_project_webhooks(managing) == 1
-    assert await clickup_webhooks.ensure_project_webhooks(managing) == 0
+    assert await webhook_upkeep.ensure_project_webhooks(managing) == 1
+    assert await webhook_upkeep.ensure_project_webhooks(managing) == 0
     (hook,) = stack.clickup.webhooks.values()
     assert hook["endpoint"] == stack.nexus.url + "/webhooks/clickup"
     assert str(hook["list_id"]) == LIST_ID
@@ -63,7 +63,7 @@ async def test_each_project_gets_one_webhook_whose_secret_is_sealed(
 async def test_suspended_webhook_is_reactivated_and_what_it_missed_is_caught_up(
     stack: FlowStack, managing: FlowContext
 ) -> None:
-    await clickup_webhooks.ensure_project_webhooks(managing)
+    await webhook_upkeep.ensure_project_webhooks(managing)
     (hook,) = stack.clickup.webhooks.values()
     tracked, _ = await stack.clickup.create_task(list_id=LIST_ID, name="Tracked", description=f"@{ALIAS}")
     await eventually(lambda: _assigned(stack, tracked["id"]), what="the tracked task assigned")
@@ -75,14 +75,14 @@ async def test_suspended_webhook_is_reactivated_and_what_it_missed_is_caught_up(
     )
     stack.clickup.add_comment(tracked["id"], "Any news?", author=shapes.user(6, "Bea"))
 
-    reread = await clickup_webhooks.check_webhooks(managing)
+    reread = await webhook_upkeep.check_webhooks(managing)
 
     assert reread >= 2
     assert stack.clickup.webhooks[hook["id"]]["health"]["status"] == "active"
     await eventually(lambda: _assigned(stack, missed["id"]), what="TASK_ASSIGNED of the missed task")
     thread = [m for m in stack.slack.messages(stack.channel_id) if m.get("username") == "Bea (ClickUp)"]
     assert [m["text"] for m in thread] == ["Any news?"]
-    assert await clickup_webhooks.check_webhooks(managing) == 0  # healthy: nothing to re-read
+    assert await webhook_upkeep.check_webhooks(managing) == 0  # healthy: nothing to re-read
 
 
 async def _assigned(stack: FlowStack, task_id: str) -> bool:

@@ -6,9 +6,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from oblivion_nexus.integrations.clickup_models import Task
-from oblivion_nexus.services import flow_intake, flow_tasks
-from oblivion_nexus.services import flow_ledger as ledger
-from oblivion_nexus.services.mirror import METADATA_EVENT_TYPE
+from oblivion_nexus.services.taskflow import intake, ledger, tracked_tasks
+from oblivion_nexus.services.taskflow.mirror import METADATA_EVENT_TYPE
 from oblivion_nexus.stores import tables as t
 from oblivion_nexus.worker import running_worker
 from tests.fakes import slack_events
@@ -36,10 +35,10 @@ async def test_crash_after_posting_the_root_message_does_not_post_it_again(stack
     async with running_worker(stack.settings) as flow:
         task = Task.model_validate(raw)
         async with flow.resources.sessionmaker() as session:
-            project = await flow_tasks.project_for_list(session, LIST_ID)
+            project = await tracked_tasks.project_for_list(session, LIST_ID)
         assert project is not None
         # What a worker killed right after chat.postMessage leaves behind: the claim, the message, no ts.
-        await flow_tasks.claim_mapping(flow.resources, project, task)
+        await tracked_tasks.claim_mapping(flow.resources, project, task)
         key = ledger.intent_key(f"root:{task.id}")
         await ledger.record(flow.resources.engine, key, None)
         posted = stack.slack.workspace.post(
@@ -50,8 +49,8 @@ async def test_crash_after_posting_the_root_message_does_not_post_it_again(stack
                 "metadata": {"event_type": METADATA_EVENT_TYPE, "event_payload": {"key": str(key)}},
             },
         )
-        await flow_intake.take_task(flow, task)
-        mapping = await flow_tasks.mapping_for_task(flow.resources, task.id)
+        await intake.take_task(flow, task)
+        mapping = await tracked_tasks.mapping_for_task(flow.resources, task.id)
     assert len(roots(stack)) == 1
     assert stack.slack.calls_to("chat.postMessage") == []
     assert mapping is not None

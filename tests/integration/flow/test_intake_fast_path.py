@@ -3,7 +3,7 @@ worker's short memory of the registry still lets registry changes reach the flow
 
 from __future__ import annotations
 
-from oblivion_nexus.services.flow_context import REGISTRY_CACHE_SECONDS
+from oblivion_nexus.services.taskflow.context import REGISTRY_CACHE_SECONDS
 from oblivion_nexus.worker import running_worker
 from tests.integration.flow.conftest import (
     ALIAS,

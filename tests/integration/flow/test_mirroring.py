@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from oblivion_nexus.services import flow_tasks, mirror, registry
+from oblivion_nexus.services import registry
+from oblivion_nexus.services.taskflow import mirror, tracked_tasks
 from oblivion_nexus.worker import running_worker
 from tests.fakes import clickup_payloads as shapes
 from tests.fakes import slack_events
@@ -81,7 +82,7 @@ async def test_agent_message_is_posted_under_its_name_and_mirrored_once(stack: F
     relay = SlackEventRelay(stack.slack, SlackEventSender(stack.slack_url, stack.signing_secret))
     async with running_worker(stack.settings) as flow:
         task, thread_ts = await start_task(stack)
-        mapping = await flow_tasks.mapping_for_task(flow.resources, task["id"])
+        mapping = await tracked_tasks.mapping_for_task(flow.resources, task["id"])
         agent = await registry.get_agent_status(flow.resources, WORKGROUP, AGENT)
         assert mapping is not None
         assert agent is not None
@@ -138,7 +139,7 @@ async def test_status_change_updates_the_state_and_deletion_closes_the_thread(st
         await stack.clickup.change_status(task["id"], "in progress")
 
         async def state() -> str | None:
-            mapping = await flow_tasks.mapping_for_task(flow.resources, task["id"])
+            mapping = await tracked_tasks.mapping_for_task(flow.resources, task["id"])
             return mapping.state if mapping else None
 
         await eventually(lambda: _equals(state(), "IN_PROGRESS"), what="state IN_PROGRESS")
@@ -147,7 +148,7 @@ async def test_status_change_updates_the_state_and_deletion_closes_the_thread(st
         await stack.clickup.delete_task(task["id"])
         await eventually(lambda: replies(stack, thread_ts), what="thread told of the deletion")
         await settle(stack)
-        mapping = await flow_tasks.mapping_for_task(flow.resources, task["id"])
+        mapping = await tracked_tasks.mapping_for_task(flow.resources, task["id"])
     assert mapping is not None
     assert mapping.closed
     assert "deleted in ClickUp" in replies(stack, thread_ts)[0]["text"]

@@ -4,7 +4,7 @@ failing the job until its retries run out and the reply is lost."""
 
 from __future__ import annotations
 
-from oblivion_nexus.services.flow_context import placeholder_user_name
+from oblivion_nexus.services.taskflow.context import placeholder_user_name
 from oblivion_nexus.worker import running_worker
 from tests.fakes.slack_events import SlackEventRelay, SlackEventSender
 from tests.integration.flow.conftest import (

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from oblivion_nexus.services.signatures import sign_clickup_body, sign_slack_body
+from oblivion_nexus.services.taskflow.signatures import sign_clickup_body, sign_slack_body
 from tests.support.nexus import nexus_process
 
 ALLOWED = {200, 400, 401, 413}

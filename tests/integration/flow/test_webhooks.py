@@ -7,7 +7,7 @@ import time
 
 import redis.asyncio as aioredis
 
-from oblivion_nexus.services.signatures import sign_clickup_body
+from oblivion_nexus.services.taskflow.signatures import sign_clickup_body
 from oblivion_nexus.stores.queue import QUEUE_NAME, bull_prefix
 from tests.fakes import clickup_payloads as shapes
 from tests.fakes import slack_events

@@ -21,8 +21,8 @@ import redis.asyncio as aioredis
 from websockets.asyncio.client import ClientConnection, connect
 
 from oblivion_agent.protocol import SUBPROTOCOL, AckFrame, HeartbeatFrame, RegisterFrame, parse_server_frame
-from oblivion_nexus.services.auth import issue_access_token
-from oblivion_nexus.services.delivery import DeliveryHub
+from oblivion_nexus.services.auth.tokens import issue_access_token
+from oblivion_nexus.services.gateway.hub import DeliveryHub
 from oblivion_nexus.settings import NexusSettings
 from tests.support.nexus import migrate_database, nexus_settings, running_nexus
 

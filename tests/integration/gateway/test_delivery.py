@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from oblivion_nexus.services.dispatch import MAX_IN_FLIGHT
+from oblivion_nexus.services.gateway.dispatch import MAX_IN_FLIGHT
 from tests.integration.gateway.conftest import (
     WORKGROUP,
     ack,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from oblivion_agent.protocol import CLOSE_GOING_AWAY, make_event
-from oblivion_nexus.services.delivery import delivery_lifespan
+from oblivion_nexus.services.gateway.hub import delivery_lifespan
 from tests.integration.gateway.conftest import RecordingLink, wait_for
 
 

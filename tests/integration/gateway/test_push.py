@@ -12,7 +12,7 @@ import json
 from collections.abc import Awaitable, Callable
 
 from oblivion_agent.protocol import make_event
-from oblivion_nexus.services.delivery import delivery_lifespan
+from oblivion_nexus.services.gateway.hub import delivery_lifespan
 from oblivion_nexus.stores.inbox import InboxEvent, InboxStore, Pushed, Queued
 from oblivion_nexus.stores.presence import AgentConnectionRecord, utc_now
 from tests.integration.gateway.conftest import HubResources, RecordingLink, wait_for

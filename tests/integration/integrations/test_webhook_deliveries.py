@@ -26,7 +26,7 @@ from oblivion_nexus.integrations.slack_events import (
     SlackUrlVerification,
     parse_slack_payload,
 )
-from oblivion_nexus.services.signatures import (
+from oblivion_nexus.services.taskflow.signatures import (
     SignatureError,
     verify_clickup_signature,
     verify_slack_signature,

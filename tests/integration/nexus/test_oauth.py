@@ -13,7 +13,7 @@ import httpx
 import pytest
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
-from oblivion_nexus.services.auth import verify_access_token
+from oblivion_nexus.services.auth.tokens import verify_access_token
 from tests.secret_logs import SecretRegistry
 from tests.support.nexus import RunningNexus, migrate_database, nexus_settings, running_nexus
 

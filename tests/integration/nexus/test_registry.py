@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from oblivion_nexus.services.registry import get_agent_status
+from oblivion_nexus.services.registry.entries import get_agent_status
 from tests.secret_logs import SecretRegistry
 from tests.support.nexus import RunningNexus, migrate_database, nexus_settings, running_nexus
 

@@ -8,7 +8,7 @@ import uuid
 
 import httpx
 
-from oblivion_nexus.services.credentials import open_credential
+from oblivion_nexus.services.registry.credentials import open_credential
 from oblivion_nexus.stores.crypto import MasterKeys
 from oblivion_nexus.stores.db import create_engine, create_sessionmaker
 from tests.secret_logs import SecretRegistry

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from oblivion_nexus.services.circuit_breaker import MessageBreaker
+from oblivion_nexus.services.safeguards.circuit_breaker import MessageBreaker
 
 
 @pytest.fixture

@@ -7,7 +7,12 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from oblivion_nexus.services.idempotency import IdempotencyError, IdempotencyStore, StoredAnswer, fingerprint
+from oblivion_nexus.services.safeguards.idempotency import (
+    IdempotencyError,
+    IdempotencyStore,
+    StoredAnswer,
+    fingerprint,
+)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from oblivion_agent.protocol import SUBPROTOCOL, HeartbeatFrame, RegisterFrame, parse_server_frame
-from oblivion_nexus.services.signatures import sign_slack_body
+from oblivion_nexus.services.taskflow.signatures import sign_slack_body
 from tests.fakes.slack_state import BOT_USER_ID
 from tests.support.tool_gateway import (
     APPROVER,

@@ -7,8 +7,13 @@ from typing import Any
 import pytest
 
 from oblivion_nexus.integrations.clickup_models import Task
-from oblivion_nexus.services.flow_intake import root_message_blocks
-from oblivion_nexus.services.flow_tasks import AgentRef, ProjectRef, agents_summoned, state_for_status
+from oblivion_nexus.services.taskflow.intake import root_message_blocks
+from oblivion_nexus.services.taskflow.tracked_tasks import (
+    AgentRef,
+    ProjectRef,
+    agents_summoned,
+    state_for_status,
+)
 from oblivion_nexus.stores.queue import job_id_for
 
 REVIEWER = AgentRef(1, "backend", "reviewer", ("ai-backend", "reviewer"), "777")

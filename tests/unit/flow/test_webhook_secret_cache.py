@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from oblivion_nexus.services.ingest import WebhookSecretCache
+from oblivion_nexus.services.taskflow.webhooks import WebhookSecretCache
 
 
 class Clock:

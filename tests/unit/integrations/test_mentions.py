@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oblivion_nexus.services.mentions import (
+from oblivion_nexus.services.taskflow.mention_parsing import (
     AliasMatcher,
     InvalidAlias,
     normalise_alias,

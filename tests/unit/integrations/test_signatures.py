@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oblivion_nexus.services.signatures import (
+from oblivion_nexus.services.taskflow.signatures import (
     SignatureError,
     sign_clickup_body,
     sign_slack_body,

@@ -9,7 +9,12 @@ import time
 import jwt
 import pytest
 
-from oblivion_nexus.services.auth import AgentIdentity, TokenError, issue_access_token, verify_access_token
+from oblivion_nexus.services.auth.tokens import (
+    AgentIdentity,
+    TokenError,
+    issue_access_token,
+    verify_access_token,
+)
 from oblivion_nexus.settings import NexusSettings
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from oblivion_nexus.services.registry_models import AgentSpec, CredentialSpec, ProjectSpec, WorkgroupSpec
+from oblivion_nexus.services.registry.schemas import AgentSpec, CredentialSpec, ProjectSpec, WorkgroupSpec
 
 
 def test_aliases_are_lowercased_deduplicated_and_lose_a_leading_at() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from oblivion_nexus.services.registry import narrows_projects
+from oblivion_nexus.services.registry.entries import narrows_projects
 from oblivion_nexus.stores.agent_standing import AgentStanding, Status
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from oblivion_nexus.services.task_states import (
+from oblivion_nexus.services.registry.task_states import (
     IllegalTransition,
     TaskState,
     allowed_from,

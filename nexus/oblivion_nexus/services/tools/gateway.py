@@ -35,8 +35,8 @@ from oblivion_nexus.integrations.github import (
 from oblivion_nexus.integrations.slack import SlackError
 from oblivion_nexus.integrations.slack_interactivity import ButtonClick
 from oblivion_nexus.resources import Resources
-from oblivion_nexus.services.auth import AgentIdentity
-from oblivion_nexus.services.credentials import open_credential
+from oblivion_nexus.services.auth.tokens import AgentIdentity
+from oblivion_nexus.services.registry.credentials import open_credential
 from oblivion_nexus.services.tools.approvals import (
     REFUSALS,
     ApprovalRequest,

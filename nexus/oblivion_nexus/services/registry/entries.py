@@ -20,7 +20,7 @@ from sqlalchemy.sql import func
 
 from oblivion_nexus.errors import NexusError
 from oblivion_nexus.resources import Resources
-from oblivion_nexus.services.registry_models import (
+from oblivion_nexus.services.registry.schemas import (
     AgentRecord,
     AgentSpec,
     ProjectSpec,

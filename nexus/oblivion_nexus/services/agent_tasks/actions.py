@@ -4,7 +4,7 @@ Every action starts from the agent's verified token: the task must be tracked in
 workgroup (else :class:`TaskNotFound`), assigned to this agent and in a project its token allows
 (else :class:`TaskForbidden`). Messages go through the circuit breaker and honour idempotency keys;
 posting them (thread under the agent's name and icon, ClickUp comment, ledger) is the mirror's job.
-State changes follow ``task_states`` and are pushed to ClickUp through the project's status map.
+State changes follow ``registry.task_states`` and are pushed to ClickUp through the project's status map.
 """
 
 from __future__ import annotations
@@ -22,18 +22,24 @@ from oblivion_nexus.integrations.clickup_models import Task
 from oblivion_nexus.integrations.errors import IntegrationError
 from oblivion_nexus.integrations.slack import SlackError, SlackMessage, SlackRateLimited
 from oblivion_nexus.resources import Resources
-from oblivion_nexus.services import mirror, registry
-from oblivion_nexus.services.auth import AgentIdentity
-from oblivion_nexus.services.circuit_breaker import MessageBreaker
-from oblivion_nexus.services.flow_clients import require_clickup, require_slack
-from oblivion_nexus.services.idempotency import IdempotencyStore, StoredAnswer, fingerprint, idempotency_scope
-from oblivion_nexus.services.registry_models import AgentRecord
-from oblivion_nexus.services.task_states import (
+from oblivion_nexus.services import registry
+from oblivion_nexus.services.auth.tokens import AgentIdentity
+from oblivion_nexus.services.registry.schemas import AgentRecord
+from oblivion_nexus.services.registry.task_states import (
     TaskState,
     check_transition,
     clickup_status_for,
     parse_state,
 )
+from oblivion_nexus.services.safeguards.circuit_breaker import MessageBreaker
+from oblivion_nexus.services.safeguards.idempotency import (
+    IdempotencyStore,
+    StoredAnswer,
+    fingerprint,
+    idempotency_scope,
+)
+from oblivion_nexus.services.taskflow import mirror
+from oblivion_nexus.services.taskflow.clients import require_clickup, require_slack
 from oblivion_nexus.stores import tables as t
 
 logger = logging.getLogger(__name__)

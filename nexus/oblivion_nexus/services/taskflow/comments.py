@@ -11,10 +11,10 @@ import re
 
 from oblivion_nexus.integrations.clickup_events import ClickUpWebhookEvent
 from oblivion_nexus.integrations.clickup_models import Comment, User
-from oblivion_nexus.services import flow_tasks as tasks
-from oblivion_nexus.services.flow_clients import require_clickup
-from oblivion_nexus.services.flow_context import FlowContext, tell_task_agents
-from oblivion_nexus.services.mirror import is_own_clickup_comment, mirror_clickup_comment
+from oblivion_nexus.services.taskflow import tracked_tasks as tasks
+from oblivion_nexus.services.taskflow.clients import require_clickup
+from oblivion_nexus.services.taskflow.context import FlowContext, tell_task_agents
+from oblivion_nexus.services.taskflow.mirror import is_own_clickup_comment, mirror_clickup_comment
 
 logger = logging.getLogger(__name__)
 

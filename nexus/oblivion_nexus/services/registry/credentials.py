@@ -13,8 +13,13 @@ from typing import Any
 from sqlalchemy import Row, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from oblivion_nexus.services.registry import delete_audited, record_audit, require_workgroup, upsert_audited
-from oblivion_nexus.services.registry_models import CredentialSpec, CredentialView
+from oblivion_nexus.services.registry.entries import (
+    delete_audited,
+    record_audit,
+    require_workgroup,
+    upsert_audited,
+)
+from oblivion_nexus.services.registry.schemas import CredentialSpec, CredentialView
 from oblivion_nexus.stores import tables as t
 from oblivion_nexus.stores.crypto import CryptoError, MasterKeys, SealedValue
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from oblivion_nexus.integrations.clickup_models import Task
 from oblivion_nexus.resources import Resources
-from oblivion_nexus.services.mentions import AliasMatcher, InvalidAlias, normalise_alias
+from oblivion_nexus.services.taskflow.mention_parsing import AliasMatcher, InvalidAlias, normalise_alias
 from oblivion_nexus.stores import tables as t
 
 logger = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from oblivion_nexus.observability import DeliveryMetrics
 from oblivion_nexus.stores.inbox import InboxStore, Queued
 
 
-async def queue_event(
+async def enqueue_event(
     inbox: InboxStore, workgroup: str, agent: str, frame: EventFrame, metrics: DeliveryMetrics | None
 ) -> Queued:
     """Queue ``frame`` durably in the agent's inbox and count it (unless it was already queued)."""

@@ -20,11 +20,11 @@ from typing import Any
 from oblivion_agent.protocol import FrameType
 from oblivion_nexus.integrations.clickup_models import Task
 from oblivion_nexus.integrations.slack_text import escape_text
-from oblivion_nexus.services import flow_ledger as ledger
-from oblivion_nexus.services import flow_tasks as tasks
-from oblivion_nexus.services.flow_clients import require_clickup, require_slack
-from oblivion_nexus.services.flow_context import FlowContext
-from oblivion_nexus.services.mirror import METADATA_EVENT_TYPE, comment_on_task
+from oblivion_nexus.services.taskflow import ledger
+from oblivion_nexus.services.taskflow import tracked_tasks as tasks
+from oblivion_nexus.services.taskflow.clients import require_clickup, require_slack
+from oblivion_nexus.services.taskflow.context import FlowContext
+from oblivion_nexus.services.taskflow.mirror import METADATA_EVENT_TYPE, comment_on_task
 
 logger = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from sqlalchemy import ColumnElement, String
 
-from oblivion_nexus.services.task_states import TaskState
+from oblivion_nexus.services.registry.task_states import TaskState
 from oblivion_nexus.stores import tables as t
 
 # A Kubernetes object name (DNS-1123 subdomain): what the operator registers things under.
@@ -257,7 +257,7 @@ class AgentRecord:
     icon_url: str | None
     icon_emoji: str | None
     disabled: bool
-    credential_generation: int = 1  # tokens carry it; see ``services.revocation``
+    credential_generation: int = 1  # tokens carry it; see ``auth.revocation``
     allow_mentions: bool = False
     tools: tuple[dict[str, Any], ...] = ()  # [{"credential": name, "actions": [...] | None}]
 

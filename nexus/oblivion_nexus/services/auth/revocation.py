@@ -22,11 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from oblivion_agent.protocol import CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED
 from oblivion_nexus.errors import NexusError
 from oblivion_nexus.services import registry
-from oblivion_nexus.services.auth import AgentIdentity
-from oblivion_nexus.services.circuit_breaker import BreakerError, MessageBreaker
-from oblivion_nexus.services.delivery import DeliveryHub
-from oblivion_nexus.services.idempotency import IdempotencyError, IdempotencyStore, idempotency_scope
-from oblivion_nexus.services.registry_models import AgentRecord
+from oblivion_nexus.services.auth.tokens import AgentIdentity
+from oblivion_nexus.services.gateway.hub import DeliveryHub
+from oblivion_nexus.services.registry.schemas import AgentRecord
+from oblivion_nexus.services.safeguards.circuit_breaker import BreakerError, MessageBreaker
+from oblivion_nexus.services.safeguards.idempotency import (
+    IdempotencyError,
+    IdempotencyStore,
+    idempotency_scope,
+)
 from oblivion_nexus.settings import NexusSettings
 from oblivion_nexus.stores.agent_standing import AgentStanding, AgentStandingStore, StandingError, Status
 from oblivion_nexus.stores.inbox import InboxError

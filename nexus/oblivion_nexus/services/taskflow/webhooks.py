@@ -24,8 +24,8 @@ from oblivion_nexus.integrations.slack_events import (
     slack_retry,
 )
 from oblivion_nexus.resources import Resources
-from oblivion_nexus.services.flow_clients import FlowError, MissingSetting
-from oblivion_nexus.services.signatures import (
+from oblivion_nexus.services.taskflow.clients import FlowError, MissingSetting
+from oblivion_nexus.services.taskflow.signatures import (
     SignatureError,
     verify_clickup_signature,
     verify_slack_signature,

@@ -10,10 +10,10 @@ import logging
 
 from oblivion_nexus.integrations.slack_events import SlackEvent
 from oblivion_nexus.integrations.slack_text import to_plain_text
-from oblivion_nexus.services import flow_tasks as tasks
-from oblivion_nexus.services.flow_context import FlowContext
-from oblivion_nexus.services.mentions import slack_user_mentions
-from oblivion_nexus.services.mirror import is_own_slack_message
+from oblivion_nexus.services.taskflow import tracked_tasks as tasks
+from oblivion_nexus.services.taskflow.context import FlowContext
+from oblivion_nexus.services.taskflow.mention_parsing import slack_user_mentions
+from oblivion_nexus.services.taskflow.mirror import is_own_slack_message
 
 logger = logging.getLogger(__name__)
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 
 from oblivion_nexus.integrations.clickup_events import ClickUpWebhookEvent
-from oblivion_nexus.services import flow_ledger as ledger
-from oblivion_nexus.services import flow_tasks as tasks
-from oblivion_nexus.services.flow_context import FlowContext, tell_task_agents
-from oblivion_nexus.services.mirror import post_in_thread
+from oblivion_nexus.services.taskflow import ledger
+from oblivion_nexus.services.taskflow import tracked_tasks as tasks
+from oblivion_nexus.services.taskflow.context import FlowContext, tell_task_agents
+from oblivion_nexus.services.taskflow.mirror import post_in_thread
 
 logger = logging.getLogger(__name__)
 

@@ -9,8 +9,10 @@ of their connections and send them. Both are atomic, so an agent with several co
 event once; an event stays in the inbox until acked, and when its connection dies it becomes
 claimable again and goes to the next connection.
 
-The hub owns this replica's connections; ``dispatch`` gets events onto them, and
-``delivery_upkeep`` runs the pub/sub listener, the heartbeats and the upkeep tick.
+The hub owns this replica's connections; ``dispatch`` gets events onto them, and ``upkeep``
+runs the pub/sub listener, the heartbeats and the upkeep tick; both see the hub through a narrow
+protocol of their own. Queueing is ``queueing.enqueue_event``; redelivery of an unacked event is
+the inbox's claim script (``stores/inbox.py``).
 """
 
 from __future__ import annotations
@@ -31,10 +33,10 @@ import redis.asyncio as aioredis
 
 from oblivion_agent.protocol import CLOSE_FORBIDDEN, CLOSE_GOING_AWAY, EventFrame
 from oblivion_nexus.observability import DeliveryMetrics, access_tokens_redacted
-from oblivion_nexus.services.agent_connection import AgentConnection, AgentLink
-from oblivion_nexus.services.delivery_upkeep import ConnectionKeeper, listen_for_wakeups
-from oblivion_nexus.services.dispatch import MAX_IN_FLIGHT, Dispatcher
-from oblivion_nexus.services.event_queueing import queue_event
+from oblivion_nexus.services.gateway.connection import AgentConnection, AgentLink
+from oblivion_nexus.services.gateway.dispatch import MAX_IN_FLIGHT, Dispatcher
+from oblivion_nexus.services.gateway.queueing import enqueue_event
+from oblivion_nexus.services.gateway.upkeep import ConnectionKeeper, listen_for_wakeups
 from oblivion_nexus.settings import NexusSettings
 from oblivion_nexus.stores.agent_standing import AgentStandingStore
 from oblivion_nexus.stores.inbox import (
@@ -107,14 +109,15 @@ class DeliveryHub:
         self._background: set[asyncio.Task[None]] = set()
         self._link_closers: set[asyncio.Task[None]] = set()
         self.stopping = False
-        self.keeper = ConnectionKeeper(self)
-        self.dispatcher = Dispatcher(self)
+        # Both see the hub only through the narrow protocols they declare, plus the stores they use.
+        self.keeper = ConnectionKeeper(self, heartbeat_seconds, inbox, presence, standing)
+        self.dispatcher = Dispatcher(self, inbox, presence, metrics)
 
     # -- the public surface -------------------------------------------------------------------
 
     async def enqueue(self, workgroup: str, agent: str, frame: EventFrame) -> str:
         """Queue an event for an agent durably and deliver it wherever the agent is connected."""
-        queued = await queue_event(self.inbox, workgroup, agent, frame, self.metrics)
+        queued = await enqueue_event(self.inbox, workgroup, agent, frame, self.metrics)
         if queued is not Queued.PUSHED:
             self.wake(workgroup, agent)  # the local shortcut; other replicas hear the pub/sub wake-up
         return frame.id
@@ -297,7 +300,13 @@ class DeliveryHub:
             self.inbox.push_channel(self.replica),
             self.presence_store.cut_off_channel,
         )
-        self._spawn(listen_for_wakeups(self, pubsub), self._background)
+        listener = listen_for_wakeups(
+            self,
+            pubsub,
+            push_channel=self.inbox.push_channel(self.replica),
+            cut_off_channel=self.presence_store.cut_off_channel,
+        )
+        self._spawn(listener, self._background)
         self._spawn(self.keeper.run(), self._background)
         logger.info("delivery started on replica %s (heartbeat %.1fs)", self.replica, self.heartbeat_seconds)
 

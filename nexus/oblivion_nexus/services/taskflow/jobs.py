@@ -18,10 +18,10 @@ from oblivion_nexus.integrations.clickup_events import ClickUpWebhookEvent, pars
 from oblivion_nexus.integrations.errors import MalformedPayload
 from oblivion_nexus.integrations.slack import SlackApiError, SlackRateLimited
 from oblivion_nexus.integrations.slack_events import SlackEventCallback, parse_slack_payload
-from oblivion_nexus.services import flow_comments, flow_intake, flow_lifecycle, flow_mentions, flow_replies
-from oblivion_nexus.services import flow_tasks as tasks
-from oblivion_nexus.services.flow_context import FlowContext
-from oblivion_nexus.services.ingest import CLICKUP, SLACK
+from oblivion_nexus.services.taskflow import comments, intake, lifecycle, mentions, replies
+from oblivion_nexus.services.taskflow import tracked_tasks as tasks
+from oblivion_nexus.services.taskflow.context import FlowContext
+from oblivion_nexus.services.taskflow.webhooks import CLICKUP, SLACK
 from oblivion_nexus.stores import tables as t
 from oblivion_nexus.stores.queue import Delayed
 
@@ -74,21 +74,21 @@ async def _clickup(flow: FlowContext, event: ClickUpWebhookEvent) -> None:
     await _note_event(flow, event.webhook_id)
     kind = event.event
     if kind == "taskDeleted":
-        await flow_lifecycle.on_deleted(flow, event.task_id)
+        await lifecycle.on_deleted(flow, event.task_id)
         return
     if kind in ("taskCommentPosted", "taskCommentUpdated"):
-        await flow_comments.on_comment(flow, event)
+        await comments.on_comment(flow, event)
         return
     mapping = await tasks.mapping_for_task(flow.resources, event.task_id)
     if mapping is not None and not mapping.closed:
         if event.status_change is not None:
-            await flow_lifecycle.on_status(flow, event, mapping)
+            await lifecycle.on_status(flow, event, mapping)
         if event.description_text is not None:
-            await flow_lifecycle.on_description(flow, event, mapping)
+            await lifecycle.on_description(flow, event, mapping)
     fields = {item.field for item in event.history_items}
     if kind == "taskCreated" or (kind != "taskStatusUpdated" and fields & _SUMMONING_FIELDS):
         try:
-            await flow_intake.fetch_and_take(flow, event.task_id, event.list_id)
+            await intake.fetch_and_take(flow, event.task_id, event.list_id)
         except ClickUpApiError as e:
             if e.status != 404:
                 raise
@@ -98,9 +98,9 @@ async def _clickup(flow: FlowContext, event: ClickUpWebhookEvent) -> None:
 async def _slack(flow: FlowContext, payload: SlackEventCallback) -> None:
     event = payload.event
     if event.type == "message":
-        await flow_replies.on_message(flow, event)
+        await replies.on_message(flow, event)
     elif event.type == "app_mention":
-        await flow_mentions.on_app_mention(flow, event)
+        await mentions.on_app_mention(flow, event)
 
 
 async def _note_event(flow: FlowContext, webhook_id: str) -> None:

@@ -1,7 +1,7 @@
 """ClickUp webhooks that Nexus makes and keeps alive, one per registered project's list.
 
 ClickUp reveals a webhook's signing secret only in the answer to its creation, so it is sealed at
-once (AES-GCM under the master key, bound to the webhook id) and used by ``ingest`` to verify that
+once (AES-GCM under the master key, bound to the webhook id) and used by ``webhooks`` to verify that
 webhook's deliveries. ClickUp suspends a webhook after repeated failed deliveries and then sends
 nothing; the periodic check re-activates (or recreates) it and re-reads the list's tasks changed
 since the last event, so a task created meanwhile is not lost.
@@ -17,10 +17,10 @@ from sqlalchemy import delete, select, update
 
 from oblivion_nexus.integrations.clickup import ClickUpError
 from oblivion_nexus.integrations.errors import IntegrationError
-from oblivion_nexus.services import flow_comments, flow_intake
-from oblivion_nexus.services.flow_clients import FlowError, MissingSetting, require_clickup
-from oblivion_nexus.services.flow_context import FlowContext
-from oblivion_nexus.services.ingest import webhook_secret_name
+from oblivion_nexus.services.taskflow import comments, intake
+from oblivion_nexus.services.taskflow.clients import FlowError, MissingSetting, require_clickup
+from oblivion_nexus.services.taskflow.context import FlowContext
+from oblivion_nexus.services.taskflow.webhooks import webhook_secret_name
 from oblivion_nexus.stores import tables as t
 
 logger = logging.getLogger(__name__)
@@ -140,8 +140,8 @@ async def catch_up(flow: FlowContext, list_id: str, since: datetime) -> int:
     since_ms = int(since.timestamp() * 1000)
     count = 0
     async for task in clickup.iter_list_tasks(list_id, date_updated_gt=since_ms):
-        await flow_intake.take_task(flow, task, list_id=list_id)
-        await flow_comments.catch_up_comments(flow, task.id, since_ms)
+        await intake.take_task(flow, task, list_id=list_id)
+        await comments.catch_up_comments(flow, task.id, since_ms)
         count += 1
     logger.info("caught up on list %s since %s: %d task(s) re-read", list_id, since.isoformat(), count)
     return count

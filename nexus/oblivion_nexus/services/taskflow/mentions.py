@@ -10,9 +10,9 @@ import logging
 
 from oblivion_agent.protocol import FrameType
 from oblivion_nexus.integrations.slack_events import SlackEvent
-from oblivion_nexus.services import flow_tasks as tasks
-from oblivion_nexus.services.flow_context import FlowContext
-from oblivion_nexus.services.flow_threads import author_name, is_own, readable_text, tracked_reply
+from oblivion_nexus.services.taskflow import tracked_tasks as tasks
+from oblivion_nexus.services.taskflow.context import FlowContext
+from oblivion_nexus.services.taskflow.threads import author_name, is_own, readable_text, tracked_reply
 
 logger = logging.getLogger(__name__)
 

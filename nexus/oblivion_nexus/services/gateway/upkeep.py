@@ -24,18 +24,15 @@ import logging
 import random
 import time
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from redis.asyncio.client import PubSub
 
 from oblivion_agent.protocol import CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED, HeartbeatFrame
-from oblivion_nexus.services.agent_connection import AgentConnection
-from oblivion_nexus.stores.agent_standing import StandingError
-from oblivion_nexus.stores.inbox import InboxError, Pushed, as_text
-from oblivion_nexus.stores.presence import CutOff, PresenceError, utc_now
-
-if TYPE_CHECKING:
-    from oblivion_nexus.services.delivery import DeliveryHub
+from oblivion_nexus.services.gateway.connection import AgentConnection
+from oblivion_nexus.stores.agent_standing import AgentStandingStore, StandingError
+from oblivion_nexus.stores.inbox import InboxError, InboxStore, Pushed, as_text
+from oblivion_nexus.stores.presence import CutOff, PresenceError, PresenceStore, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -49,10 +46,36 @@ _ANNOUNCE_SECONDS = 1.0
 CLOSE_HEARTBEAT_TIMEOUT = 1011  # as the websockets library closes on a keepalive timeout
 
 
-async def listen_for_wakeups(hub: DeliveryHub, pubsub: PubSub) -> None:
-    """Send events pushed to this replica, wake the dispatcher of agents with queued events, and
-    close the connections of agents cut off by the registry."""
-    push_channel = hub.inbox.push_channel(hub.replica)
+class WakeupListener(Protocol):
+    """What the pub/sub listener hands its messages to (the hub)."""
+
+    def pushed(self, push: Pushed) -> None: ...
+
+    def cut_off_here(self, cut_off: CutOff) -> None: ...
+
+    def wake(self, workgroup: str, agent: str) -> None: ...
+
+    def connected_agents(self) -> list[tuple[str, str]]: ...
+
+
+class KeptConnections(Protocol):
+    """What the keeper needs of the hub: its connections, waking their dispatch, closing them, and
+    refreshing the replica's liveness."""
+
+    def local_connections(self, workgroup: str, agent: str) -> list[AgentConnection]: ...
+
+    def wake(self, workgroup: str, agent: str) -> None: ...
+
+    async def close(self, conn: AgentConnection, code: int | None = None, reason: str = "") -> None: ...
+
+    async def announce_replica(self) -> None: ...
+
+
+async def listen_for_wakeups(
+    hub: WakeupListener, pubsub: PubSub, *, push_channel: str, cut_off_channel: str
+) -> None:
+    """Send events pushed to this replica (``push_channel``), wake the dispatcher of agents with
+    queued events, and close the connections of agents cut off by the registry (``cut_off_channel``)."""
     backoff = 0.1
     while True:
         try:
@@ -64,7 +87,7 @@ async def listen_for_wakeups(hub: DeliveryHub, pubsub: PubSub) -> None:
                 if channel == push_channel:
                     hub.pushed(Pushed.parse(data))
                     continue
-                if channel == hub.presence_store.cut_off_channel:
+                if channel == cut_off_channel:
                     hub.cut_off_here(CutOff.parse(data))
                     continue
                 workgroup, _, agent = as_text(data).partition("\n")
@@ -87,9 +110,19 @@ async def listen_for_wakeups(hub: DeliveryHub, pubsub: PubSub) -> None:
 class ConnectionKeeper:
     """Heartbeats, silence and token deadlines of one replica's connections, and its upkeep tick."""
 
-    def __init__(self, hub: DeliveryHub) -> None:
+    def __init__(
+        self,
+        hub: KeptConnections,
+        heartbeat_seconds: float,
+        inbox: InboxStore,
+        presence: PresenceStore,
+        standing: AgentStandingStore | None,
+    ) -> None:
         self.hub = hub
-        self.interval = hub.heartbeat_seconds
+        self.inbox = inbox
+        self.presence = presence
+        self.standing = standing
+        self.interval = heartbeat_seconds
         self.tick = min(self.interval / _TICKS_PER_INTERVAL, _MAX_TICK_SECONDS)
         self._beaten: list[AgentConnection] = []  # since the last tick
         self._announced_at = float("-inf")
@@ -162,11 +195,10 @@ class ConnectionKeeper:
                 errand.cancel()
 
     async def _tend(self) -> None:
-        hub = self.hub
         now = time.monotonic()
         if now - self._announced_at >= _ANNOUNCE_SECONDS:
             try:
-                await hub.announce_replica()
+                await self.hub.announce_replica()
                 self._announced_at = now
             except PresenceError as e:
                 logger.warning("%s", e)
@@ -175,17 +207,17 @@ class ConnectionKeeper:
         for conn in heard:
             conn.heard_unrecorded = False
         try:
-            await hub.presence_store.mark_seen({(c.workgroup, c.agent) for c in heard}, utc_now())
-            await _sweep(hub, {(c.workgroup, c.agent) for c in beaten if not c.closed})
+            await self.presence.mark_seen({(c.workgroup, c.agent) for c in heard}, utc_now())
+            await self._sweep({(c.workgroup, c.agent) for c in beaten if not c.closed})
             await self._recheck_tokens([c for c in beaten if not c.closed and c.agent_id])
         except (PresenceError, InboxError, StandingError) as e:
             logger.warning("%s", e)
 
     async def _recheck_tokens(self, conns: list[AgentConnection]) -> None:
         """Close connections whose token was revoked since they opened (one Redis read for all)."""
-        if not conns or self.hub.standing is None:
+        if not conns or self.standing is None:
             return
-        standings = await self.hub.standing.get_many(sorted({c.agent_id for c in conns}))
+        standings = await self.standing.get_many(sorted({c.agent_id for c in conns}))
         for conn in conns:
             standing = standings.get(conn.agent_id)
             refusal = standing.refusal(conn.generation) if standing is not None else None
@@ -194,14 +226,13 @@ class ConnectionKeeper:
                 code = CLOSE_FORBIDDEN if forbidden else CLOSE_UNAUTHORIZED
                 self._spawn(self.hub.close(conn, code, reason))
 
-
-async def _sweep(hub: DeliveryHub, agents: set[tuple[str, str]]) -> None:
-    """Wake the dispatcher of agents whose inbox holds more than their connections here do."""
-    if not agents:
-        return
-    keys = sorted(agents)
-    counts = await hub.inbox.queued_counts(keys)
-    for (workgroup, agent), queued in zip(keys, counts, strict=True):
-        held_here = sum(len(c.in_flight) for c in hub.local_connections(workgroup, agent))
-        if queued > held_here:
-            hub.wake(workgroup, agent)
+    async def _sweep(self, agents: set[tuple[str, str]]) -> None:
+        """Wake the dispatcher of agents whose inbox holds more than their connections here do."""
+        if not agents:
+            return
+        keys = sorted(agents)
+        counts = await self.inbox.queued_counts(keys)
+        for (workgroup, agent), queued in zip(keys, counts, strict=True):
+            held_here = sum(len(c.in_flight) for c in self.hub.local_connections(workgroup, agent))
+            if queued > held_here:
+                self.hub.wake(workgroup, agent)

@@ -17,9 +17,9 @@ from oblivion_agent.protocol import FrameType, make_event
 from oblivion_nexus.integrations.slack import SlackApiError
 from oblivion_nexus.observability import DeliveryMetrics
 from oblivion_nexus.resources import Resources
-from oblivion_nexus.services.event_queueing import queue_event
-from oblivion_nexus.services.flow_clients import require_clickup, require_slack
-from oblivion_nexus.services.flow_tasks import (
+from oblivion_nexus.services.gateway.queueing import enqueue_event
+from oblivion_nexus.services.taskflow.clients import require_clickup, require_slack
+from oblivion_nexus.services.taskflow.tracked_tasks import (
     AgentRef,
     MappingRef,
     ProjectRef,
@@ -140,7 +140,7 @@ class FlowContext:
     ) -> bool:
         """Queue an event for an agent under a deterministic id; False if that id is already queued."""
         frame = make_event(kind, data, frame_id=event_id[:_MAX_FRAME_ID])
-        added = await queue_event(self.inbox, workgroup, agent, frame, self.metrics) is not Queued.ALREADY
+        added = await enqueue_event(self.inbox, workgroup, agent, frame, self.metrics) is not Queued.ALREADY
         logger.info("%s %s for %s/%s", kind, "queued" if added else "already queued", workgroup, agent)
         return added
 

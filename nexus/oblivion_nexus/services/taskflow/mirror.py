@@ -3,7 +3,7 @@
 ``post_agent_message`` is how an agent speaks: in the thread under its own name and icon
 (``chat:write.customize``) and as a ClickUp comment ``"<agent> (Oblivion): text"``. The human-message
 primitives carry a person's ClickUp comment into the thread ("Jane (ClickUp): …") and a Slack reply
-into ClickUp ("Jane (Slack): …"). Every write goes through the ledger (``flow_ledger.once``), so a
+into ClickUp ("Jane (Slack): …"). Every write goes through the ledger (``ledger.once``), so a
 retried job never posts twice, and every message Nexus wrote is recorded so its webhook is dropped.
 """
 
@@ -16,9 +16,9 @@ from typing import Any, Protocol
 
 from oblivion_nexus.integrations.slack_text import escape_text
 from oblivion_nexus.resources import Resources
-from oblivion_nexus.services import flow_ledger as ledger
-from oblivion_nexus.services.flow_clients import FlowError, require_clickup, require_slack
-from oblivion_nexus.services.registry_models import AgentRecord
+from oblivion_nexus.services.registry.schemas import AgentRecord
+from oblivion_nexus.services.taskflow import ledger
+from oblivion_nexus.services.taskflow.clients import FlowError, require_clickup, require_slack
 
 logger = logging.getLogger(__name__)
 

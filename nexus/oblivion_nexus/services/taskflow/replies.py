@@ -1,6 +1,6 @@
 """A person's reply in a tracked Slack thread: into ClickUp as "<name> (Slack)", and to the agents.
 
-Never mirrored: Nexus's own messages (``flow_threads.is_own``), edits and deletions, other bots, and
+Never mirrored: Nexus's own messages (``threads.is_own``), edits and deletions, other bots, and
 anything outside a tracked thread.
 """
 
@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 
 from oblivion_nexus.integrations.slack_events import SlackEvent
-from oblivion_nexus.services.flow_context import FlowContext, tell_task_agents
-from oblivion_nexus.services.flow_mentions import wake_mentioned
-from oblivion_nexus.services.flow_threads import author_name, is_own, readable_text, tracked_reply
-from oblivion_nexus.services.mirror import mirror_slack_reply
+from oblivion_nexus.services.taskflow.context import FlowContext, tell_task_agents
+from oblivion_nexus.services.taskflow.mentions import wake_mentioned
+from oblivion_nexus.services.taskflow.mirror import mirror_slack_reply
+from oblivion_nexus.services.taskflow.threads import author_name, is_own, readable_text, tracked_reply
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ on are required. The token itself is a secret: it is never logged.
 
 A token names the agent twice: by name (``workgroup``, ``sub``), which people read, and by its
 immutable registry id (``aid``) with the credential generation it was issued under (``gen``). The
-signature only proves Nexus issued it; ``services.revocation`` checks on every request and connect
+signature only proves Nexus issued it; ``auth.revocation`` checks on every request and connect
 that the id still exists, is enabled and is still at that generation, so a deleted, disabled,
 rotated or narrowed agent's old tokens stop working at once instead of at expiry.
 """
@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from oblivion_nexus.errors import NexusError
 from oblivion_nexus.services import registry
-from oblivion_nexus.services.registry_models import AgentRecord
+from oblivion_nexus.services.registry.schemas import AgentRecord
 from oblivion_nexus.settings import NexusSettings
 from oblivion_nexus.stores.crypto import hash_client_secret, verify_client_secret
 

@@ -12,14 +12,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from oblivion_nexus.services.agent_connection import AgentConnection
-from oblivion_nexus.stores.inbox import InboxError, InboxEvent, Pushed
-from oblivion_nexus.stores.presence import PresenceError
-
-if TYPE_CHECKING:
-    from oblivion_nexus.services.delivery import DeliveryHub
+from oblivion_nexus.observability import DeliveryMetrics
+from oblivion_nexus.services.gateway.connection import AgentConnection
+from oblivion_nexus.stores.inbox import InboxError, InboxEvent, InboxStore, Pushed
+from oblivion_nexus.stores.presence import PresenceError, PresenceStore
 
 logger = logging.getLogger(__name__)
 
@@ -28,11 +26,29 @@ logger = logging.getLogger(__name__)
 MAX_IN_FLIGHT = 100
 
 
+class ConnectionOwner(Protocol):
+    """What the dispatcher needs of the hub: its connections, and closing one whose send failed."""
+
+    @property
+    def stopping(self) -> bool: ...
+
+    def connection(self, connection_id: str) -> AgentConnection | None: ...
+
+    def local_connections(self, workgroup: str, agent: str) -> list[AgentConnection]: ...
+
+    async def close(self, conn: AgentConnection, code: int | None = None, reason: str = "") -> None: ...
+
+
 class Dispatcher:
     """The dispatch and push tasks of one replica's hub."""
 
-    def __init__(self, hub: DeliveryHub) -> None:
-        self.hub = hub
+    def __init__(
+        self, owner: ConnectionOwner, inbox: InboxStore, presence: PresenceStore, metrics: DeliveryMetrics
+    ) -> None:
+        self.owner = owner
+        self.inbox = inbox
+        self.presence = presence
+        self.metrics = metrics
         self._dispatchers: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._rewake: set[tuple[str, str]] = set()
         self._turn: dict[tuple[str, str], int] = {}
@@ -47,7 +63,7 @@ class Dispatcher:
 
     def pushed(self, push: Pushed) -> None:
         """Send an event the enqueue script handed to one of this replica's connections."""
-        conn = self.hub.connection(push.connection_id)
+        conn = self.owner.connection(push.connection_id)
         if conn is None:  # released before the push arrived: let any connection of the agent claim it
             self._spawn(self._hand_back_unknown(push))
         else:
@@ -57,21 +73,21 @@ class Dispatcher:
         # Usually its entry is gone already; if removing it had failed, the stale entry would keep
         # attracting pushes and make what it holds look held, so this replica, its owner, drops it.
         try:
-            await self.hub.presence_store.drop_stale(push.workgroup, push.agent, push.connection_id)
+            await self.presence.drop_stale(push.workgroup, push.agent, push.connection_id)
         except PresenceError as e:
             logger.warning("%s", e)
         await self._hand_back(push.workgroup, push.agent)
 
     async def _hand_back(self, workgroup: str, agent: str) -> None:
         try:
-            await self.hub.inbox.wake_replicas(workgroup, agent)
+            await self.inbox.wake_replicas(workgroup, agent)
         except InboxError as e:  # the upkeep sweep of the agent's other connections finds it later
             logger.warning("could not hand back an event of %s/%s: %s", workgroup, agent, e)
 
     def wake(self, workgroup: str, agent: str) -> None:
         """Make sure a dispatch task looks at this agent's inbox soon, if it is connected here."""
         key = (workgroup, agent)
-        if self.hub.stopping or not self.hub.local_connections(*key):
+        if self.owner.stopping or not self.owner.local_connections(*key):
             return
         task = self._dispatchers.get(key)
         if task is not None and not task.done():
@@ -95,7 +111,7 @@ class Dispatcher:
                 del self._dispatchers[key]
 
     async def _dispatch_once(self, key: tuple[str, str]) -> None:
-        conns = [c for c in self.hub.local_connections(*key) if not c.closed]
+        conns = [c for c in self.owner.local_connections(*key) if not c.closed]
         if not conns:
             return
         turn = self._turn.get(key, 0)
@@ -110,9 +126,9 @@ class Dispatcher:
             acked: set[str] = set()
             conn.acked_while_claiming = acked
             try:
-                claim = await self.hub.inbox.claim(conn.workgroup, conn.agent, conn.id, room)
+                claim = await self.inbox.claim(conn.workgroup, conn.agent, conn.id, room)
                 if claim.expired:
-                    self.hub.metrics.expired.inc(claim.expired)
+                    self.metrics.expired.inc(claim.expired)
                     logger.info("%d event(s) of %s/%s expired unacked", claim.expired, *key)
                 for event in claim.events:
                     if event.id not in acked:
@@ -127,7 +143,7 @@ class Dispatcher:
             return
         conn.in_flight.add(event.id)
         if conn.closed:  # ``close`` hands back what is in flight; once it has released conn, we do
-            if self.hub.connection(conn.id) is None:
+            if self.owner.connection(conn.id) is None:
                 await self._hand_back(conn.workgroup, conn.agent)
             return
         try:
@@ -135,10 +151,10 @@ class Dispatcher:
                 await conn.link.send_text(event.frame_json)
         except Exception as e:  # any transport failure means the connection is gone
             logger.info("sending to %s failed (%s); its events go elsewhere", conn.id, type(e).__name__)
-            await self.hub.close(conn)
+            await self.owner.close(conn)
             return
-        self.hub.metrics.delivered.inc()
-        self.hub.metrics.delivery_latency.observe(max(0.0, time.time() - event.queued_at_ms / 1000))
+        self.metrics.delivered.inc()
+        self.metrics.delivery_latency.observe(max(0.0, time.time() - event.queued_at_ms / 1000))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
