@@ -9,15 +9,16 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from tests.integration.agent.conftest import RegisteredAgent, eventually
 from tests.secret_logs import SecretRegistry
+from tests.support.agent_runtime import RuntimeAgent
 from tests.support.processes import oblivion_executable
+from tests.support.waiting import eventually
 
 REPO_ROOT = Path(__file__).parents[3]
 
 
 async def test_the_echo_example_runs_as_a_process_handles_a_task_and_exits_0_on_sigterm(
-    register_agent: Callable[..., Awaitable[RegisteredAgent]], secret_registry: SecretRegistry
+    register_agent: Callable[..., Awaitable[RuntimeAgent]], secret_registry: SecretRegistry
 ) -> None:
     registered = await register_agent("echo")
     base = {k: v for k, v in os.environ.items() if not k.startswith("OBLIVION_")}
@@ -51,7 +52,7 @@ async def test_the_echo_example_runs_as_a_process_handles_a_task_and_exits_0_on_
         async def acked() -> bool:
             return (await registered.presence())["pendingEvents"] == 0
 
-        await eventually(acked, what="the event to be handled and acked")
+        await eventually(acked, what="the event to be handled and acked", timeout=15)
         assert "task 86a1b2c3 assigned: Rotate the signing key" in log_path.read_text()
 
         process.send_signal(signal.SIGTERM)

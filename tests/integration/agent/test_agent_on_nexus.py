@@ -13,11 +13,12 @@ from pydantic import SecretStr
 
 from oblivion_agent import Agent, AgentDisabledError, AgentSettings, Context, TaskAssigned
 from oblivion_agent._token import AccessToken
-from tests.integration.agent.conftest import RegisteredAgent, eventually
+from tests.support.agent_runtime import RuntimeAgent
+from tests.support.waiting import eventually
 
 TASK = {"task_id": "86a1b2c3", "project": "payments", "title": "Add retries to the webhook sender"}
 
-Register = Callable[..., Awaitable[RegisteredAgent]]
+Register = Callable[..., Awaitable[RuntimeAgent]]
 
 
 @asynccontextmanager
@@ -48,12 +49,12 @@ async def test_a_registered_agent_receives_a_task_and_its_inbox_empties(register
     registered = await register_agent()
     seen: list[tuple[str, TaskAssigned]] = []
     async with serving(task_agent(seen), registered.settings()):
-        await eventually(lambda: _connected(registered), what="the agent to be connected")
+        await eventually(lambda: _connected(registered), what="the agent to be connected", timeout=15)
         event_id = await registered.queue("TASK_ASSIGNED", TASK)
-        await eventually(lambda: _inbox_empty(registered), what="the event to be acked")
+        await eventually(lambda: _inbox_empty(registered), what="the event to be acked", timeout=15)
         assert [s[0] for s in seen] == [event_id]
         assert seen[0][1].title == TASK["title"]
-    presence = await eventually(lambda: _disconnected(registered), what="the agent to disconnect")
+    presence = await eventually(lambda: _disconnected(registered), what="the agent to disconnect", timeout=15)
     assert presence["pendingEvents"] == 0
 
 
@@ -62,7 +63,7 @@ async def test_events_queued_before_the_agent_starts_arrive_in_order(register_ag
     ids = [await registered.queue("TASK_ASSIGNED", {**TASK, "task_id": f"t{n}"}) for n in range(5)]
     seen: list[tuple[str, TaskAssigned]] = []
     async with serving(task_agent(seen), registered.settings(max_concurrent_handlers=1)):
-        await eventually(lambda: _inbox_empty(registered), what="every event to be acked")
+        await eventually(lambda: _inbox_empty(registered), what="every event to be acked", timeout=15)
     assert [s[0] for s in seen] == ids
 
 
@@ -72,10 +73,10 @@ async def test_a_handler_that_raises_once_gets_the_event_again(
     registered = await register_agent()
     seen: list[tuple[str, TaskAssigned]] = []
     async with serving(task_agent(seen, fail_first=1), registered.settings()):
-        await eventually(lambda: _connected(registered), what="the agent to be connected")
+        await eventually(lambda: _connected(registered), what="the agent to be connected", timeout=15)
         event_id = await registered.queue("TASK_ASSIGNED", TASK)
-        await eventually(lambda: _handled(seen, 2), what="the second attempt")
-        await eventually(lambda: _inbox_empty(registered), what="the event to be acked")
+        await eventually(lambda: _handled(seen, 2), what="the second attempt", timeout=15)
+        await eventually(lambda: _inbox_empty(registered), what="the event to be acked", timeout=15)
     assert [s[0] for s in seen] == [event_id, event_id]
     assert "not acked, Nexus will deliver it again" in caplog.text
 
@@ -92,7 +93,7 @@ async def test_an_agent_disabled_while_it_runs_stops_with_a_clear_error(register
 
     task = asyncio.create_task(agent.serve(registered.settings()))
     try:
-        await eventually(lambda: _connected(registered), what="the agent to be connected")
+        await eventually(lambda: _connected(registered), what="the agent to be connected", timeout=15)
         await registered.queue("TASK_ASSIGNED", TASK)
         async with registered.admin() as admin:
             body = {
@@ -116,7 +117,9 @@ async def test_a_disabled_agent_is_refused_a_token_and_keeps_retrying_until_stop
     registered = await register_agent(disabled=True)
     agent = task_agent([])
     async with serving(agent, registered.settings()) as task:
-        await eventually(lambda: _logged(caplog, "invalid_client", 2), what="two refused token requests")
+        await eventually(
+            lambda: _logged(caplog, "invalid_client", 2), what="two refused token requests", timeout=15
+        )
         assert not task.done()
     assert "this agent is disabled" in caplog.text
 
@@ -127,27 +130,29 @@ async def test_the_agent_keeps_its_connection_through_many_heartbeat_intervals(
     registered = await register_agent()
     agent = task_agent([])
     async with serving(agent, registered.settings()):
-        await eventually(lambda: _connected(registered), what="the agent to be connected")
+        await eventually(lambda: _connected(registered), what="the agent to be connected", timeout=15)
         first = (await registered.presence())["lastSeen"]
         # lastSeen moves only when Nexus hears the agent: its heartbeats keep it present.
         await eventually(
             lambda: _last_seen_after(registered, first), timeout=10, what="a later lastSeen from heartbeats"
         )
-        await eventually(lambda: _last_seen_after(registered, first, connections=1), what="one connection")
+        await eventually(
+            lambda: _last_seen_after(registered, first, connections=1), what="one connection", timeout=15
+        )
         assert agent._link is not None
         assert agent._link.sessions == 1  # never reconnected: neither side took the other for dead
 
 
-async def _connected(registered: RegisteredAgent) -> bool:
+async def _connected(registered: RuntimeAgent) -> bool:
     return bool((await registered.presence())["connected"])
 
 
-async def _disconnected(registered: RegisteredAgent) -> dict[str, Any] | None:
+async def _disconnected(registered: RuntimeAgent) -> dict[str, Any] | None:
     presence = await registered.presence()
     return None if presence["connected"] else presence
 
 
-async def _inbox_empty(registered: RegisteredAgent) -> bool:
+async def _inbox_empty(registered: RuntimeAgent) -> bool:
     return (await registered.presence())["pendingEvents"] == 0
 
 
@@ -159,7 +164,7 @@ async def _handled(seen: list[Any], count: int) -> bool:
     return len(seen) >= count
 
 
-async def _last_seen_after(registered: RegisteredAgent, first: str, connections: int | None = None) -> bool:
+async def _last_seen_after(registered: RuntimeAgent, first: str, connections: int | None = None) -> bool:
     presence = await registered.presence()
     if connections is not None and presence["connections"] != connections:
         return False
@@ -173,7 +178,7 @@ async def test_a_token_nexus_rejects_with_4401_is_replaced_and_the_agent_carries
     seen: list[tuple[str, TaskAssigned]] = []
     agent = task_agent(seen, fail_first=1)
     async with serving(agent, registered.settings()):
-        await eventually(lambda: _connected(registered), what="the agent to be connected")
+        await eventually(lambda: _connected(registered), what="the agent to be connected", timeout=15)
         assert agent._link is not None
         tokens = agent._link._tokens
         assert tokens.current is not None
@@ -181,7 +186,9 @@ async def test_a_token_nexus_rejects_with_4401_is_replaced_and_the_agent_carries
         # As if the signing key had been rotated: the token held is no longer valid for Nexus.
         tokens._current = AccessToken(SecretStr("forged.jwt.token"), time.monotonic(), 900)
         event_id = await registered.queue("TASK_ASSIGNED", TASK)  # fails once → the agent reconnects
-        await eventually(lambda: _inbox_empty(registered), what="the event to be handled after all")
+        await eventually(
+            lambda: _inbox_empty(registered), what="the event to be handled after all", timeout=15
+        )
     assert [s[0] for s in seen] == [event_id, event_id]
     assert tokens.fetches == 2
     assert "Nexus rejected the access token (close 4401)" in caplog.text
