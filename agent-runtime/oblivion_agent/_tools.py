@@ -5,11 +5,14 @@ credential marks the action for approval, Nexus answers 202 and a person decides
 then waits for the ``TOOL_RESULT`` event that carries the decision (up to ``approval_timeout``
 seconds; ``wait_for_approval=False`` returns at once with the approval id instead). A refusal raises
 :class:`ToolDeniedError` naming the rule, a bad call :class:`ToolCallError` with Nexus's detail.
+Every call carries an ``Idempotency-Key`` (``idempotency_key=``, or a fresh one), the same on each
+retry, so an answer lost on the way never makes the action run twice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import OrderedDict
 from typing import Any
 
@@ -127,16 +130,26 @@ class ToolClient:
         task_id: str | None = None,
         wait_for_approval: bool = True,
         approval_timeout: float = 3600.0,
+        idempotency_key: str | None = None,
     ) -> ToolOutcome:
         body: dict[str, Any] = {"tool": tool, "action": action, "args": args or {}}
         if credential:
             body["credential"] = credential
         if task_id or self._task_id:
             body["taskId"] = task_id or self._task_id
-        # 429 from the agent's own tool rate limit says when to come back; so does a busy upstream.
-        retry = frozenset({429, 503})
+        # 429 from the agent's own tool rate limit says when to come back; so does a busy upstream,
+        # and 409: a retry (after a lost answer) arrived while the first attempt still runs.
+        retry = frozenset({409, 429, 503})
+        # One key for every attempt of this call, so a retry never runs the action a second time.
+        headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
         response = await nexus_request(
-            self._http, self._tokens, "POST", self._base + "/invoke", json=body, retry_statuses=retry
+            self._http,
+            self._tokens,
+            "POST",
+            self._base + "/invoke",
+            json=body,
+            headers=headers,
+            retry_statuses=retry,
         )
         if response.status_code == 200:
             answer = response.json()

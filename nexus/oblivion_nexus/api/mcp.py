@@ -4,7 +4,8 @@ An agent connects with the access token it uses for ``/v1/tools`` (``Authorizati
 checked by the same dependency on every HTTP request: no token, a bad, expired or revoked one is 401
 (with ``WWW-Authenticate`` naming the protected resource metadata, as MCP's authorization spec
 asks), a disabled or deleted agent 403. ``tools/list`` answers what ``GET /v1/tools`` lists for that
-agent, and ``tools/call`` runs :meth:`.ToolGateway.invoke`, the path of ``POST /v1/tools/invoke``:
+agent, and ``tools/call`` runs :meth:`.ToolGateway.invoke`, the path of ``POST /v1/tools/invoke``
+(with its idempotency, the key in ``_meta``):
 policy, approvals, rate limits, audit and scrubbing happen there, not here.
 
 The transport is stateless (no MCP session is kept between HTTP requests): every request carries
@@ -29,9 +30,12 @@ from starlette.types import Receive, Scope, Send
 
 from oblivion_nexus.api.deps import get_resources
 from oblivion_nexus.api.tasks import agent_identity
+from oblivion_nexus.resources import Resources
 from oblivion_nexus.services.auth.tokens import AgentIdentity
+from oblivion_nexus.services.safeguards.idempotency import IdempotencyError
 from oblivion_nexus.services.tools import mcp_tools
 from oblivion_nexus.services.tools.gateway import ToolError, ToolGateway
+from oblivion_nexus.services.tools.invoke_once import invoke_once
 
 logger = logging.getLogger(__name__)
 
@@ -43,37 +47,43 @@ _IDENTITY_KEY = "oblivion.agent_identity"
 _INSTRUCTIONS = (
     "Oblivion's Tool Gateway: act on GitHub and HTTP APIs with your workgroup's credentials, which"
     " never reach you. Tools named <credential>.<action>; <credential>.request calls an HTTP API."
-    " Set _meta['oblivion.dev/taskId'] to tie a call to a task (approvals are asked in its thread)."
+    " Set _meta['oblivion.dev/taskId'] to tie a call to a task (approvals are asked in its thread),"
+    " and _meta['oblivion.dev/idempotencyKey'] so that a retried call runs once."
 )
 
 
-def _caller(ctx: ServerRequestContext[Any, Any]) -> tuple[AgentIdentity, ToolGateway]:
+def _caller(ctx: ServerRequestContext[Any, Any]) -> tuple[AgentIdentity, ToolGateway, Resources]:
     request = ctx.request
     if not isinstance(request, Request) or not isinstance(request.scope.get(_IDENTITY_KEY), AgentIdentity):
         raise MCPError(types.INVALID_REQUEST, "no authenticated agent")  # only if McpEndpoint is bypassed
     identity: AgentIdentity = request.scope[_IDENTITY_KEY]
     gateway: ToolGateway = request.app.state.tools
-    return identity, gateway
+    return identity, gateway, get_resources(request)
 
 
 async def _list_tools(
     ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
 ) -> types.ListToolsResult:
-    identity, gateway = _caller(ctx)
+    identity, gateway, _ = _caller(ctx)
     return types.ListToolsResult(tools=mcp_tools.mcp_tools(await gateway.catalog(identity)))
 
 
 async def _call_tool(
     ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
 ) -> types.CallToolResult:
-    identity, gateway = _caller(ctx)
+    identity, gateway, resources = _caller(ctx)
+    key = (params.meta or {}).get(mcp_tools.IDEMPOTENCY_META_KEY)
     try:
         request = mcp_tools.invoke_request(params.name, params.arguments, params.meta)
-        outcome = await gateway.invoke(identity, request)
+        outcome = await invoke_once(
+            gateway, resources, identity, request, key if isinstance(key, str) else None
+        )
     except mcp_tools.UnknownMcpTool:
         raise MCPError(types.INVALID_PARAMS, f"unknown tool {params.name!r}; tools/list names them") from None
     except ToolError as e:
         return mcp_tools.error_result(e)
+    except IdempotencyError as e:
+        return mcp_tools.error_result(ToolError(e.status, str(e), retry_after=e.retry_after))
     return mcp_tools.call_result(outcome)
 
 
@@ -102,7 +112,7 @@ class McpEndpoint:
         except HTTPException as e:
             headers = dict(e.headers or {})
             if "WWW-Authenticate" in headers:
-                metadata = get_resources(request).settings.public_url.rstrip("/") + METADATA_PATH
+                metadata = get_resources(request).settings.http.public_url.rstrip("/") + METADATA_PATH
                 headers["WWW-Authenticate"] += f', resource_metadata="{metadata}"'
             await JSONResponse({"detail": e.detail}, e.status_code, headers)(scope, receive, send)
             return
@@ -119,7 +129,7 @@ def install(app: FastAPI, *, version: str, max_body_bytes: int) -> StreamableHTT
 
     async def protected_resource(request: Request) -> JSONResponse:
         """RFC 9728 metadata: MCP clients look here for who issues the tokens ``/mcp`` accepts."""
-        base = get_resources(request).settings.public_url.rstrip("/")
+        base = get_resources(request).settings.http.public_url.rstrip("/")
         return JSONResponse(
             {
                 "resource": base + PATH,
@@ -131,7 +141,7 @@ def install(app: FastAPI, *, version: str, max_body_bytes: int) -> StreamableHTT
 
     async def authorization_server(request: Request) -> JSONResponse:
         """RFC 8414 metadata of Nexus's token endpoint: agents log in with the client-credentials grant."""
-        base = get_resources(request).settings.public_url.rstrip("/")
+        base = get_resources(request).settings.http.public_url.rstrip("/")
         return JSONResponse(
             {
                 "issuer": base,

@@ -3,7 +3,9 @@
 ``GET /v1/tools`` lists what the calling agent may use, each action with its arguments' JSON
 Schema. ``POST /v1/tools/invoke`` runs one: 200 with the (scrubbed) result, 403 with the rule that
 refused it, 404 for an unknown tool, action or credential, 422 for arguments outside the schema, 429
-with ``Retry-After`` (the agent's rate limit or the upstream's), 502 when the upstream failed.
+with ``Retry-After`` (the agent's rate limit or the upstream's), 502 when the upstream failed. With
+an ``Idempotency-Key`` a retry gets the first answer (:mod:`.services.tools.invoke_once`): 422 for the
+key reused with another body, 409 with ``Retry-After`` while the first call still runs.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Header, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,8 +24,10 @@ from oblivion_nexus.api.tasks import IdentityDep
 from oblivion_nexus.integrations.errors import MalformedPayload
 from oblivion_nexus.integrations.slack import SlackError
 from oblivion_nexus.integrations.slack_interactivity import ButtonClick, parse_interaction
+from oblivion_nexus.services.safeguards.idempotency import IdempotencyError
 from oblivion_nexus.services.taskflow.signatures import SignatureError, verify_slack_signature
 from oblivion_nexus.services.tools.gateway import InvokeRequest, ToolError, ToolGateway
+from oblivion_nexus.services.tools.invoke_once import invoke_once
 
 logger = logging.getLogger(__name__)
 
@@ -56,12 +60,23 @@ async def list_tools(request: Request, identity: IdentityDep) -> dict[str, Any]:
 
 
 @router.post("/v1/tools/invoke")
-async def invoke(request: Request, body: InvokeBody, identity: IdentityDep) -> JSONResponse:
+async def invoke(
+    request: Request,
+    body: InvokeBody,
+    identity: IdentityDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    """Run one action; with an ``Idempotency-Key``, at most once (a retry gets the first answer)."""
     call = InvokeRequest(body.tool, body.action, body.args, body.credential, body.task_id)
     try:
-        outcome = await _gateway(request).invoke(identity, call)
+        outcome = await invoke_once(
+            _gateway(request), get_resources(request), identity, call, idempotency_key
+        )
     except ToolError as e:
         return _answer(e)
+    except IdempotencyError as e:
+        headers = {"Retry-After": str(e.retry_after)} if e.retry_after is not None else None
+        return JSONResponse({"detail": str(e)}, status_code=e.status, headers=headers)
     return JSONResponse(outcome.body, status_code=outcome.status)
 
 
@@ -105,7 +120,7 @@ async def slack_interactivity(request: Request, background: BackgroundTasks) -> 
     """Verified like Slack's events, answered at once (Slack allows 3 s); the decision runs after."""
     resources = get_resources(request)
     body = await request.body()
-    secret = resources.settings.slack_signing_secret
+    secret = resources.settings.slack.signing_secret
     try:
         verify_slack_signature(
             body,

@@ -14,7 +14,7 @@ import pytest
 from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.integration.tools.conftest import REPO, ToolWorld
+from tests.support.tool_gateway import REPO, ToolWorld
 
 # The 2026-07-28 per-request era (what the SDK's client tries first) and the initialize handshake.
 MODES = ["auto", "legacy"]
@@ -207,3 +207,17 @@ async def test_a_deleted_agents_token_no_longer_reaches_its_tools_over_mcp(world
         )
     assert r.status_code in (401, 403), r.text
     assert not world.github.calls
+
+
+async def test_a_call_repeated_with_its_idempotency_key_in_meta_runs_once(world: ToolWorld) -> None:
+    bot = await world.agent("backend-bot", [{"credential": "github"}])
+    meta = {"oblivion.dev/idempotencyKey": "mcp-once-1"}
+    args = {"owner": "acme", "repo": "api", "title": "Once"}
+    async with mcp_client(world, token_of(bot)) as client:
+        first = await client.call_tool("github.issues.create", args, meta=meta)
+        again = await client.call_tool("github.issues.create", args, meta=meta)
+        other = await client.call_tool("github.issues.create", {**args, "title": "Other"}, meta=meta)
+    assert again.structured_content == first.structured_content
+    assert other.is_error is True
+    assert other.structured_content["httpStatus"] == 422
+    assert len([c for c in world.github.calls if c.method == "POST"]) == 1

@@ -90,3 +90,29 @@ async def test_a_refused_call_raises_naming_the_rule(world: ToolWorld) -> None:
         agent.stop()
         await asyncio.wait_for(running, 10)
     assert "is not granted 'issues.create'" in seen["rule"]
+
+
+async def test_a_call_repeated_with_its_idempotency_key_creates_one_issue(world: ToolWorld) -> None:
+    agent, seen = Agent("writer"), {}
+    args = {"owner": "acme", "repo": "api", "title": "Once"}
+
+    @agent.on_wake_up
+    async def write(event: WakeUp, ctx: Context) -> None:
+        first = await ctx.tools.invoke("github", "issues.create", args, idempotency_key="once-1")
+        again = await ctx.tools.invoke("github", "issues.create", args, idempotency_key="once-1")
+        fresh = await ctx.tools.invoke("github", "issues.create", args)
+        seen["outcomes"] = (first, again, fresh)
+
+    running = await run_agent(world, "writer", [{"credential": "github"}], agent)
+    try:
+        await wake(world, "writer")
+        await eventually(lambda: "outcomes" in seen, what="the handler's calls returning")
+    finally:
+        agent.stop()
+        await asyncio.wait_for(running, 10)
+    first, again, fresh = seen["outcomes"]
+    assert again.audit_id == first.audit_id
+    assert again.result["number"] == first.result["number"]
+    assert fresh.result["number"] != first.result["number"]
+    posts = [c for c in world.github.calls if c.method == "POST" and c.path == f"/repos/{REPO}/issues"]
+    assert len(posts) == 2

@@ -92,6 +92,13 @@ class IdempotencyStore:
             raise IdempotencyError("a request with this Idempotency-Key is still running", 409, 1)
         return StoredAnswer(status=int(record["status"]), body=dict(record["body"]))
 
+    async def keep(self, scope: str, key: str) -> None:
+        """Renew a running claim's lease, so a request slower than the lease still holds its key."""
+        try:
+            await self._redis.expire(self._key(scope, key), CLAIM_LEASE_SECONDS)
+        except RedisError:
+            logger.warning("could not renew an idempotency claim of %s; it may lapse early", scope)
+
     async def store(self, scope: str, key: str, request_fingerprint: str, answer: StoredAnswer) -> None:
         record = {
             "state": "done",

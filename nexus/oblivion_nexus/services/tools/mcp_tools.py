@@ -30,6 +30,8 @@ from oblivion_nexus.services.tools.http_tool import METHODS, HttpArgs
 HTTP_SUFFIX = ".request"
 # `_meta` key of a tools/call naming the ClickUp task the call belongs to (its thread hosts approvals).
 TASK_META_KEY = "oblivion.dev/taskId"
+# `_meta` key carrying the call's Idempotency-Key: a retried call gets the first answer.
+IDEMPOTENCY_META_KEY = "oblivion.dev/idempotencyKey"
 _APPROVAL_NOTE = (
     " Needs a person's approval in Slack: the call answers that it is pending, with an approval id,"
     " and its result reaches the agent later as a TOOL_RESULT event."
