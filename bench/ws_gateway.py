@@ -45,7 +45,7 @@ from sqlalchemy import create_engine, insert
 
 from oblivion_agent.protocol import SUBPROTOCOL, make_event
 from oblivion_nexus.services.auth.tokens import issue_access_token
-from oblivion_nexus.settings import NexusSettings
+from oblivion_nexus.settings import NexusSettings, load_settings
 from oblivion_nexus.stores import tables
 from oblivion_nexus.stores.crypto import hash_client_secret
 from oblivion_nexus.stores.inbox import InboxStore
@@ -118,12 +118,12 @@ def create_installation(agent_count: int) -> Installation:
         "OBLIVION_HOST": "127.0.0.1",
         "OBLIVION_PORT": str(free_port()),
     }
-    settings = NexusSettings(**{k.removeprefix("OBLIVION_").lower(): v for k, v in env.items()})  # type: ignore[arg-type]
+    settings = load_settings(env)
     run_oblivion(["nexus", "migrate"], env)
     agents = [f"agent-{i}" for i in range(agent_count)]
     # One scrypt hash for all: the registry API hashes each secret (~0.1 s), too slow for 10,000.
     secret_hash = hash_client_secret(secrets.token_urlsafe(24))
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database.url)
     with engine.begin() as db:
         db.execute(insert(tables.Workgroup).values(name=WORKGROUP))
         rows = db.execute(
@@ -149,7 +149,7 @@ def drop_installation(inst: Installation) -> None:
 
     async def clean() -> None:
         client = aioredis.Redis.from_url(REDIS_URL)
-        keys = [k async for k in client.scan_iter(match=f"{inst.settings.redis_prefix}*", count=1000)]
+        keys = [k async for k in client.scan_iter(match=f"{inst.settings.redis.prefix}*", count=1000)]
         for i in range(0, len(keys), 1000):
             await client.delete(*keys[i : i + 1000])
         await client.aclose()
@@ -409,7 +409,7 @@ async def bench_nexus(inst: Installation, args: argparse.Namespace) -> Result:
     url = f"http://127.0.0.1:{inst.env['OBLIVION_PORT']}"
     with server_process([exe, "nexus", "serve"], {**base, **inst.env}, url + "/healthz") as proc:
         redis = aioredis.Redis.from_url(REDIS_URL)
-        inbox = InboxStore(redis, inst.settings.redis_prefix, inst.settings.inbox_ttl_seconds)
+        inbox = InboxStore(redis, inst.settings.redis.prefix, inst.settings.gateway.inbox_ttl_seconds)
 
         async def send(agent: str, event_id: str, frame_json: str) -> None:
             await inbox.enqueue(WORKGROUP, agent, event_id, frame_json)

@@ -1,8 +1,9 @@
 """Write docs/configuration.md from the settings classes, so the reference cannot drift from the code.
 
-Every `OBLIVION_*` variable of Nexus, the operator and the agent runtime is a field of a
-pydantic-settings class with a description; this renders them as one table per component (variable,
-type, default, description). `make docs-config` rewrites the file; tests/unit/test_docs.py fails
+Every `OBLIVION_*` variable of Nexus, the operator and the agent runtime is a field of a settings
+class with a description; this renders them as tables (variable, type, default, description): one per
+component, and for Nexus, whose settings come in sections, one per section under the section's
+docstring. `make docs-config` rewrites the file; tests/unit/test_docs.py fails
 when the committed file differs from what the code would write.
 """
 
@@ -10,20 +11,20 @@ from __future__ import annotations
 
 import sys
 import types
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin
 
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
-from pydantic_settings import BaseSettings
 
 from oblivion_agent._settings import AgentSettings
-from oblivion_nexus.settings import NexusSettings
+from oblivion_nexus.settings import NexusSettings, SectionedSettings
 from oblivion_operator.settings import OperatorSettings
 
 TARGET = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
-COMPONENTS: list[tuple[str, type[BaseSettings], str]] = [
+COMPONENTS: list[tuple[str, type[BaseModel], str]] = [
     ("Nexus", NexusSettings, "`oblivion nexus serve`, `worker`, `migrate` (and `oblivion dev`)."),
     ("Operator", OperatorSettings, "`oblivion operator`."),
     (
@@ -62,6 +63,24 @@ def cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
+def groups(settings: type[BaseModel]) -> Iterator[tuple[str | None, str, list[tuple[str, FieldInfo]]]]:
+    """(section name, section docstring, [(variable, field)]) of a settings class; a flat
+    pydantic-settings class is one group without a name."""
+    if not issubclass(settings, SectionedSettings):
+        prefix = str(settings.model_config.get("env_prefix", ""))
+        yield None, "", [(f"{prefix}{name}".upper(), field) for name, field in settings.model_fields.items()]
+        return
+    for name, section in settings.sections():
+        variables = [(str(field.validation_alias), field) for field in section.model_fields.values()]
+        yield name, " ".join((section.__doc__ or "").split()), variables
+
+
+def variables(settings: type[BaseModel]) -> Iterator[tuple[str, FieldInfo]]:
+    """Every (variable, field) of a settings class."""
+    for _, _, rows in groups(settings):
+        yield from rows
+
+
 def render() -> str:
     lines = [
         "# Configuration",
@@ -72,15 +91,16 @@ def render() -> str:
         "with a message naming the variable (exit code 2). Secrets are never logged or printed.",
     ]
     for title, settings, used_by in COMPONENTS:
-        prefix = settings.model_config.get("env_prefix", "")
-        lines += ["", f"## {title}", "", f"Read by {used_by}", ""]
-        lines += ["| variable | type | default | description |", "|---|---|---|---|"]
-        for name, field in settings.model_fields.items():
-            variable = f"{prefix}{name}".upper()
-            lines.append(
+        lines += ["", f"## {title}", "", f"Read by {used_by}"]
+        for section, about, rows in groups(settings):
+            if section is not None:
+                lines += ["", f"### {section}", "", f"{about} In code: `settings.{section}`."]
+            lines += ["", "| variable | type | default | description |", "|---|---|---|---|"]
+            lines += [
                 f"| `{variable}` | {cell(type_name(field.annotation))} | {cell(default_text(field))} "
                 f"| {cell(field.description or '')} |"
-            )
+                for variable, field in rows
+            ]
     return "\n".join(lines) + "\n"
 
 

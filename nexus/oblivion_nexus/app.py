@@ -79,12 +79,12 @@ def create_app(settings: NexusSettings, *, delivery_metrics: DeliveryMetrics | N
                 resources,
                 ToolAuditLog(resources.sessionmaker),
                 resources.tool_http,
-                calls_per_minute=settings.tool_calls_per_minute,
-                http_tool=HttpTool(resources.tool_http, timeout=settings.tool_timeout_seconds),
+                calls_per_minute=settings.tools.calls_per_minute,
+                http_tool=HttpTool(resources.tool_http, timeout=settings.tools.timeout_seconds),
             )
             app.state.tools.deliver = hub.enqueue
             sweeper = asyncio.create_task(
-                _sweep_approvals(app.state.tools, settings.tool_approval_sweep_seconds)
+                _sweep_approvals(app.state.tools, settings.tools.approval_sweep_seconds)
             )
             logger.info("Nexus ready (master key %s encrypts)", resources.master_keys.current_key_id)
             try:
@@ -117,12 +117,12 @@ def create_app(settings: NexusSettings, *, delivery_metrics: DeliveryMetrics | N
         tools,
     ):
         app.include_router(module.router)
-    mcp_sessions = mcp.install(app, version=_version(), max_body_bytes=settings.agent_max_body_bytes)
+    mcp_sessions = mcp.install(app, version=_version(), max_body_bytes=settings.http.agent_max_body_bytes)
     limits = BodyLimits(
-        webhooks=settings.webhook_max_body_bytes,
-        registry=settings.registry_max_body_bytes,
-        token=settings.token_max_body_bytes,
-        agents=settings.agent_max_body_bytes,
+        webhooks=settings.http.webhook_max_body_bytes,
+        registry=settings.http.registry_max_body_bytes,
+        token=settings.http.token_max_body_bytes,
+        agents=settings.http.agent_max_body_bytes,
     )
     app.add_middleware(BodyLimitMiddleware, limits=limits)
     return app

@@ -46,10 +46,10 @@ def serve() -> None:
         settings = load_settings()
     except SettingsError as e:
         raise _fail(str(e), EXIT_SETTINGS) from None
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.logging.level, settings.logging.format)
 
     async def check_schema() -> None:
-        engine = create_engine(settings.database_url, pool_size=1)
+        engine = create_engine(settings.database.url, pool_size=1)
         try:
             await require_schema_at_head(engine)
         finally:
@@ -68,8 +68,8 @@ def serve() -> None:
     gc.set_threshold(50_000, 20, 100)
     uvicorn.run(
         nexus_app,
-        host=settings.host,
-        port=settings.port,
+        host=settings.http.host,
+        port=settings.http.port,
         log_config=None,
         proxy_headers=True,
         ws="websockets-sansio",
@@ -94,7 +94,7 @@ def worker() -> None:
         settings = load_settings()
     except SettingsError as e:
         raise _fail(str(e), EXIT_SETTINGS) from None
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.logging.level, settings.logging.format)
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -113,17 +113,17 @@ def worker() -> None:
 def migrate() -> None:
     """Bring the database at OBLIVION_DATABASE_URL to the schema this Nexus needs (idempotent)."""
     from oblivion_nexus.logs import configure_logging
-    from oblivion_nexus.settings import load_database_settings
+    from oblivion_nexus.settings import load_migration_settings
     from oblivion_nexus.stores.db import DatabaseError, create_engine, migrate
 
     try:
-        settings = load_database_settings()
+        settings = load_migration_settings()
     except SettingsError as e:
         raise _fail(str(e), EXIT_SETTINGS) from None
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.logging.level, settings.logging.format)
 
     async def run() -> str | None:
-        engine = create_engine(settings.database_url, pool_size=1)
+        engine = create_engine(settings.database.url, pool_size=1)
         try:
             return (await migrate(engine)).current
         finally:
@@ -154,11 +154,11 @@ def reseal_credentials() -> None:
         settings = load_settings()
     except SettingsError as e:
         raise _fail(str(e), EXIT_SETTINGS) from None
-    configure_logging(settings.log_level, settings.log_format)
-    keys = MasterKeys.parse(settings.master_key.get_secret_value())
+    configure_logging(settings.logging.level, settings.logging.format)
+    keys = MasterKeys.parse(settings.security.master_key.get_secret_value())
 
     async def run() -> tuple[int, list[str]]:
-        engine = create_engine(settings.database_url, pool_size=1)
+        engine = create_engine(settings.database.url, pool_size=1)
         try:
             await require_schema_at_head(engine)
             async with create_sessionmaker(engine)() as session:
@@ -191,17 +191,17 @@ def audit_verify(
 
     from oblivion_nexus.logs import configure_logging
     from oblivion_nexus.services.tools.audit_log import ToolAuditLog
-    from oblivion_nexus.settings import load_database_settings
+    from oblivion_nexus.settings import load_migration_settings
     from oblivion_nexus.stores.db import DatabaseError, create_engine, create_sessionmaker
 
     try:
-        settings = load_database_settings()
+        settings = load_migration_settings()
     except SettingsError as e:
         raise _fail(str(e), EXIT_SETTINGS) from None
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.logging.level, settings.logging.format)
 
     async def run() -> tuple[int, list[tuple[int, str]]]:
-        engine = create_engine(settings.database_url, pool_size=1)
+        engine = create_engine(settings.database.url, pool_size=1)
         try:
             count, breaks = await ToolAuditLog(create_sessionmaker(engine)).verify(workgroup)
             return count, [(b.seq, b.reason) for b in breaks]

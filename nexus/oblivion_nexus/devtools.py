@@ -290,12 +290,13 @@ def _ensure_database(database_url: str) -> None:
 
 
 def _banner(settings: NexusSettings, env_file: Path, qdrant_path: Path) -> str:
-    url = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{settings.port}"  # noqa: S104
+    host = "127.0.0.1" if settings.http.host in ("0.0.0.0", "::") else settings.http.host  # noqa: S104
+    url = f"http://{host}:{settings.http.port}"
     slack = (
-        settings.slack_api_url if settings.slack_bot_token else "not configured (OBLIVION_SLACK_BOT_TOKEN)"
+        settings.slack.api_url if settings.slack.bot_token else "not configured (OBLIVION_SLACK_BOT_TOKEN)"
     )
     clickup = (
-        settings.clickup_api_url if settings.clickup_token else "not configured (OBLIVION_CLICKUP_TOKEN)"
+        settings.clickup.api_url if settings.clickup.token else "not configured (OBLIVION_CLICKUP_TOKEN)"
     )
     return "\n".join(
         [
@@ -304,8 +305,8 @@ def _banner(settings: NexusSettings, env_file: Path, qdrant_path: Path) -> str:
             f"  registry        {url}/internal/v1  (Bearer OBLIVION_ADMIN_TOKEN)",
             f"  agents          {url}/oauth/token, {url}/v1/agents/connect, {url}/v1/tasks",
             f"  webhooks        {url}/webhooks/clickup, {url}/webhooks/slack",
-            f"  PostgreSQL      {_without_password(settings.database_url)}",
-            f"  Redis           {_without_password(settings.redis_url)} (prefix {settings.redis_prefix})",
+            f"  PostgreSQL      {_without_password(settings.database.url)}",
+            f"  Redis           {_without_password(settings.redis.url)} (prefix {settings.redis.prefix})",
             f"  Qdrant          embedded at {qdrant_path}",
             f"  Slack API       {slack}",
             f"  ClickUp API     {clickup}",
@@ -324,7 +325,7 @@ async def _serve_dev(settings: NexusSettings) -> None:
     from oblivion_nexus.stores.db import create_engine, migrate
     from oblivion_nexus.worker import running_worker
 
-    engine = create_engine(settings.database_url, pool_size=1)
+    engine = create_engine(settings.database.url, pool_size=1)
     try:
         status = await migrate(engine)
     finally:
@@ -334,8 +335,8 @@ async def _serve_dev(settings: NexusSettings) -> None:
     metrics = DeliveryMetrics()
     config = uvicorn.Config(
         create_app(settings, delivery_metrics=metrics),
-        host=settings.host,
-        port=settings.port,
+        host=settings.http.host,
+        port=settings.http.port,
         log_config=None,
         ws="websockets-sansio",
         lifespan="on",
@@ -379,10 +380,10 @@ def dev(
         settings = load_settings()
     except SettingsError as e:
         raise _fail(str(e), EXIT_USAGE) from None
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.logging.level, settings.logging.format)
     if generated:
         typer.echo(f"generated {', '.join(generated)} into {env_file}")
-    _ensure_database(settings.database_url)
+    _ensure_database(settings.database.url)
     typer.echo(_banner(settings, env_file, qdrant_path))
     try:
         asyncio.run(_serve_dev(settings))

@@ -43,23 +43,23 @@ class Resources:
 
 
 def slack_client(settings: NexusSettings) -> SlackClient | None:
-    token = settings.slack_bot_token
-    return SlackClient(token, base_url=settings.slack_api_url) if token is not None else None
+    token = settings.slack.bot_token
+    return SlackClient(token, base_url=settings.slack.api_url) if token is not None else None
 
 
 def clickup_client(settings: NexusSettings) -> ClickUpClient | None:
-    token = settings.clickup_token
-    return ClickUpClient(token, base_url=settings.clickup_api_url) if token is not None else None
+    token = settings.clickup.token
+    return ClickUpClient(token, base_url=settings.clickup.api_url) if token is not None else None
 
 
 def webhook_queue(settings: NexusSettings) -> WebhookQueue:
     return WebhookQueue(
         QueueSettings(
-            redis_url=settings.redis_url,
-            prefix=settings.redis_prefix,
-            dedupe_seconds=settings.webhook_dedupe_seconds,
-            attempts=settings.worker_attempts,
-            enqueue_timeout=settings.queue_enqueue_timeout_seconds,
+            redis_url=settings.redis.url,
+            prefix=settings.redis.prefix,
+            dedupe_seconds=settings.queue.dedupe_seconds,
+            attempts=settings.queue.attempts,
+            enqueue_timeout=settings.queue.enqueue_timeout_seconds,
         )
     )
 
@@ -71,11 +71,11 @@ async def open_resources(settings: NexusSettings) -> AsyncIterator[Resources]:
     Each client is closed in the reverse order of its opening when the block ends, and also when a
     later step fails while opening (e.g. the schema check), so a refused start leaks no connection.
     """
-    master_keys = MasterKeys.parse(settings.master_key.get_secret_value())
+    master_keys = MasterKeys.parse(settings.security.master_key.get_secret_value())
     async with contextlib.AsyncExitStack() as opened:
-        engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+        engine = create_engine(settings.database.url, pool_size=settings.database.pool_size)
         opened.push_async_callback(engine.dispose)
-        redis = aioredis.Redis.from_url(settings.redis_url)
+        redis = aioredis.Redis.from_url(settings.redis.url)
         opened.push_async_callback(redis.aclose)
         slack = slack_client(settings)
         if slack is not None:
@@ -86,7 +86,7 @@ async def open_resources(settings: NexusSettings) -> AsyncIterator[Resources]:
         queue = webhook_queue(settings)
         opened.push_async_callback(queue.close)
         # Upstream calls of tools: the tools decide about redirects, the client follows none.
-        tool_http = httpx.AsyncClient(timeout=settings.tool_timeout_seconds, follow_redirects=False)
+        tool_http = httpx.AsyncClient(timeout=settings.tools.timeout_seconds, follow_redirects=False)
         opened.push_async_callback(tool_http.aclose)
         await require_schema_at_head(engine)
         yield Resources(

@@ -40,16 +40,16 @@ async def running_worker(
 
         consumer = start_consumer(
             ConsumerSettings(
-                redis_url=settings.redis_url,
-                prefix=settings.redis_prefix,
-                concurrency=settings.worker_concurrency,
-                lock_seconds=settings.worker_lock_seconds,
-                stalled_check_seconds=settings.worker_stalled_check_seconds,
+                redis_url=settings.redis.url,
+                prefix=settings.redis.prefix,
+                concurrency=settings.queue.concurrency,
+                lock_seconds=settings.queue.lock_seconds,
+                stalled_check_seconds=settings.queue.stalled_check_seconds,
             ),
             handle,
         )
-        upkeep = asyncio.create_task(keep_webhooks(flow, settings.clickup_webhook_check_seconds))
-        logger.info("worker consuming (concurrency %d)", settings.worker_concurrency)
+        upkeep = asyncio.create_task(keep_webhooks(flow, settings.clickup.webhook_check_seconds))
+        logger.info("worker consuming (concurrency %d)", settings.queue.concurrency)
         try:
             yield flow
         finally:

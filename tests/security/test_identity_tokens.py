@@ -201,7 +201,7 @@ async def test_a_revocation_whose_message_was_lost_still_closes_the_connection_w
     redis = aioredis.Redis.from_url(redis_url)
     try:
         # What the registry writes on a rotation, without the cut-off message (lost in a Redis blip).
-        standings = AgentStandingStore(redis, nexus.settings.redis_prefix)
+        standings = AgentStandingStore(redis, nexus.settings.redis.prefix)
         await standings.publish(agent_id, AgentStanding(Status.ACTIVE, generation + 1))
         code, reason = await closed_with(ws)
     finally:

@@ -122,7 +122,7 @@ async def test_deleting_a_workgroup_leaves_no_redis_key_of_its_agents_and_the_ne
 ) -> None:
     await register_rbot(nexus)
     await assign_task(nexus, "pending")
-    prefix = nexus.settings.redis_prefix
+    prefix = nexus.settings.redis.prefix
     redis = aioredis.Redis.from_url(redis_url)
     try:
         agent_id, _generation = await registry_identity(nexus, "rbot", RIVAL)

@@ -57,7 +57,7 @@ class Thread:
         root = self.slack.workspace.post(
             self.channel, {"user": "U0LAN0Z89", "bot_id": "B1", "text": "Fix login"}
         )
-        engine = create_engine(self.nexus.settings.database_url)
+        engine = create_engine(self.nexus.settings.database.url)
         try:
             with engine.begin() as conn:
                 mapping_id = conn.execute(
@@ -106,7 +106,7 @@ async def thread(
         clickup_token=fake_clickup.token,
         clickup_api_url=fake_clickup.url,
     )
-    await asyncio.to_thread(migrate_database, settings.database_url)
+    await asyncio.to_thread(migrate_database, settings.database.url)
     channel = fake_slack.add_channel(f"proj-{uuid.uuid4().hex[:8]}", bot_is_member=True)["id"]
     workgroup, list_id = f"wg-{uuid.uuid4().hex[:8]}", str(800_000 + secrets.randbelow(99_999))
     async with running_nexus(settings) as nexus:

@@ -55,7 +55,7 @@ class TaskWorld:
         root = self.slack.workspace.post(
             self.channel, {"user": "U0LAN0Z89", "bot_id": "B123ABC456", "text": name}
         )
-        engine = create_engine(self.nexus.settings.database_url)
+        engine = create_engine(self.nexus.settings.database.url)
         try:
             with engine.begin() as conn:
                 mapping_id = conn.execute(
@@ -83,7 +83,7 @@ class TaskWorld:
         return str(task["id"])
 
     def thread(self, task_id: str) -> list[dict[str, Any]]:
-        engine = create_engine(self.nexus.settings.database_url)
+        engine = create_engine(self.nexus.settings.database.url)
         try:
             with engine.connect() as conn:
                 ts = conn.execute(
@@ -94,7 +94,7 @@ class TaskWorld:
         return self.slack.thread(self.channel, ts)
 
     def state(self, task_id: str) -> str:
-        engine = create_engine(self.nexus.settings.database_url)
+        engine = create_engine(self.nexus.settings.database.url)
         try:
             with engine.connect() as conn:
                 return str(

@@ -5,7 +5,7 @@ readiness with a deadline, never a sleep.
 Usage (async test)::
 
     settings = nexus_settings(nexus_env)
-    migrate_database(settings.database_url)
+    migrate_database(settings.database.url)
     async with running_nexus(settings) as nexus:
         httpx.get(nexus.url + "/readyz")
 
@@ -31,7 +31,7 @@ from sqlalchemy import create_engine
 from oblivion_nexus.app import create_app
 from oblivion_nexus.logs import SERVER_LOGGERS
 from oblivion_nexus.observability import DeliveryMetrics
-from oblivion_nexus.settings import NexusSettings
+from oblivion_nexus.settings import NexusSettings, load_settings
 from oblivion_nexus.stores.db import alembic_config
 from tests.support.processes import STARTUP_SECONDS, Proc, oblivion_executable, run_oblivion
 from tests.support.servers import bound_socket, free_port, serving_asgi
@@ -39,10 +39,9 @@ from tests.support.waiting import WaitTimeout, eventually_sync
 
 
 def nexus_settings(env: Mapping[str, str], **overrides: object) -> NexusSettings:
-    """Settings from an ``OBLIVION_*`` mapping such as the ``nexus_env`` fixture, plus overrides."""
-    values: dict[str, object] = {k.removeprefix("OBLIVION_").lower(): v for k, v in env.items()}
-    values.update(overrides)
-    return NexusSettings(**values)  # type: ignore[arg-type]
+    """Settings from an ``OBLIVION_*`` mapping such as the ``nexus_env`` fixture, plus overrides named
+    by their variable without the prefix (``heartbeat_seconds=1`` sets OBLIVION_HEARTBEAT_SECONDS)."""
+    return load_settings({**env, **{f"OBLIVION_{name.upper()}": v for name, v in overrides.items()}})
 
 
 def migrate_database(database_url: str) -> None:
@@ -68,7 +67,7 @@ class RunningNexus:
         return "ws" + self.url.removeprefix("http")
 
     def admin_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.settings.admin_token.get_secret_value()}"}
+        return {"Authorization": f"Bearer {self.settings.security.admin_token.get_secret_value()}"}
 
 
 def _route_server_logs_to_root() -> None:

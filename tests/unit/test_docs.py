@@ -15,7 +15,8 @@ from typing import Any
 import markdown
 import pytest
 import yaml
-from scripts.config_reference import COMPONENTS, TARGET, render
+from pydantic import BaseModel
+from scripts.config_reference import COMPONENTS, TARGET, render, variables
 
 
 def test_the_configuration_reference_matches_the_settings_classes() -> None:
@@ -23,10 +24,8 @@ def test_the_configuration_reference_matches_the_settings_classes() -> None:
 
 
 @pytest.mark.parametrize(("title", "settings"), [(title, settings) for title, settings, _ in COMPONENTS])
-def test_every_setting_says_what_it_is_for(title: str, settings: type) -> None:
-    undocumented = [
-        name for name, field in settings.model_fields.items() if not (field.description or "").strip()
-    ]
+def test_every_setting_says_what_it_is_for(title: str, settings: type[BaseModel]) -> None:
+    undocumented = [name for name, field in variables(settings) if not (field.description or "").strip()]
     assert not undocumented, f"{title} settings without a description: {', '.join(undocumented)}"
 
 

@@ -36,7 +36,7 @@ def require_admin(request: Request, resources: Annotated[Resources, Depends(get_
             "a bearer admin token is required",
             {"WWW-Authenticate": _ADMIN_REALM},
         )
-    expected = resources.settings.admin_token.get_secret_value().encode()
+    expected = resources.settings.security.admin_token.get_secret_value().encode()
     if not hmac.compare_digest(presented.strip().encode(), expected):
         logger.warning("registry request with a wrong admin token from %s", request.client)
         raise HTTPException(

@@ -108,9 +108,9 @@ async def token(request: Request, resources: ResourcesDep) -> JSONResponse:
     settings = resources.settings
     limiter = TokenRateLimiter(
         resources.redis,
-        settings.redis_prefix,
-        failures_per_client=settings.token_failures_per_client_per_minute,
-        requests_per_address=settings.token_requests_per_address_per_minute,
+        settings.redis.prefix,
+        failures_per_client=settings.tokens.failures_per_client_per_minute,
+        requests_per_address=settings.tokens.requests_per_address_per_minute,
     )
     verdict = await limiter.admit_address(request.client.host if request.client else "unknown")
     if not verdict.admitted:

@@ -58,7 +58,7 @@ def _answer(status: int, detail: str, *, slack: bool = False) -> JSONResponse:
 async def _guarded(request: Request, vendor: str, accept: Callable[[bytes], Awaitable[Accepted]]) -> Response:
     slack = vendor == "slack"
     try:
-        limit = get_resources(request).settings.webhook_max_body_bytes
+        limit = get_resources(request).settings.http.webhook_max_body_bytes
         body = await _read_body(request, limit)
         accepted = await accept(body)
     except BodyTooLarge:

@@ -19,7 +19,7 @@ from tests.support.nexus import RunningNexus, migrate_database, nexus_settings, 
 @pytest.fixture
 async def nexus(nexus_env: dict[str, str]) -> AsyncIterator[RunningNexus]:
     settings = nexus_settings(nexus_env, heartbeat_seconds=HEARTBEAT_SECONDS)
-    await asyncio.to_thread(migrate_database, settings.database_url)
+    await asyncio.to_thread(migrate_database, settings.database.url)
     async with running_nexus(settings) as running:
         yield running
 

@@ -83,7 +83,7 @@ def flow_settings(
         worker_lock_seconds=2.0,
         worker_stalled_check_seconds=1.0,
     )
-    migrate_database(settings.database_url)
+    migrate_database(settings.database.url)
     return settings
 
 
@@ -99,8 +99,8 @@ async def stack(
             slack=fake_slack,
             clickup=fake_clickup,
             channel_id=channel["id"],
-            signing_secret=flow_settings.slack_signing_secret.get_secret_value(),  # type: ignore[union-attr]
-            clickup_secret=flow_settings.clickup_webhook_secret.get_secret_value(),  # type: ignore[union-attr]
+            signing_secret=flow_settings.slack.signing_secret.get_secret_value(),  # type: ignore[union-attr]
+            clickup_secret=flow_settings.clickup.webhook_secret.get_secret_value(),  # type: ignore[union-attr]
             http=http,
         )
         yield stack
@@ -154,9 +154,9 @@ async def inbox_frames(
 
     import redis.asyncio as aioredis
 
-    client = aioredis.Redis.from_url(stack.settings.redis_url, decode_responses=True)
+    client = aioredis.Redis.from_url(stack.settings.redis.url, decode_responses=True)
     try:
-        base = f"{stack.settings.redis_prefix}:inbox:{workgroup}:{agent}"
+        base = f"{stack.settings.redis.prefix}:inbox:{workgroup}:{agent}"
         order = await client.zrange(f"{base}:q", 0, -1)
         frames = await client.hgetall(f"{base}:ev")
         return [json.loads(frames[i]) for i in order if i in frames]

@@ -31,8 +31,12 @@ async def managing(stack: FlowStack) -> AsyncIterator[FlowContext]:
     """A flow that manages webhooks pointing at the served Nexus."""
     await register_team(stack)
     async with running_worker(stack.settings) as flow:
-        settings = flow.resources.settings.model_copy(
-            update={"public_url": stack.nexus.url, "clickup_team_id": stack.clickup.team_id}
+        current = flow.resources.settings
+        settings = current.model_copy(
+            update={
+                "http": current.http.model_copy(update={"public_url": stack.nexus.url}),
+                "clickup": current.clickup.model_copy(update={"team_id": stack.clickup.team_id}),
+            }
         )
         yield FlowContext.create(dataclasses.replace(flow.resources, settings=settings))
 

@@ -25,7 +25,7 @@ async def test_events_the_worker_and_the_api_queue_in_one_process_are_both_count
     nexus_env: dict[str, str],
 ) -> None:
     settings = nexus_settings(nexus_env)
-    await asyncio.to_thread(migrate_database, settings.database_url)
+    await asyncio.to_thread(migrate_database, settings.database.url)
     metrics = DeliveryMetrics()
     workgroup = f"wg-{uuid.uuid4().hex[:8]}"
     async with (

@@ -82,10 +82,13 @@ async def test_webhooks_are_answered_503_while_redis_is_down_and_200_once_it_is_
 ) -> None:
     port = free_port()
     settings = flow_settings.model_copy(
-        update={"redis_url": f"redis://127.0.0.1:{port}/0", "queue_enqueue_timeout_seconds": 1.0}
+        update={
+            "redis": flow_settings.redis.model_copy(update={"url": f"redis://127.0.0.1:{port}/0"}),
+            "queue": flow_settings.queue.model_copy(update={"enqueue_timeout_seconds": 1.0}),
+        }
     )
-    secret = settings.clickup_webhook_secret.get_secret_value()  # type: ignore[union-attr]
-    signing = settings.slack_signing_secret.get_secret_value()  # type: ignore[union-attr]
+    secret = settings.clickup.webhook_secret.get_secret_value()  # type: ignore[union-attr]
+    signing = settings.slack.signing_secret.get_secret_value()  # type: ignore[union-attr]
     slack_payload = slack_events.event_callback(slack_events.message_event("C1", "hi"))
     with private_redis(port) as server:
         async with running_nexus(settings) as nexus:

@@ -18,9 +18,9 @@ from tests.integration.flow.conftest import LIST_ID, FlowStack
 
 async def queued_jobs(stack: FlowStack) -> set[str]:
     """Ids of every job in the webhook queue, whatever its state."""
-    client = aioredis.Redis.from_url(stack.settings.redis_url, decode_responses=True)
+    client = aioredis.Redis.from_url(stack.settings.redis.url, decode_responses=True)
     try:
-        base = f"{bull_prefix(stack.settings.redis_prefix)}:{QUEUE_NAME}:"
+        base = f"{bull_prefix(stack.settings.redis.prefix)}:{QUEUE_NAME}:"
         ids: set[str] = set()
         async for key in client.scan_iter(match=base + "*"):
             rest = key.removeprefix(base)
@@ -86,7 +86,7 @@ async def test_malformed_clickup_bodies_are_refused_with_400(stack: FlowStack) -
 
 
 async def test_oversized_bodies_are_refused_with_413(stack: FlowStack) -> None:
-    body = b'{"pad": "' + b"x" * (stack.settings.webhook_max_body_bytes + 1) + b'"}'
+    body = b'{"pad": "' + b"x" * (stack.settings.http.webhook_max_body_bytes + 1) + b'"}'
     headers = {"X-Signature": sign_clickup_body(body, stack.clickup_secret)}
     assert (await stack.http.post(stack.clickup_url, content=body, headers=headers)).status_code == 413
     slack_headers = slack_events.signed_headers(body, stack.signing_secret)

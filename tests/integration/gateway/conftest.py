@@ -91,7 +91,7 @@ class RunningNexus:
         return "ws" + self.url.removeprefix("http") + "/v1/agents/connect"
 
     def admin(self) -> httpx.AsyncClient:
-        token = self.settings.admin_token.get_secret_value()
+        token = self.settings.security.admin_token.get_secret_value()
         return httpx.AsyncClient(base_url=self.url, headers={"Authorization": f"Bearer {token}"})
 
     async def stop(self) -> None:
@@ -99,9 +99,9 @@ class RunningNexus:
 
 
 async def start_nexus(settings: NexusSettings, secret_registry: Any) -> RunningNexus:
-    if settings.database_url not in _migrated:
-        await asyncio.to_thread(migrate_database, settings.database_url)
-        _migrated.add(settings.database_url)
+    if settings.database.url not in _migrated:
+        await asyncio.to_thread(migrate_database, settings.database.url)
+        _migrated.add(settings.database.url)
     stack = contextlib.AsyncExitStack()
     running = await stack.enter_async_context(running_nexus(settings))
     return RunningNexus(
@@ -149,12 +149,12 @@ async def register_agent(nexus: RunningNexus, agent: str, *, disabled: bool = Fa
         }
         r = await admin.put(f"/internal/v1/workgroups/{WORKGROUP}/agents/{agent}", json=body)
         assert r.status_code in (200, 201), r.text
-    _registered[(nexus.settings.database_url, agent)] = await registry_identity(nexus, agent)
+    _registered[(nexus.settings.database.url, agent)] = await registry_identity(nexus, agent)
 
 
 async def registry_identity(nexus: RunningNexus, agent: str, workgroup: str = WORKGROUP) -> tuple[int, int]:
     """The agent's registry id and credential generation, read from PostgreSQL as Nexus stored them."""
-    url = nexus.settings.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    url = nexus.settings.database.url.replace("postgresql+psycopg://", "postgresql://", 1)
     async with await psycopg.AsyncConnection.connect(url) as db:
         cursor = await db.execute(
             "SELECT id, credential_generation FROM agents WHERE workgroup = %s AND name = %s",
@@ -167,7 +167,7 @@ async def registry_identity(nexus: RunningNexus, agent: str, workgroup: str = WO
 
 def agent_token(nexus: RunningNexus, agent: str, **kwargs: Any) -> str:
     """A token as ``/oauth/token`` would issue it now (id 0 for an agent never registered)."""
-    agent_id, generation = _registered.get((nexus.settings.database_url, agent), (0, 0))
+    agent_id, generation = _registered.get((nexus.settings.database.url, agent), (0, 0))
     claims: dict[str, Any] = {"agent_id": agent_id, "generation": generation, **kwargs}
     token, _ = issue_access_token(nexus.settings, workgroup=WORKGROUP, agent=agent, projects=[], **claims)
     nexus.secrets.add(token)

@@ -27,8 +27,8 @@ from tests.integration.gateway.conftest import (
 def _claims(nexus, agent: str, **changes) -> dict:
     now = int(time.time())
     claims = {
-        "iss": nexus.settings.jwt_issuer,
-        "aud": nexus.settings.jwt_audience,
+        "iss": nexus.settings.tokens.issuer,
+        "aud": nexus.settings.tokens.audience,
         "sub": agent,
         "workgroup": WORKGROUP,
         "projects": [],
@@ -66,7 +66,7 @@ async def _close_code(nexus, token: str) -> int:
         pytest.param(
             lambda n: jwt.encode(
                 _claims(n, "coder", aud="someone-else"),
-                n.settings.jwt_signing_key.get_secret_value(),
+                n.settings.tokens.signing_key.get_secret_value(),
                 "HS256",
             ),
             id="wrong-audience",

@@ -33,7 +33,7 @@ def _sent(link: RecordingLink, count: int) -> Callable[[], Awaitable[bool]]:
 
 def _silent_inbox(resources: HubResources) -> InboxStore:
     """An inbox writer whose pushes and wake-ups are published where no replica listens."""
-    prefix = resources.settings.redis_prefix
+    prefix = resources.settings.redis.prefix
     inbox = InboxStore(resources.redis, prefix, ttl_seconds=60)
     inbox.wake_channel = f"{prefix}:nowhere"
     inbox.push_channel_prefix = f"{prefix}:nowhere:"
@@ -94,7 +94,7 @@ async def test_a_stale_connection_entry_that_attracts_a_push_is_dropped_and_the_
         record = AgentConnectionRecord(connection_id=stale, replica=hub.replica, connected_at="earlier")
         await hub.presence_store.record_connection(WG, AGENT, record, utc_now())
         event = make_event("WAKE_UP", {"text": "pushed to a connection nobody holds"})
-        inbox = InboxStore(hub_resources.redis, hub_resources.settings.redis_prefix, ttl_seconds=60)
+        inbox = InboxStore(hub_resources.redis, hub_resources.settings.redis.prefix, ttl_seconds=60)
         assert await inbox.enqueue(WG, AGENT, event.id, event.model_dump_json()) is Queued.PUSHED
 
         async def entry_dropped() -> bool:

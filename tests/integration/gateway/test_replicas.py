@@ -146,9 +146,9 @@ async def test_events_whose_push_and_wake_up_were_lost_are_still_delivered_withi
     try:
         # Queued by another process whose pub/sub messages never arrived (published nowhere): the
         # first is pushed to the connection, the second waits behind it for a claim.
-        inbox = InboxStore(client, nexus.settings.redis_prefix, ttl_seconds=60)
-        inbox.wake_channel = f"{nexus.settings.redis_prefix}:nowhere"
-        inbox.push_channel_prefix = f"{nexus.settings.redis_prefix}:nowhere:"
+        inbox = InboxStore(client, nexus.settings.redis.prefix, ttl_seconds=60)
+        inbox.wake_channel = f"{nexus.settings.redis.prefix}:nowhere"
+        inbox.push_channel_prefix = f"{nexus.settings.redis.prefix}:nowhere:"
         frames = [make_event("WAKE_UP", {"text": f"found by the sweep {i}"}) for i in range(2)]
         outcomes = [await inbox.enqueue(WORKGROUP, "coder", f.id, f.model_dump_json()) for f in frames]
         assert outcomes == [Queued.PUSHED, Queued.WAITING]

@@ -18,7 +18,7 @@ from tests.support.servers import free_port
 
 async def test_ready_when_postgres_redis_and_schema_are_fine(nexus_env: dict[str, str]) -> None:
     settings = nexus_settings(nexus_env)
-    migrate_database(settings.database_url)
+    migrate_database(settings.database.url)
     async with running_nexus(settings) as nexus, httpx.AsyncClient(base_url=nexus.url) as client:
         ready = await client.get("/readyz")
         alive = await client.get("/healthz")
@@ -49,14 +49,14 @@ async def test_not_ready_names_postgres_and_redis_when_unreachable(nexus_env: di
         database_url=f"postgresql://postgres@127.0.0.1:{free_port()}/none",
         redis_url=f"redis://127.0.0.1:{free_port()}/0",
     )
-    engine = create_engine(settings.database_url, pool_size=1)
-    redis = aioredis.Redis.from_url(settings.redis_url)
+    engine = create_engine(settings.database.url, pool_size=1)
+    redis = aioredis.Redis.from_url(settings.redis.url)
     resources = Resources(
         settings=settings,
         engine=engine,
         sessionmaker=create_sessionmaker(engine),
         redis=redis,
-        master_keys=MasterKeys.parse(settings.master_key.get_secret_value()),
+        master_keys=MasterKeys.parse(settings.security.master_key.get_secret_value()),
     )
     try:
         response = await readyz(resources)

@@ -29,7 +29,7 @@ class RegisteredAgent:
 @pytest.fixture
 async def nexus(nexus_env: dict[str, str]) -> AsyncIterator[RunningNexus]:
     settings = nexus_settings(nexus_env)
-    migrate_database(settings.database_url)
+    migrate_database(settings.database.url)
     async with running_nexus(settings) as running:
         yield running
 

@@ -21,7 +21,7 @@ from tests.support.nexus import RunningNexus, migrate_database, nexus_settings, 
 @pytest.fixture
 async def nexus(nexus_env: dict[str, str]) -> AsyncIterator[RunningNexus]:
     settings = nexus_settings(nexus_env)
-    migrate_database(settings.database_url)
+    migrate_database(settings.database.url)
     async with running_nexus(settings) as running:
         yield running
 
@@ -186,7 +186,7 @@ async def test_only_a_hash_of_the_client_secret_is_stored(
     secret = secrets.token_urlsafe(32)
     secret_registry.add(secret)
     assert (await admin.put(f"/workgroups/{wg}/agents/a1", json=_agent_body(secret))).status_code == 201
-    engine = create_async_engine(nexus.settings.database_url)
+    engine = create_async_engine(nexus.settings.database.url)
     try:
         async with engine.connect() as conn:
             row = (
@@ -265,7 +265,7 @@ async def test_credential_is_encrypted_at_rest_and_answered_with_a_fingerprint(
     assert fetched.json()["allowedActions"] == ["issues.create"]
     assert fetched.json()["config"] == {"org": "acme"}
     assert fetched.json()["keyId"] == "k1"
-    engine = create_async_engine(nexus.settings.database_url)
+    engine = create_async_engine(nexus.settings.database.url)
     try:
         async with engine.connect() as conn:
             row = (
@@ -306,7 +306,7 @@ async def test_deleting_a_workgroup_deletes_everything_under_it(
     await admin.put(f"/workgroups/{wg}/credentials/c1", json={"type": "bearer", "value": value})
     assert (await admin.delete(f"/workgroups/{wg}")).status_code == 204
     assert (await admin.get(f"/workgroups/{wg}")).status_code == 404
-    engine = create_async_engine(nexus.settings.database_url)
+    engine = create_async_engine(nexus.settings.database.url)
     try:
         async with engine.connect() as conn:
             counts = [

@@ -36,7 +36,7 @@ async def test_credential_survives_a_master_key_rotation(
     secret_registry.add(value)
     wg = f"wg-{uuid.uuid4().hex[:8]}"
     settings = nexus_settings(nexus_env)
-    migrate_database(settings.database_url)
+    migrate_database(settings.database.url)
     async with (
         running_nexus(settings) as nexus,
         httpx.AsyncClient(base_url=nexus.url + "/internal/v1") as client,
@@ -48,14 +48,14 @@ async def test_credential_survives_a_master_key_rotation(
     assert stored.json()["keyId"] == "k1"
 
     rotated = nexus_settings(nexus_env, master_key=f"k2:{new_raw},{old_key}")
-    rotated_keys = MasterKeys.parse(rotated.master_key.get_secret_value())
+    rotated_keys = MasterKeys.parse(rotated.security.master_key.get_secret_value())
     async with (
         running_nexus(rotated) as nexus,
         httpx.AsyncClient(base_url=nexus.url + "/internal/v1") as client,
     ):
         fetched = await client.get(f"/workgroups/{wg}/credentials/github", headers=nexus.admin_headers())
     assert fetched.json()["keyId"] == "k1"  # still sealed under the old key …
-    assert await _open(settings.database_url, rotated_keys, wg, "github") == value  # … and opens
+    assert await _open(settings.database.url, rotated_keys, wg, "github") == value  # … and opens
 
     env = {**nexus_env, "OBLIVION_MASTER_KEY": f"k2:{new_raw},{old_key}"}
     result = run_oblivion("nexus", "reseal-credentials", env=env)
@@ -64,7 +64,7 @@ async def test_credential_survives_a_master_key_rotation(
     assert value not in result.stdout + result.stderr
 
     only_new = MasterKeys.parse(f"k2:{new_raw}")
-    assert await _open(settings.database_url, only_new, wg, "github") == value
+    assert await _open(settings.database.url, only_new, wg, "github") == value
     again = run_oblivion("nexus", "reseal-credentials", env=env)
     assert again.returncode == 0, again.stderr
 
@@ -96,5 +96,5 @@ async def test_reseal_leaves_a_credential_no_key_opens_and_names_it(
     )
     assert result.returncode == 1
     assert "wg1/c1" in result.stderr
-    keys = MasterKeys.parse(settings.master_key.get_secret_value())
+    keys = MasterKeys.parse(settings.security.master_key.get_secret_value())
     assert await _open(fresh_postgres_url, keys, "wg1", "c1") == value  # nothing lost

@@ -41,7 +41,7 @@ async def test_open_resources_gives_working_clients_and_closes_them_all(
 ) -> None:
     env.setenv("OBLIVION_DATABASE_URL", fresh_postgres_url)
     settings = load_settings()
-    engine = create_engine(settings.database_url, pool_size=1)
+    engine = create_engine(settings.database.url, pool_size=1)
     try:
         await migrate(engine)
     finally:
@@ -54,9 +54,9 @@ async def test_open_resources_gives_working_clients_and_closes_them_all(
         assert resources.clickup is not None
         assert resources.webhook_queue is not None
         assert resources.tool_http is not None
-        assert _connections_to(settings.database_url) >= 1
+        assert _connections_to(settings.database.url) >= 1
     assert resources.tool_http.is_closed
-    assert _connections_to(settings.database_url) == 0
+    assert _connections_to(settings.database.url) == 0
 
 
 async def test_a_refused_start_closes_what_was_already_opened(
@@ -67,4 +67,4 @@ async def test_a_refused_start_closes_what_was_already_opened(
     with pytest.raises(SchemaNotReady, match="oblivion nexus migrate"):
         async with open_resources(settings):
             raise AssertionError("a database without the schema was accepted")
-    assert _connections_to(settings.database_url) == 0
+    assert _connections_to(settings.database.url) == 0

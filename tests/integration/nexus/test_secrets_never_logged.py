@@ -58,7 +58,7 @@ async def test_failed_logins_and_rejected_bodies_log_no_secret(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     settings = nexus_settings(nexus_env)
-    migrate_database(settings.database_url)
+    migrate_database(settings.database.url)
     wrong_admin, client_secret, wrong_secret = (secrets.token_urlsafe(24) for _ in range(3))
     credential_value = "sk-" + secrets.token_urlsafe(24)
     secret_registry.add(wrong_admin, client_secret, wrong_secret, credential_value)

@@ -46,7 +46,7 @@ async def world(
         agent_mute_seconds=MUTE_SECONDS,
         clickup_webhook_secret=webhook_secret,
     )
-    await asyncio.to_thread(migrate_database, settings.database_url)
+    await asyncio.to_thread(migrate_database, settings.database.url)
     channel = fake_slack.add_channel(f"proj-{uuid.uuid4().hex[:8]}", bot_is_member=True)["id"]
     workgroup, project, list_id = (
         f"wg-{uuid.uuid4().hex[:8]}",

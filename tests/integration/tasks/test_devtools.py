@@ -41,7 +41,7 @@ async def oblivion(*args: str, env: dict[str, str], timeout: float = 60) -> tupl
 async def test_trigger_creates_the_task_in_clickup_and_nexus_accepts_the_signed_webhook(
     world: TaskWorld,
 ) -> None:
-    secret = world.nexus.settings.clickup_webhook_secret
+    secret = world.nexus.settings.clickup.webhook_secret
     assert secret is not None
     env = {
         "OBLIVION_CLICKUP_WEBHOOK_SECRET": secret.get_secret_value(),

@@ -15,7 +15,7 @@ REPO_ROOT = Path(__file__).parents[3]
 
 
 async def trigger(world: TaskWorld, *args: str, admin: bool = True) -> tuple[int, str]:
-    secret = world.nexus.settings.clickup_webhook_secret
+    secret = world.nexus.settings.clickup.webhook_secret
     assert secret is not None
     env = {
         "OBLIVION_CLICKUP_WEBHOOK_SECRET": secret.get_secret_value(),
@@ -23,7 +23,7 @@ async def trigger(world: TaskWorld, *args: str, admin: bool = True) -> tuple[int
         "OBLIVION_CLICKUP_TOKEN": world.clickup.token,
     }
     if admin:
-        env["OBLIVION_ADMIN_TOKEN"] = world.nexus.settings.admin_token.get_secret_value()
+        env["OBLIVION_ADMIN_TOKEN"] = world.nexus.settings.security.admin_token.get_secret_value()
     base = {k: v for k, v in os.environ.items() if not k.startswith("OBLIVION_")}
     process = await asyncio.create_subprocess_exec(
         oblivion_executable(),
@@ -50,7 +50,7 @@ async def test_a_task_summoning_no_agent_is_reported_ignored_with_the_reason(wor
         code, out = await trigger(world, "--list", world.list_id, "--description", "@nobody-here please")
     assert code == 3, out
     assert "was ignored: no agent was summoned" in out
-    assert world.nexus.settings.admin_token.get_secret_value() not in out
+    assert world.nexus.settings.security.admin_token.get_secret_value() not in out
 
 
 async def test_a_task_on_an_unregistered_list_is_reported_ignored_naming_the_list(world: TaskWorld) -> None:

@@ -55,7 +55,7 @@ async def world(
         slack_signing_secret=signing_secret,
         **tool_settings,
     )
-    await asyncio.to_thread(migrate_database, settings.database_url)
+    await asyncio.to_thread(migrate_database, settings.database.url)
     channel = fake_slack.add_channel(f"squad-{uuid.uuid4().hex[:8]}", bot_is_member=True)["id"]
     workgroup = f"wg-{uuid.uuid4().hex[:8]}"
     async with running_nexus(settings) as nexus:

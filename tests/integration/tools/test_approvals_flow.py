@@ -138,7 +138,7 @@ async def test_an_unanswered_approval_expires_as_denied(world: ToolWorld) -> Non
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    engine = create_async_engine(world.nexus.settings.database_url)
+    engine = create_async_engine(world.nexus.settings.database.url)
     try:
         async with engine.begin() as conn:  # the deadline passes without waiting 30 s
             await conn.execute(text("UPDATE tool_approvals SET expires_at = now() - interval '1 second'"))

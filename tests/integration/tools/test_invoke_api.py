@@ -192,7 +192,7 @@ async def test_an_upstream_that_echoes_the_credential_has_it_scrubbed(world: Too
 
 def audit_verify(world: ToolWorld) -> subprocess.CompletedProcess[str]:
     """`oblivion audit verify` as an operator runs it."""
-    env = {"PATH": os.environ["PATH"], "OBLIVION_DATABASE_URL": world.nexus.settings.database_url}
+    env = {"PATH": os.environ["PATH"], "OBLIVION_DATABASE_URL": world.nexus.settings.database.url}
     command = [
         str(Path(sys.executable).parent / "oblivion"),
         "audit",
@@ -211,7 +211,7 @@ async def test_the_audit_chain_verifies_and_an_edited_or_removed_row_is_found(wo
     intact = await asyncio.to_thread(audit_verify, world)
     assert intact.returncode == 0, intact.stderr
     assert "intact: 4 records" in intact.stdout
-    engine = create_async_engine(world.nexus.settings.database_url)
+    engine = create_async_engine(world.nexus.settings.database.url)
     try:
         async with engine.begin() as conn:  # someone with database access turns a refusal into a success
             await conn.execute(

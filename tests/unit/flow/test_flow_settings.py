@@ -32,12 +32,12 @@ def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 def test_nexus_starts_without_slack_or_clickup_and_uses_the_public_api_urls(env: pytest.MonkeyPatch) -> None:
     settings = load_settings()
-    assert settings.slack_api_url == "https://slack.com/api/"
-    assert settings.clickup_api_url == "https://api.clickup.com/api/v2/"
+    assert settings.slack.api_url == "https://slack.com/api/"
+    assert settings.clickup.api_url == "https://api.clickup.com/api/v2/"
     assert slack_client(settings) is None
     assert clickup_client(settings) is None
-    assert settings.worker_lock_seconds == 5.0
-    assert settings.worker_stalled_check_seconds == 3.0
+    assert settings.queue.lock_seconds == 5.0
+    assert settings.queue.stalled_check_seconds == 3.0
 
 
 def test_a_missing_vendor_setting_is_named_when_it_is_needed() -> None:

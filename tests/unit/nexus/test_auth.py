@@ -15,18 +15,18 @@ from oblivion_nexus.services.auth.tokens import (
     issue_access_token,
     verify_access_token,
 )
-from oblivion_nexus.settings import NexusSettings
+from oblivion_nexus.settings import NexusSettings, load_settings
 
 
 def _settings(**overrides: object) -> NexusSettings:
     values: dict[str, object] = {
-        "database_url": "postgresql+psycopg://postgres@127.0.0.1:5432/unused",
-        "admin_token": "adm-" + secrets.token_urlsafe(16),
-        "jwt_signing_key": secrets.token_urlsafe(48),
-        "master_key": "k1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "OBLIVION_DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:5432/unused",
+        "OBLIVION_ADMIN_TOKEN": "adm-" + secrets.token_urlsafe(16),
+        "OBLIVION_JWT_SIGNING_KEY": secrets.token_urlsafe(48),
+        "OBLIVION_MASTER_KEY": "k1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
     }
-    values.update(overrides)
-    return NexusSettings(**values)  # type: ignore[arg-type]
+    values.update({f"OBLIVION_{name.upper()}": value for name, value in overrides.items()})
+    return load_settings(values)
 
 
 def test_issued_token_verifies_to_the_same_identity() -> None:
@@ -63,14 +63,16 @@ def test_token_for_another_audience_is_refused() -> None:
     settings = _settings()
     token, _ = issue_access_token(settings, workgroup="wg", agent="a", agent_id=1, generation=1, projects=[])
     with pytest.raises(TokenError, match="audience"):
-        verify_access_token(_settings(jwt_signing_key=settings.jwt_signing_key, jwt_audience="other"), token)
+        verify_access_token(
+            _settings(jwt_signing_key=settings.tokens.signing_key, jwt_audience="other"), token
+        )
 
 
 def test_token_from_another_issuer_is_refused() -> None:
     settings = _settings()
     token, _ = issue_access_token(settings, workgroup="wg", agent="a", agent_id=1, generation=1, projects=[])
     with pytest.raises(TokenError, match="issuer"):
-        verify_access_token(_settings(jwt_signing_key=settings.jwt_signing_key, jwt_issuer="evil"), token)
+        verify_access_token(_settings(jwt_signing_key=settings.tokens.signing_key, jwt_issuer="evil"), token)
 
 
 def test_token_signed_with_another_key_is_refused() -> None:
@@ -85,8 +87,8 @@ def test_unsigned_alg_none_token_is_refused() -> None:
     settings = _settings()
     now = int(time.time())
     claims = {
-        "iss": settings.jwt_issuer,
-        "aud": settings.jwt_audience,
+        "iss": settings.tokens.issuer,
+        "aud": settings.tokens.audience,
         "sub": "a",
         "workgroup": "wg",
         "projects": [],
@@ -103,15 +105,15 @@ def test_token_missing_the_workgroup_claim_is_refused() -> None:
     settings = _settings()
     now = int(time.time())
     claims = {
-        "iss": settings.jwt_issuer,
-        "aud": settings.jwt_audience,
+        "iss": settings.tokens.issuer,
+        "aud": settings.tokens.audience,
         "sub": "a",
         "projects": [],
         "iat": now,
         "exp": now + 600,
         "jti": "x" * 32,
     }
-    token = jwt.encode(claims, settings.jwt_signing_key.get_secret_value(), algorithm="HS256")
+    token = jwt.encode(claims, settings.tokens.signing_key.get_secret_value(), algorithm="HS256")
     with pytest.raises(TokenError, match="workgroup"):
         verify_access_token(settings, token)
 

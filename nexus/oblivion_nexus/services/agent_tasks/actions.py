@@ -173,7 +173,7 @@ async def task_context(resources: Resources, identity: AgentIdentity, task_id: s
 def _breaker(resources: Resources) -> MessageBreaker:
     settings = resources.settings
     return MessageBreaker(
-        resources.redis, settings.redis_prefix, cooldown_seconds=settings.agent_mute_seconds
+        resources.redis, settings.redis.prefix, cooldown_seconds=settings.gateway.mute_seconds
     )
 
 
@@ -207,8 +207,8 @@ async def post_message(
         raise TaskUnavailable(f"the thread of task {task_id} is not posted yet", retry_after=1)
     store = IdempotencyStore(
         resources.redis,
-        resources.settings.redis_prefix,
-        ttl_seconds=resources.settings.idempotency_ttl_seconds,
+        resources.settings.redis.prefix,
+        ttl_seconds=resources.settings.gateway.idempotency_ttl_seconds,
     )
     scope = idempotency_scope(identity.workgroup, identity.agent_id)
     request_fingerprint = fingerprint({"task": task_id, "text": text})

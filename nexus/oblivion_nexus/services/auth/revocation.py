@@ -86,7 +86,7 @@ def standing_store(resources: StandingResources, hub: DeliveryHub | None) -> Age
     """The hub's store (sharing delivery's bounded Redis slots), or one of its own without a hub."""
     if hub is not None and hub.standing is not None:
         return hub.standing
-    return AgentStandingStore(resources.redis, resources.settings.redis_prefix)
+    return AgentStandingStore(resources.redis, resources.settings.redis.prefix)
 
 
 async def check_standing(
@@ -158,10 +158,10 @@ async def agents_deleted(
     settings = resources.settings
     store = standing_store(resources, hub)
     idempotency = IdempotencyStore(
-        resources.redis, settings.redis_prefix, ttl_seconds=settings.idempotency_ttl_seconds
+        resources.redis, settings.redis.prefix, ttl_seconds=settings.gateway.idempotency_ttl_seconds
     )
     breaker = MessageBreaker(
-        resources.redis, settings.redis_prefix, cooldown_seconds=settings.agent_mute_seconds
+        resources.redis, settings.redis.prefix, cooldown_seconds=settings.gateway.mute_seconds
     )
     failures: list[str] = []
     for record in records:

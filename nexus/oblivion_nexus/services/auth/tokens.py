@@ -79,10 +79,10 @@ def issue_access_token(
 ) -> tuple[str, int]:
     """Sign a token for ``agent`` of ``workgroup``; returns ``(token, expires_in)``."""
     issued_at = int(now if now is not None else time.time())
-    expires_in = ttl_seconds if ttl_seconds is not None else settings.token_ttl_seconds
+    expires_in = ttl_seconds if ttl_seconds is not None else settings.tokens.ttl_seconds
     claims: dict[str, Any] = {
-        "iss": settings.jwt_issuer,
-        "aud": settings.jwt_audience,
+        "iss": settings.tokens.issuer,
+        "aud": settings.tokens.audience,
         "sub": agent,
         "aid": agent_id,
         "gen": generation,
@@ -92,7 +92,7 @@ def issue_access_token(
         "exp": issued_at + expires_in,
         "jti": uuid.uuid4().hex,
     }
-    token = jwt.encode(claims, settings.jwt_signing_key.get_secret_value(), algorithm=ALGORITHM)
+    token = jwt.encode(claims, settings.tokens.signing_key.get_secret_value(), algorithm=ALGORITHM)
     logger.info("issued access token jti=%s for agent %s/%s", claims["jti"], workgroup, agent)
     return token, expires_in
 
@@ -102,10 +102,10 @@ def verify_access_token(settings: NexusSettings, token: str) -> AgentIdentity:
     try:
         claims = jwt.decode(
             token,
-            settings.jwt_signing_key.get_secret_value(),
+            settings.tokens.signing_key.get_secret_value(),
             algorithms=[ALGORITHM],
-            audience=settings.jwt_audience,
-            issuer=settings.jwt_issuer,
+            audience=settings.tokens.audience,
+            issuer=settings.tokens.issuer,
             leeway=_LEEWAY_SECONDS,
             options={"require": _REQUIRED_CLAIMS},
         )

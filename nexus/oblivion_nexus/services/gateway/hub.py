@@ -355,12 +355,12 @@ async def delivery_lifespan(
     settings = resources.settings
     slots = asyncio.Semaphore(DEFAULT_REDIS_SLOTS)  # shared: both stores draw on one Redis pool
     hub = DeliveryHub(
-        inbox=InboxStore(resources.redis, settings.redis_prefix, settings.inbox_ttl_seconds, slots),
-        presence=PresenceStore(resources.redis, settings.redis_prefix, slots),
+        inbox=InboxStore(resources.redis, settings.redis.prefix, settings.gateway.inbox_ttl_seconds, slots),
+        presence=PresenceStore(resources.redis, settings.redis.prefix, slots),
         metrics=metrics if metrics is not None else DeliveryMetrics(),
-        heartbeat_seconds=settings.heartbeat_seconds,
-        max_connections_per_agent=settings.agent_max_connections,
-        standing=AgentStandingStore(resources.redis, settings.redis_prefix, slots),
+        heartbeat_seconds=settings.gateway.heartbeat_seconds,
+        max_connections_per_agent=settings.gateway.max_connections_per_agent,
+        standing=AgentStandingStore(resources.redis, settings.redis.prefix, slots),
     )
     with access_tokens_redacted():
         await hub.start()

@@ -13,28 +13,28 @@ from oblivion_nexus.stores.vectors.base import VectorStore
 
 
 def build_embedder(settings: NexusSettings) -> Embedder:
-    if settings.memory_embedding_url is None:
+    if settings.memory.embedding_url is None:
         return LocalEmbedder()
     return OpenAIEmbedder(
-        base_url=settings.memory_embedding_url,
-        model=settings.memory_embedding_model,
-        dimension=settings.memory_embedding_dimension,
-        api_key=settings.memory_embedding_key,
-        batch_size=settings.memory_embedding_batch_size,
+        base_url=settings.memory.embedding_url,
+        model=settings.memory.embedding_model,
+        dimension=settings.memory.embedding_dimension,
+        api_key=settings.memory.embedding_key,
+        batch_size=settings.memory.embedding_batch_size,
     )
 
 
 def build_vector_store(settings: NexusSettings) -> VectorStore:
-    if settings.memory_qdrant_url is None:
+    if settings.memory.qdrant_url is None:
         from oblivion_nexus.stores.vectors.edge import EmbeddedVectorStore
 
-        return EmbeddedVectorStore(settings.memory_data_dir)
+        return EmbeddedVectorStore(settings.memory.data_dir)
     from oblivion_nexus.stores.vectors.server import QdrantVectorStore
 
-    return QdrantVectorStore.connect(settings.memory_qdrant_url, api_key=settings.memory_qdrant_api_key)
+    return QdrantVectorStore.connect(settings.memory.qdrant_url, api_key=settings.memory.qdrant_api_key)
 
 
 def build_memory_bank(settings: NexusSettings) -> MemoryBank:
     return MemoryBank(
-        build_embedder(settings), build_vector_store(settings), hybrid=settings.memory_hybrid_search
+        build_embedder(settings), build_vector_store(settings), hybrid=settings.memory.hybrid_search
     )

@@ -67,7 +67,7 @@ class FlowContext:
     @classmethod
     def create(cls, resources: Resources, metrics: DeliveryMetrics | None = None) -> FlowContext:
         settings = resources.settings
-        inbox = InboxStore(resources.redis, settings.redis_prefix, settings.inbox_ttl_seconds)
+        inbox = InboxStore(resources.redis, settings.redis.prefix, settings.gateway.inbox_ttl_seconds)
         return cls(resources, inbox, metrics=metrics)
 
     async def project_and_agents(self, list_id: str) -> tuple[ProjectRef, list[AgentRef]] | None:

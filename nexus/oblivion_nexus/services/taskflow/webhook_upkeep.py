@@ -46,7 +46,7 @@ def webhook_endpoint(public_url: str) -> str:
 async def ensure_project_webhooks(flow: FlowContext) -> int:
     """Create the webhook of every active project with a list that has none yet; returns how many."""
     resources = flow.resources
-    team_id = resources.settings.clickup_team_id
+    team_id = resources.settings.clickup.team_id
     if team_id is None:
         raise MissingSetting("OBLIVION_CLICKUP_TEAM_ID", "create ClickUp webhooks")
     clickup = require_clickup(resources)
@@ -61,7 +61,7 @@ async def ensure_project_webhooks(flow: FlowContext) -> int:
                 )
             )
         ).all()
-    endpoint = webhook_endpoint(resources.settings.public_url)
+    endpoint = webhook_endpoint(resources.settings.http.public_url)
     created = 0
     for workgroup, project, list_id in projects:
         hook = await clickup.create_webhook(team_id, endpoint, WEBHOOK_EVENTS, list_id=list_id)
@@ -97,7 +97,7 @@ async def check_webhooks(flow: FlowContext) -> int:
     Returns how many tasks were re-read.
     """
     resources = flow.resources
-    team_id = resources.settings.clickup_team_id
+    team_id = resources.settings.clickup.team_id
     if team_id is None:
         raise MissingSetting("OBLIVION_CLICKUP_TEAM_ID", "check ClickUp webhooks")
     clickup = require_clickup(resources)
@@ -150,7 +150,7 @@ async def catch_up(flow: FlowContext, list_id: str, since: datetime) -> int:
 async def keep_webhooks(flow: FlowContext, interval: float) -> None:
     """Run ``ensure`` and ``check`` every ``interval`` seconds until cancelled; failures are logged."""
     settings = flow.resources.settings
-    if settings.clickup_token is None or settings.clickup_team_id is None:
+    if settings.clickup.token is None or settings.clickup.team_id is None:
         logger.info("ClickUp webhooks are not managed: OBLIVION_CLICKUP_TOKEN or _TEAM_ID is not set")
         return
     while True:

@@ -88,7 +88,7 @@ async def clickup_secret(
     resources: Resources, webhook_id: str | None, cache: WebhookSecretCache | None = None
 ) -> str | None:
     """The secret of the webhook Nexus created with that id, else ``OBLIVION_CLICKUP_WEBHOOK_SECRET``."""
-    fallback = resources.settings.clickup_webhook_secret
+    fallback = resources.settings.clickup.webhook_secret
     fallback_value = fallback.get_secret_value() if fallback is not None else None
     if webhook_id is None:
         return fallback_value
@@ -161,7 +161,7 @@ async def accept_slack(
     resources: Resources, raw_body: bytes, headers: Mapping[str, str], now: float | None = None
 ) -> Accepted:
     """Verify, parse and queue one Slack delivery (answering ``url_verification`` directly)."""
-    secret = resources.settings.slack_signing_secret
+    secret = resources.settings.slack.signing_secret
     if secret is None:
         raise MissingSetting("OBLIVION_SLACK_SIGNING_SECRET", "verify Slack deliveries")
     verify_slack_signature(

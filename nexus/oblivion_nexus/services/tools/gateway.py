@@ -511,7 +511,7 @@ class ToolGateway:
             raise ToolError(e.status, e.detail) from None
 
     async def _take_token(self, identity: AgentIdentity, tool: str) -> float:
-        prefix = self._resources.settings.redis_prefix
+        prefix = self._resources.settings.redis.prefix
         base = f"{prefix}:toolrate:{identity.agent_id}:{tool}"
         wait = await self._bucket(keys=[base, f"{base}:at"], args=[self._rate, self._capacity, time.time()])
         return float(wait)

@@ -10,20 +10,20 @@ import pytest
 
 from oblivion_nexus.integrations.embeddings import LOCAL_DIMENSION, LocalEmbedder, OpenAIEmbedder
 from oblivion_nexus.services.memory.setup import build_memory_bank
-from oblivion_nexus.settings import NexusSettings, SettingsError, load_settings
+from oblivion_nexus.settings import SettingsError, load_settings
 from oblivion_nexus.stores.vectors.edge import EmbeddedVectorStore
 from oblivion_nexus.stores.vectors.server import QdrantVectorStore
 
 _REQUIRED = {
-    "database_url": "postgresql://postgres@127.0.0.1:5432/oblivion",
-    "admin_token": "adm-" + secrets.token_urlsafe(16),
-    "jwt_signing_key": secrets.token_urlsafe(48),
-    "master_key": base64.b64encode(secrets.token_bytes(32)).decode(),
+    "OBLIVION_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/oblivion",
+    "OBLIVION_ADMIN_TOKEN": "adm-" + secrets.token_urlsafe(16),
+    "OBLIVION_JWT_SIGNING_KEY": secrets.token_urlsafe(48),
+    "OBLIVION_MASTER_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
 }
 
 
 async def test_without_urls_the_bank_uses_the_local_model_and_the_embedded_engine(tmp_path: Path) -> None:
-    bank = build_memory_bank(NexusSettings(**_REQUIRED, memory_data_dir=tmp_path))  # type: ignore[arg-type]
+    bank = build_memory_bank(load_settings({**_REQUIRED, "OBLIVION_MEMORY_DATA_DIR": str(tmp_path)}))
     assert isinstance(bank.embedder, LocalEmbedder)
     assert bank.embedder.dimension == LOCAL_DIMENSION
     assert isinstance(bank.store, EmbeddedVectorStore)
@@ -32,12 +32,14 @@ async def test_without_urls_the_bank_uses_the_local_model_and_the_embedded_engin
 
 
 async def test_configured_urls_select_the_endpoint_and_the_qdrant_server() -> None:
-    settings = NexusSettings(
-        **_REQUIRED,  # type: ignore[arg-type]
-        memory_qdrant_url="http://qdrant:6333",
-        memory_embedding_url="http://vllm:8000/v1",
-        memory_embedding_model="bge-small-en",
-        memory_embedding_dimension=384,
+    settings = load_settings(
+        {
+            **_REQUIRED,
+            "OBLIVION_MEMORY_QDRANT_URL": "http://qdrant:6333",
+            "OBLIVION_MEMORY_EMBEDDING_URL": "http://vllm:8000/v1",
+            "OBLIVION_MEMORY_EMBEDDING_MODEL": "bge-small-en",
+            "OBLIVION_MEMORY_EMBEDDING_DIMENSION": "384",
+        }
     )
     bank = build_memory_bank(settings)
     assert isinstance(bank.embedder, OpenAIEmbedder)
@@ -49,7 +51,7 @@ async def test_configured_urls_select_the_endpoint_and_the_qdrant_server() -> No
 
 def test_a_bad_embedding_dimension_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in _REQUIRED.items():
-        monkeypatch.setenv(f"OBLIVION_{name.upper()}", value)
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("OBLIVION_MEMORY_EMBEDDING_DIMENSION", "0")
     with pytest.raises(SettingsError, match="OBLIVION_MEMORY_EMBEDDING_DIMENSION"):
         load_settings()
