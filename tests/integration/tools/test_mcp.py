@@ -18,6 +18,7 @@ from tests.support.tool_gateway import REPO, ToolWorld
 
 # The 2026-07-28 per-request era (what the SDK's client tries first) and the initialize handshake.
 MODES = ["auto", "legacy"]
+NEGOTIATED = {"auto": "2026-07-28", "legacy": "2025-11-25"}
 
 
 def token_of(agent: httpx.AsyncClient) -> str:
@@ -58,6 +59,7 @@ async def test_mcp_lists_exactly_the_tools_get_v1_tools_lists(world: ToolWorld, 
     )
     rest = (await bot.get("/v1/tools")).json()["tools"]
     async with mcp_client(world, token_of(bot), mode) as client:
+        assert client.protocol_version == NEGOTIATED[mode]
         listed = {tool.name: tool for tool in (await client.list_tools()).tools}
     github = {f"github.{t['action']}": t for t in rest if t["tool"] == "github"}
     assert set(listed) == {*github, "status-api.request"}
@@ -205,7 +207,7 @@ async def test_a_deleted_agents_token_no_longer_reaches_its_tools_over_mcp(world
             json={"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}},
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream"},
         )
-    assert r.status_code in (401, 403), r.text
+    assert r.status_code == 403, r.text  # the agent is gone, not merely its token
     assert not world.github.calls
 
 
