@@ -23,7 +23,7 @@ from oblivion_nexus.services.auth.tokens import AgentIdentity, TokenError, verif
 from oblivion_nexus.services.registry.task_states import IllegalTransition, TaskState
 from oblivion_nexus.services.safeguards.circuit_breaker import BreakerError
 from oblivion_nexus.services.safeguards.idempotency import IdempotencyError
-from oblivion_nexus.services.taskflow.clients import MissingSetting
+from oblivion_nexus.services.taskflow.errors import MissingSetting
 
 logger = logging.getLogger(__name__)
 

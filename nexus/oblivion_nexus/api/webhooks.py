@@ -18,7 +18,7 @@ from starlette.requests import ClientDisconnect
 
 from oblivion_nexus.api.deps import get_resources
 from oblivion_nexus.integrations.errors import MalformedPayload
-from oblivion_nexus.services.taskflow.clients import FlowError
+from oblivion_nexus.services.taskflow.errors import FlowError
 from oblivion_nexus.services.taskflow.signatures import SignatureError
 from oblivion_nexus.services.taskflow.webhooks import (
     Accepted,

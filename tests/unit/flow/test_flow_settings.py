@@ -9,7 +9,7 @@ import secrets
 import pytest
 
 from oblivion_nexus.resources import clickup_client, slack_client
-from oblivion_nexus.services.taskflow.clients import MissingSetting
+from oblivion_nexus.services.taskflow.errors import MissingSetting
 from oblivion_nexus.settings import SettingsError, load_settings
 
 _VALID = {

@@ -18,7 +18,8 @@ from oblivion_nexus.integrations.slack_text import escape_text
 from oblivion_nexus.resources import Resources
 from oblivion_nexus.services.registry.schemas import AgentRecord
 from oblivion_nexus.services.taskflow import ledger
-from oblivion_nexus.services.taskflow.clients import FlowError, require_clickup, require_slack
+from oblivion_nexus.services.taskflow.clients import require_clickup, require_slack
+from oblivion_nexus.services.taskflow.errors import FlowError
 
 logger = logging.getLogger(__name__)
 

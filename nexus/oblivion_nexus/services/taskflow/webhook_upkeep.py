@@ -18,8 +18,9 @@ from sqlalchemy import delete, select, update
 from oblivion_nexus.integrations.clickup import ClickUpError
 from oblivion_nexus.integrations.errors import IntegrationError
 from oblivion_nexus.services.taskflow import comments, intake
-from oblivion_nexus.services.taskflow.clients import FlowError, MissingSetting, require_clickup
+from oblivion_nexus.services.taskflow.clients import require_clickup
 from oblivion_nexus.services.taskflow.context import FlowContext
+from oblivion_nexus.services.taskflow.errors import FlowError, MissingSetting
 from oblivion_nexus.services.taskflow.webhooks import webhook_secret_name
 from oblivion_nexus.stores import tables as t
 

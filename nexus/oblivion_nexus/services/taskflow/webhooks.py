@@ -24,7 +24,7 @@ from oblivion_nexus.integrations.slack_events import (
     slack_retry,
 )
 from oblivion_nexus.resources import Resources
-from oblivion_nexus.services.taskflow.clients import FlowError, MissingSetting
+from oblivion_nexus.services.taskflow.errors import FlowError, MissingSetting
 from oblivion_nexus.services.taskflow.signatures import (
     SignatureError,
     verify_clickup_signature,
