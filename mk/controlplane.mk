@@ -8,7 +8,7 @@ CONTROLPLANE_BIN := .cache/controlplane/controlplane
 .PHONY: apiserver controlplane
 
 # Rebuilt only when the program or its pinned modules change; a cold build downloads the modules and
-# compiles Kubernetes (see the README for how long that takes).
+# compiles Kubernetes (CONTRIBUTING.md says how long that takes).
 $(CONTROLPLANE_BIN): $(CONTROLPLANE_SRC)/go.mod $(CONTROLPLANE_SRC)/go.sum $(wildcard $(CONTROLPLANE_SRC)/*.go)
 	@command -v go >/dev/null || { echo "missing: go (1.24 or newer) — install it: apt-get install golang-go, or https://go.dev/doc/install" >&2; exit 127; }
 	@mkdir -p $(dir $@)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install (from Debian's packages, when missing), configure and start the PostgreSQL and Redis the
 # tests use, then wait until both answer. Used by .ci/run; a laptop can run it too (as root, or with
-# sudo), or follow the same steps by hand (the README's troubleshooting lists them).
+# sudo), or follow the same steps by hand (CONTRIBUTING.md lists them).
 #
 # The tests log in as `postgres` over 127.0.0.1 without a password. This script makes PostgreSQL
 # trust loopback connections for that: fine on a throwaway CI machine or a developer's laptop where

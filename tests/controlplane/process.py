@@ -24,7 +24,7 @@ BINARY = REPO_ROOT / ".cache" / "controlplane" / "controlplane"  # where `make a
 # A start (etcd, then every post-start hook of the API server) takes about three seconds on two
 # cores; the rest is headroom for a machine busy with other tests.
 STARTUP_DEADLINE_SECONDS = 120.0
-# A cold build compiles Kubernetes: see the README for the time it takes on the CI machines.
+# A cold build compiles Kubernetes: CONTRIBUTING.md gives the time it takes on the CI machines.
 BUILD_DEADLINE_SECONDS = 3600.0
 _READY_LINE = re.compile(r"controlplane ready kubeconfig=(\S+)")
 
