@@ -25,8 +25,9 @@ from tests.support.stores import (
     sqlalchemy_url,
 )
 
-# Fails the run if a secret a test registered with `secret_registry` ever reaches a log line.
-pytest_plugins = ["tests.secret_logs", "tests.controlplane.fixtures"]
+# Fails the run if a secret a test registered with `secret_registry` ever reaches a log line; runs the
+# control plane; starts Nexus replicas (the gateway and security tests).
+pytest_plugins = ["tests.secret_logs", "tests.controlplane.fixtures", "tests.support.gateway"]
 
 
 @contextlib.contextmanager

@@ -12,22 +12,22 @@ import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from tests.integration.gateway.conftest import (
-    RunningNexus,
+from tests.support.gateway import (
+    NexusReplica,
     agent_token,
     connect_agent,
     next_event,
     presence,
     queue_event,
     register_agent,
-    wait_for,
 )
+from tests.support.waiting import eventually
 
 # What of an ERROR frame or a log line may repeat an agent's input: a line, never the input itself.
 _ECHO_BOUND_CHARS = 1000
 
 
-def rejected_frames(nexus: RunningNexus) -> float:
+def rejected_frames(nexus: NexusReplica) -> float:
     assert nexus.hub is not None
     value = nexus.hub.metrics.registry.get_sample_value("oblivion_agent_frames_rejected_total")
     return value or 0.0
@@ -40,12 +40,12 @@ async def error_frame(ws: ClientConnection) -> dict[str, Any]:
     return data
 
 
-async def still_delivers(nexus: RunningNexus, ws: ClientConnection) -> None:
+async def still_delivers(nexus: NexusReplica, ws: ClientConnection) -> None:
     event_id = await queue_event(nexus, "coder", "still here?")
     assert (await next_event(ws)).id == event_id
 
 
-async def test_a_frame_nested_200000_deep_is_refused_as_malformed_and_counted(nexus: RunningNexus) -> None:
+async def test_a_frame_nested_200000_deep_is_refused_as_malformed_and_counted(nexus: NexusReplica) -> None:
     await register_agent(nexus, "coder")
     ws = await connect_agent(nexus, agent_token(nexus, "coder"))
     try:
@@ -61,7 +61,7 @@ async def test_a_frame_nested_200000_deep_is_refused_as_malformed_and_counted(ne
 
 
 async def test_a_register_frame_with_a_huge_runtime_version_is_refused_and_never_logged_whole(
-    nexus: RunningNexus, caplog: pytest.LogCaptureFixture
+    nexus: NexusReplica, caplog: pytest.LogCaptureFixture
 ) -> None:
     await register_agent(nexus, "coder")
     ws = await connect_agent(nexus, agent_token(nexus, "coder"), register=False)
@@ -82,7 +82,7 @@ async def test_a_register_frame_with_a_huge_runtime_version_is_refused_and_never
     assert longest < _ECHO_BOUND_CHARS
 
 
-async def test_an_unknown_frame_type_is_echoed_shortened(nexus: RunningNexus) -> None:
+async def test_an_unknown_frame_type_is_echoed_shortened(nexus: NexusReplica) -> None:
     await register_agent(nexus, "coder")
     ws = await connect_agent(nexus, agent_token(nexus, "coder"))
     try:
@@ -106,7 +106,7 @@ async def test_one_agent_cannot_open_more_connections_than_its_cap_and_is_told_w
         async def three() -> bool:
             return int((await presence(nexus, "coder"))["connections"]) == 3
 
-        await wait_for(three, what="three open connections")
+        await eventually(three, what="three open connections")
         extra = await connect_agent(nexus, token)
         with pytest.raises(ConnectionClosed) as closed:
             await next_event(extra)
@@ -122,9 +122,9 @@ async def test_one_agent_cannot_open_more_connections_than_its_cap_and_is_told_w
         async def two() -> bool:
             return int((await presence(nexus, "coder"))["connections"]) == 2
 
-        await wait_for(two, what="a connection released")
+        await eventually(two, what="a connection released")
         held.append(await connect_agent(nexus, token))
-        await wait_for(three, what="the new connection admitted")
+        await eventually(three, what="the new connection admitted")
     finally:
         for ws in held:
             await ws.close()

@@ -18,16 +18,16 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from oblivion_nexus.stores.agent_standing import AgentStanding, AgentStandingStore, Status
-from tests.integration.gateway.conftest import (
+from tests.support.gateway import (
     WORKGROUP,
-    RunningNexus,
+    NexusReplica,
     connect_agent,
     next_event,
     presence,
     queue_event,
     registry_identity,
-    wait_for,
 )
+from tests.support.waiting import eventually
 
 
 @dataclass
@@ -37,7 +37,7 @@ class Credentials:
 
 
 async def put_agent(
-    nexus: RunningNexus, agent: str, *, workgroup: str = WORKGROUP, **spec: Any
+    nexus: NexusReplica, agent: str, *, workgroup: str = WORKGROUP, **spec: Any
 ) -> Credentials:
     """Register (or re-register) an agent with fresh credentials unless ``spec`` names them."""
     client_secret = spec.pop("clientSecret", None) or secrets.token_urlsafe(24)
@@ -52,7 +52,7 @@ async def put_agent(
     return Credentials(client_id, client_secret)
 
 
-async def fetch_token(nexus: RunningNexus, credentials: Credentials) -> str:
+async def fetch_token(nexus: NexusReplica, credentials: Credentials) -> str:
     async with httpx.AsyncClient(base_url=nexus.url) as client:
         r = await client.post(
             "/oauth/token",
@@ -68,7 +68,7 @@ async def fetch_token(nexus: RunningNexus, credentials: Credentials) -> str:
     return token
 
 
-async def rest_status(nexus: RunningNexus, token: str) -> tuple[int, str]:
+async def rest_status(nexus: NexusReplica, token: str) -> tuple[int, str]:
     """What ``GET /v1/tasks/…/context`` answers this token: 404 means the token itself was accepted."""
     async with httpx.AsyncClient(base_url=nexus.url) as client:
         r = await client.get("/v1/tasks/untracked-task/context", headers={"Authorization": f"Bearer {token}"})
@@ -82,15 +82,15 @@ async def closed_with(ws: ClientConnection) -> tuple[int, str]:
     return closed.value.rcvd.code, closed.value.rcvd.reason
 
 
-async def connected(nexus: RunningNexus, agent: str) -> None:
+async def connected(nexus: NexusReplica, agent: str) -> None:
     async def seen() -> bool:
         return bool((await presence(nexus, agent))["connected"])
 
-    await wait_for(seen, what=f"{agent} in presence")
+    await eventually(seen, what=f"{agent} in presence")
 
 
 async def test_a_token_of_a_deleted_agent_does_not_open_a_connection_of_a_new_agent_of_that_name(
-    nexus: RunningNexus,
+    nexus: NexusReplica,
 ) -> None:
     old_token = await fetch_token(nexus, await put_agent(nexus, "rbot"))
     async with nexus.admin() as admin:
@@ -133,7 +133,7 @@ async def test_rotating_the_client_secret_revokes_old_tokens_everywhere_at_once(
         await ws.close()
 
 
-async def test_repeating_the_same_registration_revokes_nothing(nexus: RunningNexus) -> None:
+async def test_repeating_the_same_registration_revokes_nothing(nexus: NexusReplica) -> None:
     credentials = await put_agent(nexus, "coder", projects=["alpha"])
     token = await fetch_token(nexus, credentials)
     ws = await connect_agent(nexus, token)
@@ -154,7 +154,7 @@ async def test_repeating_the_same_registration_revokes_nothing(nexus: RunningNex
 
 
 async def test_narrowing_an_agents_projects_revokes_the_tokens_that_named_the_lost_project(
-    nexus: RunningNexus,
+    nexus: NexusReplica,
 ) -> None:
     credentials = await put_agent(nexus, "coder", projects=["alpha", "beta"])
     old_token = await fetch_token(nexus, credentials)
@@ -175,7 +175,7 @@ async def test_narrowing_an_agents_projects_revokes_the_tokens_that_named_the_lo
 
 
 async def test_a_disabled_agents_token_is_refused_by_rest_and_its_connection_closed(
-    nexus: RunningNexus,
+    nexus: NexusReplica,
 ) -> None:
     credentials = await put_agent(nexus, "coder")
     token = await fetch_token(nexus, credentials)

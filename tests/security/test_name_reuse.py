@@ -17,18 +17,13 @@ from websockets.asyncio.client import ClientConnection
 
 from oblivion_nexus.services.safeguards.circuit_breaker import MessageBreaker
 from oblivion_nexus.services.safeguards.idempotency import IdempotencyStore, idempotency_scope
-from tests.integration.gateway.conftest import (
-    RunningNexus,
-    connect_agent,
-    next_event,
-    registry_identity,
-    wait_for,
-)
+from tests.support.gateway import NexusReplica, connect_agent, next_event, registry_identity
+from tests.support.waiting import eventually
 
 RIVAL = "rival"
 
 
-async def register_rbot(nexus: RunningNexus) -> str:
+async def register_rbot(nexus: NexusReplica) -> str:
     """(Re-)create workgroup ``rival`` and its agent ``rbot`` with new credentials; answer a token."""
     client_secret = secrets.token_urlsafe(24)
     client_id = f"rbot-{secrets.token_hex(4)}"
@@ -50,7 +45,7 @@ async def register_rbot(nexus: RunningNexus) -> str:
     return token
 
 
-async def assign_task(nexus: RunningNexus, title: str) -> str:
+async def assign_task(nexus: NexusReplica, title: str) -> str:
     async with nexus.admin() as admin:
         r = await admin.post(
             f"/internal/v1/workgroups/{RIVAL}/agents/rbot/events",
@@ -68,7 +63,7 @@ async def assign_task(nexus: RunningNexus, title: str) -> str:
     return str(r.json()["id"])
 
 
-async def rbot_presence(nexus: RunningNexus) -> dict[str, Any]:
+async def rbot_presence(nexus: NexusReplica) -> dict[str, Any]:
     async with nexus.admin() as admin:
         r = await admin.get(f"/internal/v1/workgroups/{RIVAL}/agents/rbot/presence")
     assert r.status_code == 200, r.text
@@ -76,7 +71,7 @@ async def rbot_presence(nexus: RunningNexus) -> dict[str, Any]:
     return body
 
 
-async def delete_rival(nexus: RunningNexus) -> None:
+async def delete_rival(nexus: NexusReplica) -> None:
     async with nexus.admin() as admin:
         assert (await admin.delete(f"/internal/v1/workgroups/{RIVAL}")).status_code == 204
 
@@ -86,7 +81,7 @@ async def rbot_keys(redis: aioredis.Redis, prefix: str) -> list[str]:
     return sorted(key for key in keys if f":{RIVAL}:" in key)
 
 
-async def test_a_recreated_agent_never_receives_the_old_tenants_pending_task(nexus: RunningNexus) -> None:
+async def test_a_recreated_agent_never_receives_the_old_tenants_pending_task(nexus: NexusReplica) -> None:
     await register_rbot(nexus)
     await assign_task(nexus, "Old tenant's confidential task")  # rbot is offline: it waits in the inbox
     await delete_rival(nexus)
@@ -102,13 +97,13 @@ async def test_a_recreated_agent_never_receives_the_old_tenants_pending_task(nex
         await ws.close()
 
 
-async def test_a_recreated_agent_shows_no_last_seen_of_the_old_one(nexus: RunningNexus) -> None:
+async def test_a_recreated_agent_shows_no_last_seen_of_the_old_one(nexus: NexusReplica) -> None:
     old: ClientConnection = await connect_agent(nexus, await register_rbot(nexus))
 
     async def seen() -> bool:
         return (await rbot_presence(nexus))["lastSeen"] is not None
 
-    await wait_for(seen, what="the old rbot's last-seen time")
+    await eventually(seen, what="the old rbot's last-seen time")
     await delete_rival(nexus)  # while the old rbot is still connected
     await old.wait_closed()
 
@@ -118,7 +113,7 @@ async def test_a_recreated_agent_shows_no_last_seen_of_the_old_one(nexus: Runnin
 
 
 async def test_deleting_a_workgroup_leaves_no_redis_key_of_its_agents_and_the_new_agent_is_not_muted(
-    nexus: RunningNexus, redis_url: str
+    nexus: NexusReplica, redis_url: str
 ) -> None:
     await register_rbot(nexus)
     await assign_task(nexus, "pending")

@@ -1,10 +1,10 @@
-"""A real Nexus (in-process) with the fake Slack and ClickUp, for the task-flow tests."""
+"""Fixtures of the task-flow tests: a real Nexus (in-process) with the fake Slack and ClickUp
+(``tests.support.taskflow``)."""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -13,37 +13,8 @@ import pytest
 from oblivion_nexus.settings import NexusSettings
 from tests.fakes.clickup import FakeClickUp
 from tests.fakes.slack import FakeSlack
-from tests.support.nexus import RunningNexus, migrate_database, nexus_settings, running_nexus
-
-LIST_ID = "901200"
-CHANNEL_NAME = "proj-auth"
-
-
-@dataclass
-class FlowStack:
-    nexus: RunningNexus
-    settings: NexusSettings
-    slack: FakeSlack
-    clickup: FakeClickUp
-    channel_id: str
-    signing_secret: str
-    clickup_secret: str
-    http: httpx.AsyncClient
-
-    @property
-    def clickup_url(self) -> str:
-        return self.nexus.url + "/webhooks/clickup"
-
-    @property
-    def slack_url(self) -> str:
-        return self.nexus.url + "/webhooks/slack"
-
-    async def put(self, path: str, body: dict[str, Any]) -> httpx.Response:
-        response = await self.http.put(
-            self.nexus.url + "/internal/v1" + path, json=body, headers=self.nexus.admin_headers()
-        )
-        assert response.status_code in (200, 201), response.text
-        return response
+from tests.support.nexus import migrate_database, nexus_settings, running_nexus
+from tests.support.taskflow import CHANNEL_NAME, FlowStack
 
 
 @pytest.fixture
@@ -104,107 +75,3 @@ async def stack(
             http=http,
         )
         yield stack
-
-
-WORKGROUP = "backend"
-PROJECT = "auth"
-AGENT = "reviewer"
-ALIAS = "ai-backend"
-
-
-async def register_team(stack: FlowStack, *, archived: bool = False) -> None:
-    """A workgroup, a project on LIST_ID and the stack's channel, and one agent answering @ai-backend."""
-    await stack.put(f"/workgroups/{WORKGROUP}", {"displayName": "Backend"})
-    await stack.put(
-        f"/workgroups/{WORKGROUP}/projects/{PROJECT}",
-        {
-            "clickupListId": LIST_ID,
-            "slackChannelId": stack.channel_id,
-            "statusMap": {"IN_PROGRESS": "in progress", "DONE": "complete"},
-            "archived": archived,
-        },
-    )
-    await stack.put(
-        f"/workgroups/{WORKGROUP}/agents/{AGENT}",
-        {
-            "clientId": "backend-reviewer",
-            "clientSecret": secrets.token_urlsafe(16),
-            "displayName": "Reviewer Bot",
-            "aliases": [ALIAS],
-            "clickupUserId": "777",
-            "iconEmoji": ":robot_face:",
-        },
-    )
-
-
-def add_clickup_webhook(stack: FlowStack) -> str:
-    """A webhook in the fake ClickUp to Nexus, signed with the fallback secret."""
-    from tests.fakes import clickup_payloads as shapes
-
-    hook = shapes.webhook(stack.clickup.team_id, stack.clickup_url, ["*"], LIST_ID, stack.clickup_secret)
-    stack.clickup.webhooks[hook["id"]] = hook
-    return str(hook["id"])
-
-
-async def inbox_frames(
-    stack: FlowStack, workgroup: str = WORKGROUP, agent: str = AGENT
-) -> list[dict[str, Any]]:
-    """Every event frame queued for an agent (acked ones are gone), oldest first."""
-    import json
-
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis.from_url(stack.settings.redis.url, decode_responses=True)
-    try:
-        base = f"{stack.settings.redis.prefix}:inbox:{workgroup}:{agent}"
-        order = await client.zrange(f"{base}:q", 0, -1)
-        frames = await client.hgetall(f"{base}:ev")
-        return [json.loads(frames[i]) for i in order if i in frames]
-    finally:
-        await client.aclose()
-
-
-async def eventually(check: Any, *, timeout: float = 10.0, what: str = "condition") -> Any:
-    """Poll ``check()`` (sync or async) until it returns something truthy, or fail after ``timeout``."""
-    import asyncio
-    import inspect
-    import time
-
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout} s")
-        await asyncio.sleep(0.05)
-
-
-async def queue_drained(stack: FlowStack) -> bool:
-    """Whether the webhook queue has nothing waiting, running or delayed."""
-    from oblivion_nexus.resources import webhook_queue
-
-    queue = webhook_queue(stack.settings)
-    try:
-        counts = await queue.counts()
-    finally:
-        await queue.close()
-    return all(counts.get(state, 0) == 0 for state in ("waiting", "active", "delayed"))
-
-
-async def settle(stack: FlowStack) -> None:
-    """Wait until every queued job ran (twice in a row, so jobs they caused ran too)."""
-    await eventually(lambda: queue_drained(stack), what="queue drained")
-    await eventually(lambda: queue_drained(stack), what="queue drained again")
-
-
-async def queued_counts(stack: FlowStack) -> dict[str, int]:
-    from oblivion_nexus.resources import webhook_queue
-
-    queue = webhook_queue(stack.settings)
-    try:
-        return await queue.counts()
-    finally:
-        await queue.close()

@@ -15,15 +15,8 @@ from oblivion_nexus.stores import tables as t
 from oblivion_nexus.worker import running_worker
 from tests.fakes import clickup_payloads as shapes
 from tests.fakes.clickup_delivery import send_webhook
-from tests.integration.flow.conftest import (
-    ALIAS,
-    LIST_ID,
-    FlowStack,
-    eventually,
-    inbox_frames,
-    register_team,
-    settle,
-)
+from tests.support.taskflow import ALIAS, LIST_ID, FlowStack, inbox_frames, register_team, settle
+from tests.support.waiting import eventually
 
 
 @pytest.fixture

@@ -16,18 +16,18 @@ from oblivion_nexus.worker import running_worker
 from tests.fakes import slack_events
 from tests.fakes.clickup_delivery import send_webhook
 from tests.fakes.slack_events import SlackEventSender
-from tests.integration.flow.conftest import (
+from tests.support.nexus import running_nexus
+from tests.support.servers import free_port
+from tests.support.taskflow import (
     ALIAS,
     LIST_ID,
     FlowStack,
     add_clickup_webhook,
-    eventually,
     inbox_frames,
     queued_counts,
     register_team,
 )
-from tests.support.nexus import running_nexus
-from tests.support.servers import free_port
+from tests.support.waiting import eventually
 
 
 async def test_slack_rate_limit_delays_the_job_and_the_root_message_is_posted_once(stack: FlowStack) -> None:

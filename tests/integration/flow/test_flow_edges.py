@@ -13,16 +13,16 @@ from oblivion_nexus.worker import running_worker
 from tests.fakes import slack_events
 from tests.fakes.slack_events import SlackEventSender
 from tests.fakes.slack_state import BOT_USER_ID
-from tests.integration.flow.conftest import (
+from tests.support.taskflow import (
     ALIAS,
     LIST_ID,
     FlowStack,
     add_clickup_webhook,
-    eventually,
     inbox_frames,
     register_team,
     settle,
 )
+from tests.support.waiting import eventually
 
 
 def roots(stack: FlowStack) -> list[dict]:

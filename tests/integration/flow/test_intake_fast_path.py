@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from oblivion_nexus.services.taskflow.context import REGISTRY_CACHE_SECONDS
 from oblivion_nexus.worker import running_worker
-from tests.integration.flow.conftest import (
+from tests.support.taskflow import (
     ALIAS,
     LIST_ID,
     PROJECT,
     WORKGROUP,
     FlowStack,
     add_clickup_webhook,
-    eventually,
     inbox_frames,
     register_team,
 )
+from tests.support.waiting import eventually
 
 
 async def test_task_assigned_carries_the_thread_permalink_without_a_permalink_call(stack: FlowStack) -> None:

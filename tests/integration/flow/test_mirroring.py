@@ -11,18 +11,18 @@ from tests.fakes import clickup_payloads as shapes
 from tests.fakes import slack_events
 from tests.fakes.slack_events import SlackEventRelay, SlackEventSender
 from tests.fakes.slack_state import BOT_USER_ID, HUMAN_USER_ID
-from tests.integration.flow.conftest import (
+from tests.support.taskflow import (
     AGENT,
     ALIAS,
     LIST_ID,
     WORKGROUP,
     FlowStack,
     add_clickup_webhook,
-    eventually,
     inbox_frames,
     register_team,
     settle,
 )
+from tests.support.waiting import eventually
 
 
 def replies(stack: FlowStack, thread_ts: str) -> list[dict[str, Any]]:

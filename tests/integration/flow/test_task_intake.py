@@ -3,15 +3,8 @@
 from __future__ import annotations
 
 from oblivion_nexus.worker import running_worker
-from tests.integration.flow.conftest import (
-    ALIAS,
-    LIST_ID,
-    FlowStack,
-    add_clickup_webhook,
-    eventually,
-    inbox_frames,
-    register_team,
-)
+from tests.support.taskflow import ALIAS, LIST_ID, FlowStack, add_clickup_webhook, inbox_frames, register_team
+from tests.support.waiting import eventually
 
 
 def task_reads(stack: FlowStack, task_id: str) -> list[object]:

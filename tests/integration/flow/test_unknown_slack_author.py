@@ -7,16 +7,16 @@ from __future__ import annotations
 from oblivion_nexus.services.taskflow.context import placeholder_user_name
 from oblivion_nexus.worker import running_worker
 from tests.fakes.slack_events import SlackEventRelay, SlackEventSender
-from tests.integration.flow.conftest import (
+from tests.support.taskflow import (
     ALIAS,
     LIST_ID,
     FlowStack,
     add_clickup_webhook,
-    eventually,
     inbox_frames,
     register_team,
     settle,
 )
+from tests.support.waiting import eventually
 
 STRANGER = "U0STRANGER1"  # posts in the channel, but the workspace's users.info does not know them
 

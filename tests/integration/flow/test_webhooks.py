@@ -13,7 +13,7 @@ from tests.fakes import clickup_payloads as shapes
 from tests.fakes import slack_events
 from tests.fakes.clickup_delivery import send_webhook
 from tests.fakes.slack_events import SlackEventSender
-from tests.integration.flow.conftest import LIST_ID, FlowStack
+from tests.support.taskflow import LIST_ID, FlowStack
 
 
 async def queued_jobs(stack: FlowStack) -> set[str]:

@@ -16,17 +16,17 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from tests.integration.flow.conftest import (
+from tests.support.processes import oblivion_executable
+from tests.support.taskflow import (
     ALIAS,
     LIST_ID,
     FlowStack,
     add_clickup_webhook,
-    eventually,
     inbox_frames,
     register_team,
     settle,
 )
-from tests.support.processes import oblivion_executable
+from tests.support.waiting import eventually
 
 TASKS = 40
 # Default lock (5 s) + two stalled checks (3 s each) + process start-up, with room for a slow machine.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.gateway.conftest import (
+from tests.support.gateway import (
     WORKGROUP,
     ack,
     agent_token,
@@ -13,8 +13,8 @@ from tests.integration.gateway.conftest import (
     next_event,
     queue_event,
     register_agent,
-    wait_for,
 )
+from tests.support.waiting import eventually
 
 EVENTS = f"/internal/v1/workgroups/{WORKGROUP}/agents/coder/events"
 
@@ -91,7 +91,7 @@ async def test_metrics_count_connections_and_the_life_of_an_event(nexus) -> None
             values = _samples(r.text)
             return values if values.get("oblivion_events_acked_total") == 1 else {}
 
-        values = await wait_for(counted, what="the ack to be counted")
+        values = await eventually(counted, what="the ack to be counted")
     finally:
         await ws.close()
     assert values["oblivion_agent_connections"] == 1

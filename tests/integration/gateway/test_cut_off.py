@@ -6,15 +6,8 @@ from __future__ import annotations
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.integration.gateway.conftest import (
-    WORKGROUP,
-    agent_token,
-    connect_agent,
-    next_event,
-    presence,
-    register_agent,
-    wait_for,
-)
+from tests.support.gateway import WORKGROUP, agent_token, connect_agent, next_event, presence, register_agent
+from tests.support.waiting import eventually
 
 
 async def _closed_with(ws) -> tuple[int, str]:
@@ -28,7 +21,7 @@ async def _connected(nexus, agent: str) -> None:
     async def seen() -> bool:
         return bool((await presence(nexus, agent))["connected"])
 
-    await wait_for(seen, what=f"{agent} in presence")
+    await eventually(seen, what=f"{agent} in presence")
 
 
 async def test_disabling_an_agent_on_one_replica_closes_its_connection_on_another(nexus_factory) -> None:

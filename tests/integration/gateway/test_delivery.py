@@ -6,7 +6,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from oblivion_nexus.services.gateway.dispatch import MAX_IN_FLIGHT
-from tests.integration.gateway.conftest import (
+from tests.support.gateway import (
     WORKGROUP,
     ack,
     agent_token,
@@ -15,8 +15,8 @@ from tests.integration.gateway.conftest import (
     presence,
     queue_event,
     register_agent,
-    wait_for,
 )
+from tests.support.waiting import eventually
 
 
 async def test_connected_agent_receives_an_event_and_its_ack_empties_the_inbox(nexus) -> None:
@@ -33,7 +33,7 @@ async def test_connected_agent_receives_an_event_and_its_ack_empties_the_inbox(n
         async def inbox_empty() -> bool:
             return (await presence(nexus, "coder"))["pendingEvents"] == 0
 
-        await wait_for(inbox_empty, what="the acked event to leave the inbox")
+        await eventually(inbox_empty, what="the acked event to leave the inbox")
         seen = await presence(nexus, "coder")
         assert seen["connected"] is True
         assert seen["connections"] == 1
@@ -65,7 +65,7 @@ async def test_unacked_event_is_redelivered_exactly_once_after_the_connection_di
     async def disconnected() -> bool:
         return (await presence(nexus, "coder"))["connected"] is False
 
-    await wait_for(disconnected, what="the dead connection to be forgotten")
+    await eventually(disconnected, what="the dead connection to be forgotten")
     second = await connect_agent(nexus, agent_token(nexus, "coder"))
     try:
         assert (await next_event(second)).id == event_id
@@ -86,7 +86,7 @@ async def test_disconnect_before_ack_keeps_the_event_pending(nexus) -> None:
     async def gone() -> bool:
         return (await presence(nexus, "coder"))["connected"] is False
 
-    await wait_for(gone, what="the closed connection to be forgotten")
+    await eventually(gone, what="the closed connection to be forgotten")
     assert (await presence(nexus, "coder"))["pendingEvents"] == 1
 
 

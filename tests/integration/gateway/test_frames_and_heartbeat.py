@@ -9,15 +9,15 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from oblivion_agent.protocol import HeartbeatFrame, parse_server_frame
-from tests.integration.gateway.conftest import (
+from tests.support.gateway import (
     agent_token,
     connect_agent,
     next_event,
     presence,
     queue_event,
     register_agent,
-    wait_for,
 )
+from tests.support.waiting import eventually
 
 
 async def _error(ws) -> dict:
@@ -94,7 +94,7 @@ async def test_silent_peer_is_cleared_within_two_heartbeat_intervals(nexus_facto
     async def cleared() -> bool:
         return (await presence(nexus, "coder"))["connected"] is False
 
-    await wait_for(cleared, timeout=10, what="the silent peer to be cleared")
+    await eventually(cleared, timeout=10, what="the silent peer to be cleared")
     elapsed = time.monotonic() - last_heard
     # two intervals, plus what one poll of the presence API may add on a loaded machine
     assert elapsed <= 2 * interval + 0.4, f"cleared after {elapsed:.2f}s"

@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from oblivion_agent.protocol import SUBPROTOCOL, HeartbeatFrame, parse_server_frame
-from tests.integration.gateway.conftest import (
+from tests.support.gateway import (
     WORKGROUP,
     agent_token,
     connect_agent,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from oblivion_agent.protocol import CLOSE_GOING_AWAY, make_event
 from oblivion_nexus.services.gateway.hub import delivery_lifespan
-from tests.integration.gateway.conftest import RecordingLink, wait_for
+from tests.support.gateway import RecordingLink
+from tests.support.waiting import eventually
 
 
 async def test_stopping_the_hub_closes_connections_with_1001_and_retires_the_replica(hub_resources) -> None:
@@ -20,7 +21,7 @@ async def test_stopping_the_hub_closes_connections_with_1001_and_retires_the_rep
         async def delivered() -> bool:
             return any(frame.id in sent for sent in link.sent)
 
-        await wait_for(delivered, what="the event to reach the link")
+        await eventually(delivered, what="the event to reach the link")
     assert link.closed_with is not None
     assert link.closed_with[0] == CLOSE_GOING_AWAY
     assert not await redis.exists(replica_key)

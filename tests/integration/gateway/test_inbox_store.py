@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from oblivion_agent.protocol import make_event
 from oblivion_nexus.stores.inbox import InboxStore, Pushed, Queued
 from oblivion_nexus.stores.presence import AgentConnectionRecord, PresenceStore, utc_now
-from tests.integration.gateway.conftest import wait_for
+from tests.support.waiting import eventually
 
 WG, AGENT = "squad", "coder"
 
@@ -49,7 +49,7 @@ async def test_events_expire_after_the_ttl_and_are_counted(redis_client, redis_p
         expired.append(claim.expired)
         return claim.pending == 0
 
-    await wait_for(gone, timeout=5, what="the event to expire")
+    await eventually(gone, timeout=5, what="the event to expire")
     assert time.monotonic() - queued_at >= 0.9
     assert sum(expired) == 1
     claim = await inbox.claim(WG, AGENT, "r1/1", 10)

@@ -15,7 +15,8 @@ from oblivion_agent.protocol import make_event
 from oblivion_nexus.services.gateway.hub import delivery_lifespan
 from oblivion_nexus.stores.inbox import InboxEvent, InboxStore, Pushed, Queued
 from oblivion_nexus.stores.presence import AgentConnectionRecord, utc_now
-from tests.integration.gateway.conftest import HubResources, RecordingLink, wait_for
+from tests.support.gateway import HubResources, RecordingLink
+from tests.support.waiting import eventually
 
 WG, AGENT = "squad", "coder"
 
@@ -51,11 +52,11 @@ async def test_an_event_queued_behind_a_late_push_goes_out_after_it_and_each_onc
         behind = make_event("WAKE_UP", {"text": "queued behind it"})
         await hub.enqueue(WG, AGENT, behind)  # waits for a claim, which returns both in order
 
-        await wait_for(_sent(link, 2), what="both events on the connection")
+        await eventually(_sent(link, 2), what="both events on the connection")
         # The push message arrives at last: the event went out already, so it is not sent again.
         hub.pushed(Pushed(conn.id, WG, AGENT, InboxEvent(late.id, late.model_dump_json(), 0)))
         await hub.enqueue(WG, AGENT, make_event("WAKE_UP", {"text": "a marker after it"}))
-        await wait_for(_sent(link, 3), what="the marker event")
+        await eventually(_sent(link, 3), what="the marker event")
         assert _sent_ids(link)[:2] == [late.id, behind.id]
         assert _sent_ids(link).count(late.id) == 1
 
@@ -80,7 +81,7 @@ async def test_a_push_for_a_connection_already_gone_goes_to_the_agents_other_con
         # The push reaches the first replica only now, after its connection was released.
         hub.pushed(Pushed(gone.id, WG, AGENT, InboxEvent(event.id, event.model_dump_json(), 0)))
 
-        await wait_for(_sent(other, 1), what="the event on the other replica")
+        await eventually(_sent(other, 1), what="the event on the other replica")
         assert (_sent_ids(other), first.sent) == ([event.id], [])
 
 
@@ -100,7 +101,7 @@ async def test_a_stale_connection_entry_that_attracts_a_push_is_dropped_and_the_
         async def entry_dropped() -> bool:
             return (await hub.presence(WG, AGENT)).connections == 0
 
-        await wait_for(entry_dropped, what="the replica to drop the entry it does not know")
+        await eventually(entry_dropped, what="the replica to drop the entry it does not know")
         await hub.open(WG, AGENT, link)  # the event is no longer held by anyone alive
-        await wait_for(_sent(link, 1), what="the event on the agent's real connection")
+        await eventually(_sent(link, 1), what="the event on the agent's real connection")
         assert _sent_ids(link) == [event.id]

@@ -9,9 +9,9 @@ import redis.asyncio as aioredis
 
 from oblivion_agent.protocol import make_event
 from oblivion_nexus.stores.inbox import InboxStore, Queued
-from tests.integration.gateway.conftest import (
+from tests.support.gateway import (
     WORKGROUP,
-    RunningNexus,
+    NexusReplica,
     ack,
     agent_token,
     connect_agent,
@@ -19,9 +19,9 @@ from tests.integration.gateway.conftest import (
     presence,
     queue_event,
     register_agent,
-    wait_for,
 )
 from tests.support.nexus import nexus_process
+from tests.support.waiting import eventually
 
 
 async def test_event_queued_on_one_nexus_reaches_the_agent_connected_to_another(nexus_factory) -> None:
@@ -39,7 +39,7 @@ async def test_event_queued_on_one_nexus_reaches_the_agent_connected_to_another(
         async def acked_everywhere() -> bool:
             return (await presence(east, "coder"))["pendingEvents"] == 0
 
-        await wait_for(acked_everywhere, what="the ack on west to empty the inbox seen from east")
+        await eventually(acked_everywhere, what="the ack on west to empty the inbox seen from east")
     finally:
         await ws.close()
 
@@ -59,7 +59,7 @@ async def _each_event_once(queue_on, connections, count: int) -> list[list[str]]
         async def all_arrived() -> bool:
             return sum(len(got) for got in received) >= count
 
-        await wait_for(all_arrived, what=f"{count} events to arrive")
+        await eventually(all_arrived, what=f"{count} events to arrive")
         everything = [i for got in received for i in got]
         assert sorted(everything) == sorted(ids), "an event was lost or delivered twice"
         for got in received:  # each connection saw its share in queue order
@@ -118,7 +118,7 @@ async def test_an_oblivion_nexus_serve_process_and_another_nexus_deliver_to_each
     await register_agent(local, "reviewer")
     with nexus_process(nexus_env) as proc:
         secret_registry.add_log_file(proc.log_path)
-        remote = RunningNexus(url=proc.url, settings=local.settings, secrets=secret_registry)
+        remote = NexusReplica(url=proc.url, settings=local.settings, secrets=secret_registry)
         on_remote = await connect_agent(remote, agent_token(remote, "coder"))
         on_local = await connect_agent(local, agent_token(local, "reviewer"))
         try:
@@ -142,7 +142,7 @@ async def test_events_whose_push_and_wake_up_were_lost_are_still_delivered_withi
     async def connected() -> bool:
         return bool((await presence(nexus, "coder"))["connected"])
 
-    await wait_for(connected, what="the connection in the agent's presence")
+    await eventually(connected, what="the connection in the agent's presence")
     try:
         # Queued by another process whose pub/sub messages never arrived (published nowhere): the
         # first is pushed to the connection, the second waits behind it for a claim.

@@ -1,6 +1,8 @@
-"""Real Nexus servers (``tests/nexus_server.py``) and real agent WebSocket clients.
+"""Nexus replicas in-process and real agent WebSocket clients, for the agent gateway's tests and the
+security suite: helpers, and the fixtures ``hub_resources``, ``nexus_factory`` and ``nexus`` (this
+module is a pytest plugin, registered in ``tests/conftest.py``).
 
-Each server gets its own app, Redis client and delivery hub, so two of them behave as two Nexus
+Each replica gets its own app, Redis client and delivery hub, so two of them behave as two Nexus
 replicas sharing Redis; ``test_replicas.py`` also runs one as an ``oblivion nexus serve`` process.
 """
 
@@ -9,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,18 +31,6 @@ WORKGROUP = "squad-backend"
 _migrated: set[str] = set()
 # (database url, agent) → (registry id, credential generation), as the last register_agent left it.
 _registered: dict[tuple[str, str], tuple[int, int]] = {}
-
-
-async def wait_for(check: Callable[[], Awaitable[Any]], timeout: float = 5.0, what: str = "condition") -> Any:
-    """Poll ``check`` until it returns something truthy; fail with ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 class RecordingLink:
@@ -77,7 +66,7 @@ async def hub_resources(nexus_env: dict[str, str], redis_url: str) -> AsyncItera
 
 
 @dataclass
-class RunningNexus:
+class NexusReplica:
     """One Nexus replica: where to reach it, its settings, and how to stop it early."""
 
     url: str
@@ -98,13 +87,13 @@ class RunningNexus:
         await self._stack.aclose()
 
 
-async def start_nexus(settings: NexusSettings, secret_registry: Any) -> RunningNexus:
+async def start_replica(settings: NexusSettings, secret_registry: Any) -> NexusReplica:
     if settings.database.url not in _migrated:
         await asyncio.to_thread(migrate_database, settings.database.url)
         _migrated.add(settings.database.url)
     stack = contextlib.AsyncExitStack()
     running = await stack.enter_async_context(running_nexus(settings))
-    return RunningNexus(
+    return NexusReplica(
         url=running.url,
         settings=settings,
         secrets=secret_registry,
@@ -116,10 +105,10 @@ async def start_nexus(settings: NexusSettings, secret_registry: Any) -> RunningN
 @pytest.fixture
 async def nexus_factory(nexus_env: dict[str, str], secret_registry: Any) -> AsyncIterator[Callable[..., Any]]:
     """Starts Nexus replicas of one installation (shared database, Redis prefix and keys)."""
-    running: list[RunningNexus] = []
+    running: list[NexusReplica] = []
 
-    async def factory(**overrides: Any) -> RunningNexus:
-        nexus = await start_nexus(nexus_settings(nexus_env, **overrides), secret_registry)
+    async def factory(**overrides: Any) -> NexusReplica:
+        nexus = await start_replica(nexus_settings(nexus_env, **overrides), secret_registry)
         running.append(nexus)
         return nexus
 
@@ -130,12 +119,12 @@ async def nexus_factory(nexus_env: dict[str, str], secret_registry: Any) -> Asyn
 
 
 @pytest.fixture
-async def nexus(nexus_factory: Callable[..., Any]) -> RunningNexus:
-    started: RunningNexus = await nexus_factory()
+async def nexus(nexus_factory: Callable[..., Any]) -> NexusReplica:
+    started: NexusReplica = await nexus_factory()
     return started
 
 
-async def register_agent(nexus: RunningNexus, agent: str, *, disabled: bool = False) -> None:
+async def register_agent(nexus: NexusReplica, agent: str, *, disabled: bool = False) -> None:
     async with nexus.admin() as admin:
         r = await admin.put(f"/internal/v1/workgroups/{WORKGROUP}", json={"displayName": "Backend squad"})
         assert r.status_code in (200, 201), r.text
@@ -152,7 +141,7 @@ async def register_agent(nexus: RunningNexus, agent: str, *, disabled: bool = Fa
     _registered[(nexus.settings.database.url, agent)] = await registry_identity(nexus, agent)
 
 
-async def registry_identity(nexus: RunningNexus, agent: str, workgroup: str = WORKGROUP) -> tuple[int, int]:
+async def registry_identity(nexus: NexusReplica, agent: str, workgroup: str = WORKGROUP) -> tuple[int, int]:
     """The agent's registry id and credential generation, read from PostgreSQL as Nexus stored them."""
     url = nexus.settings.database.url.replace("postgresql+psycopg://", "postgresql://", 1)
     async with await psycopg.AsyncConnection.connect(url) as db:
@@ -165,7 +154,7 @@ async def registry_identity(nexus: RunningNexus, agent: str, workgroup: str = WO
     return int(row[0]), int(row[1])
 
 
-def agent_token(nexus: RunningNexus, agent: str, **kwargs: Any) -> str:
+def agent_token(nexus: NexusReplica, agent: str, **kwargs: Any) -> str:
     """A token as ``/oauth/token`` would issue it now (id 0 for an agent never registered)."""
     agent_id, generation = _registered.get((nexus.settings.database.url, agent), (0, 0))
     claims: dict[str, Any] = {"agent_id": agent_id, "generation": generation, **kwargs}
@@ -175,7 +164,7 @@ def agent_token(nexus: RunningNexus, agent: str, **kwargs: Any) -> str:
 
 
 async def connect_agent(
-    nexus: RunningNexus, token: str, *, in_query: bool = False, register: bool = True
+    nexus: NexusReplica, token: str, *, in_query: bool = False, register: bool = True
 ) -> ClientConnection:
     url, headers = nexus.connect_url, {"Authorization": f"Bearer {token}"}
     if in_query:
@@ -203,7 +192,7 @@ async def ack(ws: ClientConnection, *ids: str) -> None:
     await ws.send(AckFrame(data={"ids": list(ids)}).model_dump_json())
 
 
-async def queue_event(nexus: RunningNexus, agent: str, text: str) -> str:
+async def queue_event(nexus: NexusReplica, agent: str, text: str) -> str:
     async with nexus.admin() as admin:
         r = await admin.post(
             f"/internal/v1/workgroups/{WORKGROUP}/agents/{agent}/events",
@@ -214,7 +203,7 @@ async def queue_event(nexus: RunningNexus, agent: str, text: str) -> str:
     return event_id
 
 
-async def presence(nexus: RunningNexus, agent: str) -> dict[str, Any]:
+async def presence(nexus: NexusReplica, agent: str) -> dict[str, Any]:
     async with nexus.admin() as admin:
         r = await admin.get(f"/internal/v1/workgroups/{WORKGROUP}/agents/{agent}/presence")
     assert r.status_code == 200, r.text
