@@ -20,8 +20,8 @@ from oblivion_agent import (
     HandlerError,
     TaskAssigned,
 )
-from tests.unit.agent.conftest import CLIENT_ID, CLIENT_SECRET, make_settings
-from tests.unit.agent.fake_nexus import FakeNexus, wait_until
+from tests.fakes.nexus import CLIENT_ID, CLIENT_SECRET, FakeNexus, make_settings
+from tests.support.waiting import eventually
 
 TASK = {"task_id": "86a1b2c3", "project": "payments", "title": "Add retries to the webhook sender"}
 
@@ -55,9 +55,9 @@ async def test_agent_registers_first_then_handles_a_task_and_acks_it(fake_nexus:
     calls: list[tuple[str, Any]] = []
     agent = recording_agent(calls)
     async with running(agent, make_settings(fake_nexus)):
-        await wait_until(lambda: fake_nexus.live_session is not None, what="a connection")
+        await eventually(lambda: fake_nexus.live_session is not None, what="a connection")
         event_id = await fake_nexus.queue("TASK_ASSIGNED", TASK)
-        await wait_until(lambda: not fake_nexus.inbox, what="the event to be acked")
+        await eventually(lambda: not fake_nexus.inbox, what="the event to be acked")
 
     assert [c[0] for c in calls] == [event_id]
     assert calls[0][1].title == TASK["title"]
@@ -75,7 +75,7 @@ async def test_events_queued_while_disconnected_arrive_in_order_after_connecting
     calls: list[tuple[str, Any]] = []
     ids = [await fake_nexus.queue("TASK_ASSIGNED", {**TASK, "task_id": f"t{n}"}) for n in range(5)]
     async with running(recording_agent(calls), make_settings(fake_nexus, max_concurrent_handlers=1)):
-        await wait_until(lambda: not fake_nexus.inbox, what="every event to be acked")
+        await eventually(lambda: not fake_nexus.inbox, what="every event to be acked")
     assert [c[0] for c in calls] == ids
 
 
@@ -84,9 +84,9 @@ async def test_a_failing_handler_leaves_its_event_unacked_and_gets_it_again(
 ) -> None:
     calls: list[tuple[str, Any]] = []
     async with running(recording_agent(calls, fail_first=1), make_settings(fake_nexus)):
-        await wait_until(lambda: fake_nexus.live_session is not None, what="a connection")
+        await eventually(lambda: fake_nexus.live_session is not None, what="a connection")
         event_id = await fake_nexus.queue("TASK_ASSIGNED", TASK)
-        await wait_until(lambda: not fake_nexus.inbox, what="the redelivered event to be acked")
+        await eventually(lambda: not fake_nexus.inbox, what="the redelivered event to be acked")
     assert [c[0] for c in calls] == [event_id, event_id]
     assert fake_nexus.acked_ids() == [event_id]  # acked once, after the attempt that succeeded
     # Nexus gives unacked events to the next connection: the agent reconnected to get it back.
@@ -101,9 +101,9 @@ async def test_a_handler_failing_every_time_is_retried_less_and_less_often(fake_
     agent = recording_agent(calls, fail_first=1_000)
     settings = make_settings(fake_nexus, backoff_base_seconds=0.01, backoff_cap_seconds=0.08)
     async with running(agent, settings):
-        await wait_until(lambda: fake_nexus.live_session is not None, what="a connection")
+        await eventually(lambda: fake_nexus.live_session is not None, what="a connection")
         await fake_nexus.queue("TASK_ASSIGNED", TASK)
-        await wait_until(lambda: len(calls) >= 6, what="several attempts")
+        await eventually(lambda: len(calls) >= 6, what="several attempts")
         assert agent._link is not None
         assert agent._link.redelivery_backoff.attempt >= 5  # the window grew to the cap
     assert fake_nexus.acked_ids() == []
@@ -112,12 +112,12 @@ async def test_a_handler_failing_every_time_is_retried_less_and_less_often(fake_
 async def test_a_duplicate_event_is_acked_again_but_handled_once(fake_nexus: FakeNexus) -> None:
     calls: list[tuple[str, Any]] = []
     async with running(recording_agent(calls), make_settings(fake_nexus)):
-        await wait_until(lambda: fake_nexus.live_session is not None, what="a connection")
+        await eventually(lambda: fake_nexus.live_session is not None, what="a connection")
         event_id = await fake_nexus.queue("TASK_ASSIGNED", TASK)
-        await wait_until(lambda: fake_nexus.acked_ids() == [event_id], what="the first ack")
+        await eventually(lambda: fake_nexus.acked_ids() == [event_id], what="the first ack")
         # Nexus lost the ack (say, a replica died): the same event comes again.
         await fake_nexus.queue("TASK_ASSIGNED", TASK, frame_id=event_id)
-        await wait_until(lambda: fake_nexus.acked_ids() == [event_id, event_id], what="the second ack")
+        await eventually(lambda: fake_nexus.acked_ids() == [event_id, event_id], what="the second ack")
     assert len(calls) == 1
 
 
@@ -134,14 +134,14 @@ async def test_an_event_redelivered_while_its_handler_still_runs_is_not_started_
         await release.wait()
 
     async with running(agent, make_settings(fake_nexus)):
-        await wait_until(lambda: fake_nexus.live_session is not None, what="a connection")
+        await eventually(lambda: fake_nexus.live_session is not None, what="a connection")
         event_id = await fake_nexus.queue("TASK_ASSIGNED", TASK)
-        await wait_until(lambda: starts == [event_id], what="the handler to start")
+        await eventually(lambda: starts == [event_id], what="the handler to start")
         await fake_nexus.drop_connection(1001)
-        await wait_until(lambda: len(fake_nexus.sessions) == 2, what="a reconnect")
-        await wait_until(lambda: len(fake_nexus.sessions[1].received) >= 1, what="the second REGISTER")
+        await eventually(lambda: len(fake_nexus.sessions) == 2, what="a reconnect")
+        await eventually(lambda: len(fake_nexus.sessions[1].received) >= 1, what="the second REGISTER")
         release.set()
-        await wait_until(lambda: not fake_nexus.inbox, what="the ack")
+        await eventually(lambda: not fake_nexus.inbox, what="the ack")
     assert starts == [event_id]
 
 
@@ -160,29 +160,29 @@ async def test_handlers_run_concurrently_but_never_more_than_the_bound(fake_nexu
         running_now -= 1
 
     async with running(agent, make_settings(fake_nexus, max_concurrent_handlers=3)):
-        await wait_until(lambda: fake_nexus.live_session is not None, what="a connection")
+        await eventually(lambda: fake_nexus.live_session is not None, what="a connection")
         for n in range(8):
             await fake_nexus.queue("TASK_ASSIGNED", {**TASK, "task_id": f"t{n}"})
-        await wait_until(lambda: running_now == 3, what="three handlers to run")
+        await eventually(lambda: running_now == 3, what="three handlers to run")
         release.set()
-        await wait_until(lambda: not fake_nexus.inbox, what="all events to be acked")
+        await eventually(lambda: not fake_nexus.inbox, what="all events to be acked")
     assert peak == 3
     assert agent.handled == 8
 
 
 async def test_an_event_type_without_a_handler_is_acked_so_it_does_not_pile_up(fake_nexus: FakeNexus) -> None:
     async with running(recording_agent([]), make_settings(fake_nexus)):
-        await wait_until(lambda: fake_nexus.live_session is not None, what="a connection")
+        await eventually(lambda: fake_nexus.live_session is not None, what="a connection")
         event_id = await fake_nexus.queue("WAKE_UP", {"reason": "mentioned", "text": "@ai-backend ping"})
-        await wait_until(lambda: fake_nexus.acked_ids() == [event_id], what="the ack")
+        await eventually(lambda: fake_nexus.acked_ids() == [event_id], what="the ack")
 
 
 async def test_a_rejected_token_is_replaced_before_reconnecting(fake_nexus: FakeNexus) -> None:
     async with running(recording_agent([]), make_settings(fake_nexus)):
-        await wait_until(lambda: fake_nexus.live_session is not None, what="a connection")
+        await eventually(lambda: fake_nexus.live_session is not None, what="a connection")
         fake_nexus.revoked.add(fake_nexus.issued[0])
         await fake_nexus.drop_connection(4401, "token expired")
-        await wait_until(lambda: len(fake_nexus.sessions) == 2, what="a reconnect")
+        await eventually(lambda: len(fake_nexus.sessions) == 2, what="a reconnect")
     assert len(fake_nexus.issued) == 2
     assert fake_nexus.sessions[1].token == fake_nexus.issued[1]
     assert fake_nexus.rejected_connections == 0  # the revoked token was never presented again
@@ -200,17 +200,17 @@ async def test_a_silent_nexus_is_treated_as_dead_and_the_agent_reconnects(fake_n
     fake_nexus.silent = True
     settings = make_settings(fake_nexus, heartbeat_seconds=0.2)
     async with running(recording_agent([]), settings):
-        await wait_until(lambda: len(fake_nexus.sessions) >= 2, what="a reconnect after silence")
+        await eventually(lambda: len(fake_nexus.sessions) >= 2, what="a reconnect after silence")
         fake_nexus.silent = False
         event_id = await fake_nexus.queue("TASK_ASSIGNED", TASK)
-        await wait_until(lambda: event_id not in fake_nexus.inbox, what="the event over the new connection")
+        await eventually(lambda: event_id not in fake_nexus.inbox, what="the event over the new connection")
     assert fake_nexus.sessions[0].close_code == 1001
 
 
 async def test_a_talking_nexus_is_kept_and_its_heartbeats_are_answered(fake_nexus: FakeNexus) -> None:
     fake_nexus.heartbeat_seconds = 0.1
     async with running(recording_agent([]), make_settings(fake_nexus, heartbeat_seconds=0.3)):
-        await wait_until(
+        await eventually(
             lambda: len(fake_nexus.frames_of("HEARTBEAT")) >= 5, what="heartbeats from the agent"
         )
         assert len(fake_nexus.sessions) == 1  # ten intervals of traffic: never mistaken for silence
@@ -221,7 +221,7 @@ async def test_a_talking_nexus_is_kept_and_its_heartbeats_are_answered(fake_nexu
 async def test_the_agent_sends_heartbeats_on_its_own_when_nexus_does_not_ask(fake_nexus: FakeNexus) -> None:
     assert fake_nexus.heartbeat_seconds is None  # this Nexus never sends a heartbeat to answer
     async with running(recording_agent([]), make_settings(fake_nexus, heartbeat_seconds=0.1)):
-        await wait_until(
+        await eventually(
             lambda: any(f["type"] == "HEARTBEAT" for s in fake_nexus.sessions for f in s.received),
             what="an unprompted heartbeat",
         )
@@ -231,13 +231,13 @@ async def test_the_agent_sends_heartbeats_on_its_own_when_nexus_does_not_ask(fak
 async def test_a_lost_connection_is_retried_and_unacked_events_come_back(fake_nexus: FakeNexus) -> None:
     calls: list[tuple[str, Any]] = []
     async with running(recording_agent(calls), make_settings(fake_nexus)) as task:
-        await wait_until(lambda: fake_nexus.live_session is not None, what="a connection")
+        await eventually(lambda: fake_nexus.live_session is not None, what="a connection")
         await fake_nexus.stop()  # Nexus goes away entirely
-        await wait_until(lambda: fake_nexus.live_session is None, what="the disconnect")
+        await eventually(lambda: fake_nexus.live_session is None, what="the disconnect")
         port = int(fake_nexus.url.rsplit(":", 1)[1])
         event_id = await fake_nexus.queue("TASK_ASSIGNED", TASK)
         await restart_on_port(fake_nexus, port)
-        await wait_until(lambda: not fake_nexus.inbox, what="the event after Nexus came back")
+        await eventually(lambda: not fake_nexus.inbox, what="the event after Nexus came back")
         assert not task.done()
     assert [c[0] for c in calls] == [event_id]
 
@@ -264,7 +264,7 @@ async def test_stop_lets_a_running_handler_finish_acks_it_and_closes_normally(fa
         await release.wait()
 
     task = asyncio.create_task(agent.serve(make_settings(fake_nexus)))
-    await wait_until(lambda: fake_nexus.live_session is not None, what="a connection")
+    await eventually(lambda: fake_nexus.live_session is not None, what="a connection")
     event_id = await fake_nexus.queue("TASK_ASSIGNED", TASK)
     await asyncio.wait_for(started.wait(), 5)
     agent.stop()
@@ -295,7 +295,7 @@ async def test_a_handler_outliving_the_grace_period_is_cancelled_and_its_event_s
             raise
 
     task = asyncio.create_task(agent.serve(make_settings(fake_nexus, shutdown_grace_seconds=0.2)))
-    await wait_until(lambda: fake_nexus.live_session is not None, what="a connection")
+    await eventually(lambda: fake_nexus.live_session is not None, what="a connection")
     await fake_nexus.queue("TASK_ASSIGNED", TASK)
     await asyncio.wait_for(started.wait(), 5)
     agent.stop()
@@ -310,12 +310,12 @@ async def test_a_frame_that_breaks_the_protocol_is_ignored_and_the_connection_ke
 ) -> None:
     calls: list[tuple[str, Any]] = []
     async with running(recording_agent(calls), make_settings(fake_nexus)):
-        await wait_until(lambda: fake_nexus.live_session is not None, what="a connection")
+        await eventually(lambda: fake_nexus.live_session is not None, what="a connection")
         await fake_nexus.send_raw('{"type": "TASK_ASSIGNED", "id": "x1", "data": {"title": "no task id"}}')
         await fake_nexus.send_raw("not json at all")
         await fake_nexus.send_raw('{"type": "ERROR", "data": {"code": "malformed_frame", "message": "bad"}}')
         event_id = await fake_nexus.queue("TASK_ASSIGNED", TASK)
-        await wait_until(lambda: fake_nexus.acked_ids() == [event_id], what="the good event's ack")
+        await eventually(lambda: fake_nexus.acked_ids() == [event_id], what="the good event's ack")
     assert [c[0] for c in calls] == [event_id]
     assert len(fake_nexus.sessions) == 1
     assert "does not match the protocol" in caplog.text
@@ -331,9 +331,9 @@ async def test_handlers_of_each_type_receive_their_own_data(fake_nexus: FakeNexu
         got.append(event)
 
     async with running(agent, make_settings(fake_nexus)):
-        await wait_until(lambda: fake_nexus.live_session is not None, what="a connection")
+        await eventually(lambda: fake_nexus.live_session is not None, what="a connection")
         await fake_nexus.queue("CONTEXT_UPDATE", {"task_id": "t1", "kind": "slack_reply", "text": "LGTM"})
-        await wait_until(lambda: len(got) == 1, what="the update")
+        await eventually(lambda: len(got) == 1, what="the update")
     assert isinstance(got[0], ContextUpdate)
     assert got[0].text == "LGTM"
     assert fake_nexus.sessions[0].received[0]["data"]["capabilities"] == ["code-review"]
@@ -363,12 +363,12 @@ async def test_no_log_line_carries_the_client_secret_or_a_token(
     caplog.set_level(logging.DEBUG)
     calls: list[tuple[str, Any]] = []
     async with running(recording_agent(calls, fail_first=1), make_settings(fake_nexus)):
-        await wait_until(lambda: fake_nexus.live_session is not None, what="a connection")
+        await eventually(lambda: fake_nexus.live_session is not None, what="a connection")
         await fake_nexus.queue("TASK_ASSIGNED", TASK)
-        await wait_until(lambda: not fake_nexus.inbox, what="the redelivered event's ack")
+        await eventually(lambda: not fake_nexus.inbox, what="the redelivered event's ack")
         fake_nexus.revoked.add(fake_nexus.issued[0])
         await fake_nexus.drop_connection(4401)
-        await wait_until(
+        await eventually(
             lambda: (
                 fake_nexus.live_session is not None and fake_nexus.live_session.token != fake_nexus.issued[0]
             ),
@@ -404,7 +404,7 @@ async def test_stop_is_prompt_even_while_nexus_hangs_on_the_token_request() -> N
         await asyncio.wait_for(accepted.wait(), 5)
         agent.stop()
         await asyncio.wait_for(task, 2)  # not the 10 s HTTP timeout
-        await wait_until(lambda: all(w.is_closing() for w in writers), what="the client to hang up")
+        await eventually(lambda: all(w.is_closing() for w in writers), what="the client to hang up")
 
 
 async def test_a_flapping_nexus_widens_the_backoff_and_a_stable_connection_resets_it(
@@ -414,14 +414,14 @@ async def test_a_flapping_nexus_widens_the_backoff_and_a_stable_connection_reset
     # Every connection is dropped at once: the window must keep growing.
     fake_nexus.drop_after_register = True
     async with running(agent, make_settings(fake_nexus, backoff_reset_after_seconds=60)):
-        await wait_until(lambda: len(fake_nexus.sessions) >= 4, what="several short connections")
+        await eventually(lambda: len(fake_nexus.sessions) >= 4, what="several short connections")
         assert agent._link is not None
         assert agent._link.backoff.attempt >= 3
 
     fake_nexus.sessions.clear()
     agent = recording_agent([])
     async with running(agent, make_settings(fake_nexus, backoff_reset_after_seconds=0)):
-        await wait_until(lambda: len(fake_nexus.sessions) >= 4, what="several connections")
+        await eventually(lambda: len(fake_nexus.sessions) >= 4, what="several connections")
         assert agent._link is not None
         # Each connection counted as stable (threshold 0), so every retry starts from the base window.
         assert agent._link.backoff.attempt == 1
@@ -430,7 +430,7 @@ async def test_a_flapping_nexus_widens_the_backoff_and_a_stable_connection_reset
 async def test_serving_one_agent_twice_at_once_is_refused(fake_nexus: FakeNexus) -> None:
     agent = recording_agent([])
     async with running(agent, make_settings(fake_nexus)):
-        await wait_until(lambda: fake_nexus.live_session is not None, what="a connection")
+        await eventually(lambda: fake_nexus.live_session is not None, what="a connection")
         with pytest.raises(AgentError, match="already running"):
             await agent.serve(make_settings(fake_nexus))
     assert len(fake_nexus.sessions) == 1
@@ -448,11 +448,11 @@ async def test_a_second_stop_cancels_running_handlers_without_waiting_for_the_gr
         await asyncio.Event().wait()
 
     task = asyncio.create_task(agent.serve(make_settings(fake_nexus, shutdown_grace_seconds=60)))
-    await wait_until(lambda: fake_nexus.live_session is not None, what="a connection")
+    await eventually(lambda: fake_nexus.live_session is not None, what="a connection")
     await fake_nexus.queue("TASK_ASSIGNED", TASK)
     await asyncio.wait_for(started.wait(), 5)
     agent.stop()
-    await wait_until(lambda: "waiting up to 60 s" in caplog.text, what="the graceful wait to begin")
+    await eventually(lambda: "waiting up to 60 s" in caplog.text, what="the graceful wait to begin")
     agent.stop()
     await asyncio.wait_for(task, 5)  # not the 60 s grace period
     assert fake_nexus.acked_ids() == []

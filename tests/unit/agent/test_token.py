@@ -11,8 +11,7 @@ from pydantic import SecretStr
 
 from oblivion_agent import TokenError
 from oblivion_agent._token import TokenSource
-from tests.unit.agent.conftest import CLIENT_ID, CLIENT_SECRET
-from tests.unit.agent.fake_nexus import FakeNexus
+from tests.fakes.nexus import CLIENT_ID, CLIENT_SECRET, FakeNexus
 
 
 class FakeClock:

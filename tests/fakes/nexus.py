@@ -12,20 +12,26 @@ import asyncio
 import base64
 import itertools
 import json
+import secrets
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
 from aiohttp import WSMsgType, web
+from pydantic import SecretStr
 
+from oblivion_agent import AgentSettings
 from oblivion_agent.protocol import (
     SUBPROTOCOL,
     EventFrame,
     HeartbeatFrame,
     make_event,
 )
+
+CLIENT_ID = "wg-backend/ai-backend"
+# Characters that RFC 6749 §2.3.1 form-encoding changes, to prove the SDK encodes before Basic auth.
+CLIENT_SECRET = "s3cr:et+/=" + secrets.token_urlsafe(16)
 
 
 @dataclass
@@ -180,10 +186,16 @@ class FakeNexus:
                 await ws.send_str(HeartbeatFrame().model_dump_json())
 
 
-async def wait_until(condition: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> None:
-    """Poll ``condition`` until it is truthy, failing after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.01)
+def make_settings(nexus: FakeNexus, **overrides: Any) -> AgentSettings:
+    """Agent settings pointing at ``nexus`` with its credentials and quick backoff, plus ``overrides``."""
+    values: dict[str, Any] = {
+        "nexus_url": nexus.url,
+        "client_id": CLIENT_ID,
+        "client_secret": SecretStr(CLIENT_SECRET),
+        "backoff_base_seconds": 0.01,
+        "backoff_cap_seconds": 0.05,
+        "heartbeat_seconds": 5.0,
+        "shutdown_grace_seconds": 5.0,
+    }
+    values.update(overrides)
+    return AgentSettings(**values)
