@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.chart.conftest import CHART, objects_of, render_chart
+from tests.support.chart import CHART, objects_of, render_chart
 
 OBLIVION = Path(sys.executable).parent / "oblivion"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.chart.conftest import REPO
+from tests.support.chart import REPO
 
 DOCKERFILES = sorted((REPO / "docker").glob("*.Dockerfile"))
 

@@ -7,7 +7,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from tests.unit.chart.conftest import CHART, SCENARIOS, objects_of, render_chart, run_helm
+from tests.support.chart import CHART, SCENARIOS, objects_of, render_chart, run_helm
 
 # Objects that run to completion: probes make no sense for them.
 RUN_TO_COMPLETION = {"Job", "Pod"}

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from tests.unit.chart.conftest import CHART, REPO, objects_of, render_chart
+from tests.support.chart import CHART, REPO, objects_of, render_chart
 
 SYNC_HINT = "run `make chart-sync` to refresh the chart's copy"
 
