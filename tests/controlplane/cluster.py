@@ -29,6 +29,7 @@ import httpx
 import kopf
 import yaml
 
+from tests.controlplane.audit import AuditLog
 from tests.tools.k8s_binaries import kubectl_path
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -133,6 +134,7 @@ class Cluster:
         self._resources: dict[str, Resource] = {}
         self.operator_kubeconfig_path: pathlib.Path | None = None
         self._operator_token: str | None = None
+        self.audit: AuditLog | None = None  # the operator's requests, when the fixture audits them
 
     def ssl_context(self) -> ssl.SSLContext:
         """Verifies the API server's certificate against the cluster's CA (for other HTTP clients)."""

@@ -9,6 +9,7 @@ none of the previous test's custom resources or namespaces.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests.controlplane import process
-from tests.controlplane.cluster import Cluster
+from tests.controlplane.audit import AuditLog, apiserver_args
+from tests.controlplane.cluster import OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT, Cluster
 from tests.controlplane.process import REPO_ROOT
 
 CRDS_DIR = REPO_ROOT / "crds"
@@ -33,11 +35,23 @@ def install_crds(cluster: Cluster) -> None:
     cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
 
 
+OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_SERVICE_ACCOUNT}"
+
+
 @contextmanager
-def control_plane_cluster(workdir: Path) -> Iterator[Cluster]:
-    """A started control plane with the CRDs and the operator's identity (also for benchmarks)."""
-    with process.control_plane(workdir) as running:
+def control_plane_cluster(workdir: Path, *, audit_operator: bool = False) -> Iterator[Cluster]:
+    """A started control plane with the CRDs and the operator's identity (also for benchmarks).
+
+    With ``audit_operator`` the API server logs every request of the operator's ServiceAccount, read
+    through ``cluster.audit`` (tests check the ClusterRole with it; benchmarks leave it off).
+    """
+    args: tuple[str, ...] = ()
+    audit_path: Path | None = None
+    if audit_operator:
+        args, audit_path = apiserver_args(workdir, OPERATOR_USER)
+    with process.control_plane(workdir, apiserver_args=args) as running:
         cluster = Cluster(running.kubeconfig_path)
+        cluster.audit = AuditLog(audit_path) if audit_path is not None else None
         try:
             install_crds(cluster)
             cluster.bind_operator(OPERATOR_CLUSTERROLE, workdir)
@@ -50,12 +64,24 @@ def control_plane_cluster(workdir: Path) -> Iterator[Cluster]:
 def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """The session's control plane with the CRDs installed and the operator's identity bound."""
     workdir = tmp_path_factory.mktemp("controlplane")
-    with control_plane_cluster(workdir) as cluster:
+    with control_plane_cluster(workdir, audit_operator=True) as cluster:
         yield cluster
 
 
 @pytest.fixture
-def kube(control_plane: Cluster) -> Cluster:
-    """The control plane, emptied of what earlier tests made."""
+def kube(control_plane: Cluster) -> Iterator[Cluster]:
+    """The control plane, emptied of what earlier tests made. A test during which the API server
+    refused the operator anything (a verb missing from its ClusterRole) fails."""
     control_plane.reset(TEST_GROUPS)
-    return control_plane
+    assert control_plane.audit is not None
+    mark = control_plane.audit.mark()
+    yield control_plane
+    refused = control_plane.audit.refused(mark)
+    if refused:
+        counts = Counter(f"{r.grant[2]} {r.uri}" for r in refused)
+        lines = "\n".join(f"  {request} ({n}x)" for request, n in counts.most_common(20))
+        pytest.fail(
+            f"the API server refused the operator {len(refused)} request(s) (403); "
+            f"{OPERATOR_CLUSTERROLE} lacks a rule for:\n{lines}",
+            pytrace=False,
+        )
