@@ -10,8 +10,8 @@ from oblivion_operator.runner import build_registry, configure_kopf
 from oblivion_operator.settings import OperatorSettings
 from tests.controlplane import Cluster
 from tests.controlplane.operator_runner import run_operator
-from tests.integration.operator.conftest import NexusAdmin, not_ready_because, ready, start_operator
 from tests.secret_logs import SecretRegistry
+from tests.support.operator import NexusAdmin, not_ready_because, ready, start_operator
 
 WG = "agents-wg"
 NS = "wg-agents-wg"

@@ -15,7 +15,7 @@ import yaml
 from oblivion_operator.settings import OperatorSettings
 from tests.controlplane import Cluster
 from tests.fakes.slack import FakeSlack
-from tests.integration.operator.conftest import EXAMPLES, NexusAdmin, ready, start_operator
+from tests.support.operator import EXAMPLES, NexusAdmin, ready, start_operator
 from tests.tools.k8s_binaries import K8sBinariesError, kubectl_path
 
 WG, NS = "squad-backend", "wg-squad-backend"

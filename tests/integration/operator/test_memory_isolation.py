@@ -6,7 +6,7 @@ from typing import Any
 
 from oblivion_operator.settings import OperatorSettings
 from tests.controlplane import Cluster
-from tests.integration.operator.conftest import ready, start_operator
+from tests.support.operator import ready, start_operator
 
 
 def _workgroup(name: str, isolation: str) -> dict[str, Any]:

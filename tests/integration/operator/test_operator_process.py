@@ -14,8 +14,8 @@ import httpx
 
 from tests.controlplane import Cluster
 from tests.fakes.slack import FakeSlack
-from tests.integration.operator.conftest import ready
 from tests.secret_logs import SecretRegistry
+from tests.support.operator import ready
 from tests.support.servers import free_port
 
 

@@ -11,7 +11,7 @@ from oblivion_operator.runner import PEERING_NAME, build_registry, configure_kop
 from oblivion_operator.settings import OperatorSettings
 from tests.controlplane import Cluster
 from tests.controlplane.operator_runner import run_operator
-from tests.integration.operator.conftest import ready
+from tests.support.operator import ready
 
 PEERING_OBJECT = Path(__file__).resolve().parents[3] / "operator" / "deploy" / "peering.yaml"
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from oblivion_operator.settings import OperatorSettings
 from tests.controlplane import Cluster
-from tests.integration.operator.conftest import NexusAdmin, not_ready_because, ready, start_operator
 from tests.secret_logs import SecretRegistry
+from tests.support.operator import NexusAdmin, not_ready_because, ready, start_operator
 
 WG, NS = "tc-wg", "wg-tc-wg"
 

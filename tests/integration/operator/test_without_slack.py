@@ -8,7 +8,7 @@ from typing import Any
 from oblivion_operator.settings import OperatorSettings
 from tests.controlplane import Cluster
 from tests.fakes.slack import FakeSlack
-from tests.integration.operator.conftest import EXAMPLES, NexusAdmin, ready, start_operator
+from tests.support.operator import EXAMPLES, NexusAdmin, ready, start_operator
 
 WG, NS = "squad-backend", "wg-squad-backend"
 

@@ -9,7 +9,7 @@ from typing import Any
 from oblivion_operator.settings import OperatorSettings
 from tests.controlplane import Cluster
 from tests.fakes.slack import FakeSlack
-from tests.integration.operator.conftest import NexusAdmin, not_ready_because, ready, start_operator
+from tests.support.operator import NexusAdmin, not_ready_because, ready, start_operator
 
 
 def _workgroup(name: str, **spec: Any) -> dict[str, Any]:
