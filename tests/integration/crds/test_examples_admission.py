@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.controlplane import ApiError, Cluster
-from tests.unit.crd_schema import EXAMPLES_DIR, expected_error, load_manifests
+from tests.support.crd_schema import EXAMPLES_DIR, expected_error, load_manifests
 
 VALID = sorted(EXAMPLES_DIR.glob("*.yaml"))
 INVALID = sorted((EXAMPLES_DIR / "invalid").glob("*.yaml"))

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from oblivion_operator.crds import CRD_FILE_NAMES, CrdFilesError, load_crds, render_crd_stream
-from tests.unit.crd_schema import REPO_ROOT, crd_files
+from tests.support.crd_schema import REPO_ROOT, crd_files
 
 OBLIVION = Path(sys.executable).parent / "oblivion"
 

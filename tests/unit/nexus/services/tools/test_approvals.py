@@ -21,7 +21,7 @@ from oblivion_nexus.services.tools.approvals import (
     request_message,
 )
 
-FIXTURE = Path(__file__).resolve().parents[5] / "shared" / "fixtures" / "slack" / "interactivity"
+FIXTURE = Path(__file__).resolve().parents[6] / "shared" / "fixtures" / "slack" / "interactivity"
 REQUEST = ApprovalRequest(
     approval_id="apr_01HZX3",
     agent="backend-bot",

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from oblivion_operator.crds import CRD_FILE_NAMES
-from tests.unit.crd_schema import REPO_ROOT, crd_files, schema_nodes, structural_problems
+from tests.support.crd_schema import REPO_ROOT, crd_files, schema_nodes, structural_problems
 
 KINDS = {
     "Workgroup": ("workgroups", "Cluster", "wg"),
