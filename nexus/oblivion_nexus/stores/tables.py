@@ -6,19 +6,23 @@ credentials and task mappings in the database itself, so no orphan survives a cr
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -82,6 +86,10 @@ class Project(_Timestamps, Base):
     slack_channel_id: Mapped[str | None] = mapped_column(EXTERNAL_ID, index=True)
     status_map: Mapped[dict[str, Any]] = mapped_column(default=dict)
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The workgroup's ``memory.isolation``: ``Shared`` (the workgroup's collection, ``project_id`` as
+    # the tenant field) or ``PerProject`` (``collection``, the project's own, made by the operator).
+    memory_isolation: Mapped[str] = mapped_column(String(16), default="Shared", server_default="Shared")
+    collection: Mapped[str | None] = mapped_column(NAME)
 
 
 class Agent(_Timestamps, Base):
@@ -106,6 +114,10 @@ class Agent(_Timestamps, Base):
     allow_mentions: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The Agent's spec.tools: [{"credential": name, "actions": [patterns] | null}].
     tools: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list, server_default="[]")
+    # The Agent's spec.model ({"provider", "name", "endpoint", "credential"}); None: no model given.
+    model: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # The Agent's spec.budget ({"tokensPerTask", "tokensPerDay"}); {}: unlimited.
+    budget: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
 
 
 class AgentAlias(Base):
@@ -307,3 +319,52 @@ class ToolApproval(Base):
     slack_channel: Mapped[str | None] = mapped_column(EXTERNAL_ID)
     slack_ts: Mapped[str | None] = mapped_column(EXTERNAL_ID)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class ModelUsage(Base):
+    """One call through the model gateway: its tokens as the upstream reported them, and their cost.
+
+    Attributed to the agent, the task (when the call named one) and the UTC day; budgets and the
+    usage shown on tasks and in the Agent's status are sums of these rows. ``cost_usd`` is None for
+    a model without a price.
+    """
+
+    __tablename__ = "model_usage"
+    __table_args__ = (
+        Index("ix_model_usage_agent_id_day", "agent_id", "day"),
+        Index("ix_model_usage_workgroup_task_id", "workgroup", "task_id"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    day: Mapped[date] = mapped_column(Date)
+    workgroup: Mapped[str] = mapped_column(NAME, _workgroup_fk())
+    agent: Mapped[str] = mapped_column(NAME)
+    agent_id: Mapped[int] = mapped_column(Integer)
+    task_id: Mapped[str | None] = mapped_column(EXTERNAL_ID)
+    provider: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(256))
+    prompt_tokens: Mapped[int] = mapped_column(Integer)
+    completion_tokens: Mapped[int] = mapped_column(Integer)
+    cost_usd: Mapped[Decimal | None] = mapped_column(Numeric(18, 6))
+
+
+class MemoryBackfill(Base):
+    """A project's history being copied into the Memory Bank: one row a project, resumable.
+
+    ``progress`` holds the cursors (Slack's ``next_cursor``, the threads still to read, ClickUp's
+    page) and the counts shown to whoever asked; a worker holds the row through ``lease_until`` and
+    renews it, so a crashed worker's backfill is taken over where it stopped.
+    """
+
+    __tablename__ = "memory_backfills"
+    project_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    progress: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
