@@ -118,12 +118,46 @@ async def test_project_round_trip_and_delete(admin: httpx.AsyncClient) -> None:
     }
     created = await admin.put(f"/workgroups/{wg}/projects/payments", json=body)
     assert created.status_code == 201
-    assert created.json() == {"workgroup": wg, "name": "payments", **body}
+    shared = {"memoryIsolation": "Shared", "collection": None}  # the defaults: the workgroup's collection
+    assert created.json() == {"workgroup": wg, "name": "payments", **body, **shared}
     archived = await admin.put(f"/workgroups/{wg}/projects/payments", json={**body, "archived": True})
     assert archived.status_code == 200
     assert (await admin.get(f"/workgroups/{wg}/projects/payments")).json()["archived"] is True
     assert (await admin.delete(f"/workgroups/{wg}/projects/payments")).status_code == 204
     assert (await admin.get(f"/workgroups/{wg}/projects/payments")).status_code == 404
+
+
+async def test_a_per_project_collection_is_registered_and_cleared_by_a_switch_to_shared(
+    admin: httpx.AsyncClient,
+) -> None:
+    wg = await _workgroup(admin)
+    own = {"memoryIsolation": "PerProject", "collection": f"tenant_{wg}__search"}
+    created = await admin.put(f"/workgroups/{wg}/projects/search", json=own)
+    assert created.status_code == 201, created.text
+    assert {k: created.json()[k] for k in own} == own
+    switched = await admin.put(f"/workgroups/{wg}/projects/search", json={"memoryIsolation": "Shared"})
+    assert switched.status_code == 200
+    fetched = (await admin.get(f"/workgroups/{wg}/projects/search")).json()
+    assert (fetched["memoryIsolation"], fetched["collection"]) == ("Shared", None)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"memoryIsolation": "PerProject"}, "collection is required"),
+        ({"memoryIsolation": "Shared", "collection": "tenant_x__y"}, "collection is only for"),
+        ({"collection": "tenant_x__y"}, "collection is only for"),
+        ({"memoryIsolation": "perproject", "collection": "tenant_x__y"}, "PerProject"),
+    ],
+)
+async def test_a_collection_that_contradicts_the_isolation_is_refused(
+    admin: httpx.AsyncClient, body: dict[str, Any], message: str
+) -> None:
+    wg = await _workgroup(admin)
+    response = await admin.put(f"/workgroups/{wg}/projects/p1", json=body)
+    assert response.status_code == 422
+    assert message in str(response.json()["detail"])
+    assert (await admin.get(f"/workgroups/{wg}/projects/p1")).status_code == 404
 
 
 async def test_a_clickup_list_maps_to_one_project_only(admin: httpx.AsyncClient) -> None:
@@ -151,6 +185,8 @@ async def test_agent_round_trip_never_returns_the_secret(
         rateLimitPerMinute=20,
         iconEmoji=":robot_face:",
         tools=[{"credential": "github", "actions": ["issues.*", "pulls.get"]}, {"credential": "status-api"}],
+        model={"name": "gpt-4o-mini"},
+        budget={"tokensPerTask": 200_000},
     )
     created = await admin.put(f"/workgroups/{wg}/agents/reviewer", json=body)
     again = await admin.put(f"/workgroups/{wg}/agents/reviewer", json=body)
@@ -176,6 +212,8 @@ async def test_agent_round_trip_never_returns_the_secret(
             {"credential": "github", "actions": ["issues.*", "pulls.get"]},
             {"credential": "status-api", "actions": None},
         ],
+        "model": {"provider": "openai", "name": "gpt-4o-mini", "endpoint": None, "credential": None},
+        "budget": {"tokensPerTask": 200_000},
     }
 
 

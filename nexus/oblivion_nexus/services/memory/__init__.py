@@ -8,5 +8,19 @@ from __future__ import annotations
 
 from oblivion_nexus.services.memory.bank import MemoryBank, MemoryText
 from oblivion_nexus.services.memory.chunking import chunk_text
+from oblivion_nexus.services.memory.collections import (
+    ProjectCollection,
+    ProjectNotRegistered,
+    collection_for,
+    collections_of,
+)
 
-__all__ = ["MemoryBank", "MemoryText", "chunk_text"]
+__all__ = [
+    "MemoryBank",
+    "MemoryText",
+    "ProjectCollection",
+    "ProjectNotRegistered",
+    "chunk_text",
+    "collection_for",
+    "collections_of",
+]

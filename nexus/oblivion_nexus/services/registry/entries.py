@@ -200,6 +200,8 @@ def _project_view(row: t.Project | Row[Any]) -> ProjectView:
         slack_channel_id=row.slack_channel_id,
         status_map=row.status_map,
         archived=row.archived,
+        memory_isolation=row.memory_isolation,
+        collection=row.collection,
     )
 
 
@@ -264,6 +266,8 @@ async def _agent_record(session: AsyncSession, agent: t.Agent) -> AgentRecord:
         credential_generation=agent.credential_generation,
         allow_mentions=agent.allow_mentions,
         tools=tuple(agent.tools or ()),
+        model=agent.model or None,
+        budget=dict(agent.budget or {}),
     )
 
 
@@ -307,7 +311,9 @@ async def put_agent(
     """Upsert an agent; its client secret is hashed (scrypt, off the event loop) and then forgotten."""
     await require_workgroup(session, workgroup)
     secret_hash, generation = await _credentials(session, workgroup, name, spec)
-    values = spec.model_dump(exclude={"client_secret", "aliases", "projects"})
+    values = spec.model_dump(exclude={"client_secret", "aliases", "projects", "model", "budget"})
+    values["model"] = spec.model.model_dump(by_alias=True) if spec.model else None
+    values["budget"] = spec.budget.model_dump(by_alias=True, exclude_none=True)
     values["client_secret_hash"] = secret_hash
     values["credential_generation"] = generation
     stmt = insert(t.Agent).values(workgroup=workgroup, name=name, **values)

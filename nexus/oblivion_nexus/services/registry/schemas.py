@@ -12,9 +12,9 @@ input is a 422 naming the field and never a database error.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -24,6 +24,7 @@ from pydantic import (
     StringConstraints,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
 from sqlalchemy import ColumnElement, String
@@ -141,6 +142,22 @@ class ProjectSpec(_Request):
         default_factory=dict, description="Oblivion task state (TODO, IN_PROGRESS, …) → ClickUp status."
     )
     archived: bool = False
+    memory_isolation: Literal["Shared", "PerProject"] = Field(
+        default="Shared", description="The workgroup's memory.isolation when the operator registered it."
+    )
+    collection: Collection | None = Field(
+        default=None, description="The project's own Qdrant collection; required under PerProject only."
+    )
+
+    @model_validator(mode="after")
+    def _collection_matches_isolation(self) -> ProjectSpec:
+        if self.memory_isolation == "PerProject" and not self.collection:
+            raise ValueError("collection is required when memoryIsolation is PerProject")
+        if self.memory_isolation == "Shared" and self.collection:
+            raise ValueError(
+                "collection is only for memoryIsolation PerProject (a Shared project uses its workgroup's)"
+            )
+        return self
 
     @field_validator("status_map")
     @classmethod
@@ -165,6 +182,8 @@ class ProjectView(_Response):
     slack_channel_id: str | None
     status_map: dict[str, str]
     archived: bool
+    memory_isolation: str
+    collection: str | None
 
 
 CredentialName = Annotated[str, _max(t.Credential.__table__.c.name, min_length=1)]
@@ -198,6 +217,34 @@ class ApprovalSpec(_Request):
     timeout_seconds: int = Field(default=3600, ge=30, le=7 * 24 * 3600)
 
 
+ModelName = Annotated[str, _max(t.ModelUsage.__table__.c.model, min_length=1)]
+# A budget beyond a trillion tokens is no budget; the bound keeps sums within PostgreSQL's bigint.
+_MAX_TOKENS = 10**12
+
+
+class AgentModelSpec(_Request):
+    """The Agent's spec.model: the one model its calls through the model gateway go to."""
+
+    provider: Literal["openai", "anthropic", "openai-compatible"] = "openai"
+    name: ModelName
+    endpoint: Url | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s]+$",
+        description="openai-compatible: the server's base URL (it picks the workgroup credential with "
+        "that baseUrl, or is called without a key when none has it).",
+    )
+    credential: CredentialName | None = Field(
+        default=None, description="The model credential to use; omitted: the workgroup's one of the type."
+    )
+
+
+class AgentBudgetSpec(_Request):
+    """The Agent's spec.budget: tokens (prompt plus completion) it may spend; omitted: no limit."""
+
+    tokens_per_task: int | None = Field(default=None, ge=1, le=_MAX_TOKENS)
+    tokens_per_day: int | None = Field(default=None, ge=1, le=_MAX_TOKENS)
+
+
 class AgentSpec(_Request):
     display_name: DisplayName | None = None
     client_id: ClientId
@@ -217,6 +264,8 @@ class AgentSpec(_Request):
         "off, its text is escaped and shows literally.",
     )
     tools: list[AgentToolSpec] = Field(default_factory=list, max_length=64)
+    model: AgentModelSpec | None = Field(default=None, description="Omitted: the agent may call no model.")
+    budget: AgentBudgetSpec = Field(default_factory=AgentBudgetSpec)
 
     @field_validator("aliases")
     @classmethod
@@ -260,6 +309,8 @@ class AgentRecord:
     credential_generation: int = 1  # tokens carry it; see ``auth.revocation``
     allow_mentions: bool = False
     tools: tuple[dict[str, Any], ...] = ()  # [{"credential": name, "actions": [...] | None}]
+    model: dict[str, Any] | None = None  # {"provider", "name", "endpoint", "credential"}
+    budget: dict[str, Any] = field(default_factory=dict)  # {"tokensPerTask", "tokensPerDay"}
 
 
 class AgentView(_Response):
@@ -276,6 +327,8 @@ class AgentView(_Response):
     disabled: bool
     allow_mentions: bool
     tools: list[dict[str, Any]]
+    model: dict[str, Any] | None = None
+    budget: dict[str, Any] = Field(default_factory=dict)
 
     @classmethod
     def of(cls, record: AgentRecord) -> AgentView:
@@ -293,6 +346,8 @@ class AgentView(_Response):
             disabled=record.disabled,
             allow_mentions=record.allow_mentions,
             tools=list(record.tools),
+            model=record.model,
+            budget=record.budget,
         )
 
 
