@@ -14,7 +14,6 @@ import secrets
 import signal
 import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +28,7 @@ from oblivion_nexus.services.taskflow.signatures import sign_clickup_body
 from tests.security.shared_nexus import security_env, security_nexus
 from tests.support.nexus import NexusProcess
 from tests.support.processes import oblivion_executable
+from tests.support.waiting import eventually_sync
 
 DEADLINE_SECONDS = 20.0
 
@@ -58,13 +58,12 @@ def worker_process(env: dict[str, str]) -> Iterator[Path]:
 
 
 def wait_for_text(path: Path, needle: str) -> None:
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while needle not in path.read_text(errors="replace"):
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"{path} never mentioned {needle!r}:\n{path.read_text(errors='replace')[-3000:]}"
-            )
-        time.sleep(0.05)  # polling interval of a wait with a deadline
+    eventually_sync(
+        lambda: needle in path.read_text(errors="replace"),
+        timeout=DEADLINE_SECONDS,
+        what=f"{path} to mention {needle!r}",
+        context=lambda: path.read_text(errors="replace")[-3000:],
+    )
 
 
 @pytest.fixture(scope="module")

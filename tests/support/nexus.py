@@ -35,7 +35,7 @@ from oblivion_nexus.settings import NexusSettings, load_settings
 from oblivion_nexus.stores.db import alembic_config
 from tests.support.processes import STARTUP_SECONDS, Proc, oblivion_executable, run_oblivion
 from tests.support.servers import bound_socket, free_port, serving_asgi
-from tests.support.waiting import WaitTimeout, eventually_sync
+from tests.support.waiting import eventually_sync
 
 
 def nexus_settings(env: Mapping[str, str], **overrides: object) -> NexusSettings:
@@ -148,15 +148,13 @@ def nexus_process(
     )
     try:
         if ready:
-            try:
-                eventually_sync(
-                    lambda: _healthy(handle.url),
-                    timeout=STARTUP_SECONDS,
-                    what="oblivion nexus serve to answer /healthz",
-                    watch=[proc],
-                )
-            except WaitTimeout as e:
-                raise WaitTimeout(f"{e}\n{proc.output(4000)}") from None
+            eventually_sync(
+                lambda: _healthy(handle.url),
+                timeout=STARTUP_SECONDS,
+                what="oblivion nexus serve to answer /healthz",
+                watch=[proc],
+                context=lambda: proc.output(4000),
+            )
         yield handle
     finally:
         proc.stop()

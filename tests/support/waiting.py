@@ -36,10 +36,18 @@ class Watched(Protocol):
 class _Wait:
     """One wait's deadline, pace and failure message, shared by the async and the blocking form."""
 
-    def __init__(self, timeout: float, interval: float, what: str, watch: Iterable[Watched]) -> None:
+    def __init__(
+        self,
+        timeout: float,
+        interval: float,
+        what: str,
+        watch: Iterable[Watched],
+        context: Callable[[], str] | None,
+    ) -> None:
         self.timeout = timeout
         self.what = what
         self.watch = list(watch)
+        self.context = context
         self.deadline = time.monotonic() + timeout
         self.interval = min(FIRST_INTERVAL, interval)
         self.max_interval = interval
@@ -50,7 +58,10 @@ class _Wait:
             if not dependency.alive:
                 raise WaitTimeout(f"gave up waiting for {self.what}: {dependency.exit_report()}")
         if time.monotonic() > self.deadline:
-            raise WaitTimeout(f"timed out after {self.timeout} s waiting for {self.what}{_last(last)}")
+            context = f"\n{self.context()}" if self.context is not None else ""
+            raise WaitTimeout(
+                f"timed out after {self.timeout} s waiting for {self.what}{_last(last)}{context}"
+            )
         pause, self.interval = self.interval, min(self.interval * 2, self.max_interval)
         return pause
 
@@ -70,11 +81,13 @@ async def eventually(
     what: str = "condition",
     interval: float = 0.05,
     watch: Iterable[Watched] = (),
+    context: Callable[[], str] | None = None,
 ) -> Any:
     """Poll ``check()`` (sync or async) until it returns something truthy and return that; raise
     :class:`WaitTimeout` naming ``what`` after ``timeout`` seconds or once a ``watch``-ed dependency died.
-    The event loop keeps running between looks, so servers in the test's loop keep answering."""
-    wait = _Wait(timeout, interval, what, watch)
+    ``context()`` is added to a timeout's message (e.g. the end of a log). The event loop keeps
+    running between looks, so servers in the test's loop keep answering."""
+    wait = _Wait(timeout, interval, what, watch, context)
     while True:
         result = check()
         if inspect.isawaitable(result):
@@ -91,9 +104,10 @@ def eventually_sync(
     what: str = "condition",
     interval: float = 0.05,
     watch: Iterable[Watched] = (),
+    context: Callable[[], str] | None = None,
 ) -> Any:
     """:func:`eventually` for synchronous tests, fixtures and scripts (blocks the calling thread)."""
-    wait = _Wait(timeout, interval, what, watch)
+    wait = _Wait(timeout, interval, what, watch, context)
     while True:
         result = check()
         if result:
