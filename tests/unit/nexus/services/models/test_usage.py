@@ -7,14 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from oblivion_nexus.services.models.usage import (
-    Budget,
-    PriceTableError,
-    check_budget,
-    cost,
-    parse_price_table,
-    utc_day,
-)
+from oblivion_nexus.pricing import PriceTableError, parse_price_table
+from oblivion_nexus.services.models.usage import Budget, check_budget, cost, utc_day
 
 NOON = dt.datetime(2026, 12, 7, 12, 0, tzinfo=dt.UTC)
 
