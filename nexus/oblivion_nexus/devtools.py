@@ -217,16 +217,22 @@ def _report_outcome(nexus_url: str, admin_token: str, task_id: str, wait_seconds
                 f"Nexus did not tell the task's outcome: HTTP {answer.status_code} {answer.text[:200]}"
             )
         found = answer.json()
-        if found["outcome"] == "tracked":
+        # Tracked comes first, the thread a moment later: wait for it while the deadline allows.
+        if found["outcome"] == "tracked" and (found["threadTs"] or time.monotonic() > deadline):
             agents = ", ".join(found["agents"]) or "none yet"
+            thread = (
+                f"Slack thread {found['threadTs']} in channel {found['slackChannelId']}"
+                if found["threadTs"]
+                else "no Slack thread yet (the worker's log says why; is OBLIVION_SLACK_BOT_TOKEN set?)"
+            )
             typer.echo(
-                f"task {task_id} is tracked in {found['workgroup']}/{found['project']}: Slack thread "
-                f"{found['threadTs']} in channel {found['slackChannelId']}, agents: {agents}"
+                f"task {task_id} is tracked in {found['workgroup']}/{found['project']}: {thread}, "
+                f"agents: {agents}"
             )
             return
         if found["outcome"] == "ignored":
             raise _fail(f"task {task_id} was ignored: {found['explanation']}", EXIT_IGNORED)
-        if time.monotonic() > deadline:
+        if found["outcome"] != "tracked" and time.monotonic() > deadline:
             raise _fail(
                 f"the worker did not decide about task {task_id} within {wait_seconds:.0f} s: is "
                 "`oblivion nexus worker` (or `oblivion dev`) running against this Nexus?",

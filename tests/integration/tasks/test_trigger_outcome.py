@@ -69,6 +69,7 @@ async def test_a_task_summoning_a_registered_alias_is_reported_tracked(world: Ta
     assert code == 0, out
     assert "is tracked in" in out
     assert "agents: ai-backend" in out
+    assert f"Slack thread {world.slack.messages(world.channel)[-1]['ts']} in channel" in out, out
 
 
 async def test_without_an_admin_token_the_trigger_says_how_to_see_the_outcome(world: TaskWorld) -> None:
