@@ -1,8 +1,9 @@
 """The Nexus ASGI application: ``create_app(settings)`` wires routes to clients made once per process.
 
 The lifespan opens the clients shared with the worker (``open_resources``: PostgreSQL, Redis, Slack,
-ClickUp, the webhook queue, the tools' HTTP pool), which refuses a database whose schema is not the
-one this code was written for, then runs the delivery hub and the Tool Gateway until shutdown.
+ClickUp, the webhook queue, the tools' and the models' HTTP pools), which refuses a database whose
+schema is not the one this code was written for, then runs the delivery hub, the Tool Gateway and the
+model gateway until shutdown.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from oblivion_nexus.api import (
     agent_events,
     gateway,
     health,
+    llm,
     mcp,
     metrics,
     oauth,
@@ -31,9 +33,10 @@ from oblivion_nexus.api import (
 )
 from oblivion_nexus.api.body_limits import BodyLimitMiddleware, BodyLimits
 from oblivion_nexus.api.errors import install_error_handlers
-from oblivion_nexus.observability import DeliveryMetrics
+from oblivion_nexus.observability import DeliveryMetrics, ModelMetrics
 from oblivion_nexus.resources import open_resources
 from oblivion_nexus.services.gateway.hub import delivery_lifespan
+from oblivion_nexus.services.llm import ModelGateway
 from oblivion_nexus.services.tools.audit_log import ToolAuditLog
 from oblivion_nexus.services.tools.gateway import ToolGateway
 from oblivion_nexus.services.tools.http_tool import HttpTool
@@ -83,6 +86,10 @@ def create_app(settings: NexusSettings, *, delivery_metrics: DeliveryMetrics | N
                 http_tool=HttpTool(resources.tool_http, timeout=settings.tools.timeout_seconds),
             )
             app.state.tools.deliver = hub.enqueue
+            assert resources.model_http is not None  # as tool_http
+            app.state.models = ModelGateway(
+                resources, ModelMetrics.of(hub.metrics.registry), resources.model_http
+            )
             sweeper = asyncio.create_task(
                 _sweep_approvals(app.state.tools, settings.tools.approval_sweep_seconds)
             )
@@ -91,6 +98,7 @@ def create_app(settings: NexusSettings, *, delivery_metrics: DeliveryMetrics | N
                 async with mcp_sessions.run():
                     yield
             finally:
+                await app.state.models.aclose()
                 sweeper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sweeper
@@ -115,6 +123,7 @@ def create_app(settings: NexusSettings, *, delivery_metrics: DeliveryMetrics | N
         webhooks,
         tasks,
         tools,
+        llm,
     ):
         app.include_router(module.router)
     mcp_sessions = mcp.install(app, version=_version(), max_body_bytes=settings.http.agent_max_body_bytes)

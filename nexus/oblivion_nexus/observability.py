@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -77,6 +78,47 @@ class DeliveryMetrics:
             "Time from queueing an event to sending it to an agent.",
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
+        )
+
+
+class ModelMetrics:
+    """Counters of the model gateway, registered in the app's registry beside the delivery metrics.
+
+    Labelled by workgroup, agent and model: a few dozen agents with one model each stay a few
+    dozen series. :meth:`of` gives the one set of a registry (an app and a worker of ``oblivion dev``
+    share theirs).
+    """
+
+    _of_registry: weakref.WeakKeyDictionary[CollectorRegistry, ModelMetrics] = weakref.WeakKeyDictionary()
+
+    @classmethod
+    def of(cls, registry: CollectorRegistry) -> ModelMetrics:
+        metrics = cls._of_registry.get(registry)
+        if metrics is None:
+            metrics = cls._of_registry[registry] = cls(registry)
+        return metrics
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        labels = ("workgroup", "agent", "model")
+        self.tokens = Counter(
+            "oblivion_model_tokens",
+            "Tokens of model calls through the gateway, as the upstream counted them (kind: prompt or "
+            "completion).",
+            (*labels, "kind"),
+            registry=registry,
+        )
+        self.cost = Counter(
+            "oblivion_model_cost_usd",
+            "US$ spent on model calls through the gateway, from the price table (unpriced models add 0).",
+            labels,
+            registry=registry,
+        )
+        self.calls = Counter(
+            "oblivion_model_calls",
+            "Model calls through the gateway by outcome: ok, upstream_error, rate_limited, "
+            "over_budget, refused.",
+            (*labels, "outcome"),
+            registry=registry,
         )
 
 

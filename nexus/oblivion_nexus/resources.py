@@ -40,6 +40,8 @@ class Resources:
     webhook_queue: WebhookQueue | None = None
     # Upstream calls of tools; None only where a test builds a partial set.
     tool_http: httpx.AsyncClient | None = None
+    # Calls of model providers (the gateway's pool; it carries no credential); None as above.
+    model_http: httpx.AsyncClient | None = None
 
 
 def slack_client(settings: NexusSettings) -> SlackClient | None:
@@ -61,6 +63,18 @@ def webhook_queue(settings: NexusSettings) -> WebhookQueue:
             attempts=settings.queue.attempts,
             enqueue_timeout=settings.queue.enqueue_timeout_seconds,
         )
+    )
+
+
+def model_client(settings: NexusSettings) -> httpx.AsyncClient:
+    """The model gateway's pool: one for every agent and provider, following no redirect (a key is
+    sent only to the URL its credential names). Connecting is quick or failed; reading may take as
+    long as a completion does."""
+    limits = settings.models.max_connections
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.models.timeout_seconds, connect=10.0),
+        limits=httpx.Limits(max_connections=limits, max_keepalive_connections=limits),
+        follow_redirects=False,
     )
 
 
@@ -88,6 +102,8 @@ async def open_resources(settings: NexusSettings) -> AsyncIterator[Resources]:
         # Upstream calls of tools: the tools decide about redirects, the client follows none.
         tool_http = httpx.AsyncClient(timeout=settings.tools.timeout_seconds, follow_redirects=False)
         opened.push_async_callback(tool_http.aclose)
+        model_http = model_client(settings)
+        opened.push_async_callback(model_http.aclose)
         await require_schema_at_head(engine)
         yield Resources(
             settings=settings,
@@ -99,4 +115,5 @@ async def open_resources(settings: NexusSettings) -> AsyncIterator[Resources]:
             clickup=clickup,
             webhook_queue=queue,
             tool_http=tool_http,
+            model_http=model_http,
         )

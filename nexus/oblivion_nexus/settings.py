@@ -17,6 +17,7 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from oblivion_nexus.errors import NexusError
+from oblivion_nexus.pricing import parse_price_table
 from oblivion_nexus.stores.crypto import CryptoError, MasterKeys
 from oblivion_settings import describe_invalid_settings
 
@@ -458,6 +459,50 @@ class ToolSettings(Section):
     )
 
 
+class ModelSettings(Section):
+    """The model gateway: prices of models, where the providers are, how long a call may take."""
+
+    prices: str = Field(
+        default="",
+        validation_alias="OBLIVION_MODEL_PRICES",
+        description="US$ per million input/output tokens by model, e.g. "
+        "`gpt-4o-mini=0.15/0.60,claude-sonnet-4=3/15`; a model not listed costs 0 and is counted as "
+        "unpriced.",
+    )
+    openai_url: str = Field(
+        default="https://api.openai.com/v1",
+        pattern=r"^https?://[^\s]+$",
+        validation_alias="OBLIVION_MODEL_OPENAI_URL",
+        description="Base URL of OpenAI's API, for `openai` credentials without a `baseUrl`.",
+    )
+    anthropic_url: str = Field(
+        default="https://api.anthropic.com/v1",
+        pattern=r"^https?://[^\s]+$",
+        validation_alias="OBLIVION_MODEL_ANTHROPIC_URL",
+        description="Base URL of Anthropic's API, for `anthropic` credentials without a `baseUrl`.",
+    )
+    timeout_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        le=3600,
+        validation_alias="OBLIVION_MODEL_TIMEOUT_SECONDS",
+        description="How long one model call may take (a long completion streams for minutes).",
+    )
+    max_connections: int = Field(
+        default=200,
+        ge=1,
+        le=10_000,
+        validation_alias="OBLIVION_MODEL_MAX_CONNECTIONS",
+        description="Connections the gateway keeps to model providers, all agents together.",
+    )
+
+    @field_validator("prices")
+    @classmethod
+    def _parses(cls, v: str) -> str:
+        parse_price_table(v)  # a malformed entry is named (never a secret: prices only)
+        return v
+
+
 class SectionedSettings(BaseModel):
     """Settings made of sections, read from one flat mapping of variables."""
 
@@ -503,6 +548,7 @@ class NexusSettings(SectionedSettings):
     clickup: ClickUpSettings = Field(default_factory=ClickUpSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
     tools: ToolSettings = Field(default_factory=ToolSettings)
+    models: ModelSettings = Field(default_factory=ModelSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
 

@@ -22,9 +22,11 @@ The worlds of the integration suites (each built by its folder's fixtures):
 - ``taskflow``: ``FlowStack`` (Nexus with the fake Slack and ClickUp), ``register_team``, ``settle``.
 - ``gateway``: Nexus replicas and WebSocket agents; also a pytest plugin (``tests/conftest.py``)
   providing ``hub_resources``, ``nexus_factory`` and ``nexus``.
-- ``agent_tasks``: ``TaskWorld``, tracked tasks assigned to agents.
+- ``agent_tasks``: ``TaskWorld`` (``task_world`` builds one), tracked tasks assigned to agents.
 - ``agent_runtime``: ``RuntimeAgent``, an agent as the SDK and ``oblivion agent run`` reach Nexus.
 - ``tool_gateway``: ``ToolWorld``, the fake GitHub behind a credential, approvals clicked in Slack.
+- ``model_gateway``: model credentials on the fake model APIs, agents given a model, their calls
+  (plain and streamed) and their usage as the operator reads it.
 - ``operator``: ``start_operator``, ``NexusAdmin``, the ``Ready`` condition checks.
 - ``chart``: ``render_chart`` and the chart's scenarios; ``crd_schema``: the CRDs' schemas and examples.
 

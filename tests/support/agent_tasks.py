@@ -8,6 +8,11 @@ channel, the mapping and the agents assigned to it in PostgreSQL. The ``world`` 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import secrets
+import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +23,7 @@ from oblivion_nexus.stores import tables as t
 from tests.fakes.clickup import FakeClickUp
 from tests.fakes.slack import FakeSlack
 from tests.secret_logs import SecretRegistry
-from tests.support.nexus import RunningNexus
+from tests.support.nexus import RunningNexus, migrate_database, nexus_settings, running_nexus
 from tests.support.registry import RegisteredAgent, register_agent
 
 STATUS_MAP = {"TODO": "to do", "IN_PROGRESS": "in progress", "BLOCKED_ON_HUMAN": "review", "DONE": "complete"}
@@ -104,3 +109,45 @@ class TaskWorld:
                 )
         finally:
             engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def task_world(
+    nexus_env: dict[str, str],
+    slack: FakeSlack,
+    clickup: FakeClickUp,
+    secret_registry: SecretRegistry,
+    **settings: object,
+) -> AsyncIterator[TaskWorld]:
+    """A running Nexus on the fakes with a workgroup and a project whose channel the bot is in;
+    ``settings`` override Nexus settings by variable name without the prefix."""
+    webhook_secret = secrets.token_hex(32)
+    secret_registry.add(webhook_secret)
+    nexus = nexus_settings(
+        nexus_env,
+        slack_bot_token=slack.bot_token,
+        slack_api_url=slack.url + "/api/",
+        clickup_token=clickup.token,
+        clickup_api_url=clickup.url,
+        agent_mute_seconds=MUTE_SECONDS,
+        clickup_webhook_secret=webhook_secret,
+        **settings,
+    )
+    await asyncio.to_thread(migrate_database, nexus.database.url)
+    channel = slack.add_channel(f"proj-{uuid.uuid4().hex[:8]}", bot_is_member=True)["id"]
+    workgroup, project, list_id = (
+        f"wg-{uuid.uuid4().hex[:8]}",
+        "auth-refactor",
+        str(900_000 + secrets.randbelow(99_999)),
+    )
+    async with running_nexus(nexus) as running:
+        world = TaskWorld(running, slack, clickup, secret_registry, workgroup, project, channel, list_id)
+        async with world.admin() as admin:
+            r = await admin.put(f"/internal/v1/workgroups/{workgroup}", json={})
+            assert r.status_code == 201, r.text
+            r = await admin.put(
+                f"/internal/v1/workgroups/{workgroup}/projects/{project}",
+                json={"clickupListId": list_id, "slackChannelId": channel, "statusMap": STATUS_MAP},
+            )
+            assert r.status_code == 201, r.text
+        yield world

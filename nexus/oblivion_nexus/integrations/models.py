@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
@@ -47,12 +47,15 @@ class ModelError(IntegrationError):
         *,
         error_type: str = "upstream_error",
         retry_after: float | None = None,
+        upstream_status: int | None = None,
     ):
         super().__init__(f"model upstream failed with HTTP {status}: {message}")
         self.status = status
         self.message = message
         self.error_type = error_type
         self.retry_after = retry_after
+        # What the provider answered (None when it could not be reached or its answer was not JSON).
+        self.upstream_status = upstream_status
 
     def as_openai_error(self) -> dict[str, Any]:
         return {
@@ -79,7 +82,7 @@ class Usage:
 class ProviderConfig:
     kind: ProviderKind
     base_url: str
-    api_key: str
+    api_key: str = field(repr=False)  # empty: a server that takes no key (a local vLLM or Ollama)
     # Azure OpenAI sends the key as `api-key`, most others as `Authorization: Bearer`.
     key_header: str = "Authorization"
     extra_headers: tuple[tuple[str, str], ...] = ()
@@ -93,6 +96,12 @@ def _retry_after(response: httpx.Response) -> float:
 
 
 def _upstream_error(response: httpx.Response, body: Any) -> ModelError:
+    error = _upstream_error_for(response, body)
+    error.upstream_status = response.status_code
+    return error
+
+
+def _upstream_error_for(response: httpx.Response, body: Any) -> ModelError:
     status = response.status_code
     error = body.get("error") if isinstance(body, dict) else None
     message = str(error.get("message")) if isinstance(error, dict) else response.reason_phrase or "error"
@@ -105,8 +114,12 @@ def _upstream_error(response: httpx.Response, body: Any) -> ModelError:
         )
     if status in (401, 403):
         # The agent's request was fine; Nexus's credential was not. The agent cannot fix that.
+        # Its message is not passed on: providers quote part of the key they refused.
         return ModelError(
-            502, f"the model provider refused Nexus's credential: {message}", error_type="upstream_auth"
+            502,
+            f"the model provider refused Nexus's credential (HTTP {status}); a platform team must fix "
+            "the workgroup's model credential",
+            error_type="upstream_auth",
         )
     return ModelError(status if 400 <= status < 500 else 502, message, error_type=error_type)
 
@@ -154,6 +167,10 @@ class ModelProvider:
 
     def _headers(self) -> dict[str, str]:
         headers = dict(self.config.extra_headers)
+        if not self.config.api_key:
+            if self.config.kind == "anthropic":
+                headers["anthropic-version"] = ANTHROPIC_VERSION
+            return headers
         if self.config.kind == "anthropic":
             headers.update({"x-api-key": self.config.api_key, "anthropic-version": ANTHROPIC_VERSION})
         elif self.config.key_header.lower() == "authorization":

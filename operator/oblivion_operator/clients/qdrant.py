@@ -16,13 +16,22 @@ from oblivion_operator.errors import ExternalError
 logger = logging.getLogger(__name__)
 SYSTEM = "Qdrant"
 
-# Fields Nexus filters searches on; keyword for ids, float for the message time (epoch seconds).
-PAYLOAD_INDEXES: dict[str, models.PayloadSchemaType] = {
-    "project_id": models.PayloadSchemaType.KEYWORD,
+# The layout Nexus's Memory Bank writes and searches (its stores/vectors/base.py; the operator cannot
+# import Nexus, so tests/integration/memory/test_operator_collections.py holds the two together): a
+# named dense vector, a sparse keyword vector weighted by IDF, and the payload indexes searches filter
+# on, project_id being the tenant field (Qdrant's multitenancy guide: ``is_tenant``).
+DENSE_VECTOR = "dense"
+KEYWORD_VECTOR = "keywords"
+TENANT_INDEX = models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True)
+PAYLOAD_INDEXES: dict[str, models.PayloadSchemaType | models.KeywordIndexParams] = {
+    "project_id": TENANT_INDEX,
     "task_id": models.PayloadSchemaType.KEYWORD,
     "thread_ts": models.PayloadSchemaType.KEYWORD,
     "author": models.PayloadSchemaType.KEYWORD,
+    "kind": models.PayloadSchemaType.KEYWORD,
+    "source_id": models.PayloadSchemaType.KEYWORD,
     "timestamp": models.PayloadSchemaType.FLOAT,
+    "chunk": models.PayloadSchemaType.INTEGER,
 }
 
 
@@ -65,24 +74,48 @@ class QdrantStore:
             raise ExternalError(SYSTEM, f"checking collection {name} failed: {e}") from e
 
     async def describe(self, name: str) -> tuple[int, str]:
-        """The collection's vector size and distance (the embedded store reports no payload indexes)."""
+        """The collection's dense vector size and distance (the embedded store reports no payload
+        indexes); a collection in another layout is an error naming it."""
         try:
             info = await self._client.get_collection(name)
         except Exception as e:
             raise ExternalError(SYSTEM, f"reading collection {name} failed: {e}") from e
         vectors = info.config.params.vectors
-        if not isinstance(vectors, models.VectorParams):
-            raise ExternalError(SYSTEM, f"collection {name} has named vectors, not the one Oblivion makes")
-        return vectors.size, str(vectors.distance.value)
+        sparse = info.config.params.sparse_vectors or {}
+        if not isinstance(vectors, dict) or DENSE_VECTOR not in vectors or KEYWORD_VECTOR not in sparse:
+            raise ExternalError(
+                SYSTEM,
+                f"collection {name} lacks the named vectors {DENSE_VECTOR!r} and {KEYWORD_VECTOR!r} "
+                "(sparse) that the Memory Bank writes",
+            )
+        return vectors[DENSE_VECTOR].size, str(vectors[DENSE_VECTOR].distance.value)
 
     async def ensure_collection(self, name: str, vector_size: int) -> bool:
-        """Create the collection and its payload indexes unless it exists; True when it was created."""
+        """Create the collection and its payload indexes unless it exists; True when it was created.
+
+        A collection an earlier operator made (one unnamed vector) is made again in the Memory Bank's
+        layout while it is empty, as it is (nothing wrote to it then); one with points is left alone
+        and reported."""
         try:
+            if await self._client.collection_exists(name) and await self._legacy_layout(name):
+                if (await self._client.count(name, exact=True)).count:
+                    raise ExternalError(
+                        SYSTEM,
+                        f"collection {name} has points in an earlier operator's single-vector layout; "
+                        "move them out (or drop it) so it can be made in the Memory Bank's",
+                    )
+                await self._client.delete_collection(name)
+                logger.info("collection %s was in an earlier operator's layout; making it again", name)
             created = False
             if not await self._client.collection_exists(name):
                 created = await self._client.create_collection(
                     name,
-                    vectors_config=models.VectorParams(size=vector_size, distance=models.Distance.COSINE),
+                    vectors_config={
+                        DENSE_VECTOR: models.VectorParams(size=vector_size, distance=models.Distance.COSINE)
+                    },
+                    sparse_vectors_config={
+                        KEYWORD_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)
+                    },
                 )
             with warnings.catch_warnings():
                 # the embedded store keeps but does not use payload indexes, and says so in a warning
@@ -92,8 +125,14 @@ class QdrantStore:
                 for field, schema in PAYLOAD_INDEXES.items():
                     await self._client.create_payload_index(name, field, field_schema=schema)
             return created
+        except ExternalError:
+            raise
         except Exception as e:
             raise ExternalError(SYSTEM, f"creating collection {name} failed: {e}") from e
+
+    async def _legacy_layout(self, name: str) -> bool:
+        info = await self._client.get_collection(name)
+        return isinstance(info.config.params.vectors, models.VectorParams)
 
     async def drop_collection(self, name: str) -> None:
         try:

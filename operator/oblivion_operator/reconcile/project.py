@@ -24,6 +24,17 @@ async def reconcile_project(ctx: OperatorContext, body: Any, logger: Any) -> dic
     channel_id, channel_condition = await ctx.reconcile_channel(
         spec.slack, f"proj-{name}", status, logger, archived=over
     )
+    isolation = await _memory_isolation(ctx, workgroup)
+    collection = None
+    if isolation == "PerProject":
+        # an archived project keeps its collection: its memory stays searchable
+        collection = project_collection_name(workgroup, name)
+        if await ctx.qdrant.ensure_collection(collection, ctx.settings.embedding_size):
+            if status.get("collection") == collection:
+                logger.warning(f"Qdrant collection {collection} had been dropped; created it again (empty)")
+            else:
+                logger.info(f"Created Qdrant collection {collection}")
+    # Nexus writes the project's memory to the collection registered here (made before it is named).
     await ctx.nexus.put_project(
         workgroup,
         name,
@@ -33,17 +44,10 @@ async def reconcile_project(ctx: OperatorContext, body: Any, logger: Any) -> dic
             "slackChannelId": channel_id,
             "statusMap": dict(spec.clickup.status_map),
             "archived": over,
+            "memoryIsolation": isolation,
+            "collection": collection,
         },
     )
-    collection = None
-    if await _memory_isolation(ctx, workgroup) == "PerProject":
-        # an archived project keeps its collection: its memory stays searchable
-        collection = project_collection_name(workgroup, name)
-        if await ctx.qdrant.ensure_collection(collection, ctx.settings.embedding_size):
-            if status.get("collection") == collection:
-                logger.warning(f"Qdrant collection {collection} had been dropped; created it again (empty)")
-            else:
-                logger.info(f"Created Qdrant collection {collection}")
     phase = "Archived" if over else "Active"
     if status.get("phase") != phase:
         logger.info(f"Project {namespace}/{name} is {phase}")

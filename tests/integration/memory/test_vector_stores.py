@@ -28,6 +28,7 @@ from oblivion_nexus.stores.vectors import (
 )
 from oblivion_nexus.stores.vectors.edge import EmbeddedVectorStore
 from oblivion_nexus.stores.vectors.server import QdrantVectorStore
+from oblivion_operator.clients.qdrant import QdrantStore
 
 DIM = 8
 COLLECTION = "tenant_backend"
@@ -204,3 +205,29 @@ async def test_a_collection_in_the_operators_single_vector_layout_is_named_as_su
     with pytest.raises(CollectionLayoutError, match="lacks the named vectors 'dense'"):
         await store.ensure_collection("tenant_old", DIM)
     await store.aclose()
+
+
+async def test_a_collection_the_operator_made_is_written_and_searched_by_the_server_store(
+    tmp_path: Path,
+) -> None:
+    # The operator owns collections on a Qdrant server and Nexus writes them: both layouts must agree.
+    path = str(tmp_path / "qdrant")
+    operator = QdrantStore(path=path)
+    assert await operator.ensure_collection(COLLECTION, DIM) is True
+    await operator.aclose()
+    store = QdrantVectorStore(AsyncQdrantClient(path=path))
+    try:
+        assert await store.ensure_collection(COLLECTION, DIM) is False  # accepted as it is
+        await store.upsert(
+            COLLECTION,
+            [
+                (_point("1.0", "payments", "crash: ERR_LEDGER_7731 in settle_batch"), _vector(0)),
+                (_point("2.0", "search", "ERR_LEDGER_7731 seen in search too"), _vector(0)),
+            ],
+        )
+        hits = await store.search(
+            COLLECTION, MemoryScope(("payments",)), dense=_vector(0), text="ERR_LEDGER_7731", limit=5
+        )
+        assert [h.point.text for h in hits] == ["crash: ERR_LEDGER_7731 in settle_batch"]
+    finally:
+        await store.aclose()

@@ -6,7 +6,7 @@ from typing import Any
 
 from oblivion_operator.settings import OperatorSettings
 from tests.controlplane import Cluster
-from tests.support.operator import ready, start_operator
+from tests.support.operator import NexusAdmin, ready, start_operator
 
 
 def _workgroup(name: str, isolation: str) -> dict[str, Any]:
@@ -28,7 +28,7 @@ def _project(name: str, namespace: str, list_id: int, **spec: Any) -> dict[str, 
 
 
 def test_per_project_projects_get_their_own_collection_dropped_only_under_delete(
-    cluster: Cluster, operator_settings: OperatorSettings
+    cluster: Cluster, operator_settings: OperatorSettings, nexus_admin: NexusAdmin
 ) -> None:
     ns = "wg-iso-per"
     with start_operator(cluster, operator_settings) as operator:
@@ -40,6 +40,12 @@ def test_per_project_projects_get_their_own_collection_dropped_only_under_delete
         beta = cluster.wait_for_object("projects", "beta", ns, condition=ready, timeout=30)
         assert alpha["status"]["collection"] == "tenant_iso-per__alpha"
         assert beta["status"]["collection"] == "tenant_iso-per__beta"
+        # Nexus writes the project's memory where the operator says
+        registered = nexus_admin.get("workgroups/iso-per/projects/alpha") or {}
+        assert (registered.get("memoryIsolation"), registered.get("collection")) == (
+            "PerProject",
+            "tenant_iso-per__alpha",
+        )
         # payload indexes come from the same ensure_collection as the workgroup's; the embedded store
         # does not report them, so only the vector parameters are checked here
         described = operator.call(operator.ctx.qdrant.describe("tenant_iso-per__alpha"))
@@ -75,7 +81,7 @@ def test_a_dropped_project_collection_is_recreated_by_the_drift_timer(
 
 
 def test_shared_workgroup_projects_get_no_collection_of_their_own(
-    cluster: Cluster, operator_settings: OperatorSettings
+    cluster: Cluster, operator_settings: OperatorSettings, nexus_admin: NexusAdmin
 ) -> None:
     ns = "wg-iso-shared"
     with start_operator(cluster, operator_settings) as operator:
@@ -84,6 +90,8 @@ def test_shared_workgroup_projects_get_no_collection_of_their_own(
         cluster.create(_project("delta", ns, 93100000004, retentionPolicy="Delete"))
         delta = cluster.wait_for_object("projects", "delta", ns, condition=ready, timeout=30)
         assert "collection" not in delta["status"]
+        registered = nexus_admin.get("workgroups/iso-shared/projects/delta") or {}
+        assert (registered.get("memoryIsolation"), registered.get("collection")) == ("Shared", None)
         assert not operator.call(operator.ctx.qdrant.exists("tenant_iso-shared__delta"))
         assert operator.call(operator.ctx.qdrant.exists("tenant_iso-shared"))
 

@@ -177,21 +177,27 @@ def _breaker(resources: Resources) -> MessageBreaker:
     )
 
 
-async def _post_mute_notice(resources: Resources, assignment: Assignment, retry_after: int) -> None:
-    agent, mapping = assignment.agent, assignment.mapping
-    name = agent.display_name or agent.name
-    text = (
-        f":no_entry: {name} is muted for {retry_after} s: it sent more than "
-        f"{agent.rate_limit_per_minute} messages in a minute. Its messages are refused until then."
-    )
+async def post_notice(resources: Resources, mapping: t.TaskMapping, text: str) -> bool:
+    """Nexus's own word in the task's thread (not the agent's: no mirror, no ledger), e.g. that an
+    agent is muted or over its budget; False, logged, when Slack would not take it."""
     try:
         await require_slack(resources).post_message(
             mapping.slack_channel_id, text, thread_ts=mapping.thread_ts
         )
     except (SlackError, NexusError) as e:
-        logger.warning(
-            "could not tell thread of task %s that %s is muted: %s", mapping.clickup_task_id, name, e
-        )
+        logger.warning("could not post a notice in the thread of task %s: %s", mapping.clickup_task_id, e)
+        return False
+    return True
+
+
+async def _post_mute_notice(resources: Resources, assignment: Assignment, retry_after: int) -> None:
+    agent = assignment.agent
+    name = agent.display_name or agent.name
+    text = (
+        f":no_entry: {name} is muted for {retry_after} s: it sent more than "
+        f"{agent.rate_limit_per_minute} messages in a minute. Its messages are refused until then."
+    )
+    await post_notice(resources, assignment.mapping, text)
 
 
 async def post_message(

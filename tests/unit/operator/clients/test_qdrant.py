@@ -1,4 +1,5 @@
-"""Collections in the embedded Qdrant store: get-or-create with cosine vectors and payload indexes."""
+"""Collections in Qdrant: get-or-create in the Memory Bank's layout (a named dense cosine vector, a
+sparse IDF keyword vector, payload indexes with project_id as the tenant), an earlier layout remade."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from qdrant_client import AsyncQdrantClient, models
 
 from oblivion_operator.clients.qdrant import (
     PAYLOAD_INDEXES,
@@ -15,6 +17,7 @@ from oblivion_operator.clients.qdrant import (
     collection_name,
     project_collection_name,
 )
+from oblivion_operator.errors import ExternalError
 
 
 @pytest.fixture
@@ -38,13 +41,46 @@ async def test_longest_project_collection_name_is_accepted_and_distinct(store: Q
     assert project_collection_name("a-b", "c") != project_collection_name("a", "b-c")
 
 
-async def test_collection_is_created_once_with_cosine_vectors_and_indexes(store: QdrantStore) -> None:
+async def test_collection_is_created_once_in_the_memory_banks_layout(store: QdrantStore) -> None:
     assert await store.ensure_collection("tenant_a", 384) is True
     assert await store.ensure_collection("tenant_a", 384) is False
-    info = await store._client.get_collection("tenant_a")
-    vectors = info.config.params.vectors
-    assert vectors.size == 384  # type: ignore[union-attr]
-    assert vectors.distance.value == "Cosine"  # type: ignore[union-attr]
+    assert await store.describe("tenant_a") == (384, "Cosine")
+
+
+async def test_an_empty_collection_of_an_earlier_operator_is_made_again(
+    tmp_path: pathlib.Path,
+) -> None:
+    path = str(tmp_path / "old")
+    old = AsyncQdrantClient(path=path)
+    await old.create_collection(
+        "tenant_old", vectors_config=models.VectorParams(size=8, distance=models.Distance.COSINE)
+    )
+    await old.close()
+    store = QdrantStore(path=path)
+    try:
+        with pytest.raises(ExternalError, match="lacks the named vectors 'dense' and 'keywords'"):
+            await store.describe("tenant_old")
+        assert await store.ensure_collection("tenant_old", 8) is True
+        assert await store.describe("tenant_old") == (8, "Cosine")
+    finally:
+        await store.aclose()
+
+
+async def test_a_collection_of_an_earlier_operator_with_points_is_left_alone(tmp_path: pathlib.Path) -> None:
+    path = str(tmp_path / "old")
+    old = AsyncQdrantClient(path=path)
+    await old.create_collection(
+        "tenant_old", vectors_config=models.VectorParams(size=2, distance=models.Distance.COSINE)
+    )
+    await old.upsert("tenant_old", [models.PointStruct(id=1, vector=[0.1, 0.2], payload={})])
+    await old.close()
+    store = QdrantStore(path=path)
+    try:
+        with pytest.raises(ExternalError, match="has points in an earlier operator's single-vector layout"):
+            await store.ensure_collection("tenant_old", 2)
+        assert await store.exists("tenant_old")
+    finally:
+        await store.aclose()
 
 
 async def test_dropped_collection_is_gone(store: QdrantStore) -> None:
@@ -94,8 +130,19 @@ async def test_server_mode_creates_every_payload_index_with_its_type() -> None:
     [create] = [
         body for method, path, body in requests if method == "PUT" and path == "/collections/tenant_squad"
     ]
-    assert create["vectors"] == {"size": 384, "distance": "Cosine"}
+    assert create["vectors"] == {"dense": {"size": 384, "distance": "Cosine"}}
+    assert create["sparse_vectors"] == {"keywords": {"modifier": "idf"}}
     indexes = {
         body["field_name"]: body["field_schema"] for _, path, body in requests if path.endswith("/index")
     }
-    assert indexes == {field: schema.value for field, schema in PAYLOAD_INDEXES.items()}
+    assert indexes == {
+        "project_id": {"type": "keyword", "is_tenant": True},
+        "task_id": "keyword",
+        "thread_ts": "keyword",
+        "author": "keyword",
+        "kind": "keyword",
+        "source_id": "keyword",
+        "timestamp": "float",
+        "chunk": "integer",
+    }
+    assert set(indexes) == set(PAYLOAD_INDEXES)

@@ -1,0 +1,95 @@
+"""``/v1/llm``: the model gateway, OpenAI's Chat Completions for agents; ``/internal/v1/…/usage`` for
+the operator.
+
+``POST /v1/llm/chat/completions`` takes OpenAI's request (messages, tools, ``response_format``,
+``stream``) with the agent's access token, and answers as OpenAI does, errors included
+(``{"error": {message, type, code, param}}``): 403 for a model the agent was not given (or none),
+400 for a malformed request, 429 with ``Retry-After`` over budget or when the provider limits, 502
+when the provider failed, 503 when the workgroup has no usable credential. The header
+``X-Oblivion-Task-Id`` names the ClickUp task the call works on: its tokens count on that task (and
+its budget), and the task must be assigned to the agent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from oblivion_nexus.api.deps import AdminDep, get_resources
+from oblivion_nexus.api.tasks import IdentityDep
+from oblivion_nexus.services.llm import ModelGateway, ModelGatewayError
+from oblivion_nexus.services.models import spending
+
+router = APIRouter(tags=["models"])
+
+TASK_HEADER = "X-Oblivion-Task-Id"
+TaskHeader = Annotated[
+    str | None,
+    Header(
+        alias=TASK_HEADER,
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="The ClickUp task this call works on (its tokens count there).",
+    ),
+]
+
+
+def _gateway(request: Request) -> ModelGateway:
+    gateway: ModelGateway = request.app.state.models
+    return gateway
+
+
+def _answer(e: ModelGatewayError) -> JSONResponse:
+    headers = {"Retry-After": str(max(1, math.ceil(e.retry_after)))} if e.retry_after is not None else None
+    return JSONResponse(e.as_openai_error(), status_code=e.status, headers=headers)
+
+
+def _chat_request(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise ModelGatewayError("the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise ModelGatewayError("the body must be a JSON object")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise ModelGatewayError("messages must be a non-empty list")
+    if not isinstance(body.get("stream", False), bool):
+        raise ModelGatewayError("stream must be true or false")
+    return body
+
+
+@router.post("/v1/llm/chat/completions")
+async def chat_completions(request: Request, identity: IdentityDep, task_id: TaskHeader = None) -> Response:
+    """One chat completion with the agent's model, plain or streamed as server-sent events."""
+    gateway = _gateway(request)
+    try:
+        body = _chat_request(await request.body())
+        if body.get("stream"):
+            events = await gateway.stream(identity, body, task_id)
+            return StreamingResponse(
+                events,
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
+        return JSONResponse(await gateway.complete(identity, body, task_id))
+    except ModelGatewayError as e:
+        return _answer(e)
+
+
+Name = Annotated[str, Path(min_length=1, max_length=253)]
+
+
+@router.get("/internal/v1/workgroups/{wg}/agents/{name}/usage", dependencies=[AdminDep])
+async def agent_usage(request: Request, wg: Name, name: Name) -> JSONResponse:
+    """The agent's model usage of today (UTC), for its status: calls, tokens, cost."""
+    day = dt.datetime.now(dt.UTC).date()
+    async with get_resources(request).sessionmaker() as session:
+        spent = await spending.named_agent_day(session, wg, name, day)
+    if spent is None:
+        return JSONResponse({"detail": f"agent {wg}/{name} is not registered"}, status_code=404)
+    return JSONResponse({"day": day.isoformat(), **spent.as_json()})

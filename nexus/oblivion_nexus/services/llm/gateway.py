@@ -1,0 +1,237 @@
+"""The model gateway's call: route it, check the task and the budget, forward it, count it.
+
+Every call that reached the provider and was answered is one ``model_usage`` row with the tokens the
+upstream reported (streams always ask for them), its cost from the price table, and the metrics. A
+stream is read from the provider by a task of its own that runs to the end even when the agent
+hangs up, so an agent cannot dodge the count by closing the connection before the usage arrives.
+Errors carry no key: the provider's message is scrubbed of it, and an auth failure's is not passed on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from oblivion_nexus.integrations.models import ChatStream, ModelError, ModelProvider, Usage
+from oblivion_nexus.observability import ModelMetrics
+from oblivion_nexus.pricing import parse_price_table
+from oblivion_nexus.resources import Resources
+from oblivion_nexus.services.agent_tasks.actions import TaskError, load_assignment
+from oblivion_nexus.services.auth.tokens import AgentIdentity
+from oblivion_nexus.services.llm import budgets
+from oblivion_nexus.services.llm.errors import (
+    ModelGatewayError,
+    ModelRefused,
+    TaskNotAssigned,
+    UpstreamFailed,
+)
+from oblivion_nexus.services.llm.routing import ModelRoute, route_call
+from oblivion_nexus.services.models import spending
+from oblivion_nexus.services.models.usage import cost
+from oblivion_nexus.services.tools.scrub import Scrubber
+from oblivion_nexus.stores import tables as t
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Call:
+    identity: AgentIdentity
+    route: ModelRoute
+    task_id: str | None
+    day: dt.date
+    body: dict[str, Any]
+
+    @property
+    def labels(self) -> tuple[str, str, str]:
+        return self.identity.workgroup, self.identity.agent, self.route.model
+
+
+class ModelGateway:
+    """One per process; shares the app's clients and the model providers' connection pool."""
+
+    def __init__(self, resources: Resources, metrics: ModelMetrics, http: httpx.AsyncClient) -> None:
+        self._resources = resources
+        self._metrics = metrics
+        self._http = http
+        self._prices = parse_price_table(resources.settings.models.prices)
+        self._pumps: set[asyncio.Task[None]] = set()
+
+    async def aclose(self) -> None:
+        """Let streams still being read finish their count (briefly), then stop them."""
+        if self._pumps:
+            _, pending = await asyncio.wait(set(self._pumps), timeout=5)
+            for task in pending:
+                task.cancel()
+
+    # Before the call
+
+    async def _prepare(
+        self, identity: AgentIdentity, request: Mapping[str, Any], task_id: str | None
+    ) -> _Call:
+        requested = request.get("model")
+        if requested is not None and not isinstance(requested, str):
+            raise ModelGatewayError("model must be a string")
+        resources = self._resources
+        now = dt.datetime.now(dt.UTC)
+        mapping: t.TaskMapping | None = None
+        async with resources.sessionmaker() as session:
+            try:
+                route = await route_call(
+                    session, resources.master_keys, resources.settings.models, identity, requested
+                )
+            except ModelRefused:
+                self._metrics.calls.labels(
+                    identity.workgroup, identity.agent, str(requested), "refused"
+                ).inc()
+                raise
+            if task_id is not None:
+                try:
+                    mapping = (await load_assignment(session, identity, task_id)).mapping
+                except TaskError as e:
+                    raise TaskNotAssigned(f"cannot spend on task {task_id}: {e}") from None
+        call = _Call(identity, route, task_id, now.date(), {**request, "model": route.model})
+        try:
+            await budgets.admit(
+                resources,
+                workgroup=identity.workgroup,
+                agent=identity.agent,
+                agent_id=identity.agent_id,
+                budget=route.budget,
+                task=mapping,
+                now=now,
+            )
+        except ModelGatewayError:
+            self._metrics.calls.labels(*call.labels, "over_budget").inc()
+            raise
+        return call
+
+    def _failed(self, call: _Call, e: ModelError) -> ModelGatewayError:
+        """The provider's failure as the agent sees it, without the key."""
+        scrub = Scrubber([call.route.provider.api_key] if call.route.provider.api_key else [])
+        outcome = "rate_limited" if e.status == 429 else "upstream_error"
+        self._metrics.calls.labels(*call.labels, outcome).inc()
+        message = scrub.text(e.message)
+        logger.info(
+            "model call of %s/%s to %s failed: HTTP %s %s",
+            call.identity.workgroup,
+            call.identity.agent,
+            call.route.model,
+            e.upstream_status,
+            message[:200],
+        )
+        if e.status >= 500:
+            return UpstreamFailed(
+                f"the model provider failed: {message}",
+                status=e.status,
+                error_type=e.error_type,
+                retry_after=e.retry_after,
+                upstream_status=e.upstream_status,
+            )
+        return ModelGatewayError(
+            message,
+            status=e.status,
+            error_type=e.error_type,
+            retry_after=e.retry_after,
+            upstream_status=e.upstream_status,
+        )
+
+    # After the call
+
+    async def _count(self, call: _Call, usage: Usage) -> None:
+        price = cost(self._prices, call.route.model, usage.prompt_tokens, usage.completion_tokens)
+        identity = call.identity
+        async with self._resources.sessionmaker() as session:
+            await spending.record_call(
+                session,
+                spending.ModelCall(
+                    workgroup=identity.workgroup,
+                    agent=identity.agent,
+                    agent_id=identity.agent_id,
+                    task_id=call.task_id,
+                    provider=call.route.provider.kind,
+                    model=call.route.model,
+                    prompt_tokens=usage.prompt_tokens,
+                    completion_tokens=usage.completion_tokens,
+                    cost_usd=price,
+                    day=call.day,
+                ),
+            )
+        metrics = self._metrics
+        metrics.tokens.labels(*call.labels, "prompt").inc(usage.prompt_tokens)
+        metrics.tokens.labels(*call.labels, "completion").inc(usage.completion_tokens)
+        if price is not None:
+            metrics.cost.labels(*call.labels).inc(float(price))
+        metrics.calls.labels(*call.labels, "ok").inc()
+
+    # The call
+
+    async def complete(
+        self, identity: AgentIdentity, request: Mapping[str, Any], task_id: str | None
+    ) -> dict[str, Any]:
+        call = await self._prepare(identity, request, task_id)
+        try:
+            answer, usage = await ModelProvider(call.route.provider, self._http).complete(call.body)
+        except ModelError as e:
+            raise self._failed(call, e) from None
+        await self._count(call, usage)
+        return answer
+
+    async def stream(
+        self, identity: AgentIdentity, request: Mapping[str, Any], task_id: str | None
+    ) -> AsyncIterator[bytes]:
+        """The server-sent events of a streamed call; a refusal or an upstream failure before the first
+        byte raises here, one after it ends the stream with an error event."""
+        call = await self._prepare(identity, request, task_id)
+        try:
+            upstream = await ModelProvider(call.route.provider, self._http).stream(call.body)
+        except ModelError as e:
+            raise self._failed(call, e) from None
+        chunks: asyncio.Queue[bytes | None] = asyncio.Queue()
+        pump = asyncio.create_task(self._pump(call, upstream, chunks))
+        self._pumps.add(pump)
+        pump.add_done_callback(self._pumps.discard)
+        return _relay(chunks)
+
+    async def _pump(self, call: _Call, upstream: ChatStream, chunks: asyncio.Queue[bytes | None]) -> None:
+        try:
+            async for chunk in upstream:
+                chunks.put_nowait(chunk)
+        except (httpx.HTTPError, ModelError) as e:
+            error = ModelError(502, f"the model provider's stream broke off ({type(e).__name__})")
+            chunks.put_nowait(_sse_error(self._failed(call, error)))
+        except Exception:
+            logger.exception("model stream of %s/%s failed", call.identity.workgroup, call.identity.agent)
+            chunks.put_nowait(_sse_error(UpstreamFailed("the model stream failed in Nexus")))
+        finally:
+            chunks.put_nowait(None)
+        if upstream.usage is None:
+            logger.warning(
+                "model stream of %s/%s to %s ended without usage; not counted",
+                call.identity.workgroup,
+                call.identity.agent,
+                call.route.model,
+            )
+            return
+        try:
+            await self._count(call, upstream.usage)
+        except Exception:
+            logger.exception(
+                "could not record a model call of %s/%s", call.identity.workgroup, call.identity.agent
+            )
+
+
+def _sse_error(error: ModelGatewayError) -> bytes:
+    return f"data: {json.dumps(error.as_openai_error(), separators=(',', ':'))}\n\n".encode()
+
+
+async def _relay(chunks: asyncio.Queue[bytes | None]) -> AsyncIterator[bytes]:
+    while (chunk := await chunks.get()) is not None:
+        yield chunk
