@@ -37,7 +37,10 @@ def free_port() -> int:
 def bound_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     """A socket bound to ``host:port`` (port 0: a free one), handed to the server so no other process
     can take the port between choosing and listening."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP spelled out: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose proto says
+    # TCP, and accepted sockets inherit this one's; with proto 0 every small answer waited ~40 ms for
+    # the client's delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     return sock
