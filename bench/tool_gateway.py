@@ -151,7 +151,19 @@ def main() -> None:
     settings = {"OBLIVION_TOOL_CALLS_PER_MINUTE": "100000"}
     port = free_port()
     fake = subprocess.Popen(  # our own fake, on loopback
-        [sys.executable, "-m", "tests.fakes.github", "--port", str(port), "--token", token, "--repo", REPO],
+        [
+            sys.executable,
+            "-m",
+            "tests.fakes.github",
+            "--port",
+            str(port),
+            "--token",
+            token,
+            "--repo",
+            REPO,
+            "--rate-limit",
+            str(10**9),
+        ],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -825,8 +825,15 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8098)
     parser.add_argument("--token", default="ghp_fake_token_for_tests")
     parser.add_argument("--repo", action="append", default=[], help="owner/name to create (repeatable)")
+    parser.add_argument(
+        "--rate-limit",
+        type=int,
+        default=RATE_LIMIT,
+        help="requests the token may make (a benchmark makes more)",
+    )
     args = parser.parse_args()
     fake = FakeGitHub(token=args.token, port=args.port)
+    fake.state.remaining = args.rate_limit
     for full_name in args.repo:
         fake.add_repo(full_name)
     fake.start()
