@@ -12,6 +12,7 @@ import contextlib
 import secrets
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -72,8 +73,11 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def nexus_env(postgres_url: str, redis_url: str, redis_prefix: str, secret_registry: Any) -> dict[str, str]:
-    """Environment variables of a valid Nexus configuration against the test PostgreSQL and Redis."""
+def nexus_env(
+    postgres_url: str, redis_url: str, redis_prefix: str, secret_registry: Any, tmp_path: Path
+) -> dict[str, str]:
+    """Environment variables of a valid Nexus configuration against the test PostgreSQL and Redis,
+    with the Memory Bank's embedded engine in the test's own directory."""
     admin_token, signing_key = "adm-" + secrets.token_urlsafe(24), secrets.token_urlsafe(48)
     master_key = base64.b64encode(secrets.token_bytes(32)).decode()
     secret_registry.add(admin_token, signing_key, master_key)
@@ -84,4 +88,5 @@ def nexus_env(postgres_url: str, redis_url: str, redis_prefix: str, secret_regis
         "OBLIVION_ADMIN_TOKEN": admin_token,
         "OBLIVION_JWT_SIGNING_KEY": signing_key,
         "OBLIVION_MASTER_KEY": "k1:" + master_key,
+        "OBLIVION_MEMORY_DATA_DIR": str(tmp_path / "memory"),
     }

@@ -23,6 +23,7 @@ from oblivion_nexus.api import (
     health,
     llm,
     mcp,
+    memory,
     metrics,
     oauth,
     registry,
@@ -74,6 +75,7 @@ def create_app(settings: NexusSettings, *, delivery_metrics: DeliveryMetrics | N
         async with (
             open_resources(settings) as resources,
             delivery_lifespan(resources, delivery_metrics) as hub,
+            memory.memory_lifespan(app, settings),
         ):
             app.state.resources = resources
             app.state.delivery = hub
@@ -124,6 +126,7 @@ def create_app(settings: NexusSettings, *, delivery_metrics: DeliveryMetrics | N
         tasks,
         tools,
         llm,
+        memory,
     ):
         app.include_router(module.router)
     mcp_sessions = mcp.install(app, version=_version(), max_body_bytes=settings.http.agent_max_body_bytes)

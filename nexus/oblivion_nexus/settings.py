@@ -430,6 +430,32 @@ class MemorySettings(Section):
         validation_alias="OBLIVION_MEMORY_HYBRID_SEARCH",
         description="Fuse keyword matching with vector search (false: vectors only).",
     )
+    # Exponential backoff from one second: the 16th attempt comes about 18 hours after the first,
+    # so a Qdrant or embedder outage of a night loses nothing.
+    ingestion_attempts: int = Field(
+        default=16,
+        ge=1,
+        le=100,
+        validation_alias="OBLIVION_MEMORY_INGESTION_ATTEMPTS",
+        description="Attempts of a rag-ingestion job whose embedder or vector store fails (exponential "
+        "backoff from 1 s).",
+    )
+    # Jobs waiting together form the embedder's batches (up to 64 texts), so this is at least that.
+    ingestion_concurrency: int = Field(
+        default=64,
+        ge=1,
+        le=1024,
+        validation_alias="OBLIVION_MEMORY_INGESTION_CONCURRENCY",
+        description="rag-ingestion jobs one worker holds at once; their texts are embedded together.",
+    )
+    search_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=120,
+        validation_alias="OBLIVION_MEMORY_SEARCH_TIMEOUT_SECONDS",
+        description="How long a search may take (with the embedded engine, the API waits this long for "
+        "the worker's answer) before it is answered 503.",
+    )
 
 
 class ToolSettings(Section):

@@ -3,7 +3,8 @@
 It needs no WebSockets: events for agents go to their durable inboxes, whose wake-up reaches the API
 replica holding the agent's connection. Several workers may run; BullMQ hands each job to one, and a
 job of a worker that died is taken up again within ``OBLIVION_WORKER_LOCK_SECONDS`` plus two stalled
-checks. The worker also keeps the projects' ClickUp webhooks alive.
+checks. The worker also keeps the projects' ClickUp webhooks alive, and feeds the Memory Bank: the
+flow hands texts to ``rag-ingestion``, which the worker consumes too (``services.memory.runtime``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from oblivion_nexus.observability import DeliveryMetrics
 from oblivion_nexus.resources import open_resources
+from oblivion_nexus.services.memory.runtime import memory_handover, running_ingestion
 from oblivion_nexus.services.taskflow.context import FlowContext
 from oblivion_nexus.services.taskflow.jobs import handle_job
 from oblivion_nexus.services.taskflow.webhook_upkeep import keep_webhooks
@@ -30,10 +32,14 @@ logger = logging.getLogger(__name__)
 async def running_worker(
     settings: NexusSettings, metrics: DeliveryMetrics | None = None
 ) -> AsyncIterator[FlowContext]:
-    """Consume ``webhook-processing`` until the block ends (then finish running jobs and stop);
-    ``metrics``: the counters of an app serving in the same process, if any."""
-    async with open_resources(settings) as resources:
-        flow = FlowContext.create(resources, metrics)
+    """Consume ``webhook-processing`` and ``rag-ingestion`` until the block ends (then finish running
+    jobs and stop); ``metrics``: the counters of an app serving in the same process, if any."""
+    async with (
+        open_resources(settings) as resources,
+        memory_handover(settings) as handover,
+        running_ingestion(settings, resources.redis, resources.sessionmaker, resources.clickup),
+    ):
+        flow = FlowContext.create(resources, metrics, handover)
 
         async def handle(name: str, data: dict[str, Any]) -> None:
             await handle_job(flow, name, data)

@@ -68,6 +68,47 @@ def message_event(
     return event
 
 
+def message_changed_event(
+    channel: str, ts: str, text: str, *, user: str = HUMAN_USER, thread_ts: str | None = None
+) -> dict[str, Any]:
+    """A ``message_changed`` event: the message ``ts`` edited to ``text`` (Slack's shape: the edit's own
+    ``ts``, the edited message nested under ``message``)."""
+    edited = next_ts()
+    message: dict[str, Any] = {
+        "type": "message",
+        "user": user,
+        "text": text,
+        "ts": ts,
+        "edited": {"user": user, "ts": edited},
+    }
+    if thread_ts is not None:
+        message["thread_ts"] = thread_ts
+    return {
+        "type": "message",
+        "subtype": "message_changed",
+        "hidden": True,
+        "channel": channel,
+        "ts": edited,
+        "event_ts": edited,
+        "message": message,
+    }
+
+
+def message_deleted_event(channel: str, ts: str, *, previous_text: str = "") -> dict[str, Any]:
+    """A ``message_deleted`` event for the message ``ts``."""
+    stamp = next_ts()
+    return {
+        "type": "message",
+        "subtype": "message_deleted",
+        "hidden": True,
+        "channel": channel,
+        "ts": stamp,
+        "event_ts": stamp,
+        "deleted_ts": ts,
+        "previous_message": {"type": "message", "user": HUMAN_USER, "text": previous_text, "ts": ts},
+    }
+
+
 def app_mention_event(
     channel: str, text: str, *, user: str = HUMAN_USER, thread_ts: str | None = None
 ) -> dict[str, Any]:

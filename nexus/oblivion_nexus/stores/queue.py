@@ -1,4 +1,5 @@
-"""The durable queue between the webhook routes and the worker: BullMQ's ``webhook-processing``.
+"""The durable queues of Nexus: BullMQ's ``webhook-processing`` (webhook routes → worker) and
+``rag-ingestion`` (the task flow and the agents' messages → the Memory Bank).
 
 A webhook is answered 2xx only once its job is in Redis. The job id is the delivery's de-duplication
 key (ClickUp webhook id + history item id, Slack event id), so a redelivery while the job waits, runs,
@@ -29,6 +30,8 @@ from oblivion_nexus.errors import NexusError
 logger = logging.getLogger(__name__)
 
 QUEUE_NAME = "webhook-processing"
+# Its own queue, so embedding never delays the thread and a Memory Bank outage retries only memory.
+INGESTION_QUEUE_NAME = "rag-ingestion"
 # BullMQ refuses ':' in custom job ids (it separates key parts); anything odd becomes '_'.
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9_.\-]")
 _MAX_JOB_ID = 200
@@ -66,10 +69,11 @@ def bull_prefix(redis_prefix: str) -> str:
 
 
 class WebhookQueue:
-    """The producer side, used by the webhook routes."""
+    """The producer side of a queue: ``webhook-processing`` (the webhook routes) unless ``name`` says."""
 
-    def __init__(self, settings: QueueSettings) -> None:
+    def __init__(self, settings: QueueSettings, *, name: str = QUEUE_NAME) -> None:
         self._settings = settings
+        self.name = name
         timeout = settings.enqueue_timeout
         self._redis = aioredis.Redis.from_url(
             settings.redis_url,
@@ -81,10 +85,10 @@ class WebhookQueue:
         )
         # redis-py refuses (rather than waits) beyond its pool; a burst of webhooks queues here instead.
         self._slots = asyncio.Semaphore(_MAX_CONNECTIONS)
-        self._queue = Queue(QUEUE_NAME, {"connection": self._redis, "prefix": bull_prefix(settings.prefix)})
+        self._queue = Queue(name, {"connection": self._redis, "prefix": bull_prefix(settings.prefix)})
 
     def __repr__(self) -> str:
-        return f"WebhookQueue(name={QUEUE_NAME!r})"
+        return f"WebhookQueue(name={self.name!r})"
 
     def job_options(self, job_id: str) -> dict[str, Any]:
         return {
@@ -142,8 +146,8 @@ class ConsumerSettings:
     stalled_check_seconds: float
 
 
-def start_consumer(settings: ConsumerSettings, handle: JobHandler) -> Worker:
-    """Consume ``webhook-processing`` with ``handle(name, data)``; returns the running BullMQ worker.
+def start_consumer(settings: ConsumerSettings, handle: JobHandler, *, queue: str = QUEUE_NAME) -> Worker:
+    """Consume ``queue`` with ``handle(name, data)``; returns the running BullMQ worker.
 
     A job whose worker died (kill -9) loses its lock after ``lock_seconds`` and is back in the queue at
     the next stalled check, so within about ``lock_seconds + 2 * stalled_check_seconds``.
@@ -174,4 +178,4 @@ def start_consumer(settings: ConsumerSettings, handle: JobHandler) -> Worker:
         "drainDelay": 1,
         "runRetryDelay": 1000,
     }
-    return Worker(QUEUE_NAME, process, options)
+    return Worker(queue, process, options)

@@ -53,6 +53,8 @@ def flow_settings(
         clickup_webhook_secret=clickup_secret,
         worker_lock_seconds=2.0,
         worker_stalled_check_seconds=1.0,
+        # A search the worker cannot answer fails within a test's patience.
+        memory_search_timeout_seconds=3.0,
     )
     migrate_database(settings.database.url)
     return settings

@@ -13,7 +13,14 @@ from dataclasses import dataclass
 
 from oblivion_nexus.integrations.embeddings import Embedder
 from oblivion_nexus.services.memory.chunking import chunk_text
-from oblivion_nexus.stores.vectors import MemoryHit, MemoryKind, MemoryPoint, MemoryScope, MemorySource
+from oblivion_nexus.stores.vectors import (
+    MemoryHit,
+    MemoryKind,
+    MemoryPoint,
+    MemoryScope,
+    MemorySource,
+    VectorDimensionMismatch,
+)
 from oblivion_nexus.stores.vectors.base import VectorStore
 
 logger = logging.getLogger(__name__)
@@ -65,11 +72,43 @@ class Remembered:
     skipped: tuple[tuple[str, str], ...]  # (source_id, reason)
 
 
+def check_search(query: str, limit: int) -> str:
+    """``query`` stripped, or ValueError saying what is wrong with the search."""
+    query = query.strip()
+    if not query:
+        raise ValueError("query is empty")
+    if len(query) > MAX_QUERY_CHARS:
+        raise ValueError(f"query is longer than {MAX_QUERY_CHARS} characters")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
+    return query
+
+
 class MemoryBank:
     def __init__(self, embedder: Embedder, store: VectorStore, *, hybrid: bool = False) -> None:
         self.embedder = embedder
         self.store = store
         self.hybrid = hybrid
+        self._ready: set[str] = set()
+
+    async def ready(self, collection: str) -> None:
+        """Make sure ``collection`` exists for this embedder, once per process (see
+        :meth:`ensure_collection`)."""
+        if collection not in self._ready:
+            await self.ensure_collection(collection)
+            self._ready.add(collection)
+
+    async def _exists(self, collection: str) -> bool:
+        if collection in self._ready:
+            return True
+        dimension = await self.store.collection_dimension(collection)
+        if dimension is None:
+            return False
+        if dimension != self.embedder.dimension:
+            raise VectorDimensionMismatch(
+                collection, collection_dimension=dimension, embedder_dimension=self.embedder.dimension
+            )
+        return True
 
     async def ensure_collection(self, collection: str) -> bool:
         """Create ``collection`` (embedded mode) or check it: a dimension other than the embedder's
@@ -79,9 +118,13 @@ class MemoryBank:
     async def remember(self, collection: str, texts: Sequence[MemoryText]) -> Remembered:
         """Embed and store ``texts`` (an existing source is overwritten; fewer chunks than before
         drop the rest). Empty and oversized texts are skipped with the reason logged."""
-        points: list[MemoryPoint] = []
+        return await self.remember_batch([(collection, item) for item in texts])
+
+    async def remember_batch(self, texts: Sequence[tuple[str, MemoryText]]) -> Remembered:
+        """:meth:`remember` for texts of several collections, embedded in one call."""
+        points: list[tuple[str, MemoryPoint]] = []
         skipped: list[tuple[str, str]] = []
-        for item in texts:
+        for collection, item in texts:
             reason = None
             if len(item.text) > MAX_TEXT_CHARS:
                 reason = f"longer than {MAX_TEXT_CHARS} characters"
@@ -92,14 +135,19 @@ class MemoryBank:
                 logger.info("memory: skipping %s: %s", item.source_id, reason)
                 skipped.append((item.source_id, reason))
                 continue
-            points.extend(chunks)
+            points.extend((collection, chunk) for chunk in chunks)
         if points:
-            vectors = await self.embedder.embed([p.text for p in points])
-            await self.store.upsert(collection, list(zip(points, vectors, strict=True)))
-        lengths: dict[str, int] = {}
-        for p in points:
-            lengths[p.source_id] = max(lengths.get(p.source_id, 0), p.chunk + 1)
-        for source_id, count in lengths.items():
+            vectors = await self.embedder.embed([p.text for _, p in points])
+            by_collection: dict[str, list[tuple[MemoryPoint, Sequence[float]]]] = {}
+            for (collection, point), vector in zip(points, vectors, strict=True):
+                by_collection.setdefault(collection, []).append((point, vector))
+            for collection, written in by_collection.items():
+                await self.store.upsert(collection, written)
+        lengths: dict[tuple[str, str], int] = {}
+        for collection, p in points:
+            key = (collection, p.source_id)
+            lengths[key] = max(lengths.get(key, 0), p.chunk + 1)
+        for (collection, source_id), count in lengths.items():
             await self.store.delete_source(collection, source_id, from_chunk=count)
         return Remembered(points=len(points), skipped=tuple(skipped))
 
@@ -122,14 +170,14 @@ class MemoryBank:
     ) -> list[MemoryHit]:
         """The ``limit`` best chunks in ``scope`` for ``query``: by vector similarity, fused with
         keyword matching when the bank was made with ``hybrid=True``."""
-        query = query.strip()
-        if not query:
-            raise ValueError("query is empty")
-        if len(query) > MAX_QUERY_CHARS:
-            raise ValueError(f"query is longer than {MAX_QUERY_CHARS} characters")
-        if not 1 <= limit <= MAX_LIMIT:
-            raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
+        query = check_search(query, limit)
+        if not await self._exists(collection):
+            return []  # nothing was remembered there yet
         [dense] = await self.embedder.embed([query])
         return await self.store.search(
             collection, scope, dense=dense, text=query if self.hybrid else None, limit=limit
         )
+
+    async def aclose(self) -> None:
+        await self.store.aclose()
+        await self.embedder.aclose()

@@ -18,6 +18,7 @@ from oblivion_nexus.integrations.slack import SlackApiError
 from oblivion_nexus.observability import DeliveryMetrics
 from oblivion_nexus.resources import Resources
 from oblivion_nexus.services.gateway.queueing import enqueue_event
+from oblivion_nexus.services.memory.handover import MemoryHandover
 from oblivion_nexus.services.taskflow.clients import require_clickup, require_slack
 from oblivion_nexus.services.taskflow.tracked_tasks import (
     AgentRef,
@@ -63,12 +64,21 @@ class FlowContext:
     # The serving app's counters when the worker shares its process (``oblivion dev``); a lone
     # worker process has no /metrics to count for.
     metrics: DeliveryMetrics | None = None
+    # Where texts go to be remembered; None in a process that does not feed the Memory Bank.
+    memory: MemoryHandover | None = None
+    # Slack channel → (when read, its project's (workgroup, name) or None), for the Memory Bank.
+    channel_projects: dict[str, tuple[float, tuple[str, str] | None]] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, resources: Resources, metrics: DeliveryMetrics | None = None) -> FlowContext:
+    def create(
+        cls,
+        resources: Resources,
+        metrics: DeliveryMetrics | None = None,
+        memory: MemoryHandover | None = None,
+    ) -> FlowContext:
         settings = resources.settings
         inbox = InboxStore(resources.redis, settings.redis.prefix, settings.gateway.inbox_ttl_seconds)
-        return cls(resources, inbox, metrics=metrics)
+        return cls(resources, inbox, metrics=metrics, memory=memory)
 
     async def project_and_agents(self, list_id: str) -> tuple[ProjectRef, list[AgentRef]] | None:
         """The project of a ClickUp list and the agents allowed on it, as the registry said at most

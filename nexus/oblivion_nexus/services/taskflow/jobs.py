@@ -18,7 +18,7 @@ from oblivion_nexus.integrations.clickup_events import ClickUpWebhookEvent, pars
 from oblivion_nexus.integrations.errors import MalformedPayload
 from oblivion_nexus.integrations.slack import SlackApiError, SlackRateLimited
 from oblivion_nexus.integrations.slack_events import SlackEventCallback, parse_slack_payload
-from oblivion_nexus.services.taskflow import comments, intake, lifecycle, mentions, replies
+from oblivion_nexus.services.taskflow import comments, intake, lifecycle, mentions, remembering, replies
 from oblivion_nexus.services.taskflow import tracked_tasks as tasks
 from oblivion_nexus.services.taskflow.context import FlowContext
 from oblivion_nexus.services.taskflow.webhooks import CLICKUP, SLACK
@@ -72,6 +72,11 @@ async def handle_job(flow: FlowContext, name: str, data: dict[str, Any]) -> None
 
 async def _clickup(flow: FlowContext, event: ClickUpWebhookEvent) -> None:
     await _note_event(flow, event.webhook_id)
+    await _take(flow, event)
+    await remembering.on_clickup_event(flow, event)
+
+
+async def _take(flow: FlowContext, event: ClickUpWebhookEvent) -> None:
     kind = event.event
     if kind == "taskDeleted":
         await lifecycle.on_deleted(flow, event.task_id)
@@ -101,6 +106,7 @@ async def _slack(flow: FlowContext, payload: SlackEventCallback) -> None:
         await replies.on_message(flow, event)
     elif event.type == "app_mention":
         await mentions.on_app_mention(flow, event)
+    await remembering.on_slack_message(flow, payload)
 
 
 async def _note_event(flow: FlowContext, webhook_id: str) -> None:

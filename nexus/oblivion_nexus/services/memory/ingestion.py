@@ -1,0 +1,202 @@
+"""The worker's side of ``rag-ingestion``: jobs become points, embedded in batches.
+
+Jobs running at once hand their texts to one :class:`IngestionBatcher`, which embeds up to
+``MAX_BATCH`` texts in one call, or what arrived within ``MAX_WAIT_SECONDS`` of the first, and
+writes them; each job waits for its batch. One batch is written at a time per process, in arrival
+order, after the versions are claimed, so a deletion and an edit of one source never interleave.
+
+A failure of the embedder or the vector store fails every job of the batch; BullMQ retries them with
+backoff (``OBLIVION_MEMORY_INGESTION_ATTEMPTS``), so nothing is lost while either is down. A text
+that can never be stored (empty, too long) is skipped with a reason in the log and the job ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from oblivion_nexus.integrations.clickup import ClickUpApiError, ClickUpClient, ClickUpRateLimited
+from oblivion_nexus.services.memory.bank import MemoryBank, MemoryText
+from oblivion_nexus.services.memory.collections import ProjectNotRegistered, collection_for
+from oblivion_nexus.services.memory.handover import CLICKUP_TASK, FORGET, REMEMBER, text_from_job
+from oblivion_nexus.services.memory.versions import SourceVersions
+from oblivion_nexus.stores.queue import Delayed
+from oblivion_nexus.stores.vectors import MemoryKind, MemorySource, clickup_task_source_id
+
+logger = logging.getLogger(__name__)
+
+# The embedder's batch: 64 short texts take about as long on the local model as a handful, one at a
+# time; 100 ms is a tenth of the one-second budget from message to searchable.
+MAX_BATCH = 64
+MAX_WAIT_SECONDS = 0.1
+
+
+@dataclass
+class _Change:
+    collection: str
+    source_id: str
+    version: float | None
+    text: MemoryText | None  # None: forget the source
+    done: asyncio.Future[None] = field(repr=False)
+
+
+class IngestionBatcher:
+    """Collects changes from concurrent jobs and applies them in batches (see the module)."""
+
+    def __init__(
+        self,
+        bank: MemoryBank,
+        versions: SourceVersions,
+        *,
+        max_batch: int = MAX_BATCH,
+        max_wait: float = MAX_WAIT_SECONDS,
+    ) -> None:
+        self.bank = bank
+        self._versions = versions
+        self._max_batch = max_batch
+        self._max_wait = max_wait
+        self._waiting: asyncio.Queue[_Change] = asyncio.Queue()
+
+    async def remember(self, collection: str, text: MemoryText, version: float | None) -> None:
+        await self._submit(collection, text.source_id, version, text)
+
+    async def forget(self, collection: str, source_id: str, version: float) -> None:
+        await self._submit(collection, source_id, version, None)
+
+    async def _submit(
+        self, collection: str, source_id: str, version: float | None, text: MemoryText | None
+    ) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._waiting.put(_Change(collection, source_id, version, text, done))
+        await done
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[IngestionBatcher]:
+        """Apply batches until the block ends."""
+        task = asyncio.create_task(self._run(), name="memory-batcher")
+        try:
+            yield self
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._waiting.get()]
+            deadline = loop.time() + self._max_wait
+            while len(batch) < self._max_batch:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._waiting.get(), remaining))
+                except TimeoutError:
+                    break
+            try:
+                await self._apply(batch)
+            except Exception as e:  # every job of the batch fails and is retried by the queue
+                logger.warning("memory batch of %d changes failed: %r", len(batch), e)
+                for change in batch:
+                    if not change.done.done():
+                        change.done.set_exception(e)
+            else:
+                for change in batch:
+                    if not change.done.done():
+                        change.done.set_result(None)
+
+    async def _apply(self, batch: list[_Change]) -> None:
+        # Within a batch only the newest change of a source counts (an edit right after its message).
+        newest: dict[tuple[str, str], _Change] = {}
+        for change in batch:
+            key = (change.collection, change.source_id)
+            held = newest.get(key)
+            if held is None or (change.version or 0.0) >= (held.version or 0.0):
+                newest[key] = change
+        live: list[_Change] = []
+        for change in newest.values():
+            await self.bank.ready(change.collection)
+            if change.version is not None and not await self._versions.claim(
+                change.collection, change.source_id, change.version
+            ):
+                logger.info(
+                    "memory: %s has a newer version than %s; ignored", change.source_id, change.version
+                )
+                continue
+            live.append(change)
+        for change in live:
+            if change.text is None:
+                await self.bank.forget(change.collection, change.source_id)
+        texts = [(c.collection, c.text) for c in live if c.text is not None]
+        if texts:
+            await self.bank.remember_batch(texts)
+
+
+@dataclass
+class Ingestion:
+    """What ``rag-ingestion`` jobs need: the batcher, the registry (for collections) and ClickUp."""
+
+    batcher: IngestionBatcher
+    sessionmaker: async_sessionmaker[AsyncSession]
+    clickup: ClickUpClient | None
+
+    async def _collection(self, workgroup: str, project: str) -> str:
+        async with self.sessionmaker() as session:
+            return (await collection_for(session, workgroup, project)).collection
+
+    async def handle(self, name: str, data: dict[str, Any]) -> None:
+        """Run one job; raises to be retried, :class:`Delayed` to wait for ClickUp's rate limit."""
+        try:
+            workgroup = str(data["workgroup"])
+            if name == REMEMBER:
+                text = text_from_job(data["text"])
+                version = data.get("version")
+                collection = await self._collection(workgroup, text.project_id)
+                await self.batcher.remember(collection, text, None if version is None else float(version))
+            elif name == FORGET:
+                collection = await self._collection(workgroup, str(data["project"]))
+                await self.batcher.forget(collection, str(data["source_id"]), float(data["version"]))
+            elif name == CLICKUP_TASK:
+                await self._clickup_task(workgroup, str(data["project"]), str(data["task_id"]))
+            else:
+                logger.error("rag-ingestion job of unknown kind %r dropped", name)
+        except ProjectNotRegistered as e:
+            logger.info("memory: %s; rag-ingestion %s job dropped", e, name)
+        except (KeyError, TypeError, ValueError) as e:
+            logger.error("rag-ingestion %s job is malformed and is dropped: %r", name, e)
+
+    async def _clickup_task(self, workgroup: str, project: str, task_id: str) -> None:
+        if self.clickup is None:
+            logger.info("memory: OBLIVION_CLICKUP_TOKEN is unset; task %s is not read", task_id)
+            return
+        try:
+            task = await self.clickup.get_task(task_id)
+        except ClickUpRateLimited as e:
+            raise Delayed(e.retry_after or 1.0, str(e)) from e
+        except ClickUpApiError as e:
+            if e.status == 404:
+                logger.info("memory: task %s is gone from ClickUp; not remembered", task_id)
+                return
+            raise
+        description = task.plain_description.strip()
+        written = task.date_updated or task.date_created
+        text = MemoryText(
+            source_id=clickup_task_source_id(task.id),
+            project_id=project,
+            text=f"{task.name}\n\n{description}" if description else task.name,
+            kind=MemoryKind.DESCRIPTION,
+            source=MemorySource.CLICKUP,
+            timestamp=written / 1000 if written else 0.0,
+            author=task.creator.display_name if task.creator else None,
+            task_id=task.id,
+            link=task.url,
+        )
+        collection = await self._collection(workgroup, project)
+        await self.batcher.remember(collection, text, None)
