@@ -113,7 +113,6 @@ def create_app(settings: NexusSettings, *, delivery_metrics: DeliveryMetrics | N
         redoc_url=None,
     )
     install_error_handlers(app)
-    webhooks.install_webhook_error_handler(app)
     for module in (
         registry,
         task_outcomes,

@@ -18,6 +18,7 @@ from oblivion_nexus.api.deps import AdminDep, SessionDep
 from oblivion_nexus.api.gateway import delivery_hub
 from oblivion_nexus.services import registry
 from oblivion_nexus.services.gateway.hub import DeliveryHub
+from oblivion_nexus.services.registry.entries import RegistryNotFound
 from oblivion_nexus.services.registry.schemas import NAME_PATTERN
 
 router = APIRouter(prefix="/internal/v1", tags=["agents"], dependencies=[AdminDep])
@@ -48,7 +49,7 @@ class EventQueued(_Body):
 
 async def _require_agent(session: SessionDep, wg: str, agent: str) -> None:
     if await registry.get_agent_status(session, wg, agent) is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"agent {wg}/{agent} is not registered")
+        raise RegistryNotFound(f"agent {wg}/{agent} is not registered")
 
 
 @router.get("/workgroups/{wg}/agents/{agent}/presence", response_model=PresenceView)

@@ -1,4 +1,10 @@
-"""How Nexus answers errors: validation problems without echoing input, registry errors by status.
+"""How Nexus answers errors: one handler for the errors that carry an answer, validation without echoes.
+
+A :class:`~oblivion_nexus.errors.ServiceError` carries its answer (``status``, ``detail``,
+``retry_after``, the headers its protocol asks for), so the service that raises it decides what the
+caller is told and this module only writes it down; routes do not catch errors to translate them.
+Any other error, and a ``ServiceError`` with ``status`` 500, propagates as the fault it is (logged
+with its traceback, answered with a bare 500).
 
 FastAPI's default 422 body repeats each offending input value; for a registry PUT that could be a
 client secret or credential value, so Nexus answers with the location and message only.
@@ -7,14 +13,41 @@ client secret or credential value, so Nexus answers with the location and messag
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from oblivion_nexus.services.registry.entries import RegistryError
+from oblivion_nexus.errors import ServiceError
 
 logger = logging.getLogger(__name__)
+
+
+def retry_after_header(seconds: float) -> str:
+    """``Retry-After`` in whole seconds, rounded up and at least 1 (0 would invite a busy loop)."""
+    return str(max(1, math.ceil(seconds)))
+
+
+def error_response(error: ServiceError, extra_headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """The answer ``error`` asks for: its status, its body and headers, ``Retry-After`` when set."""
+    headers = dict(error.headers)
+    if error.retry_after is not None:
+        headers["Retry-After"] = retry_after_header(error.retry_after)
+    headers.update(extra_headers or {})
+    return JSONResponse(error.body(), status_code=error.status, headers=headers or None)
+
+
+async def _service_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    if exc.status == 500:
+        raise exc
+    if exc.status > 500:
+        logger.warning("%s %s failed (%d): %s", request.method, request.url.path, exc.status, exc)
+    else:
+        logger.info("%s %s refused (%d): %s", request.method, request.url.path, exc.status, exc)
+    return error_response(exc)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -26,12 +59,6 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": problems}, status_code=422)
 
 
-async def _registry_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RegistryError)
-    logger.info("%s %s refused: %s", request.method, request.url.path, exc)
-    return JSONResponse({"detail": str(exc)}, status_code=exc.status)
-
-
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(RegistryError, _registry_error)
+    app.add_exception_handler(ServiceError, _service_error)

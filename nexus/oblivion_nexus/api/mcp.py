@@ -20,7 +20,7 @@ import logging
 from typing import Any
 
 import mcp_types as types
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from mcp.server import Server, ServerRequestContext
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
@@ -29,7 +29,9 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from oblivion_nexus.api.deps import get_resources
+from oblivion_nexus.api.errors import error_response
 from oblivion_nexus.api.tasks import agent_identity
+from oblivion_nexus.errors import ServiceError
 from oblivion_nexus.resources import Resources
 from oblivion_nexus.services.auth.tokens import AgentIdentity
 from oblivion_nexus.services.safeguards.idempotency import IdempotencyError
@@ -109,12 +111,16 @@ class McpEndpoint:
         request = Request(scope, receive)
         try:
             identity = await agent_identity(request, get_resources(request))
-        except HTTPException as e:
-            headers = dict(e.headers or {})
-            if "WWW-Authenticate" in headers:
+        except ServiceError as e:
+            if e.status == 500:
+                raise
+            # Outside FastAPI's routing, so the app's handler is not reached: its response, plus the
+            # RFC 9728 pointer MCP clients follow to find where to get a token.
+            extra = {}
+            if "WWW-Authenticate" in e.headers:
                 metadata = get_resources(request).settings.http.public_url.rstrip("/") + METADATA_PATH
-                headers["WWW-Authenticate"] += f', resource_metadata="{metadata}"'
-            await JSONResponse({"detail": e.detail}, e.status_code, headers)(scope, receive, send)
+                extra["WWW-Authenticate"] = f'{e.headers["WWW-Authenticate"]}, resource_metadata="{metadata}"'
+            await error_response(e, extra)(scope, receive, send)
             return
         scope[_IDENTITY_KEY] = identity
         await self._sessions.handle_request(scope, receive, send)

@@ -1,7 +1,8 @@
 """``POST /oauth/token``: the OAuth2 client-credentials grant (RFC 6749 §4.4) agents log in with.
 
 The body is parsed by hand rather than through FastAPI's form handling so that every problem gets
-the RFC's error object (``invalid_request``, ``invalid_client``, ``unsupported_grant_type``) instead
+the RFC's error object (``invalid_request``, ``invalid_client``, ``unsupported_grant_type``: an
+:class:`~oblivion_nexus.services.auth.tokens.OAuthError`, answered by the app's one handler) instead
 of a 422, and so that nothing of the request, which carries the client secret, is echoed or logged.
 
 Requests per client address and failures per client id are rate limited (``services.token_limits``);
@@ -20,7 +21,7 @@ from fastapi.responses import JSONResponse
 
 from oblivion_nexus.api.deps import ResourcesDep
 from oblivion_nexus.services.auth.token_limits import TokenRateLimiter, Verdict
-from oblivion_nexus.services.auth.tokens import ClientAuthError, issue_token_for_client
+from oblivion_nexus.services.auth.tokens import NO_STORE, ClientAuthError, OAuthError, issue_token_for_client
 from oblivion_nexus.services.registry.schemas import column_length
 from oblivion_nexus.stores import tables
 
@@ -28,39 +29,25 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["oauth"])
 
-# RFC 6749 §5.1: token responses must not be cached.
-_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _FORM = "application/x-www-form-urlencoded"
 # A token request is a few hundred bytes; anything far larger is not one.
 _MAX_BODY = 16 * 1024
 _MAX_CLIENT_ID = column_length(tables.Agent.__table__.c.client_id)
 
 
-def _error(
-    code: str, description: str, status: int = 400, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    return JSONResponse(
-        {"error": code, "error_description": description},
-        status_code=status,
-        headers={**_NO_STORE, **(headers or {})},
-    )
+class _BadRequest(OAuthError):
+    def __init__(self, description: str) -> None:
+        super().__init__("invalid_request", description)
 
 
-def _invalid_client(description: str) -> JSONResponse:
-    return _error("invalid_client", description, 401, {"WWW-Authenticate": 'Basic realm="oblivion"'})
+class _TooManyRequests(OAuthError):
+    status = 429
 
-
-def _too_many(verdict: Verdict) -> JSONResponse:
-    return _error(
-        "too_many_requests",
-        f"too many token requests; retry in {verdict.retry_after} s",
-        429,
-        {"Retry-After": str(verdict.retry_after)},
-    )
-
-
-class _BadRequest(Exception):
-    pass
+    def __init__(self, verdict: Verdict) -> None:
+        retry = verdict.retry_after
+        super().__init__(
+            "too_many_requests", f"too many token requests; retry in {retry} s", retry_after=retry
+        )
 
 
 def _basic_credentials(header: str) -> list[tuple[str, str]] | None:
@@ -114,27 +101,24 @@ async def token(request: Request, resources: ResourcesDep) -> JSONResponse:
     )
     verdict = await limiter.admit_address(request.client.host if request.client else "unknown")
     if not verdict.admitted:
-        return _too_many(verdict)
-    try:
-        form = await _form(request)
-        basic = _basic_credentials(request.headers.get("authorization", ""))
-    except _BadRequest as e:
-        return _error("invalid_request", str(e))
+        raise _TooManyRequests(verdict)
+    form = await _form(request)
+    basic = _basic_credentials(request.headers.get("authorization", ""))
     grant_type = form.get("grant_type")
     if not grant_type:
-        return _error("invalid_request", "grant_type is required")
+        raise _BadRequest("grant_type is required")
     if grant_type != "client_credentials":
-        return _error("unsupported_grant_type", "only grant_type=client_credentials is supported")
+        raise OAuthError("unsupported_grant_type", "only grant_type=client_credentials is supported")
     if basic is not None:
         if "client_secret" in form:
-            return _error("invalid_request", "use either HTTP Basic or form fields for client authentication")
+            raise _BadRequest("use either HTTP Basic or form fields for client authentication")
         if "client_id" in form and all(form["client_id"] != pair[0] for pair in basic):
-            return _error("invalid_request", "client_id differs from the Basic credentials")
+            raise _BadRequest("client_id differs from the Basic credentials")
         candidates = basic
     elif "client_id" in form and "client_secret" in form:
         candidates = [(form["client_id"], form["client_secret"])]
     else:
-        return _invalid_client("client authentication is required (HTTP Basic or client_id/client_secret)")
+        raise ClientAuthError("client authentication is required (HTTP Basic or client_id/client_secret)")
     failure = ClientAuthError("unknown client or wrong secret")
     # An id no agent can have (NUL, longer than the column) is refused before it reaches PostgreSQL,
     # which would fail on it; no agent exists under it, so refusing early reveals nothing.
@@ -142,11 +126,11 @@ async def token(request: Request, resources: ResourcesDep) -> JSONResponse:
         (cid, secret) for cid, secret in candidates if 0 < len(cid) <= _MAX_CLIENT_ID and "\x00" not in cid
     ]
     if not candidates:
-        return _invalid_client(str(failure))
+        raise failure
     for client_id, client_secret in candidates:
         verdict = await limiter.admit_client(client_id)
         if not verdict.admitted:
-            return _too_many(verdict)
+            raise _TooManyRequests(verdict)
         try:
             access_token, expires_in = await issue_token_for_client(
                 resources.settings, resources.sessionmaker, client_id, client_secret
@@ -156,7 +140,7 @@ async def token(request: Request, resources: ResourcesDep) -> JSONResponse:
             failure = e
     else:
         await limiter.failed(candidates[0][0])
-        return _invalid_client(str(failure))
+        raise failure
     return JSONResponse(
-        {"access_token": access_token, "token_type": "Bearer", "expires_in": expires_in}, headers=_NO_STORE
+        {"access_token": access_token, "token_type": "Bearer", "expires_in": expires_in}, headers=NO_STORE
     )

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Request, Response, status
+from fastapi import APIRouter, Path, Request, Response, status
 
 from oblivion_nexus.api.deps import AdminDep, ResourcesDep, SessionDep
 from oblivion_nexus.api.gateway import delivery_hub
 from oblivion_nexus.services import registry
 from oblivion_nexus.services.auth import revocation
 from oblivion_nexus.services.registry import credentials
+from oblivion_nexus.services.registry.entries import RegistryNotFound
 from oblivion_nexus.services.registry.schemas import (
     NAME_PATTERN,
     AgentSpec,
@@ -35,8 +36,8 @@ def _created(response: Response, created: bool) -> None:
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
 
 
-def _not_found(what: str) -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, f"{what} is not registered")
+def _not_found(what: str) -> RegistryNotFound:
+    return RegistryNotFound(f"{what} is not registered")
 
 
 @router.put("/workgroups/{wg}", response_model=WorkgroupView)

@@ -2,28 +2,24 @@
 
 ``GET /v1/tasks/{id}/context`` reads, ``POST /v1/tasks/{id}/messages`` posts to the thread (with an
 optional ``Idempotency-Key``), ``PATCH /v1/tasks/{id}`` moves the state. Errors are
-``{"detail": …}`` with the status the service chose; 401 carries ``WWW-Authenticate: Bearer`` as
-RFC 6750 asks, 429 and retryable 409/502/503 carry ``Retry-After``.
+``{"detail": …}`` with the status the service chose (:mod:`.api.errors` writes them); 401 carries
+``WWW-Authenticate: Bearer`` as RFC 6750 asks, 429 and retryable 409/502/503 carry ``Retry-After``.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any, NoReturn
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request, status
+from fastapi import APIRouter, Depends, Header, Path, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from oblivion_nexus.api.deps import ResourcesDep
-from oblivion_nexus.errors import NexusError
 from oblivion_nexus.services.agent_tasks import actions as tasks
-from oblivion_nexus.services.auth.revocation import StandingUnavailable, TokenRevoked, check_standing
-from oblivion_nexus.services.auth.tokens import AgentIdentity, TokenError, verify_access_token
-from oblivion_nexus.services.registry.task_states import IllegalTransition, TaskState
-from oblivion_nexus.services.safeguards.circuit_breaker import BreakerError
-from oblivion_nexus.services.safeguards.idempotency import IdempotencyError
-from oblivion_nexus.services.taskflow.errors import MissingSetting
+from oblivion_nexus.services.auth.revocation import check_standing
+from oblivion_nexus.services.auth.tokens import AgentIdentity, MissingToken, verify_access_token
+from oblivion_nexus.services.registry.task_states import TaskState
 
 logger = logging.getLogger(__name__)
 
@@ -38,30 +34,14 @@ async def agent_identity(request: Request, resources: ResourcesDep) -> AgentIden
     """The agent whose ``Authorization: Bearer`` access token this request carries.
 
     The token must be signed by Nexus and still speak for its agent: 401 when it is bad, expired or
-    revoked (fetch a new one), 403 when the agent is disabled, deleted or unknown.
+    revoked (fetch a new one), 403 when the agent is disabled, deleted or unknown, 503 when the
+    registry cannot say (the errors carry these answers).
     """
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "an agent access token is required (Authorization: Bearer …)",
-            {"WWW-Authenticate": 'Bearer realm="oblivion-agents"'},
-        )
-    invalid_token = {"WWW-Authenticate": 'Bearer realm="oblivion-agents", error="invalid_token"'}
-    try:
-        identity = verify_access_token(resources.settings, token.strip())
-        await check_standing(resources, identity, getattr(request.app.state, "delivery", None))
-    except TokenError as e:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, e.reason, invalid_token) from None
-    except TokenRevoked as e:
-        if e.forbidden:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, e.reason) from None
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, e.reason, invalid_token) from None
-    except StandingUnavailable as e:
-        logger.warning("%s", e)
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, "Nexus cannot reach its registry", {"Retry-After": "5"}
-        ) from None
+        raise MissingToken()
+    identity = verify_access_token(resources.settings, token.strip())
+    await check_standing(resources, identity, getattr(request.app.state, "delivery", None))
     return identity
 
 
@@ -117,32 +97,10 @@ class StateView(_Body):
     clickup_status: str | None = Field(alias="clickupStatus")
 
 
-def _refuse(e: NexusError) -> NoReturn:
-    headers: dict[str, str] = {}
-    detail: Any = str(e)
-    if isinstance(e, tasks.TaskError | IdempotencyError):
-        code = e.status
-        if e.retry_after is not None:
-            headers["Retry-After"] = str(e.retry_after)
-    elif isinstance(e, IllegalTransition):
-        code = status.HTTP_409_CONFLICT
-        detail = {"message": str(e), "state": str(e.current), "allowed": e.allowed}
-    elif isinstance(e, MissingSetting | BreakerError):
-        code, headers = status.HTTP_503_SERVICE_UNAVAILABLE, {"Retry-After": "5"}
-    else:
-        raise e
-    if code >= 500:
-        logger.warning("task request failed: %s", e)
-    raise HTTPException(code, detail, headers or None) from None
-
-
 @router.get("/{task_id}/context", response_model=ContextView)
 async def get_context(task_id: TaskId, identity: IdentityDep, resources: ResourcesDep) -> ContextView:
     """The task fresh from ClickUp, its whole Slack thread, and its state."""
-    try:
-        found = await tasks.task_context(resources, identity, task_id)
-    except NexusError as e:
-        _refuse(e)
+    found = await tasks.task_context(resources, identity, task_id)
     task = found.task
     return ContextView(
         task=TaskView(
@@ -176,10 +134,7 @@ async def post_message(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
     """Post in the task's thread under the agent's name and icon, mirrored as a ClickUp comment."""
-    try:
-        answer = await tasks.post_message(resources, identity, task_id, body.text, idempotency_key)
-    except NexusError as e:
-        _refuse(e)
+    answer = await tasks.post_message(resources, identity, task_id, body.text, idempotency_key)
     return JSONResponse(answer.body, status_code=answer.status)
 
 
@@ -188,10 +143,7 @@ async def patch_task(
     task_id: TaskId, body: StateRequest, identity: IdentityDep, resources: ResourcesDep
 ) -> StateView:
     """Move the task to another state; the project's status map says which ClickUp status follows."""
-    try:
-        change = await tasks.change_state(resources, identity, task_id, body.state)
-    except NexusError as e:
-        _refuse(e)
+    change = await tasks.change_state(resources, identity, task_id, body.state)
     return StateView(
         task_id=change.task_id,
         state=change.state,

@@ -21,12 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from oblivion_nexus.api.deps import AdminDep, get_resources
 from oblivion_nexus.api.tasks import IdentityDep
-from oblivion_nexus.integrations.errors import MalformedPayload
 from oblivion_nexus.integrations.slack import SlackError
 from oblivion_nexus.integrations.slack_interactivity import ButtonClick, parse_interaction
-from oblivion_nexus.services.safeguards.idempotency import IdempotencyError
-from oblivion_nexus.services.taskflow.signatures import SignatureError, verify_slack_signature
-from oblivion_nexus.services.tools.gateway import InvokeRequest, ToolError, ToolGateway
+from oblivion_nexus.services.taskflow.signatures import verify_slack_signature
+from oblivion_nexus.services.tools.gateway import InvokeRequest, ToolGateway
 from oblivion_nexus.services.tools.invoke_once import invoke_once
 
 logger = logging.getLogger(__name__)
@@ -49,11 +47,6 @@ def _gateway(request: Request) -> ToolGateway:
     return gateway
 
 
-def _answer(e: ToolError) -> JSONResponse:
-    headers = {"Retry-After": f"{max(int(e.retry_after + 0.999), 1)}"} if e.retry_after is not None else None
-    return JSONResponse({"detail": e.detail}, status_code=e.status, headers=headers)
-
-
 @router.get("/v1/tools")
 async def list_tools(request: Request, identity: IdentityDep) -> dict[str, Any]:
     return {"tools": await _gateway(request).catalog(identity)}
@@ -68,15 +61,7 @@ async def invoke(
 ) -> JSONResponse:
     """Run one action; with an ``Idempotency-Key``, at most once (a retry gets the first answer)."""
     call = InvokeRequest(body.tool, body.action, body.args, body.credential, body.task_id)
-    try:
-        outcome = await invoke_once(
-            _gateway(request), get_resources(request), identity, call, idempotency_key
-        )
-    except ToolError as e:
-        return _answer(e)
-    except IdempotencyError as e:
-        headers = {"Retry-After": str(e.retry_after)} if e.retry_after is not None else None
-        return JSONResponse({"detail": str(e)}, status_code=e.status, headers=headers)
+    outcome = await invoke_once(_gateway(request), get_resources(request), identity, call, idempotency_key)
     return JSONResponse(outcome.body, status_code=outcome.status)
 
 
@@ -121,21 +106,14 @@ async def slack_interactivity(request: Request, background: BackgroundTasks) -> 
     resources = get_resources(request)
     body = await request.body()
     secret = resources.settings.slack.signing_secret
-    try:
-        verify_slack_signature(
-            body,
-            request.headers.get("x-slack-request-timestamp"),
-            request.headers.get("x-slack-signature"),
-            secret.get_secret_value() if secret else "",
-            time.time(),
-        )
-    except SignatureError as e:
-        logger.warning("Slack interactivity refused: %s", e.reason)
-        return JSONResponse({"detail": f"signature refused ({e.reason})"}, status_code=401)
-    try:
-        click = parse_interaction(body)
-    except MalformedPayload as e:
-        return JSONResponse({"detail": e.reason}, status_code=400)
+    verify_slack_signature(
+        body,
+        request.headers.get("x-slack-request-timestamp"),
+        request.headers.get("x-slack-signature"),
+        secret.get_secret_value() if secret else "",
+        time.time(),
+    )
+    click = parse_interaction(body)
     background.add_task(_decide, _gateway(request), click)
     return Response(status_code=200)
 

@@ -4,7 +4,8 @@ reaches Nexus, and therefore the routes that must never answer 500.
 Statuses tell the sender what to do: 200 only once the job is durably queued; 401 for a bad
 signature (nothing is queued); 400 for a malformed body and 413 for an oversized one (Slack is told
 ``X-Slack-No-Retry: 1``: a retry would not help); 503 when Redis, PostgreSQL or a setting is missing,
-so the sender retries. Any unexpected error becomes a 503 and one log line.
+so the sender retries. Each error carries its answer (:mod:`.api.errors` writes it); only the
+door's own rule is here: any unexpected error becomes a 503 and one log line, never a 500.
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
 from oblivion_nexus.api.deps import get_resources
+from oblivion_nexus.api.errors import error_response
+from oblivion_nexus.errors import ServiceError
 from oblivion_nexus.integrations.errors import MalformedPayload
-from oblivion_nexus.services.taskflow.errors import FlowError
-from oblivion_nexus.services.taskflow.signatures import SignatureError
 from oblivion_nexus.services.taskflow.webhooks import (
     Accepted,
     WebhookSecretCache,
@@ -32,8 +33,22 @@ logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
 
-class BodyTooLarge(Exception):
+class BodyTooLarge(ServiceError):
     """The request body is over ``OBLIVION_WEBHOOK_MAX_BODY_BYTES``."""
+
+    status = 413
+
+    def __init__(self) -> None:
+        super().__init__("body too large")
+
+
+class DoorUnavailable(ServiceError):
+    """Something no one foresaw failed while accepting a delivery: the sender is told to retry."""
+
+    status = 503
+
+    def __init__(self) -> None:
+        super().__init__("temporarily unavailable")
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -50,9 +65,17 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _answer(status: int, detail: str, *, slack: bool = False) -> JSONResponse:
-    headers = {"X-Slack-No-Retry": "1"} if slack and status in (400, 413) else None
-    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+def _refusal(error: ServiceError, *, slack: bool) -> Response:
+    # Slack retries a failed delivery three times unless told not to; for a malformed or oversized
+    # body a retry would fail the same way.
+    no_retry = {"X-Slack-No-Retry": "1"} if slack and error.status in (400, 413) else None
+    return error_response(error, no_retry)
+
+
+def _unexpected(vendor: str, e: Exception, *, slack: bool) -> Response:
+    # Never a 500 at the door: the sender retries a 503.
+    logger.error("%s webhook failed unexpectedly (%s); answered 503", vendor, type(e).__name__, exc_info=e)
+    return _refusal(DoorUnavailable(), slack=slack)
 
 
 async def _guarded(request: Request, vendor: str, accept: Callable[[bytes], Awaitable[Accepted]]) -> Response:
@@ -61,23 +84,18 @@ async def _guarded(request: Request, vendor: str, accept: Callable[[bytes], Awai
         limit = get_resources(request).settings.http.webhook_max_body_bytes
         body = await _read_body(request, limit)
         accepted = await accept(body)
-    except BodyTooLarge:
-        logger.warning("%s webhook refused: body larger than the limit", vendor)
-        return _answer(413, "body too large", slack=slack)
-    except SignatureError as e:
-        logger.warning("%s webhook refused: %s", vendor, e)
-        return _answer(401, f"signature refused ({e.reason})")
-    except MalformedPayload as e:
-        logger.warning("%s webhook refused: %s", vendor, e)
-        return _answer(400, e.reason, slack=slack)
-    except FlowError as e:
-        logger.error("%s webhook not accepted, the sender will retry: %s", vendor, e)
-        return _answer(503, "temporarily unavailable")
     except ClientDisconnect:
-        return _answer(400, "client disconnected")
-    except Exception as e:  # never a 500 at the door: the sender retries a 503
-        logger.exception("%s webhook failed unexpectedly (%s); answered 503", vendor, type(e).__name__)
-        return _answer(503, "temporarily unavailable")
+        return _refusal(MalformedPayload(vendor, "client disconnected"), slack=False)
+    except ServiceError as e:
+        if e.status == 500:
+            return _unexpected(vendor, e, slack=slack)
+        if e.status > 500:
+            logger.error("%s webhook not accepted, the sender will retry: %s", vendor, e)
+        else:
+            logger.warning("%s webhook refused: %s", vendor, e)
+        return _refusal(e, slack=slack)
+    except Exception as e:
+        return _unexpected(vendor, e, slack=slack)
     if accepted.challenge is not None:
         return JSONResponse({"challenge": accepted.challenge})
     return JSONResponse({"ok": True})
@@ -107,14 +125,3 @@ async def slack_webhook(request: Request) -> Response:
         return await accept_slack(get_resources(request), body, request.headers)
 
     return await _guarded(request, "slack", accept)
-
-
-def install_webhook_error_handler(app: FastAPI) -> None:
-    """Answer 503 (and log) for a task-flow error no route caught — a missing Slack or ClickUp
-    setting, an unreachable queue — instead of a 500: the caller may retry once it is fixed."""
-
-    async def handle(request: Request, exc: Exception) -> Response:
-        logger.error("%s %s failed: %s", request.method, request.url.path, exc)
-        return _answer(503, "temporarily unavailable")
-
-    app.add_exception_handler(FlowError, handle)

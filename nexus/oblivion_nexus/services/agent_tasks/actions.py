@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from oblivion_nexus.errors import NexusError
+from oblivion_nexus.errors import NexusError, ServiceError
 from oblivion_nexus.integrations.clickup import ClickUpError, ClickUpRateLimited
 from oblivion_nexus.integrations.clickup_models import Task
 from oblivion_nexus.integrations.errors import IntegrationError
@@ -45,7 +45,7 @@ from oblivion_nexus.stores import tables as t
 logger = logging.getLogger(__name__)
 
 
-class TaskError(NexusError):
+class TaskError(ServiceError):
     """An agent's request about a task cannot be carried out; ``status`` is the HTTP answer."""
 
     status = 400

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from types import MappingProxyType
 from typing import Protocol
 
 import redis.asyncio as aioredis
@@ -20,9 +21,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from oblivion_agent.protocol import CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED
-from oblivion_nexus.errors import NexusError
+from oblivion_nexus.errors import ServiceError
 from oblivion_nexus.services import registry
-from oblivion_nexus.services.auth.tokens import AgentIdentity
+from oblivion_nexus.services.auth.tokens import INVALID_TOKEN_CHALLENGE, AgentIdentity
 from oblivion_nexus.services.gateway.hub import DeliveryHub
 from oblivion_nexus.services.registry.schemas import AgentRecord
 from oblivion_nexus.services.safeguards.circuit_breaker import BreakerError, MessageBreaker
@@ -50,7 +51,7 @@ class StandingResources(Protocol):
     def sessionmaker(self) -> async_sessionmaker[AsyncSession]: ...
 
 
-class TokenRevoked(NexusError):
+class TokenRevoked(ServiceError):
     """A validly signed token no longer speaks for a usable agent.
 
     ``forbidden`` is True when the agent itself may not act (disabled, deleted, unknown: HTTP 403,
@@ -59,9 +60,11 @@ class TokenRevoked(NexusError):
     """
 
     def __init__(self, reason: str, *, forbidden: bool) -> None:
-        super().__init__(reason)
+        super().__init__(reason, status=403 if forbidden else 401)
         self.reason = reason
         self.forbidden = forbidden
+        if not forbidden:
+            self.headers = MappingProxyType({"WWW-Authenticate": INVALID_TOKEN_CHALLENGE})
 
     @property
     def close_code(self) -> int:
@@ -71,8 +74,14 @@ class TokenRevoked(NexusError):
         return f"TokenRevoked(reason={self.reason!r}, forbidden={self.forbidden})"
 
 
-class StandingUnavailable(NexusError):
+class StandingUnavailable(ServiceError):
     """Neither Redis nor PostgreSQL could say whether the token is still good: try again later."""
+
+    status = 503
+    retry_after = 5.0
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, detail="Nexus cannot reach its registry")
 
 
 def _standing_of(record: AgentRecord | registry.AgentCredentialState | None) -> AgentStanding:

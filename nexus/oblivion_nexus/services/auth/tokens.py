@@ -19,12 +19,13 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import jwt
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from oblivion_nexus.errors import NexusError
+from oblivion_nexus.errors import ServiceError
 from oblivion_nexus.services import registry
 from oblivion_nexus.services.registry.schemas import AgentRecord
 from oblivion_nexus.settings import NexusSettings
@@ -38,19 +39,68 @@ _REQUIRED_CLAIMS = ["iss", "aud", "sub", "exp", "iat", "jti", "workgroup", "proj
 _LEEWAY_SECONDS = 10
 
 
-class TokenError(NexusError):
-    """An access token is malformed, forged, expired or not meant for us; ``reason`` says which."""
+# RFC 6750 §3: a 401 names the scheme and realm; ``error`` only when a token was presented.
+AGENT_CHALLENGE = 'Bearer realm="oblivion-agents"'
+INVALID_TOKEN_CHALLENGE = f'{AGENT_CHALLENGE}, error="invalid_token"'
+
+
+class TokenError(ServiceError):
+    """An access token is malformed, forged, expired or not meant for us; ``reason`` says which.
+
+    Answered 401 with the RFC 6750 challenge: the agent should fetch a new token.
+    """
+
+    status = 401
+    headers = MappingProxyType({"WWW-Authenticate": INVALID_TOKEN_CHALLENGE})
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 
     def __repr__(self) -> str:
-        return f"TokenError(reason={self.reason!r})"
+        return f"{type(self).__name__}(reason={self.reason!r})"
 
 
-class ClientAuthError(NexusError):
+class MissingToken(TokenError):
+    """The request carries no bearer token at all (so the challenge names no error, as RFC 6750 asks)."""
+
+    headers = MappingProxyType({"WWW-Authenticate": AGENT_CHALLENGE})
+
+    def __init__(self) -> None:
+        super().__init__("an agent access token is required (Authorization: Bearer …)")
+
+
+# RFC 6749 §5.1: token responses, errors included, must not be cached.
+NO_STORE = MappingProxyType({"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+class OAuthError(ServiceError):
+    """A token request refused with RFC 6749's error object (§5.2): ``error`` is its code
+    (``invalid_request``, ``invalid_client``, ``unsupported_grant_type``…), the message its
+    ``error_description``, which is safe to show."""
+
+    status = 400
+    headers = NO_STORE
+
+    def __init__(self, error: str, description: str, *, retry_after: float | None = None) -> None:
+        super().__init__(description, retry_after=retry_after)
+        self.error = error
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.error, "error_description": self.detail}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.error!r}, {self.detail!r})"
+
+
+class ClientAuthError(OAuthError):
     """OAuth2 client authentication failed (RFC 6749 ``invalid_client``); the reason is safe to show."""
+
+    status = 401
+    headers = MappingProxyType({**NO_STORE, "WWW-Authenticate": 'Basic realm="oblivion"'})
+
+    def __init__(self, description: str) -> None:
+        super().__init__("invalid_client", description)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import func
 
-from oblivion_nexus.errors import NexusError
+from oblivion_nexus.errors import ServiceError
 from oblivion_nexus.resources import Resources
 from oblivion_nexus.services.registry.schemas import (
     AgentRecord,
@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 INSERTED: Label[bool] = literal_column("(xmax = 0)", Boolean).label("inserted")
 
 
-class RegistryError(NexusError):
+class RegistryError(ServiceError):
     """A registry request cannot be carried out; ``status`` is the HTTP status it maps to."""
 
     status = 400

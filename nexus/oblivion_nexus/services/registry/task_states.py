@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from oblivion_nexus.errors import NexusError
+from oblivion_nexus.errors import ServiceError
 
 
 class TaskState(StrEnum):
@@ -36,15 +36,18 @@ TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
 _ORDER = list(TaskState)
 
 
-class IllegalTransition(NexusError):
+class IllegalTransition(ServiceError):
     """An agent asked for a move the state machine forbids; ``allowed`` lists the legal targets."""
+
+    status = 409
 
     def __init__(self, current: TaskState, target: TaskState) -> None:
         self.current = current
         self.target = target
         self.allowed = allowed_from(current)
         choices = ", ".join(self.allowed) if self.allowed else "none (the task is finished)"
-        super().__init__(f"a task in {current} cannot move to {target}; allowed from {current}: {choices}")
+        message = f"a task in {current} cannot move to {target}; allowed from {current}: {choices}"
+        super().__init__(message, detail={"message": message, "state": str(current), "allowed": self.allowed})
 
     def __repr__(self) -> str:
         return f"IllegalTransition(current={self.current!r}, target={self.target!r})"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from oblivion_nexus.errors import NexusError
+from oblivion_nexus.errors import ServiceError
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +46,14 @@ return {0, tonumber(ARGV[3]), 1}
 """
 
 
-class BreakerError(NexusError):
-    """Redis could not be asked whether the agent may post."""
+class BreakerError(ServiceError):
+    """Redis could not be asked whether the agent may post (answered 503: ask again shortly)."""
+
+    status = 503
+    retry_after = 5.0
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, detail="the agent's message limit cannot be checked right now")
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from oblivion_nexus.errors import NexusError
+from oblivion_nexus.errors import ServiceError
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ CLAIM_LEASE_SECONDS = 60
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII without spaces, like a header token
 
 
-class IdempotencyError(NexusError):
+class IdempotencyError(ServiceError):
     """An Idempotency-Key cannot be honoured; ``status`` is the HTTP answer."""
 
     def __init__(self, message: str, status: int, retry_after: int | None = None) -> None:

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import logging
 
-from oblivion_nexus.errors import NexusError
+from oblivion_nexus.errors import ServiceError
 
 logger = logging.getLogger(__name__)
 
@@ -22,18 +22,23 @@ _SHA256_HEX_LENGTH = 64
 _HEX_DIGITS = frozenset("0123456789abcdef")
 
 
-class SignatureError(NexusError):
+class SignatureError(ServiceError):
     """A webhook signature is missing, malformed, stale or does not match.
 
     ``reason`` is a short stable code (``missing``, ``malformed``, ``mismatch``, ``stale``,
-    ``future``, ``bad_timestamp``) suitable for metrics and logs.
+    ``future``, ``bad_timestamp``) suitable for metrics and logs. The sender is answered 401 with
+    the reason only; what exactly did not match (``explanation``) is for the log.
     """
 
-    def __init__(self, vendor: str, reason: str, detail: str) -> None:
-        super().__init__(f"{vendor} signature refused ({reason}): {detail}")
+    status = 401
+
+    def __init__(self, vendor: str, reason: str, explanation: str) -> None:
+        super().__init__(
+            f"{vendor} signature refused ({reason}): {explanation}", detail=f"signature refused ({reason})"
+        )
         self.vendor = vendor
         self.reason = reason
-        self.detail = detail
+        self.explanation = explanation
 
     def __repr__(self) -> str:
         return f"SignatureError(vendor={self.vendor!r}, reason={self.reason!r})"

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from sqlalchemy import select, update
 
 from oblivion_agent.protocol import EventFrame, ToolResult, ToolResultFrame
-from oblivion_nexus.errors import NexusError
+from oblivion_nexus.errors import ServiceError
 from oblivion_nexus.integrations.github import (
     DEFAULT_GITHUB_API_URL,
     GitHubApiError,
@@ -86,7 +86,7 @@ return tostring(wait)
 """
 
 
-class ToolError(NexusError):
+class ToolError(ServiceError):
     """A call refused or failed: the HTTP `status`, the body's `detail`, and `retry_after` for 429."""
 
     def __init__(self, status: int, detail: Any, *, retry_after: float | None = None) -> None:

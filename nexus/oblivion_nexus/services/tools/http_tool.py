@@ -28,7 +28,7 @@ from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from oblivion_nexus.errors import NexusError
+from oblivion_nexus.errors import ServiceError
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 # Headers an agent may set; the credential's header, cookies, Host and hop-by-hop headers are Nexus's.
@@ -42,7 +42,7 @@ DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 
-class HttpToolError(NexusError):
+class HttpToolError(ServiceError):
     """A call the http tool refuses before sending (`status` 422/403) or an upstream failure (502/504)."""
 
     def __init__(self, status: int, detail: str) -> None:
