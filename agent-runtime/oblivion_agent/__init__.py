@@ -12,6 +12,8 @@ Declare an ``Agent``, decorate a coroutine per event type, and run it with
         ctx.logger.info("got task %s: %s", event.task_id, event.title)
         await ctx.say("On it.")                  # in the task's Slack thread and as a ClickUp comment
         await ctx.set_state("IN_PROGRESS")       # and the ClickUp status the project maps it to
+        for hit in await ctx.memory.related(event):  # what the project said about it before
+            ctx.logger.info("%s (%s): %s", hit.author, hit.link, hit.text)
         issue = await ctx.tools.invoke("github", "issues.create", {"owner": "acme", "repo": "api",
                                                                     "title": event.title})
 
@@ -28,6 +30,7 @@ from oblivion_agent._errors import (
     HandlerError,
     TokenError,
 )
+from oblivion_agent._memory import MemoryClient, MemorySearchError
 from oblivion_agent._settings import AgentSettings, load_settings
 from oblivion_agent._tasks import (
     AgentMutedError,
@@ -40,7 +43,7 @@ from oblivion_agent._tasks import (
     ThreadMessage,
 )
 from oblivion_agent._tools import ToolCallError, ToolClient, ToolDeniedError, ToolInfo, ToolOutcome
-from oblivion_agent.protocol import ContextUpdate, TaskAssigned, ToolResult, WakeUp
+from oblivion_agent.protocol import ContextUpdate, MemoryHit, TaskAssigned, ToolResult, WakeUp
 
 __all__ = [
     "Agent",
@@ -53,6 +56,9 @@ __all__ = [
     "ContextUpdate",
     "HandlerError",
     "IllegalTransitionError",
+    "MemoryClient",
+    "MemoryHit",
+    "MemorySearchError",
     "PostedMessage",
     "StateChange",
     "TaskApiError",

@@ -22,6 +22,7 @@ import httpx
 from oblivion_agent._connection import NexusLink
 from oblivion_agent._dedupe import SeenEvents
 from oblivion_agent._errors import AgentError, HandlerError
+from oblivion_agent._memory import MemoryClient
 from oblivion_agent._settings import AgentSettings, load_settings
 from oblivion_agent._tasks import PostedMessage, StateChange, TaskClient, TaskContext, TaskStateName
 from oblivion_agent._token import TokenSource
@@ -100,6 +101,12 @@ class Context:
         """The Tool Gateway as this agent: ``await ctx.tools.list()``, ``await ctx.tools.invoke(tool,
         action, args)`` (tied to this event's task; waits for a person's approval when one is needed)."""
         return ToolClient(self._settings.nexus_url, self._http, self._tokens, self._approvals, self.task_id)
+
+    @property
+    def memory(self) -> MemoryClient:
+        """The Memory Bank of the agent's projects: ``await ctx.memory.search("…", limit=5)`` answers
+        typed hits, best first; ``await ctx.memory.related(task)`` in a ``TASK_ASSIGNED`` handler."""
+        return MemoryClient(self._settings.nexus_url, self._http, self._tokens)
 
     async def set_state(self, state: TaskStateName, *, task_id: str | None = None) -> StateChange:
         """Move the task (``IN_PROGRESS``, ``BLOCKED_ON_HUMAN``, ``DONE``); raises

@@ -3,7 +3,9 @@
 Every WebSocket message is one JSON object ``{type, id, ts, data}``. Nexus imports these models to
 build and check frames; agents in other languages read the JSON Schema printed by
 ``oblivion agent protocol-schema``. Unknown fields are ignored on read so that either side can add
-fields without breaking the other.
+fields without breaking the other. The schema also documents the body and answer of the one REST
+route every agent uses besides its task's (``POST /v1/memory/search``: ``MemorySearchRequest``,
+``MemorySearchResponse``).
 """
 
 from __future__ import annotations
@@ -88,6 +90,51 @@ class ToolResult(_Data):
     ok: bool = Field(description="Whether the tool call succeeded.")
     result: Any = Field(default=None, description="The tool's result when ok.")
     error: str | None = Field(default=None, description="What went wrong when not ok.")
+
+
+MemoryKindName = Literal["message", "comment", "description", "summary"]
+
+
+class MemorySearchRequest(_Data):
+    """The body of ``POST /v1/memory/search`` (REST, the agent's bearer token)."""
+
+    query: str = Field(min_length=1, max_length=2000, description="What to look for, as a person asks it.")
+    limit: int = Field(default=8, ge=1, le=50, description="How many hits at most, best first.")
+    projects: list[str] | None = Field(
+        default=None, description="Narrows the search to these of the agent's projects (403 for others)."
+    )
+    task_id: str | None = Field(default=None, alias="taskId", description="Only what belongs to this task.")
+    kinds: list[MemoryKindName] = Field(
+        default_factory=list, description="Only these kinds (all when empty)."
+    )
+    since: datetime | float | None = Field(
+        default=None, description="Written at or after (ISO 8601 or Unix s)."
+    )
+    until: datetime | float | None = Field(
+        default=None, description="Written at or before (ISO 8601 or Unix s)."
+    )
+
+
+class MemoryHit(_Data):
+    """One remembered chunk: a Slack message, a ClickUp description or comment, or a thread summary."""
+
+    id: str = Field(description="The point's id (stable for a source and chunk).")
+    text: str = Field(description="The chunk's text.")
+    score: float = Field(description="Relevance; higher is better, comparable within one answer only.")
+    kind: MemoryKindName = Field(description="What the text is.")
+    source: Literal["slack", "clickup"] = Field(description="Where it was written.")
+    project: str = Field(description="The project it belongs to.")
+    task_id: str | None = Field(default=None, alias="taskId", description="The ClickUp task it is about.")
+    thread_ts: str | None = Field(default=None, alias="threadTs", description="Its Slack thread, if any.")
+    author: str | None = Field(default=None, description="Who wrote it, as shown to people.")
+    timestamp: float = Field(description="When it was written (Unix seconds).")
+    link: str | None = Field(default=None, description="Where a person opens the original.")
+
+
+class MemorySearchResponse(_Data):
+    """The answer of ``POST /v1/memory/search``."""
+
+    hits: list[MemoryHit] = Field(description="Best first.")
 
 
 class Heartbeat(_Data):
@@ -220,6 +267,10 @@ def json_schema() -> dict[str, Any]:
     server, agent = server_frame_adapter.json_schema(), agent_frame_adapter.json_schema()
     # Each adapter's refs point at "#/$defs/…", so their definitions must live at the root.
     defs = {**server.pop("$defs"), **agent.pop("$defs"), "ServerFrame": server, "AgentFrame": agent}
+    for model in (MemorySearchRequest, MemorySearchResponse):
+        schema = model.model_json_schema(ref_template="#/$defs/{model}")
+        defs.update(schema.pop("$defs", {}))
+        defs[model.__name__] = schema
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": f"Oblivion agent protocol ({SUBPROTOCOL})",
@@ -250,6 +301,10 @@ __all__ = [
     "FrameType",
     "Heartbeat",
     "HeartbeatFrame",
+    "MemoryHit",
+    "MemoryKindName",
+    "MemorySearchRequest",
+    "MemorySearchResponse",
     "Register",
     "RegisterFrame",
     "ServerFrame",

@@ -10,6 +10,7 @@ worker on the same directory logs that another process owns it and neither inges
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import logging
@@ -132,6 +133,11 @@ async def running_ingestion(
         ingestion = Ingestion(batcher, sessionmaker, clickup)
         searcher = BankSearcher(bank, timeout=settings.memory.search_timeout_seconds)
         async with contextlib.AsyncExitStack() as stack:
+            # The local model loads in the background, so the first message is not the one that waits.
+            load = getattr(bank.embedder, "load", None)
+            if load is not None:
+                preload = asyncio.create_task(asyncio.to_thread(load))
+                stack.push_async_callback(_finish, preload)
             await stack.enter_async_context(batcher.running())
             if lock is not None:
                 server_redis = aioredis.Redis.from_url(settings.redis.url)
@@ -158,6 +164,13 @@ async def running_ingestion(
         await bank.aclose()
         if lock is not None:
             lock.release()
+
+
+async def _finish(task: asyncio.Task[None]) -> None:
+    try:
+        await task
+    except Exception as e:  # the first embedding will raise it again, where it retries
+        logger.warning("memory: the local model did not load: %s", e)
 
 
 @contextlib.asynccontextmanager
