@@ -112,6 +112,12 @@ class AgentModel(SpecModel):
     provider: str | None = None
     name: str | None = None
     endpoint: str | None = None
+    credential: str | None = None
+
+
+class AgentBudget(SpecModel):
+    tokens_per_task: int | None = Field(default=None, ge=1)
+    tokens_per_day: int | None = Field(default=None, ge=1)
 
 
 class AgentTool(SpecModel):
@@ -160,6 +166,8 @@ class AgentSpec(SpecModel):
     resources: dict[str, Any] | None = None
     env: list[dict[str, Any]] = []
     model: AgentModel = AgentModel()
+    budget: AgentBudget = AgentBudget()
+    instructions: str | None = None
     tools: list[AgentTool] = []
     rate_limit: RateLimit = RateLimit()
     egress: list[EgressRule] = []
@@ -198,7 +206,7 @@ class ApprovalRule(SpecModel):
 
 
 class ToolCredentialSpec(SpecModel):
-    type: Literal["github", "http", "openai", "slack", "clickup"]
+    type: Literal["github", "http", "openai", "anthropic", "slack", "clickup"]
     secret_ref: SecretKeyRef
     allowed_actions: list[str] = []
     agents: list[str] = []

@@ -186,6 +186,7 @@ def _agent_env(agent: str, workgroup: str, spec: AgentSpec, nexus_url: str) -> l
         ("OBLIVION_MODEL_PROVIDER", spec.model.provider),
         ("OBLIVION_MODEL_NAME", spec.model.name),
         ("OBLIVION_MODEL_ENDPOINT", spec.model.endpoint),
+        ("OBLIVION_AGENT_INSTRUCTIONS", spec.instructions),
     ):
         if value:
             env.append({"name": key, "value": value})

@@ -98,6 +98,10 @@ class NexusClient:
     async def get_presence(self, workgroup: str, agent: str) -> dict[str, Any]:
         return await self._call("GET", f"workgroups/{workgroup}/agents/{agent}/presence")
 
+    async def get_usage(self, workgroup: str, agent: str) -> dict[str, Any]:
+        """The agent's model usage today (UTC): calls, tokens and cost."""
+        return await self._call("GET", f"workgroups/{workgroup}/agents/{agent}/usage")
+
     async def put_credential(self, workgroup: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
         """Store a credential; the answer carries its ``fingerprint``, never the value."""
         return await self._put(f"workgroups/{workgroup}/credentials/{name}", body)

@@ -53,6 +53,19 @@ async def _credentials(
     return client_id, client_secret
 
 
+def _model_registration(spec: AgentSpec) -> dict[str, Any] | None:
+    """The model Nexus's gateway lets the agent call (None: no model, every call refused)."""
+    model = spec.model
+    if not model.name:
+        return None
+    return {
+        "provider": model.provider or "openai",
+        "name": model.name,
+        "endpoint": model.endpoint,
+        "credential": model.credential,
+    }
+
+
 async def reconcile_agent(ctx: OperatorContext, body: Any, logger: Any) -> dict[str, Any]:
     spec = parse_spec(AgentSpec, body.get("spec"))
     name = body["metadata"]["name"]
@@ -97,6 +110,11 @@ async def reconcile_agent(ctx: OperatorContext, body: Any, logger: Any) -> dict[
             "iconEmoji": spec.slack.icon_emoji,
             # An entry without actions may use everything its credential allows.
             "tools": [{"credential": t.credential, "actions": list(t.actions) or None} for t in spec.tools],
+            "model": _model_registration(spec),
+            "budget": {
+                "tokensPerTask": spec.budget.tokens_per_task,
+                "tokensPerDay": spec.budget.tokens_per_day,
+            },
         },
     )
     return {
@@ -106,7 +124,8 @@ async def reconcile_agent(ctx: OperatorContext, body: Any, logger: Any) -> dict[
 
 
 async def refresh_agent_presence(ctx: OperatorContext, body: Any) -> dict[str, Any]:
-    """``connected``/``lastSeen`` from Nexus presence and ``readyReplicas`` from the Deployment."""
+    """``connected``/``lastSeen`` from Nexus presence, today's model ``usage`` from Nexus's gateway and
+    ``readyReplicas`` from the Deployment."""
     name = body["metadata"]["name"]
     namespace = body["metadata"]["namespace"]
     fields: dict[str, Any] = {}
@@ -123,6 +142,16 @@ async def refresh_agent_presence(ctx: OperatorContext, body: Any) -> dict[str, A
     fields["connected"] = bool(presence.get("connected"))
     if presence.get("lastSeen"):
         fields["lastSeen"] = presence["lastSeen"]
+    try:
+        usage = await ctx.nexus.get_usage(workgroup, name)
+    except NotFound:
+        return fields
+    fields["usage"] = {
+        "day": usage.get("day"),
+        "calls": int(usage.get("calls") or 0),
+        "tokensToday": int(usage.get("totalTokens") or 0),
+        "costUsdToday": str(usage.get("costUsd") or "0"),
+    }
     return fields
 
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import uuid
 from typing import Any
 
+from sqlalchemy import create_engine, select
+
+from oblivion_nexus.stores import tables as t
 from oblivion_operator.runner import build_registry, configure_kopf
 from oblivion_operator.settings import OperatorSettings
 from tests.controlplane import Cluster
@@ -287,3 +291,65 @@ def test_an_agent_whose_workgroup_is_not_yet_in_nexus_is_retried_by_kopf_until_i
         ).raise_for_status()
         cluster.wait_for_object("agents", "late-bot", namespace, condition=ready, timeout=60)
     assert nexus_admin.get(f"workgroups/{workgroup}/agents/late-bot") is not None
+
+
+def test_model_and_budget_reach_nexus_and_todays_tokens_reach_the_status(
+    cluster: Cluster, operator_settings: OperatorSettings, nexus_admin: NexusAdmin, postgres_url: str
+) -> None:
+    _workgroup_namespace(cluster, nexus_admin)
+    fast = operator_settings.model_copy(update={"presence_interval_seconds": 0.5})
+    with start_operator(cluster, fast):
+        cluster.create(
+            _agent(
+                model={"provider": "anthropic", "name": "claude-sonnet-4", "credential": "claude-key"},
+                budget={"tokensPerTask": 20000, "tokensPerDay": 500000},
+                instructions="Answer in English.",
+            )
+        )
+        cluster.wait_for_object("agents", "backend-bot", NS, condition=ready, timeout=30)
+        registered = nexus_admin.get(f"workgroups/{WG}/agents/backend-bot")
+        assert registered is not None
+        assert registered["model"] == {
+            "provider": "anthropic",
+            "name": "claude-sonnet-4",
+            "endpoint": None,
+            "credential": "claude-key",
+        }
+        assert registered["budget"] == {"tokensPerTask": 20000, "tokensPerDay": 500000}
+        env = cluster.get("deployments.apps", "agent-backend-bot", NS)["spec"]["template"]["spec"][
+            "containers"
+        ][0]["env"]
+        assert {"name": "OBLIVION_AGENT_INSTRUCTIONS", "value": "Answer in English."} in env
+
+        # two calls through the model gateway today, as Nexus records them
+        engine = create_engine(postgres_url)
+        try:
+            with engine.begin() as conn:
+                agent_id = conn.execute(
+                    select(t.Agent.id).where(t.Agent.workgroup == WG, t.Agent.name == "backend-bot")
+                ).scalar_one()
+                for prompt, completion in ((1200, 300), (800, 200)):
+                    conn.execute(
+                        t.ModelUsage.__table__.insert().values(
+                            day=dt.datetime.now(dt.UTC).date(),
+                            workgroup=WG,
+                            agent="backend-bot",
+                            agent_id=agent_id,
+                            task_id=None,
+                            provider="anthropic",
+                            model="claude-sonnet-4",
+                            prompt_tokens=prompt,
+                            completion_tokens=completion,
+                            cost_usd=None,
+                        )
+                    )
+        finally:
+            engine.dispose()
+        agent = cluster.wait_for_object(
+            "agents",
+            "backend-bot",
+            NS,
+            condition=lambda a: (a["status"].get("usage") or {}).get("tokensToday") == 2500,
+            timeout=20,
+        )
+        assert agent["status"]["usage"]["calls"] == 2

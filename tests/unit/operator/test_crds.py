@@ -25,7 +25,7 @@ KINDS = {
 STATUS_FIELDS = {
     "Workgroup": {"namespace", "collection", "slackChannelId"},
     "Project": {"slackChannelId", "phase", "collection"},
-    "Agent": {"readyReplicas", "connected", "lastSeen", "secretName"},
+    "Agent": {"readyReplicas", "connected", "lastSeen", "secretName", "usage"},
     "ToolCredential": {"synced", "fingerprint", "lastSynced"},
 }
 
