@@ -40,6 +40,7 @@ from oblivion_nexus.services.safeguards.idempotency import (
 )
 from oblivion_nexus.services.taskflow import mirror
 from oblivion_nexus.services.taskflow.clients import require_clickup, require_slack
+from oblivion_nexus.services.taskflow.usage_report import report_task_usage
 from oblivion_nexus.stores import tables as t
 
 logger = logging.getLogger(__name__)
@@ -304,4 +305,6 @@ async def change_state(
                 raise _vendor_failure(f"set the ClickUp status to {status!r}", e) from e
         mapping.state = str(target)
     logger.info("agent %s moved task %s from %s to %s", identity.agent, task_id, current, target)
+    if target == TaskState.DONE:
+        await report_task_usage(resources, identity.workgroup, task_id)
     return StateChange(task_id, target, current, changed=True, clickup_status=status)

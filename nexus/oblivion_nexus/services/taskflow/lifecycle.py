@@ -1,5 +1,6 @@
-"""A tracked task changing in ClickUp: its status becomes the task state, a new description reaches
-the agents, and a deleted task closes its mapping and tells the thread."""
+"""A tracked task changing in ClickUp: its status becomes the task state (DONE also comments the
+task's model usage), a new description reaches the agents, and a deleted task closes its mapping and
+tells the thread."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from oblivion_nexus.services.taskflow import ledger
 from oblivion_nexus.services.taskflow import tracked_tasks as tasks
 from oblivion_nexus.services.taskflow.context import FlowContext, tell_task_agents
 from oblivion_nexus.services.taskflow.mirror import post_in_thread
+from oblivion_nexus.services.taskflow.usage_report import report_task_usage
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +33,8 @@ async def on_status(flow: FlowContext, event: ClickUpWebhookEvent, mapping: task
     item = event.primary_item
     key = f"status-{item.id if item else change[1]}"
     await tell_task_agents(flow, mapping, key, "status", state, author=_actor(event), source="clickup")
+    if state == "DONE":
+        await report_task_usage(flow.resources, mapping.workgroup, mapping.clickup_task_id)
 
 
 async def on_description(flow: FlowContext, event: ClickUpWebhookEvent, mapping: tasks.MappingRef) -> None:
