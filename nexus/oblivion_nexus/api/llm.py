@@ -3,9 +3,10 @@ the operator.
 
 ``POST /v1/llm/chat/completions`` takes OpenAI's request (messages, tools, ``response_format``,
 ``stream``) with the agent's access token, and answers as OpenAI does, errors included
-(``{"error": {message, type, code, param}}``): 403 for a model the agent was not given (or none),
-400 for a malformed request, 429 with ``Retry-After`` over budget or when the provider limits, 502
-when the provider failed, 503 when the workgroup has no usable credential. The header
+(``{"error": {message, type, code, param}}``: the body of a ``ModelGatewayError``, which the app's
+one error handler writes): 403 for a model the agent was not given (or none), 400 for a malformed
+request, 429 with ``Retry-After`` over budget or when the provider limits, 502 when the provider
+failed, 503 when the workgroup has no usable credential. The header
 ``X-Oblivion-Task-Id`` names the ClickUp task the call works on: its tokens count on that task (and
 its budget), and the task must be assigned to the agent.
 """
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Request
@@ -43,11 +43,6 @@ def _gateway(request: Request) -> ModelGateway:
     return gateway
 
 
-def _answer(e: ModelGatewayError) -> JSONResponse:
-    headers = {"Retry-After": str(max(1, math.ceil(e.retry_after)))} if e.retry_after is not None else None
-    return JSONResponse(e.as_openai_error(), status_code=e.status, headers=headers)
-
-
 def _chat_request(raw: bytes) -> dict[str, Any]:
     try:
         body = json.loads(raw)
@@ -67,18 +62,15 @@ def _chat_request(raw: bytes) -> dict[str, Any]:
 async def chat_completions(request: Request, identity: IdentityDep, task_id: TaskHeader = None) -> Response:
     """One chat completion with the agent's model, plain or streamed as server-sent events."""
     gateway = _gateway(request)
-    try:
-        body = _chat_request(await request.body())
-        if body.get("stream"):
-            events = await gateway.stream(identity, body, task_id)
-            return StreamingResponse(
-                events,
-                media_type="text/event-stream",
-                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-            )
-        return JSONResponse(await gateway.complete(identity, body, task_id))
-    except ModelGatewayError as e:
-        return _answer(e)
+    body = _chat_request(await request.body())
+    if body.get("stream"):
+        events = await gateway.stream(identity, body, task_id)
+        return StreamingResponse(
+            events,
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    return JSONResponse(await gateway.complete(identity, body, task_id))
 
 
 Name = Annotated[str, Path(min_length=1, max_length=253)]

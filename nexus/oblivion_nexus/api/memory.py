@@ -3,7 +3,9 @@
 The body is ``{"query", "limit", "projects", "taskId", "kinds", "since", "until"}`` (all but
 ``query`` optional; ``since``/``until`` as Unix seconds or ISO 8601), the answer ``{"hits": [...]}``,
 best first. 403 for a project outside the agent's scope, 422 for a malformed search, 503 with
-``Retry-After`` while the embedder, the vector store or (embedded engine) the worker cannot answer.
+``Retry-After`` while the embedder, the vector store or (embedded engine) the worker cannot answer
+(each a :class:`~oblivion_nexus.services.memory.errors.MemoryBankError`, answered by the app's one
+error handler).
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from oblivion_nexus.api.deps import get_session
 from oblivion_nexus.api.tasks import IdentityDep
 from oblivion_nexus.services.memory.bank import MAX_LIMIT, MAX_QUERY_CHARS
-from oblivion_nexus.services.memory.errors import MemoryBankError
 from oblivion_nexus.services.memory.runtime import api_searcher
 from oblivion_nexus.services.memory.search import Searcher, SearchRequest, search_memory
 from oblivion_nexus.settings import NexusSettings
@@ -81,13 +82,7 @@ async def search(
         since=_seconds(body.since),
         until=_seconds(body.until),
     )
-    try:
-        hits: list[dict[str, Any]] = await search_memory(
-            session, _searcher(request), identity.workgroup, identity.projects, asked
-        )
-    except MemoryBankError as e:
-        headers = None
-        if e.retry_after is not None:
-            headers = {"Retry-After": str(max(int(e.retry_after + 0.999), 1))}
-        return JSONResponse({"detail": e.detail}, status_code=e.status, headers=headers)
+    hits: list[dict[str, Any]] = await search_memory(
+        session, _searcher(request), identity.workgroup, identity.projects, asked
+    )
     return JSONResponse({"hits": hits})

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from oblivion_nexus.errors import NexusError
+from oblivion_nexus.errors import ServiceError
 
 
-class ModelGatewayError(NexusError):
+class ModelGatewayError(ServiceError):
     status = 400
     error_type = "invalid_request_error"
 

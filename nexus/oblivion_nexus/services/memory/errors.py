@@ -6,10 +6,10 @@ and, for an outage, ``retry_after`` seconds.
 
 from __future__ import annotations
 
-from oblivion_nexus.errors import NexusError
+from oblivion_nexus.errors import ServiceError
 
 
-class MemoryBankError(NexusError):
+class MemoryBankError(ServiceError):
     """A search or ingestion step the Memory Bank refused or could not do."""
 
     status = 500
