@@ -100,6 +100,9 @@ async def test_the_projects_agent_finds_a_reply_a_comment_and_an_edit_within_a_s
         try:
             # A running worker has its model loaded: one message first, so the clock measures ingestion.
             await world.say(stack.channel_id, "Warming up the Memory Bank")
+            await eventually(
+                lambda: _contains(world.auth_agent, "warming up", "Warming up"), what="the first message"
+            )
             task, _ = await stack.clickup.create_task(
                 list_id=LIST_ID, name="Quarterly invoices", description="Export invoices"
             )
@@ -161,3 +164,7 @@ async def test_related_gives_a_new_task_what_its_project_said_before(
     assert "auth/config.py" in related[0].text
     assert related[0].kind == "message"
     assert related[0].source == "slack"
+
+
+async def _contains(agent: RegisteredAgent, query: str, needle: str) -> bool:
+    return any(needle in text for text in await found_texts(agent, query))

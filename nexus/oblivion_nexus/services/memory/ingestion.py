@@ -100,6 +100,7 @@ class IngestionBatcher:
                     batch.append(await asyncio.wait_for(self._waiting.get(), remaining))
                 except TimeoutError:
                     break
+            started = loop.time()
             try:
                 await self._apply(batch)
             except Exception as e:  # every job of the batch fails and is retried by the queue
@@ -108,6 +109,8 @@ class IngestionBatcher:
                     if not change.done.done():
                         change.done.set_exception(e)
             else:
+                took = loop.time() - started
+                logger.debug("memory batch of %d changes applied in %.3f s", len(batch), took)
                 for change in batch:
                     if not change.done.done():
                         change.done.set_result(None)
@@ -153,6 +156,7 @@ class Ingestion:
 
     async def handle(self, name: str, data: dict[str, Any]) -> None:
         """Run one job; raises to be retried, :class:`Delayed` to wait for ClickUp's rate limit."""
+        logger.debug("rag-ingestion %s job started", name)
         try:
             workgroup = str(data["workgroup"])
             if name == REMEMBER:

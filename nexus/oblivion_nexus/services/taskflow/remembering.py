@@ -127,6 +127,7 @@ async def on_slack_message(flow: FlowContext, payload: SlackEventCallback) -> No
         link=slack_link(channel, message.ts, message.thread_ts),
     )
     await handover.remember(workgroup, text, version=version)
+    logger.debug("memory: %s handed over", source)
 
 
 async def _project_of_task(flow: FlowContext, event: ClickUpWebhookEvent) -> tuple[str, str] | None:
