@@ -295,7 +295,14 @@ def _ensure_database(database_url: str) -> None:
         raise _fail(f"PostgreSQL at {_without_password(database_url)} is not usable: {e}", 3) from None
 
 
-def _banner(settings: NexusSettings, env_file: Path, qdrant_path: Path) -> str:
+def _memory_line(settings: NexusSettings) -> str:
+    memory = settings.memory
+    store = memory.qdrant_url or f"embedded at {memory.data_dir}"
+    embedder = memory.embedding_url or "the local model"
+    return f"{store}, embeddings from {embedder} (POST /v1/memory/search)"
+
+
+def _banner(settings: NexusSettings, env_file: Path) -> str:
     host = "127.0.0.1" if settings.http.host in ("0.0.0.0", "::") else settings.http.host  # noqa: S104
     url = f"http://{host}:{settings.http.port}"
     slack = (
@@ -313,7 +320,7 @@ def _banner(settings: NexusSettings, env_file: Path, qdrant_path: Path) -> str:
             f"  webhooks        {url}/webhooks/clickup, {url}/webhooks/slack",
             f"  PostgreSQL      {_without_password(settings.database.url)}",
             f"  Redis           {_without_password(settings.redis.url)} (prefix {settings.redis.prefix})",
-            f"  Qdrant          embedded at {qdrant_path}",
+            f"  Memory Bank     {_memory_line(settings)}",
             f"  Slack API       {slack}",
             f"  ClickUp API     {clickup}",
             f"  secrets         {env_file.resolve()} (generated ones; never printed)",
@@ -363,7 +370,16 @@ def dev(
         Path(".oblivion-dev.env"), "--env-file", help="Where generated dev secrets are kept (mode 0600)."
     ),
     qdrant_path: Path = typer.Option(
-        Path(".oblivion-dev/qdrant"), "--qdrant-path", envvar="OBLIVION_QDRANT_PATH", help="Embedded Qdrant."
+        Path(".oblivion-dev/qdrant"),
+        "--qdrant-path",
+        envvar="OBLIVION_QDRANT_PATH",
+        help="The operator's embedded Qdrant directory (set for an operator run beside it).",
+    ),
+    memory_dir: Path = typer.Option(
+        Path(".oblivion-dev/memory"),
+        "--memory-dir",
+        envvar="OBLIVION_MEMORY_DATA_DIR",
+        help="The Memory Bank's embedded engine (the worker in this process owns it).",
     ),
     host: str = typer.Option(
         "127.0.0.1",
@@ -382,6 +398,7 @@ def dev(
     os.environ["OBLIVION_HOST"] = host
     os.environ.setdefault("OBLIVION_QDRANT_PATH", str(qdrant_path))
     qdrant_path.mkdir(parents=True, exist_ok=True)
+    os.environ["OBLIVION_MEMORY_DATA_DIR"] = str(memory_dir)
     try:
         settings = load_settings()
     except SettingsError as e:
@@ -390,7 +407,7 @@ def dev(
     if generated:
         typer.echo(f"generated {', '.join(generated)} into {env_file}")
     _ensure_database(settings.database.url)
-    typer.echo(_banner(settings, env_file, qdrant_path))
+    typer.echo(_banner(settings, env_file))
     try:
         asyncio.run(_serve_dev(settings))
     except DatabaseError as e:
