@@ -104,6 +104,7 @@ def create_app(settings: NexusSettings, *, delivery_metrics: DeliveryMetrics | N
                 sweeper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sweeper
+                await app.state.tools.audit.close()
 
     app = FastAPI(
         title="Oblivion Nexus",

@@ -1,14 +1,19 @@
 """The Tool Gateway's audit trail in PostgreSQL: appended in hash-chained batches, paged, verified.
 
 Appending is a group commit: concurrent calls queue their records and one of them writes every queued
-record in a single transaction, locking each workgroup's head row so the chain stays linear across
-Nexus processes. Each record is also one JSON log line (logger ``oblivion_nexus.audit``) carrying its
-hash, so a SIEM holds a copy of the chain that the database's own administrator cannot rewrite.
+record of a workgroup in one statement, one round trip in autocommit (:data:`_APPEND`). The statement
+locks the workgroup's head row (``FOR UPDATE``, which reads the newest committed head even when it
+changed after the statement began), chains the records from it in a recursive CTE — the same hash
+:mod:`.audit_chain` defines, over the canonical fields Python serialised — inserts them and moves the
+head, so the chain stays linear across Nexus processes without a Python round trip in between. Each
+record is also one JSON log line (logger ``oblivion_nexus.audit``) carrying its hash, so a SIEM holds
+a copy of the chain that the database's own administrator cannot rewrite.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -16,17 +21,60 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from oblivion_nexus.services.tools.audit_chain import GENESIS, Break, ChainedRecord, chain_next, verify
+from oblivion_nexus.services.tools.audit_chain import GENESIS, Break, ChainedRecord, canonical, verify
 from oblivion_nexus.stores import tables as t
 
 audit_logger = logging.getLogger("oblivion_nexus.audit")
-# One transaction writes at most this many records; more wait for the next.
+# One statement writes at most this many records; more wait for the next.
 MAX_BATCH = 500
 _PAGE = 1000
+# One workgroup's records appended in one statement. `head` locks the head row; in READ COMMITTED
+# a locking read waits for a concurrent writer and then returns the row as that writer committed
+# it, so `chain` starts from the true newest record. Data-modifying CTEs run once, after `chain` is
+# computed (the UPDATE joins on its last row). No head row: nothing is written and no row returns.
+_APPEND = text(
+    r"""
+WITH RECURSIVE
+head AS MATERIALIZED (
+    SELECT seq, hash FROM tool_audit_heads WHERE workgroup = :workgroup FOR UPDATE
+),
+incoming AS MATERIALIZED (
+    SELECT * FROM jsonb_to_recordset(CAST(:records AS jsonb)) AS r(
+        n int, canonical text, at timestamptz, agent text, project text, task_id text, tool text,
+        credential text, action text, arguments jsonb, outcome text, upstream_status int,
+        duration_ms int, approver text, detail text, invocation_id text
+    )
+),
+chain (n, seq, prev_hash, hash) AS (
+    SELECT 0, seq, NULL::text, hash::text FROM head
+    UNION ALL
+    SELECT i.n, c.seq + 1, c.hash,
+           encode(sha256(convert_to((c.seq + 1)::text || E'\n' || c.hash || E'\n' || i.canonical, 'UTF8')),
+                  'hex')
+    FROM chain c JOIN incoming i ON i.n = c.n + 1
+),
+written AS (
+    INSERT INTO tool_audit (workgroup, seq, prev_hash, hash, at, agent, project, task_id, tool,
+                            credential, action, arguments, outcome, upstream_status, duration_ms,
+                            approver, detail, invocation_id)
+    SELECT :workgroup, c.seq, c.prev_hash, c.hash, i.at, i.agent, i.project, i.task_id, i.tool,
+           i.credential, i.action, i.arguments, i.outcome, i.upstream_status, i.duration_ms,
+           i.approver, i.detail, i.invocation_id
+    FROM chain c JOIN incoming i ON i.n = c.n
+),
+moved AS (
+    UPDATE tool_audit_heads h SET seq = last.seq, hash = last.hash
+    FROM (SELECT seq, hash FROM chain ORDER BY n DESC LIMIT 1) AS last
+    WHERE h.workgroup = :workgroup AND last.seq > h.seq
+)
+SELECT n, seq, prev_hash, hash FROM chain WHERE n > 0 ORDER BY n
+"""
+)
 
 
 @dataclass(frozen=True)
@@ -87,10 +135,20 @@ class _Pending:
 
 
 class ToolAuditLog:
-    """Shared by every request of a process; `append` returns once the record is committed."""
+    """Shared by every request of a process; `append` returns once the record is committed.
+
+    Batches are written one at a time, so the writer keeps one connection of the pool for itself
+    (autocommit, no checkout or liveness ping per batch); a failed write drops it and the next
+    batch takes a fresh one. :meth:`close` gives it back.
+    """
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
+        engine = sessionmaker.kw.get("bind")
+        if not isinstance(engine, AsyncEngine):
+            raise TypeError("the audit log needs a sessionmaker bound to an AsyncEngine")
+        self._engine = engine
+        self._connection: AsyncConnection | None = None
         self._queue: list[_Pending] = []
         self._writing = False
 
@@ -107,69 +165,91 @@ class ToolAuditLog:
                 self._writing = False
         return await done
 
+    async def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await connection.close()
+
+    async def _writer(self) -> AsyncConnection:
+        if self._connection is None:
+            connection = await self._engine.connect()
+            self._connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        return self._connection
+
     async def _write(self, batch: list[_Pending]) -> None:
         by_workgroup: dict[str, list[_Pending]] = {}
         for pending in batch:
             by_workgroup.setdefault(pending.entry.workgroup, []).append(pending)
-        chained: list[tuple[_Pending, ChainedRecord]] = []
+        for workgroup, queued in by_workgroup.items():
+            try:
+                chained = await self._append_chained(workgroup, [p.entry for p in queued])
+            except Exception as e:
+                for pending in queued:
+                    if not pending.done.done():
+                        pending.done.set_exception(e)
+                continue
+            for pending, record in zip(queued, chained, strict=True):
+                audit_logger.info(
+                    "%s",
+                    json.dumps(
+                        {
+                            "audit": "tool",
+                            "workgroup": pending.entry.workgroup,
+                            "seq": record.seq,
+                            "hash": record.hash,
+                            "prev": record.prev_hash,
+                            **record.fields,
+                        },
+                        default=str,
+                        sort_keys=True,
+                    ),
+                )
+                pending.done.set_result(record)
+
+    async def _append_chained(self, workgroup: str, entries: list[AuditEntry]) -> list[ChainedRecord]:
+        """Write one workgroup's entries as the next links of its chain; one round trip (two the
+        first time a workgroup is audited, which creates its head row)."""
+        fields = [_fields(entry) for entry in entries]
+        records = json.dumps(
+            [
+                {
+                    **asdict(entry),
+                    "at": field["at"],
+                    "arguments": field["arguments"],
+                    "n": n,
+                    "canonical": canonical(field).decode(),
+                }
+                for n, (entry, field) in enumerate(zip(entries, fields, strict=True), start=1)
+            ],
+            default=str,
+        )
+        params = {"workgroup": workgroup, "records": records}
         try:
-            async with self._sessionmaker() as session, session.begin():
-                for workgroup in sorted(by_workgroup):  # a fixed order: two writers cannot deadlock
-                    await session.execute(
-                        pg_insert(t.ToolAuditHead)
-                        .values(workgroup=workgroup, seq=0, hash=GENESIS)
-                        .on_conflict_do_nothing(index_elements=["workgroup"])
-                    )
-                    head = (
-                        await session.execute(
-                            select(t.ToolAuditHead.seq, t.ToolAuditHead.hash)
-                            .where(t.ToolAuditHead.workgroup == workgroup)
-                            .with_for_update()
-                        )
-                    ).one()
-                    last = ChainedRecord(head.seq, "", head.hash, {}) if head.seq else None
-                    rows = []
-                    for pending in by_workgroup[workgroup]:
-                        last = chain_next(last, _fields(pending.entry))
-                        chained.append((pending, last))
-                        rows.append(
-                            {
-                                **asdict(pending.entry),
-                                "arguments": dict(pending.entry.arguments),
-                                "seq": last.seq,
-                                "prev_hash": last.prev_hash,
-                                "hash": last.hash,
-                            }
-                        )
-                    await session.execute(insert(t.ToolAuditRecord), rows)
-                    assert last is not None
-                    await session.execute(
-                        update(t.ToolAuditHead)
-                        .where(t.ToolAuditHead.workgroup == workgroup)
-                        .values(seq=last.seq, hash=last.hash)
-                    )
-        except Exception as e:
-            for pending in batch:
-                if not pending.done.done():
-                    pending.done.set_exception(e)
-            return
-        for pending, record in chained:
-            audit_logger.info(
-                "%s",
-                json.dumps(
-                    {
-                        "audit": "tool",
-                        "workgroup": pending.entry.workgroup,
-                        "seq": record.seq,
-                        "hash": record.hash,
-                        "prev": record.prev_hash,
-                        **record.fields,
-                    },
-                    default=str,
-                    sort_keys=True,
-                ),
-            )
-            pending.done.set_result(record)
+            connection = await self._writer()
+            rows = (await connection.execute(_APPEND, params)).all()
+            if not rows:  # the workgroup's first record: create its head, then chain from it
+                await connection.execute(
+                    pg_insert(t.ToolAuditHead)
+                    .values(workgroup=workgroup, seq=0, hash=GENESIS)
+                    .on_conflict_do_nothing(index_elements=["workgroup"])
+                )
+                rows = (await connection.execute(_APPEND, params)).all()
+        except DBAPIError:
+            await self._drop_writer()
+            raise
+        if len(rows) != len(entries):
+            raise RuntimeError(f"audit chain of {workgroup!r}: wrote {len(rows)} of {len(entries)} records")
+        return [
+            ChainedRecord(row.seq, row.prev_hash, row.hash, field)
+            for row, field in zip(rows, fields, strict=True)
+        ]
+
+    async def _drop_writer(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.invalidate()
+                await connection.close()
 
     async def page(
         self,
