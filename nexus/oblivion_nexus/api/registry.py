@@ -26,6 +26,7 @@ from oblivion_nexus.services.registry.schemas import (
     WorkgroupSpec,
     WorkgroupView,
 )
+from oblivion_nexus.services.tools.grants import grants_changed
 
 router = APIRouter(prefix="/internal/v1", tags=["registry"], dependencies=[AdminDep])
 
@@ -65,6 +66,7 @@ async def delete_workgroup(wg: Name, session: SessionDep, resources: ResourcesDe
     if agents is None:
         raise _not_found(f"workgroup {wg!r}")
     await revocation.agents_deleted(resources, delivery_hub(request), agents, "workgroup was deleted")
+    await grants_changed(resources, wg)
 
 
 @router.put("/workgroups/{wg}/projects/{project}", response_model=ProjectView)
@@ -108,6 +110,7 @@ async def put_agent(
     record, created = await registry.put_agent(session, wg, agent, spec)
     _created(response, created)
     await revocation.agent_saved(resources, delivery_hub(request), record)
+    await grants_changed(resources, wg)  # its tools may have changed
     return AgentView.of(record)
 
 
@@ -128,6 +131,7 @@ async def delete_agent(
     if record is None:
         raise _not_found(f"agent {wg}/{agent}")
     await revocation.agents_deleted(resources, delivery_hub(request), [record], "agent was deleted")
+    await grants_changed(resources, wg)
 
 
 @router.put("/workgroups/{wg}/credentials/{name}", response_model=CredentialView)
@@ -141,6 +145,7 @@ async def put_credential(
 ) -> CredentialView:
     """Store a tool credential encrypted; the answer carries its ``fingerprint``, never the value."""
     view, created = await credentials.put_credential(session, resources.master_keys, wg, name, spec)
+    await grants_changed(resources, wg)
     _created(response, created)
     return view
 
@@ -154,6 +159,7 @@ async def get_credential(wg: Name, name: Name, session: SessionDep) -> Credentia
 
 
 @router.delete("/workgroups/{wg}/credentials/{name}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_credential(wg: Name, name: Name, session: SessionDep) -> None:
+async def delete_credential(wg: Name, name: Name, session: SessionDep, resources: ResourcesDep) -> None:
     if not await credentials.delete_credential(session, wg, name):
         raise _not_found(f"credential {wg}/{name}")
+    await grants_changed(resources, wg)

@@ -1,12 +1,14 @@
 """The Tool Gateway service: an agent's intent in, a decision, an execution with the stored credential,
 an audit record, and an answer with nothing secret in it.
 
-`invoke` reads the agent's grants and its workgroup's credentials from the registry, picks the
-credential (the one named, or the only one of the tool's type the agent holds), validates the
-arguments against the action's schema, asks :mod:`.policy`, applies the agent's per-tool rate limit,
-then either runs the action, refuses it, or files it for a person's approval. Every outcome is one
-record in the workgroup's audit chain (:mod:`.audit_log`). Results and upstream errors pass through
-the credential's :class:`.scrub.Scrubber` before anything leaves.
+`invoke` takes a token of the agent's per-tool rate limit and reads its workgroup's grants version
+in one Redis round trip, gets the agent's grants and its workgroup's credentials (:mod:`.grants`,
+from memory unless the registry changed them), picks the credential (the one named, or the only one
+of the tool's type the agent holds), asks :mod:`.policy`, validates the arguments against the
+action's schema, applies the rate limit, then either runs the action, refuses it, or files it for a
+person's approval. A refused or invalid call spends its token too: each one writes an audit
+record. Every outcome is one record in the workgroup's audit chain (:mod:`.audit_log`). Results and
+upstream errors pass through the credential's :class:`.scrub.Scrubber` before anything leaves.
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ from oblivion_nexus.integrations.slack import SlackError
 from oblivion_nexus.integrations.slack_interactivity import ButtonClick
 from oblivion_nexus.resources import Resources
 from oblivion_nexus.services.auth.tokens import AgentIdentity
-from oblivion_nexus.services.registry.credentials import open_credential
 from oblivion_nexus.services.tools.approvals import (
     REFUSALS,
     ApprovalRequest,
@@ -47,6 +48,7 @@ from oblivion_nexus.services.tools.approvals import (
 )
 from oblivion_nexus.services.tools.audit_log import AuditEntry, ToolAuditLog
 from oblivion_nexus.services.tools.github_actions import ACTIONS as GITHUB_ACTIONS
+from oblivion_nexus.services.tools.grants import Grants, GrantsCache, load_grants
 from oblivion_nexus.services.tools.http_tool import (
     HttpArgs,
     HttpCredential,
@@ -55,8 +57,6 @@ from oblivion_nexus.services.tools.http_tool import (
     parse_action,
 )
 from oblivion_nexus.services.tools.policy import (
-    AgentTool,
-    Caller,
     CredentialChoiceError,
     CredentialGrant,
     Outcome,
@@ -66,14 +66,22 @@ from oblivion_nexus.services.tools.policy import (
 )
 from oblivion_nexus.services.tools.scrub import Scrubber
 from oblivion_nexus.stores import tables as t
+from oblivion_nexus.stores.crypto import CryptoError
+from oblivion_nexus.stores.tool_grants import VERSION_TTL_SECONDS, current_version, new_version, version_key
 
 logger = logging.getLogger(__name__)
 
 TOOLS = ("github", "http")
 # Token bucket per agent and tool: refills at this many calls a minute, holds at most this many.
+# The same round trip reads the workgroup's grants version (creating it if missing), see .grants.
 _BUCKET_SCRIPT = """
-local tokens_key, stamp_key = KEYS[1], KEYS[2]
+local tokens_key, stamp_key, version_key = KEYS[1], KEYS[2], KEYS[3]
 local rate, capacity, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local version = redis.call('GET', version_key)
+if not version then
+  version = ARGV[4]
+  redis.call('SET', version_key, version, 'EX', tonumber(ARGV[5]))
+end
 local tokens = tonumber(redis.call('GET', tokens_key) or capacity)
 local stamp = tonumber(redis.call('GET', stamp_key) or now)
 tokens = math.min(capacity, tokens + (now - stamp) * rate)
@@ -82,7 +90,7 @@ if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
 local ttl = math.ceil(capacity / rate) + 1
 redis.call('SET', tokens_key, tokens, 'EX', ttl)
 redis.call('SET', stamp_key, now, 'EX', ttl)
-return tostring(wait)
+return {tostring(wait), version}
 """
 
 
@@ -114,13 +122,6 @@ class InvokeOutcome:
 Deliver = Callable[[str, str, EventFrame], Awaitable[str]]
 
 
-@dataclass(frozen=True)
-class _Grants:
-    caller: Caller
-    credentials: dict[str, CredentialGrant]
-    configs: dict[str, dict[str, Any]]
-
-
 def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(10)}"
 
@@ -144,46 +145,23 @@ class ToolGateway:
         self._rate = calls_per_minute / 60.0
         self._capacity = max(calls_per_minute // 4, 1)
         self._bucket = resources.redis.register_script(_BUCKET_SCRIPT)
+        self.grants = GrantsCache(resources.sessionmaker)
         # How a decided approval's result reaches the agent (the delivery hub's enqueue).
         self.deliver: Deliver | None = None
         self.slack = resources.slack
 
     # What the agent may do
 
-    async def _grants(self, identity: AgentIdentity) -> _Grants:
-        return await self._grants_of(identity.workgroup, identity.agent, identity.agent_id)
-
-    async def _grants_of(self, workgroup: str, agent: str, agent_id: int) -> _Grants:
-        """The agent's tool entries (none once it is deleted) and its workgroup's credentials, now."""
-        async with self._resources.sessionmaker() as session:
-            tools = (
-                await session.execute(select(t.Agent.tools).where(t.Agent.id == agent_id))
-            ).scalar_one_or_none()
-            rows = (
-                await session.execute(select(t.Credential).where(t.Credential.workgroup == workgroup))
-            ).scalars()
-            credentials, configs = {}, {}
-            for row in rows:
-                credentials[row.name] = CredentialGrant(
-                    name=row.name,
-                    workgroup=row.workgroup,
-                    type=row.type,
-                    allowed_actions=tuple(row.allowed_actions),
-                    agents=tuple(row.agents),
-                    approval_actions=tuple((row.approval or {}).get("actions") or ()),
-                )
-                configs[row.name] = dict(row.config or {})
-        grants = tuple(
-            AgentTool(
-                entry["credential"], tuple(entry["actions"]) if entry.get("actions") is not None else None
-            )
-            for entry in tools or ()
-        )
-        return _Grants(Caller(workgroup, agent, grants), credentials, configs)
+    async def _current_grants(self, identity: AgentIdentity, version: str | None = None) -> Grants:
+        """The agent's grants; `version` is the workgroup's, read before (read here when None)."""
+        if version is None:
+            prefix = self._resources.settings.redis.prefix
+            version = await current_version(self._resources.redis, prefix, identity.workgroup)
+        return await self.grants.get(identity.workgroup, identity.agent, identity.agent_id, version)
 
     async def catalog(self, identity: AgentIdentity) -> list[dict[str, Any]]:
         """Every (credential, action) this agent may call now, with its arguments' JSON Schema."""
-        grants = await self._grants(identity)
+        grants = await self._current_grants(identity)
         listed: list[dict[str, Any]] = []
         for entry in grants.caller.tools:
             credential = grants.credentials.get(entry.credential)
@@ -218,9 +196,10 @@ class ToolGateway:
 
     async def invoke(self, identity: AgentIdentity, request: InvokeRequest) -> InvokeOutcome:
         invocation = new_id("inv")
-        grants = await self._grants(identity)
         if request.tool not in TOOLS:
             raise ToolError(404, f"unknown tool {request.tool!r}; tools: {', '.join(TOOLS)}")
+        wait, version = await self._take_token(identity, request.tool)
+        grants = await self._current_grants(identity, version)
         try:
             credential = (
                 grants.credentials.get(request.credential)
@@ -248,15 +227,16 @@ class ToolGateway:
             await self._record(entry, "denied", detail=decision.rule)
             raise ToolError(403, {"status": "denied", "rule": decision.rule, "auditId": invocation})
         args = self._validate(request)
-        wait = await self._take_token(identity, request.tool)
         if wait > 0:
             await self._record(entry, "rate_limited", detail=f"agent rate limit; retry after {wait:.1f} s")
             raise ToolError(429, f"agent rate limit for {request.tool}", retry_after=wait)
         if decision.outcome is Outcome.APPROVAL:
             return await self._file_for_approval(identity, entry)
-        return await self._execute(
-            identity.workgroup, credential, grants.configs[credential.name], args, entry
-        )
+        try:
+            return await self._execute(identity.workgroup, credential, grants, args, entry)
+        except CryptoError:
+            self.grants.forget(identity.workgroup, identity.agent, identity.agent_id)
+            raise
 
     # Approval by a person
 
@@ -448,7 +428,8 @@ class ToolGateway:
 
     async def _run_approved(self, row: t.ToolApproval, entry: AuditEntry) -> InvokeOutcome:
         """Run an approved call if the grants still allow it: they may have changed while it waited."""
-        grants = await self._grants_of(row.workgroup, row.agent, row.agent_id)
+        async with self._resources.sessionmaker() as session:  # now, not as cached
+            grants = await load_grants(session, row.workgroup, row.agent, row.agent_id)
         credential = grants.credentials.get(row.credential)
         if credential is None:
             await self._record(
@@ -460,9 +441,7 @@ class ToolGateway:
             await self._record(entry, "denied", detail=f"approved, but no longer allowed: {decision.rule}")
             raise ToolError(403, f"approved, but no longer allowed: {decision.rule}")
         args = self._validate(InvokeRequest(row.tool, row.action, row.arguments, row.credential, row.task_id))
-        return await self._execute(
-            row.workgroup, credential, grants.configs[row.credential], args, entry, approved=True
-        )
+        return await self._execute(row.workgroup, credential, grants, args, entry, approved=True)
 
     async def expire_due(self) -> int:
         """Deny every approval past its deadline (exactly once across replicas); how many there were."""
@@ -510,11 +489,16 @@ class ToolGateway:
         except HttpToolError as e:
             raise ToolError(e.status, e.detail) from None
 
-    async def _take_token(self, identity: AgentIdentity, tool: str) -> float:
+    async def _take_token(self, identity: AgentIdentity, tool: str) -> tuple[float, str]:
+        """Seconds to wait before the call may run (0: it may, a token was taken), and the
+        workgroup's grants version."""
         prefix = self._resources.settings.redis.prefix
         base = f"{prefix}:toolrate:{identity.agent_id}:{tool}"
-        wait = await self._bucket(keys=[base, f"{base}:at"], args=[self._rate, self._capacity, time.time()])
-        return float(wait)
+        wait, version = await self._bucket(
+            keys=[base, f"{base}:at", version_key(prefix, identity.workgroup)],
+            args=[self._rate, self._capacity, time.time(), new_version(), VERSION_TTL_SECONDS],
+        )
+        return float(wait), version.decode() if isinstance(version, bytes) else str(version)
 
     async def _record(self, entry: AuditEntry, outcome: str, **extra: Any) -> None:
         await self.audit.append(
@@ -525,16 +509,16 @@ class ToolGateway:
         self,
         workgroup: str,
         credential: CredentialGrant,
-        config: dict[str, Any],
+        grants: Grants,
         args: Any,
         entry: AuditEntry,
         *,
         approved: bool = False,
     ) -> InvokeOutcome:
-        async with self._resources.sessionmaker() as session:
-            secret = await open_credential(session, self._resources.master_keys, workgroup, credential.name)
-        if secret is None:
-            raise ToolError(404, f"credential {credential.name!r} is gone")
+        config = grants.configs[credential.name]
+        # Opened for this call only; the cache keeps the sealed value (see .grants).
+        sealed = grants.sealed[credential.name]
+        secret = self._resources.master_keys.open(sealed, workgroup=workgroup, name=credential.name)
         scrub = Scrubber([secret])
         started = time.perf_counter()
         status: int | None = None
