@@ -11,6 +11,7 @@ With no turn planned, the model answers "ok". Every request is recorded.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import itertools
 import json
@@ -353,3 +354,18 @@ def _anthropic_error(
 def _pieces(text: str, size: int = 8) -> Iterator[str]:
     for start in range(0, len(text), size):
         yield text[start : start + size]
+
+
+def main() -> None:
+    """Serve both fake APIs on their own, for a benchmark: every turn answers "ok"."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8099)
+    parser.add_argument("--key", default="sk-fake-model-key", help="the API key the fake accepts")
+    args = parser.parse_args()
+    fake = FakeModels(api_key=args.key, port=args.port).start()
+    print(f"fake models on {fake.url}", flush=True)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

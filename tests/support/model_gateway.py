@@ -13,6 +13,7 @@ import httpx
 from tests.fakes.models import FakeModels
 from tests.support.agent_tasks import TaskWorld
 from tests.support.registry import RegisteredAgent
+from tests.support.waiting import eventually
 
 PRICES = "gpt-4o-mini=0.15/0.60,claude-sonnet-4=3/15"
 PRICE_PER_MILLION = {
@@ -76,9 +77,17 @@ async def chat_stream(
     return response, events
 
 
-async def usage_today(world: TaskWorld, agent: str) -> dict[str, Any]:
-    async with world.admin() as admin:
-        r = await admin.get(f"/internal/v1/workgroups/{world.workgroup}/agents/{agent}/usage")
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()
-    return body
+async def usage_today(world: TaskWorld, agent: str, *, calls: int) -> dict[str, Any]:
+    """The agent's usage of today once ``calls`` calls are recorded (rows are written just after the
+    answers, so a test reading right after a call waits for them)."""
+
+    async def read() -> dict[str, Any] | None:
+        async with world.admin() as admin:
+            r = await admin.get(f"/internal/v1/workgroups/{world.workgroup}/agents/{agent}/usage")
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body if body["calls"] >= calls else None
+
+    usage: dict[str, Any] = await eventually(read, what=f"{calls} recorded calls of {agent}")
+    assert usage["calls"] == calls, usage
+    return usage

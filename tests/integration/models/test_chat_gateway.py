@@ -57,7 +57,7 @@ async def test_a_completion_goes_to_the_agents_model_with_the_workgroups_key_and
     assert models.api_key not in r.text
     prompt, completion = answer["usage"]["prompt_tokens"], answer["usage"]["completion_tokens"]
     assert (prompt, completion) == (fake_prompt_tokens(HELLO), 5)
-    usage = await usage_today(world, "coder")
+    usage = await usage_today(world, "coder", calls=1)
     assert (usage["calls"], usage["promptTokens"], usage["completionTokens"]) == (1, prompt, completion)
     assert Decimal(usage["costUsd"]) == expected_cost("gpt-4o-mini", prompt, completion)
 
@@ -81,7 +81,7 @@ async def test_a_streamed_tool_call_comes_back_as_openai_chunks_and_its_usage_is
     arguments = "".join(tc["function"]["arguments"] for tc in calls)
     assert json.loads(arguments) == {"title": "flaky login test"}
     assert models.requests[-1].body["stream_options"] == {"include_usage": True}
-    usage = await usage_today(world, "coder")
+    usage = await usage_today(world, "coder", calls=1)
     completion = count_tokens("issues_create") + count_tokens(json.dumps({"title": "flaky login test"}))
     assert (usage["promptTokens"], usage["completionTokens"]) == (
         fake_prompt_tokens(HELLO, TOOLS),
@@ -99,7 +99,7 @@ async def test_a_stream_that_asks_for_usage_gets_the_count_nexus_records(
     _, events = await chat_stream(agent, {"messages": HELLO, "stream_options": {"include_usage": True}})
 
     reported = next(c["usage"] for c in events[:-1] if c.get("usage"))
-    usage = await usage_today(world, "coder")
+    usage = await usage_today(world, "coder", calls=1)
     assert (usage["promptTokens"], usage["completionTokens"]) == (
         reported["prompt_tokens"],
         reported["completion_tokens"],
@@ -136,7 +136,7 @@ async def test_an_anthropic_model_is_called_through_its_messages_api(
     assert sent.path == "/v1/messages"
     assert sent.headers["x-api-key"] == models.api_key
     assert sent.body["system"] == "be brief"
-    usage = await usage_today(world, "writer")
+    usage = await usage_today(world, "writer", calls=1)
     assert usage["completionTokens"] == 4
     assert Decimal(usage["costUsd"]) == expected_cost(
         "claude-sonnet-4", usage["promptTokens"], usage["completionTokens"]

@@ -57,7 +57,7 @@ async def test_a_spent_day_budget_refuses_until_midnight_utc(world: TaskWorld, m
     now = dt.datetime.now(dt.UTC)
     midnight = (now + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     assert abs(int(refused.headers["retry-after"]) - (midnight - now).total_seconds()) < 60
-    assert (await usage_today(world, "coder"))["calls"] == 1
+    assert (await usage_today(world, "coder", calls=1))["promptTokens"] > 0
 
 
 async def test_calls_tokens_and_cost_show_on_metrics(world: TaskWorld, models: FakeModels) -> None:

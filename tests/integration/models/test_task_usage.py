@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tests.fakes.models import FakeModels
 from tests.support.agent_tasks import TaskWorld
-from tests.support.model_gateway import chat, expected_cost, model_agent, model_credential
+from tests.support.model_gateway import chat, expected_cost, model_agent, model_credential, usage_today
 
 MINI = {"provider": "openai", "name": "gpt-4o-mini"}
 HELLO = [{"role": "user", "content": "plan the fix"}]
@@ -30,6 +30,7 @@ async def test_done_comments_the_tasks_tokens_and_cost_on_clickup_once(
     models.say("second step done too")
     answers = [(await chat(agent, {"messages": HELLO}, task_id=task)).json() for _ in range(2)]
     await chat(agent, {"messages": HELLO}, task_id=other)  # not this task's
+    await usage_today(world, "coder", calls=3)  # the agent finishes once its calls are counted
     prompt = sum(a["usage"]["prompt_tokens"] for a in answers)
     completion = sum(a["usage"]["completion_tokens"] for a in answers)
 

@@ -1,9 +1,10 @@
 """The model gateway's call: route it, check the task and the budget, forward it, count it.
 
 Every call that reached the provider and was answered is one ``model_usage`` row with the tokens the
-upstream reported (streams always ask for them), its cost from the price table, and the metrics. A
-stream is read from the provider by a task of its own that runs to the end even when the agent
-hangs up, so an agent cannot dodge the count by closing the connection before the usage arrives.
+upstream reported (streams always ask for them), its cost from the price table, and the metrics,
+written just after the answer has gone to the agent. A stream is read from the provider by a task of
+its own that runs to the end even when the agent hangs up, so an agent cannot dodge the count by
+closing the connection before the usage arrives.
 Errors carry no key: the provider's message is scrubbed of it, and an auth failure's is not passed on.
 """
 
@@ -13,6 +14,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,12 +35,19 @@ from oblivion_nexus.services.llm.errors import (
     UpstreamFailed,
 )
 from oblivion_nexus.services.llm.routing import ModelRoute, route_call
+from oblivion_nexus.services.llm.usage_writer import UsageWriter
 from oblivion_nexus.services.models import spending
 from oblivion_nexus.services.models.usage import cost
 from oblivion_nexus.services.tools.scrub import Scrubber
 from oblivion_nexus.stores import tables as t
 
 logger = logging.getLogger(__name__)
+
+# A route (the Agent's model and budget, the workgroup's key) is read from the registry and decrypted
+# once per agent in this long: two database round trips and an AES-GCM open less on nearly every
+# call, while a changed Agent or a rotated credential takes effect within it.
+ROUTE_TTL_SECONDS = 2.0
+_MAX_CACHED_ROUTES = 4096
 
 
 @dataclass(frozen=True)
@@ -63,15 +72,33 @@ class ModelGateway:
         self._http = http
         self._prices = parse_price_table(resources.settings.models.prices)
         self._pumps: set[asyncio.Task[None]] = set()
+        self._routes: dict[int, tuple[float, ModelRoute]] = {}
+        self._usage = UsageWriter(resources.sessionmaker)
 
     async def aclose(self) -> None:
-        """Let streams still being read finish their count (briefly), then stop them."""
+        """Let streams still being read finish their count (briefly), then stop them; write the
+        usage still queued."""
         if self._pumps:
             _, pending = await asyncio.wait(set(self._pumps), timeout=5)
             for task in pending:
                 task.cancel()
+        await self._usage.aclose()
 
     # Before the call
+
+    async def _route(self, identity: AgentIdentity) -> ModelRoute:
+        """The agent's route, read from the registry at most every ``ROUTE_TTL_SECONDS``."""
+        now = time.monotonic()
+        cached = self._routes.get(identity.agent_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        resources = self._resources
+        async with resources.sessionmaker() as session:
+            route = await route_call(session, resources.master_keys, resources.settings.models, identity)
+        if len(self._routes) >= _MAX_CACHED_ROUTES:
+            self._routes = {k: v for k, v in self._routes.items() if v[0] > now}
+        self._routes[identity.agent_id] = (now + ROUTE_TTL_SECONDS, route)
+        return route
 
     async def _prepare(
         self, identity: AgentIdentity, request: Mapping[str, Any], task_id: str | None
@@ -81,23 +108,25 @@ class ModelGateway:
             raise ModelGatewayError("model must be a string")
         resources = self._resources
         now = dt.datetime.now(dt.UTC)
-        mapping: t.TaskMapping | None = None
-        async with resources.sessionmaker() as session:
-            try:
-                route = await route_call(
-                    session, resources.master_keys, resources.settings.models, identity, requested
+        try:
+            route = await self._route(identity)
+            if requested is not None and requested != route.model:
+                raise ModelRefused(
+                    f"agent {identity.agent} may use model {route.model!r} only, not {requested!r}"
                 )
-            except ModelRefused:
-                self._metrics.calls.labels(
-                    identity.workgroup, identity.agent, str(requested), "refused"
-                ).inc()
-                raise
-            if task_id is not None:
+        except ModelRefused:
+            self._metrics.calls.labels(identity.workgroup, identity.agent, str(requested), "refused").inc()
+            raise
+        mapping: t.TaskMapping | None = None
+        if task_id is not None:
+            async with resources.sessionmaker() as session:
                 try:
                     mapping = (await load_assignment(session, identity, task_id)).mapping
                 except TaskError as e:
                     raise TaskNotAssigned(f"cannot spend on task {task_id}: {e}") from None
         call = _Call(identity, route, task_id, now.date(), {**request, "model": route.model})
+        if budgets.is_limited(route.budget):
+            await self._usage.settled(identity.agent_id)
         try:
             await budgets.admit(
                 resources,
@@ -145,25 +174,24 @@ class ModelGateway:
 
     # After the call
 
-    async def _count(self, call: _Call, usage: Usage) -> None:
+    def _count(self, call: _Call, usage: Usage) -> None:
+        """Count the call in the metrics now and in ``model_usage`` just after (:class:`UsageWriter`)."""
         price = cost(self._prices, call.route.model, usage.prompt_tokens, usage.completion_tokens)
         identity = call.identity
-        async with self._resources.sessionmaker() as session:
-            await spending.record_call(
-                session,
-                spending.ModelCall(
-                    workgroup=identity.workgroup,
-                    agent=identity.agent,
-                    agent_id=identity.agent_id,
-                    task_id=call.task_id,
-                    provider=call.route.provider.kind,
-                    model=call.route.model,
-                    prompt_tokens=usage.prompt_tokens,
-                    completion_tokens=usage.completion_tokens,
-                    cost_usd=price,
-                    day=call.day,
-                ),
+        self._usage.add(
+            spending.ModelCall(
+                workgroup=identity.workgroup,
+                agent=identity.agent,
+                agent_id=identity.agent_id,
+                task_id=call.task_id,
+                provider=call.route.provider.kind,
+                model=call.route.model,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                cost_usd=price,
+                day=call.day,
             )
+        )
         metrics = self._metrics
         metrics.tokens.labels(*call.labels, "prompt").inc(usage.prompt_tokens)
         metrics.tokens.labels(*call.labels, "completion").inc(usage.completion_tokens)
@@ -181,7 +209,7 @@ class ModelGateway:
             answer, usage = await ModelProvider(call.route.provider, self._http).complete(call.body)
         except ModelError as e:
             raise self._failed(call, e) from None
-        await self._count(call, usage)
+        self._count(call, usage)
         return answer
 
     async def stream(
@@ -220,12 +248,7 @@ class ModelGateway:
                 call.route.model,
             )
             return
-        try:
-            await self._count(call, upstream.usage)
-        except Exception:
-            logger.exception(
-                "could not record a model call of %s/%s", call.identity.workgroup, call.identity.agent
-            )
+        self._count(call, upstream.usage)
 
 
 def _sse_error(error: ModelGatewayError) -> bytes:

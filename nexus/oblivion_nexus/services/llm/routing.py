@@ -118,9 +118,8 @@ async def route_call(
     keys: MasterKeys,
     settings: ModelSettings,
     identity: AgentIdentity,
-    requested: str | None,
 ) -> ModelRoute:
-    """The route of one call by ``identity`` asking for model ``requested`` (None: its own)."""
+    """The route of ``identity``'s calls; :class:`ModelRefused` when its Agent gives it no model."""
     row = (
         await session.execute(select(t.Agent.model, t.Agent.budget).where(t.Agent.id == identity.agent_id))
     ).one_or_none()
@@ -131,8 +130,6 @@ async def route_call(
             "resource (provider and name) to let it call one"
         )
     name = str(spec["name"])
-    if requested is not None and requested != name:
-        raise ModelRefused(f"agent {identity.agent} may use model {name!r} only, not {requested!r}")
     spec = {"provider": "openai", **spec}
     rows = list(
         (

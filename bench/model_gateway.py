@@ -1,0 +1,205 @@
+"""Benchmark of the model gateway: what a call through Nexus adds to calling the model API directly.
+
+The fake model APIs run as their own process; the same chat request is made directly with the key
+(the floor) and through ``POST /v1/llm/chat/completions`` as an agent (token check, routing to the
+Agent's model, credential decryption, the call, the usage row and metrics included), in the same
+run, interleaved: plain completions (whole answer), streams (time to the first event), and plain
+completions from concurrent clients (throughput). At the end, the tokens Nexus recorded are compared
+with the sum of the usage the fake reported to the agent.
+
+    .venv/bin/python bench/model_gateway.py                     # 400 sequential, 2,000 concurrent
+    .venv/bin/python bench/model_gateway.py --requests 1000 --concurrency 64
+
+Needs PostgreSQL and Redis as the tests do (OBLIVION_TEST_PG_DSN, OBLIVION_TEST_REDIS_URL). Sends
+traffic to 127.0.0.1 only, for a bounded number of requests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable
+from pathlib import Path
+
+import httpx
+
+REPO_ROOT = Path(__file__).parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from bench.scratch import scratch_nexus_env  # noqa: E402
+from bench.timing import concurrent, percentile, sequential  # noqa: E402
+from tests.support.nexus import nexus_process  # noqa: E402
+from tests.support.servers import free_port  # noqa: E402
+
+MODEL = "gpt-4o-mini"
+REQUEST = {"messages": [{"role": "user", "content": "say ok"}], "max_tokens": 16}
+
+
+async def first_event(client: httpx.AsyncClient, path: str, headers: dict[str, str]) -> tuple[float, int]:
+    """Milliseconds to the first server-sent event of a streamed call, and the tokens its final usage
+    chunk reported (the stream is read to its end)."""
+    body = {**REQUEST, "model": MODEL, "stream": True, "stream_options": {"include_usage": True}}
+    started = time.perf_counter()
+    first, tokens = 0.0, 0
+    async with client.stream("POST", path, json=body, headers=headers) as response:
+        if response.status_code != 200:
+            raise SystemExit(f"expected 200, got {response.status_code}: {(await response.aread())[:200]!r}")
+        async for line in response.aiter_lines():
+            if not line.startswith("data: "):
+                continue
+            if not first:
+                first = (time.perf_counter() - started) * 1000
+            data = line[6:]
+            if data != "[DONE]" and (usage := json.loads(data).get("usage")):
+                tokens = int(usage["total_tokens"])
+    return first, tokens
+
+
+async def measure(
+    nexus_url: str, admin: dict[str, str], models_url: str, key: str, args: argparse.Namespace
+) -> None:
+    async with httpx.AsyncClient(base_url=nexus_url, timeout=30) as http:
+        credential = {
+            "type": "openai",
+            "value": key,
+            "allowedActions": ["*"],
+            "config": {"baseUrl": f"{models_url}/v1"},
+        }
+        (await http.put("/internal/v1/workgroups/bench", json={}, headers=admin)).raise_for_status()
+        (
+            await http.put("/internal/v1/workgroups/bench/credentials/openai", json=credential, headers=admin)
+        ).raise_for_status()
+        agent = {
+            "clientId": "bench-models",
+            "clientSecret": secrets.token_urlsafe(24),
+            "model": {"provider": "openai", "name": MODEL},
+        }
+        (
+            await http.put("/internal/v1/workgroups/bench/agents/bot", json=agent, headers=admin)
+        ).raise_for_status()
+        issued = await http.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(agent["clientId"], agent["clientSecret"]),
+        )
+        issued.raise_for_status()
+        bearer = {"Authorization": f"Bearer {issued.json()['access_token']}"}
+        keyed = {"Authorization": f"Bearer {key}"}
+        reported = 0  # tokens the fake reported on calls through Nexus
+        limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
+        async with (
+            httpx.AsyncClient(base_url=models_url, timeout=30, limits=limits) as upstream,
+            httpx.AsyncClient(base_url=nexus_url, timeout=30, limits=limits) as gateway,
+        ):
+
+            def direct() -> Awaitable[httpx.Response]:
+                return upstream.post("/v1/chat/completions", json={**REQUEST, "model": MODEL}, headers=keyed)
+
+            async def through() -> httpx.Response:
+                nonlocal reported
+                answer = await gateway.post("/v1/llm/chat/completions", json=REQUEST, headers=bearer)
+                if answer.status_code == 200:
+                    reported += int(answer.json()["usage"]["total_tokens"])
+                return answer
+
+            async def streams(
+                client: httpx.AsyncClient, path: str, headers: dict[str, str], count: int, counted: bool
+            ) -> list[float]:
+                nonlocal reported
+                times = []
+                for _ in range(count):
+                    first, tokens = await first_event(client, path, headers)
+                    times.append(first)
+                    reported += tokens if counted else 0
+                return times
+
+            def stream_direct(count: int) -> Awaitable[list[float]]:
+                return streams(upstream, "/v1/chat/completions", keyed, count, False)
+
+            def stream_through(count: int) -> Awaitable[list[float]]:
+                return streams(gateway, "/v1/llm/chat/completions", bearer, count, True)
+
+            for send in (direct, through):  # warm connections, caches and the first usage rows
+                await sequential(send, 20)
+            await stream_direct(20)
+            await stream_through(20)
+            results: dict[str, list[float]] = {k: [] for k in ("floor", "gateway", "sfloor", "sgateway")}
+            for _ in range(args.requests // 20):  # interleaved, so a shared machine's drift hits both
+                results["floor"] += await sequential(direct, 20)
+                results["gateway"] += await sequential(through, 20)
+                results["sfloor"] += await stream_direct(20)
+                results["sgateway"] += await stream_through(20)
+            rates: dict[str, float] = {"floor": 0.0, "gateway": 0.0}
+            for _ in range(2):
+                rates["floor"] += await concurrent(direct, args.total, args.concurrency) / 2
+                rates["gateway"] += await concurrent(through, args.total, args.concurrency) / 2
+        deadline = time.monotonic() + 10  # the last rows are written just after their answers
+        while True:
+            usage = (await http.get("/internal/v1/workgroups/bench/agents/bot/usage", headers=admin)).json()
+            if int(usage["totalTokens"]) >= reported or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
+    quantiles = (0.5, 0.9, 0.99)
+    for title, floor_key, gateway_key in (
+        ("plain completion, whole answer", "floor", "gateway"),
+        ("stream, first event", "sfloor", "sgateway"),
+    ):
+        print(f"{len(results[gateway_key])} sequential calls each, {title} (ms)    p50      p90      p99")
+        floor_row = [percentile(results[floor_key], q) for q in quantiles]
+        gateway_row = [percentile(results[gateway_key], q) for q in quantiles]
+        added = [g - d for d, g in zip(floor_row, gateway_row, strict=True)]
+        for name, (p50, p90, p99) in (
+            ("direct to the fake model API (floor)", floor_row),
+            ("through the model gateway", gateway_row),
+            ("added by the gateway", added),
+        ):
+            print(f"  {name:38s} {p50:7.2f}  {p90:7.2f}  {p99:7.2f}")
+    print(f"{args.total} plain calls with {args.concurrency} concurrent clients (mean of two rounds)")
+    print(f"  direct to the fake model API (floor)   {rates['floor']:8.0f} calls/s")
+    ratio = rates["gateway"] / rates["floor"]
+    print(
+        f"  through the model gateway              {rates['gateway']:8.0f} calls/s  ({ratio:.2f}x the floor)"
+    )
+    recorded = int(usage["totalTokens"])
+    verdict = "equal" if recorded == reported else f"DIFFERENT by {recorded - reported}"
+    print(
+        f"tokens: the fake reported {reported} to the agent, Nexus recorded {recorded} "
+        f"in {usage['calls']} calls ({verdict})"
+    )
+    if recorded != reported:
+        raise SystemExit(1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=400, help="sequential calls of each kind")
+    parser.add_argument("--total", type=int, default=2000, help="calls of each kind in a throughput round")
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    key = "sk-bench-" + secrets.token_urlsafe(24)
+    port = free_port()
+    fake = subprocess.Popen(  # our own fake, on loopback
+        [sys.executable, "-m", "tests.fakes.models", "--port", str(port), "--key", key],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert fake.stdout is not None
+        if "fake models on" not in fake.stdout.readline():
+            raise SystemExit("the fake model APIs did not start")
+        with scratch_nexus_env() as env, nexus_process(env) as nexus:
+            asyncio.run(measure(nexus.url, nexus.admin_headers(), f"http://127.0.0.1:{port}", key, args))
+    finally:
+        fake.terminate()
+        fake.wait(10)
+
+
+if __name__ == "__main__":
+    main()
