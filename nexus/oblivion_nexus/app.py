@@ -135,6 +135,7 @@ def create_app(settings: NexusSettings, *, delivery_metrics: DeliveryMetrics | N
         registry=settings.http.registry_max_body_bytes,
         token=settings.http.token_max_body_bytes,
         agents=settings.http.agent_max_body_bytes,
+        models=settings.models.max_body_bytes,
     )
     app.add_middleware(BodyLimitMiddleware, limits=limits)
     return app

@@ -142,7 +142,8 @@ class HttpSettings(Section):
         ge=1024,
         le=32 * 1_048_576,
         validation_alias="OBLIVION_AGENT_MAX_BODY_BYTES",
-        description="Larger bodies on agents' routes (/v1/…) and any other route are refused (413).",
+        description="Larger bodies on agents' routes (/v1/…, but /v1/llm/… has its own limit) and any other "
+        "route are refused (413).",
     )
     # A token request is a few hundred bytes.
     token_max_body_bytes: int = Field(
@@ -520,6 +521,14 @@ class ModelSettings(Section):
         le=10_000,
         validation_alias="OBLIVION_MODEL_MAX_CONNECTIONS",
         description="Connections the gateway keeps to model providers, all agents together.",
+    )
+    # A long conversation with tool results is megabytes of JSON; the agents' default would cut it.
+    max_body_bytes: int = Field(
+        default=8 * 1_048_576,
+        ge=1024,
+        le=64 * 1_048_576,
+        validation_alias="OBLIVION_MODEL_MAX_BODY_BYTES",
+        description="Larger chat requests to /v1/llm/… are refused (413) while they are read.",
     )
 
     @field_validator("prices")

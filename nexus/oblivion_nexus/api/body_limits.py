@@ -28,6 +28,7 @@ class BodyLimits:
     registry: int
     token: int
     agents: int
+    models: int
 
     def for_path(self, path: str) -> tuple[str, int]:
         """The family a path belongs to and its limit; agents' routes are the default (the smallest
@@ -38,6 +39,8 @@ class BodyLimits:
             return "registry", self.registry
         if path.startswith("/oauth/"):
             return "token", self.token
+        if path.startswith("/v1/llm/"):
+            return "models", self.models
         return "agents", self.agents
 
 

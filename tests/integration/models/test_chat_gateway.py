@@ -222,3 +222,16 @@ async def test_a_malformed_request_is_a_400_in_openais_shape(world: TaskWorld, m
 
     assert r.status_code == 400
     assert r.json()["error"]["type"] == "invalid_request_error"
+
+
+async def test_a_long_conversation_fits_where_other_agent_routes_would_refuse_it(
+    world: TaskWorld, models: FakeModels
+) -> None:
+    await model_credential(world, models)
+    agent = await model_agent(world, "coder", MINI)
+    long_log = "line of a long build log " * 40_000  # 1 MB, four times the agents' routes' limit
+
+    r = await chat(agent, {"messages": [{"role": "user", "content": long_log}]})
+
+    assert r.status_code == 200, r.text[:200]
+    assert models.requests[-1].body["messages"][0]["content"] == long_log
