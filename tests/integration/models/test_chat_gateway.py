@@ -235,3 +235,22 @@ async def test_a_long_conversation_fits_where_other_agent_routes_would_refuse_it
 
     assert r.status_code == 200, r.text[:200]
     assert models.requests[-1].body["messages"][0]["content"] == long_log
+
+
+async def test_an_agent_that_hangs_up_mid_stream_is_still_counted_in_full(
+    world: TaskWorld, models: FakeModels
+) -> None:
+    await model_credential(world, models)
+    agent = await model_agent(world, "coder", MINI)
+    long_answer = " ".join(f"word{i}" for i in range(2000))
+    models.say(long_answer)
+
+    async with await agent.client(timeout=30) as client:
+        body = {"messages": HELLO, "stream": True}
+        async with client.stream("POST", "/v1/llm/chat/completions", json=body) as response:
+            assert response.status_code == 200
+            async for _ in response.aiter_bytes():
+                break  # the agent leaves after the first bytes
+
+    usage = await usage_today(world, "coder", calls=1)
+    assert usage["completionTokens"] == 2000

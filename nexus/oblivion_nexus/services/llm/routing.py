@@ -55,8 +55,11 @@ def _usable(row: t.Credential, agent: str) -> bool:
     return not row.agents or agent in row.agents
 
 
-def _pick(rows: list[t.Credential], spec: dict[str, Any], identity: AgentIdentity) -> t.Credential | None:
-    """The credential of ``spec`` (None only for an openai-compatible endpoint without one)."""
+def choose_credential(
+    rows: list[t.Credential], spec: dict[str, Any], identity: AgentIdentity
+) -> t.Credential | None:
+    """The workgroup credential ``spec`` (an Agent's model) is called with, among ``rows`` (all of the
+    workgroup's); None only for an openai-compatible endpoint that has none."""
     provider, wanted = spec["provider"], CREDENTIAL_TYPES[spec["provider"]]
     named = spec.get("credential")
     if named:
@@ -136,7 +139,7 @@ async def route_call(
             await session.execute(select(t.Credential).where(t.Credential.workgroup == identity.workgroup))
         ).scalars()
     )
-    credential = _pick(rows, spec, identity)
+    credential = choose_credential(rows, spec, identity)
     key = ""
     if credential is not None:
         try:
