@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,10 @@ logger = logging.getLogger(__name__)
 # time; 100 ms is a tenth of the one-second budget from message to searchable.
 MAX_BATCH = 64
 MAX_WAIT_SECONDS = 0.1
+# Every job asks which collection holds its project; the registry changes rarely (the operator), so
+# a burst of messages reads it once, and a changed collection is used within seconds.
+COLLECTION_CACHE_SECONDS = 2.0
+_MAX_CACHED_PROJECTS = 1000
 
 
 @dataclass
@@ -150,9 +155,20 @@ class Ingestion:
     sessionmaker: async_sessionmaker[AsyncSession]
     clickup: ClickUpClient | None
 
+    _collections: dict[tuple[str, str], tuple[float, str]] = field(default_factory=dict, init=False)
+
     async def _collection(self, workgroup: str, project: str) -> str:
+        """The project's collection, as the registry said at most ``COLLECTION_CACHE_SECONDS`` ago."""
+        now = time.monotonic()
+        cached = self._collections.get((workgroup, project))
+        if cached is not None and now - cached[0] < COLLECTION_CACHE_SECONDS:
+            return cached[1]
         async with self.sessionmaker() as session:
-            return (await collection_for(session, workgroup, project)).collection
+            collection = (await collection_for(session, workgroup, project)).collection
+        if len(self._collections) >= _MAX_CACHED_PROJECTS:
+            self._collections.clear()
+        self._collections[(workgroup, project)] = (now, collection)
+        return collection
 
     async def handle(self, name: str, data: dict[str, Any]) -> None:
         """Run one job; raises to be retried, :class:`Delayed` to wait for ClickUp's rate limit."""

@@ -113,7 +113,10 @@ async def on_slack_message(flow: FlowContext, payload: SlackEventCallback) -> No
         author = await flow.slack_user_name(message.user)
     else:
         author = message.username or "a bot"
-    mapping = await tasks.mapping_for_thread(flow.resources, channel, message.thread_ts or message.ts)
+    # A person's top-level message starts no tracked thread (Nexus posts those roots): no lookup.
+    mapping = None
+    if message.thread_ts is not None or message.user is None or message.bot_id is not None:
+        mapping = await tasks.mapping_for_thread(flow.resources, channel, message.thread_ts or message.ts)
     text = MemoryText(
         source_id=source,
         project_id=project,
