@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 import redis.asyncio as aioredis
+from opentelemetry import trace
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from oblivion_nexus.integrations.clickup import ClickUpClient
@@ -22,6 +23,7 @@ from oblivion_nexus.settings import NexusSettings
 from oblivion_nexus.stores.crypto import MasterKeys
 from oblivion_nexus.stores.db import create_engine, create_sessionmaker, require_schema_at_head
 from oblivion_nexus.stores.queue import QueueSettings, WebhookQueue
+from oblivion_nexus.tracing import open_tracer
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,8 @@ class Resources:
     tool_http: httpx.AsyncClient | None = None
     # Calls of model providers (the gateway's pool; it carries no credential); None as above.
     model_http: httpx.AsyncClient | None = None
+    # Spans of this process (:mod:`oblivion_nexus.tracing`): a no-op tracer unless tracing is on.
+    tracer: trace.Tracer = field(default_factory=trace.NoOpTracer)
 
 
 def slack_client(settings: NexusSettings) -> SlackClient | None:
@@ -104,6 +108,7 @@ async def open_resources(settings: NexusSettings) -> AsyncIterator[Resources]:
         opened.push_async_callback(tool_http.aclose)
         model_http = model_client(settings)
         opened.push_async_callback(model_http.aclose)
+        tracer = opened.enter_context(open_tracer(settings.tracing))
         await require_schema_at_head(engine)
         yield Resources(
             settings=settings,
@@ -116,4 +121,5 @@ async def open_resources(settings: NexusSettings) -> AsyncIterator[Resources]:
             webhook_queue=queue,
             tool_http=tool_http,
             model_http=model_http,
+            tracer=tracer,
         )

@@ -104,6 +104,25 @@ class LoggingSettings(Section):
     )
 
 
+class TracingSettings(Section):
+    """OpenTelemetry traces, exported over OTLP/HTTP when an endpoint is set (off, they cost nothing)."""
+
+    endpoint: str = Field(
+        default="",
+        pattern=r"^(https?://[^\s]+)?$",
+        validation_alias="OBLIVION_TRACING_ENDPOINT",
+        description="Base URL of an OTLP/HTTP receiver (Jaeger, Tempo, an OpenTelemetry Collector, "
+        "Langfuse's OTel endpoint); spans go to `<endpoint>/v1/traces`. Empty: no tracing.",
+    )
+    service_name: str = Field(
+        default="oblivion-nexus",
+        min_length=1,
+        max_length=128,
+        validation_alias="OBLIVION_TRACING_SERVICE_NAME",
+        description="`service.name` of the spans this process exports.",
+    )
+
+
 class HttpSettings(Section):
     """The front door: where the API listens, how it is reached, and the largest bodies it reads."""
 
@@ -584,6 +603,7 @@ class NexusSettings(SectionedSettings):
     memory: MemorySettings = Field(default_factory=MemorySettings)
     tools: ToolSettings = Field(default_factory=ToolSettings)
     models: ModelSettings = Field(default_factory=ModelSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
 

@@ -32,6 +32,6 @@ The worlds of the integration suites (each built by its folder's fixtures):
 - ``operator``: ``start_operator``, ``NexusAdmin``, the ``Ready`` condition checks.
 - ``chart``: ``render_chart`` and the chart's scenarios; ``crd_schema``: the CRDs' schemas and examples.
 
-Fakes of outside services live in ``tests/fakes/`` (Slack, ClickUp, GitHub, models, embeddings, and
-the agent-facing side of Nexus for the SDK's unit tests).
+Fakes of outside services live in ``tests/fakes/`` (Slack, ClickUp, GitHub, models, embeddings, an
+OTLP trace receiver, and the agent-facing side of Nexus for the SDK's unit tests).
 """

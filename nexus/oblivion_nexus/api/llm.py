@@ -64,13 +64,13 @@ async def chat_completions(request: Request, identity: IdentityDep, task_id: Tas
     gateway = _gateway(request)
     body = _chat_request(await request.body())
     if body.get("stream"):
-        events = await gateway.stream(identity, body, task_id)
+        events = await gateway.stream(identity, body, task_id, request.headers)
         return StreamingResponse(
             events,
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    return JSONResponse(await gateway.complete(identity, body, task_id))
+    return JSONResponse(await gateway.complete(identity, body, task_id, request.headers))
 
 
 Name = Annotated[str, Path(min_length=1, max_length=253)]

@@ -17,9 +17,12 @@ import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
+from opentelemetry.trace import INVALID_SPAN, NoOpTracer, Span, SpanKind, StatusCode
 
 from oblivion_nexus.integrations.models import ChatStream, ModelError, ModelProvider, Usage
 from oblivion_nexus.observability import ModelMetrics
@@ -40,6 +43,7 @@ from oblivion_nexus.services.models import spending
 from oblivion_nexus.services.models.usage import cost
 from oblivion_nexus.services.tools.scrub import Scrubber
 from oblivion_nexus.stores import tables as t
+from oblivion_nexus.tracing import caller_context
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +52,7 @@ logger = logging.getLogger(__name__)
 # call, while a changed Agent or a rotated credential takes effect within it.
 ROUTE_TTL_SECONDS = 2.0
 _MAX_CACHED_ROUTES = 4096
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,8 @@ class ModelGateway:
         self._pumps: set[asyncio.Task[None]] = set()
         self._routes: dict[int, tuple[float, ModelRoute]] = {}
         self._usage = UsageWriter(resources.sessionmaker)
+        self._tracer = resources.tracer
+        self._tracing = not isinstance(resources.tracer, NoOpTracer)
 
     async def aclose(self) -> None:
         """Let streams still being read finish their count (briefly), then stop them; write the
@@ -201,45 +208,104 @@ class ModelGateway:
 
     # The call
 
+    def _start_span(self, call: _Call, trace_headers: Mapping[str, str]) -> Span:
+        """The call's span (GenAI conventions), in the trace the agent's ``traceparent`` names."""
+        if not self._tracing:
+            return INVALID_SPAN  # records nothing, and nothing is computed for it
+        provider = call.route.provider
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "anthropic" if provider.kind == "anthropic" else "openai",
+            "gen_ai.request.model": call.route.model,
+            "server.address": urlsplit(provider.base_url).hostname or "",
+            "oblivion.workgroup": call.identity.workgroup,
+            "oblivion.agent": call.identity.agent,
+        }
+        if call.task_id is not None:
+            attributes["oblivion.task_id"] = call.task_id
+        return self._tracer.start_span(
+            f"chat {call.route.model}",
+            context=caller_context(trace_headers),
+            kind=SpanKind.CLIENT,
+            attributes=attributes,
+        )
+
+    @staticmethod
+    def _end_span(span: Span, usage: Usage | None, error: ModelGatewayError | None = None) -> None:
+        if usage is not None:
+            span.set_attribute("gen_ai.usage.input_tokens", usage.prompt_tokens)
+            span.set_attribute("gen_ai.usage.output_tokens", usage.completion_tokens)
+        if error is not None:
+            span.set_attribute("error.type", error.error_type)
+            span.set_status(StatusCode.ERROR)
+        span.end()
+
     async def complete(
-        self, identity: AgentIdentity, request: Mapping[str, Any], task_id: str | None
+        self,
+        identity: AgentIdentity,
+        request: Mapping[str, Any],
+        task_id: str | None,
+        trace_headers: Mapping[str, str] = _NO_HEADERS,
     ) -> dict[str, Any]:
         call = await self._prepare(identity, request, task_id)
+        span = self._start_span(call, trace_headers)
         try:
             answer, usage = await ModelProvider(call.route.provider, self._http).complete(call.body)
         except ModelError as e:
-            raise self._failed(call, e) from None
+            failure = self._failed(call, e)
+            self._end_span(span, None, failure)
+            raise failure from None
+        if span.is_recording():
+            span.set_attribute("gen_ai.response.model", str(answer.get("model") or call.route.model))
+            reasons = [
+                str(c.get("finish_reason")) for c in answer.get("choices") or () if isinstance(c, dict)
+            ]
+            span.set_attribute("gen_ai.response.finish_reasons", reasons)
+        self._end_span(span, usage)
         self._count(call, usage)
         return answer
 
     async def stream(
-        self, identity: AgentIdentity, request: Mapping[str, Any], task_id: str | None
+        self,
+        identity: AgentIdentity,
+        request: Mapping[str, Any],
+        task_id: str | None,
+        trace_headers: Mapping[str, str] = _NO_HEADERS,
     ) -> AsyncIterator[bytes]:
         """The server-sent events of a streamed call; a refusal or an upstream failure before the first
         byte raises here, one after it ends the stream with an error event."""
         call = await self._prepare(identity, request, task_id)
+        span = self._start_span(call, trace_headers)
         try:
             upstream = await ModelProvider(call.route.provider, self._http).stream(call.body)
         except ModelError as e:
-            raise self._failed(call, e) from None
+            failure = self._failed(call, e)
+            self._end_span(span, None, failure)
+            raise failure from None
         chunks: asyncio.Queue[bytes | None] = asyncio.Queue()
-        pump = asyncio.create_task(self._pump(call, upstream, chunks))
+        pump = asyncio.create_task(self._pump(call, upstream, chunks, span))
         self._pumps.add(pump)
         pump.add_done_callback(self._pumps.discard)
         return _relay(chunks)
 
-    async def _pump(self, call: _Call, upstream: ChatStream, chunks: asyncio.Queue[bytes | None]) -> None:
+    async def _pump(
+        self, call: _Call, upstream: ChatStream, chunks: asyncio.Queue[bytes | None], span: Span
+    ) -> None:
+        failure: ModelGatewayError | None = None
         try:
             async for chunk in upstream:
                 chunks.put_nowait(chunk)
         except (httpx.HTTPError, ModelError) as e:
             error = ModelError(502, f"the model provider's stream broke off ({type(e).__name__})")
-            chunks.put_nowait(_sse_error(self._failed(call, error)))
+            failure = self._failed(call, error)
+            chunks.put_nowait(_sse_error(failure))
         except Exception:
             logger.exception("model stream of %s/%s failed", call.identity.workgroup, call.identity.agent)
-            chunks.put_nowait(_sse_error(UpstreamFailed("the model stream failed in Nexus")))
+            failure = UpstreamFailed("the model stream failed in Nexus")
+            chunks.put_nowait(_sse_error(failure))
         finally:
             chunks.put_nowait(None)
+            self._end_span(span, upstream.usage, failure)
         if upstream.usage is None:
             logger.warning(
                 "model stream of %s/%s to %s ended without usage; not counted",
