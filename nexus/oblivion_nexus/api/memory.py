@@ -15,22 +15,27 @@ import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from oblivion_nexus.api.deps import get_session
+from oblivion_nexus.api.deps import AdminDep, SessionDep, get_session
 from oblivion_nexus.api.tasks import IdentityDep
 from oblivion_nexus.services.memory.bank import MAX_LIMIT, MAX_QUERY_CHARS
-from oblivion_nexus.services.memory.runtime import api_searcher
+from oblivion_nexus.services.memory.collections import collections_of
+from oblivion_nexus.services.memory.runtime import ApiMemory, api_memory
 from oblivion_nexus.services.memory.search import Searcher, SearchRequest, search_memory
+from oblivion_nexus.services.memory.status import workgroup_status
+from oblivion_nexus.services.registry.schemas import NAME_PATTERN
 from oblivion_nexus.settings import NexusSettings
+from oblivion_nexus.stores import tables as t
 from oblivion_nexus.stores.vectors import MemoryKind
 
 router = APIRouter(tags=["memory"])
 
 _NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+Name = Annotated[str, Path(pattern=NAME_PATTERN, max_length=253)]
 
 
 class SearchBody(BaseModel):
@@ -56,14 +61,18 @@ def _seconds(moment: dt.datetime | None) -> float | None:
 @contextlib.asynccontextmanager
 async def memory_lifespan(app: FastAPI, settings: NexusSettings) -> AsyncIterator[None]:
     """Give the app its searcher (see ``services.memory.runtime.api_searcher``) for its lifetime."""
-    async with api_searcher(settings) as searcher:
-        app.state.memory = searcher
+    async with api_memory(settings) as memory:
+        app.state.memory = memory
         yield
 
 
+def _memory(request: Request) -> ApiMemory:
+    memory: ApiMemory = request.app.state.memory
+    return memory
+
+
 def _searcher(request: Request) -> Searcher:
-    searcher: Searcher = request.app.state.memory
-    return searcher
+    return _memory(request).searcher
 
 
 @router.post("/v1/memory/search")
@@ -86,3 +95,27 @@ async def search(
         session, _searcher(request), identity.workgroup, identity.projects, asked
     )
     return JSONResponse({"hits": hits})
+
+
+@router.get("/internal/v1/workgroups/{wg}/memory", dependencies=[AdminDep])
+async def memory_status(request: Request, wg: Name, session: SessionDep) -> dict[str, Any]:
+    """Points per project, the ingestion queue's jobs by state, and each collection's last error."""
+    if await session.get(t.Workgroup, wg) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"workgroup {wg} is not registered")
+    memory = _memory(request)
+    return await workgroup_status(session, memory.searcher, memory.errors, memory.queue, wg)
+
+
+@router.delete("/internal/v1/workgroups/{wg}/memory/authors/{author}", dependencies=[AdminDep])
+async def forget_author(
+    request: Request,
+    wg: Name,
+    author: Annotated[str, Path(min_length=1, max_length=200)],
+    session: SessionDep,
+) -> dict[str, Any]:
+    """Delete every point ``author`` (as shown to people) wrote in the workgroup's collections."""
+    if await session.get(t.Workgroup, wg) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"workgroup {wg} is not registered")
+    collections = sorted(set((await collections_of(session, wg)).values()))
+    await _searcher(request).forget_author(collections, author)
+    return {"workgroup": wg, "author": author, "collections": collections}

@@ -169,6 +169,15 @@ async def test_while_the_embedder_is_down_nothing_is_lost_and_search_answers_503
             down = await search(world.auth_agent, "outage note")
             assert down.status_code == 503, down.text
             assert int(down.headers["Retry-After"]) >= 1
+
+            async def error_recorded() -> bool:
+                status = await stack.http.get(
+                    f"{stack.nexus.url}/internal/v1/workgroups/backend/memory",
+                    headers=stack.nexus.admin_headers(),
+                )
+                return "EmbeddingError" in str(status.json()["lastErrors"].get("tenant_backend"))
+
+            await eventually(error_recorded, what="the failed batch's error in the workgroup's status")
             embeddings.fail(0)
 
             async def all_searchable() -> bool:

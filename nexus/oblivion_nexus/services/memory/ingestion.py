@@ -26,6 +26,7 @@ from oblivion_nexus.integrations.clickup import ClickUpApiError, ClickUpClient, 
 from oblivion_nexus.services.memory.bank import MemoryBank, MemoryText
 from oblivion_nexus.services.memory.collections import ProjectNotRegistered, collection_for
 from oblivion_nexus.services.memory.handover import CLICKUP_TASK, FORGET, REMEMBER, text_from_job
+from oblivion_nexus.services.memory.status import LastErrors
 from oblivion_nexus.services.memory.versions import SourceVersions
 from oblivion_nexus.stores.queue import Delayed
 from oblivion_nexus.stores.vectors import MemoryKind, MemorySource, clickup_task_source_id
@@ -61,8 +62,10 @@ class IngestionBatcher:
         *,
         max_batch: int = MAX_BATCH,
         max_wait: float = MAX_WAIT_SECONDS,
+        errors: LastErrors | None = None,
     ) -> None:
         self.bank = bank
+        self._errors = errors
         self._versions = versions
         self._max_batch = max_batch
         self._max_wait = max_wait
@@ -110,6 +113,7 @@ class IngestionBatcher:
                 await self._apply(batch)
             except Exception as e:  # every job of the batch fails and is retried by the queue
                 logger.warning("memory batch of %d changes failed: %r", len(batch), e)
+                await self._record(batch, e)
                 for change in batch:
                     if not change.done.done():
                         change.done.set_exception(e)
@@ -119,6 +123,14 @@ class IngestionBatcher:
                 for change in batch:
                     if not change.done.done():
                         change.done.set_result(None)
+
+    async def _record(self, batch: list[_Change], error: Exception) -> None:
+        if self._errors is None:
+            return
+        try:
+            await self._errors.record((c.collection for c in batch), f"{type(error).__name__}: {error}")
+        except Exception as e:  # the status page loses a line; ingestion goes on
+            logger.warning("memory: could not record the batch's error: %r", e)
 
     async def _apply(self, batch: list[_Change]) -> None:
         # Within a batch only the newest change of a source counts (an edit right after its message).

@@ -1,4 +1,5 @@
-"""Searches answered by the worker that owns the embedded engine, over Redis request/reply.
+"""Searches (and counts and deletions) answered by the worker that owns the embedded engine, over
+Redis request/reply.
 
 The embedded engine (qdrant-edge) lets one process open a data directory, and that process is the
 worker (it writes what it ingests). An API replica therefore cannot open it; it pushes the search
@@ -35,6 +36,10 @@ _POLL_SECONDS = 1
 _CONCURRENT_SEARCHES = 16
 
 
+def _wire(groups: Groups) -> dict[str, list[str]]:
+    return {collection: list(projects) for collection, projects in groups.items()}
+
+
 def request_key(prefix: str) -> str:
     return f"{prefix}:memory:search:requests"
 
@@ -50,13 +55,21 @@ class RemoteSearcher:
         self._timeout = timeout
 
     async def search(self, groups: Groups, request: SearchRequest) -> list[dict[str, Any]]:
+        hits: list[dict[str, Any]] = await self._ask(
+            {"op": "search", "groups": _wire(groups), "request": request.to_wire()}
+        )
+        return hits
+
+    async def count(self, groups: Groups) -> dict[str, int]:
+        counts: dict[str, int] = await self._ask({"op": "count", "groups": _wire(groups)})
+        return counts
+
+    async def forget_author(self, collections: list[str], author: str) -> None:
+        await self._ask({"op": "forget_author", "collections": collections, "author": author})
+
+    async def _ask(self, message: dict[str, Any]) -> Any:
         reply = f"{self._prefix}:memory:search:reply:{uuid.uuid4().hex}"
-        message = {
-            "reply": reply,
-            "deadline": time.time() + self._timeout,
-            "groups": {collection: list(projects) for collection, projects in groups.items()},
-            "request": request.to_wire(),
-        }
+        message = {**message, "reply": reply, "deadline": time.time() + self._timeout}
         try:
             await self._redis.lpush(request_key(self._prefix), json.dumps(message))
             answer = await self._redis.blpop([reply], timeout=self._timeout)
@@ -67,9 +80,8 @@ class RemoteSearcher:
                 f"the worker holding the memory engine did not answer within {self._timeout:g} s"
             )
         body = json.loads(answer[1])
-        if "hits" in body:
-            hits: list[dict[str, Any]] = body["hits"]
-            return hits
+        if "result" in body:
+            return body["result"]
         if body.get("status") == InvalidSearch.status:
             raise InvalidSearch(str(body.get("detail")))
         raise MemoryUnavailable(str(body.get("detail") or "the Memory Bank cannot search right now"))
@@ -141,13 +153,26 @@ class SearchServer:
             if float(message["deadline"]) < time.time():
                 logger.info("memory search dropped: its caller gave up waiting")
                 return None
-            groups = {str(c): tuple(str(p) for p in ps) for c, ps in dict(message["groups"]).items()}
-            request = SearchRequest.from_wire(message["request"])
+            op = str(message.get("op", "search"))
+            groups = {str(c): tuple(str(p) for p in ps) for c, ps in dict(message.get("groups", {})).items()}
+            request = SearchRequest.from_wire(message["request"]) if op == "search" else None
         except (KeyError, TypeError, ValueError) as e:
-            logger.error("malformed memory search request dropped: %r", e)
+            logger.error("malformed memory request dropped: %r", e)
             return None
         try:
-            return reply, {"hits": await self._searcher.search(groups, request)}
+            result: Any
+            if request is not None:
+                result = await self._searcher.search(groups, request)
+            elif op == "count":
+                result = await self._searcher.count(groups)
+            elif op == "forget_author":
+                collections = [str(c) for c in message["collections"]]
+                await self._searcher.forget_author(collections, str(message["author"]))
+                result = None
+            else:
+                logger.error("memory request of unknown kind %r dropped", op)
+                return None
+            return reply, {"result": result}
         except MemoryBankError as e:
             return reply, {"status": e.status, "detail": e.detail}
         except Exception as e:  # the caller gets a 503 now rather than after its timeout

@@ -29,6 +29,7 @@ from oblivion_nexus.services.memory.ingestion import Ingestion, IngestionBatcher
 from oblivion_nexus.services.memory.remote import RemoteSearcher, SearchServer
 from oblivion_nexus.services.memory.search import BankSearcher, Searcher
 from oblivion_nexus.services.memory.setup import build_memory_bank
+from oblivion_nexus.services.memory.status import LastErrors
 from oblivion_nexus.services.memory.versions import SourceVersions
 from oblivion_nexus.settings import NexusSettings
 from oblivion_nexus.stores.queue import (
@@ -129,7 +130,7 @@ async def running_ingestion(
     bank = build_memory_bank(settings)
     try:
         prefix = settings.redis.prefix
-        batcher = IngestionBatcher(bank, SourceVersions(redis, prefix))
+        batcher = IngestionBatcher(bank, SourceVersions(redis, prefix), errors=LastErrors(redis, prefix))
         ingestion = Ingestion(batcher, sessionmaker, clickup)
         searcher = BankSearcher(bank, timeout=settings.memory.search_timeout_seconds)
         async with contextlib.AsyncExitStack() as stack:
@@ -173,19 +174,31 @@ async def _finish(task: asyncio.Task[None]) -> None:
         logger.warning("memory: the local model did not load: %s", e)
 
 
+@dataclass
+class ApiMemory:
+    """What the API's memory routes use: the searcher, the last errors and the ingestion queue."""
+
+    searcher: Searcher
+    errors: LastErrors
+    queue: WebhookQueue
+
+
 @contextlib.asynccontextmanager
-async def api_searcher(settings: NexusSettings) -> AsyncIterator[Searcher]:
-    """How an API replica searches: through the worker (embedded engine) or Qdrant directly."""
+async def api_memory(settings: NexusSettings) -> AsyncIterator[ApiMemory]:
+    """How an API replica reaches the Memory Bank: through the worker (embedded engine) or Qdrant
+    directly, for as long as the block runs."""
     timeout = settings.memory.search_timeout_seconds
-    if embedded(settings):
-        client = aioredis.Redis.from_url(settings.redis.url)
-        try:
-            yield RemoteSearcher(client, settings.redis.prefix, timeout=timeout)
-        finally:
-            await client.aclose()
-        return
-    bank = build_memory_bank(settings)
-    try:
-        yield BankSearcher(bank, timeout=timeout)
-    finally:
-        await bank.aclose()
+    prefix = settings.redis.prefix
+    async with contextlib.AsyncExitStack() as stack:
+        redis = aioredis.Redis.from_url(settings.redis.url)
+        stack.push_async_callback(redis.aclose)
+        queue = ingestion_queue(settings)
+        stack.push_async_callback(queue.close)
+        searcher: Searcher
+        if embedded(settings):
+            searcher = RemoteSearcher(redis, prefix, timeout=timeout)
+        else:
+            bank = build_memory_bank(settings)
+            stack.push_async_callback(bank.aclose)
+            searcher = BankSearcher(bank, timeout=timeout)
+        yield ApiMemory(searcher, LastErrors(redis, prefix), queue)

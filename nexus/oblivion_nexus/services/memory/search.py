@@ -120,8 +120,18 @@ def hit_view(hit: MemoryHit) -> dict[str, Any]:
 
 
 class Searcher(Protocol):
+    """What the API asks of the Memory Bank; the worker answers it with the embedded engine."""
+
     async def search(self, groups: Groups, request: SearchRequest) -> list[dict[str, Any]]:
         """The best ``request.limit`` hits (as :func:`hit_view` makes them) over ``groups``."""
+        ...
+
+    async def count(self, groups: Groups) -> dict[str, int]:
+        """Points of each project of ``groups``."""
+        ...
+
+    async def forget_author(self, collections: list[str], author: str) -> None:
+        """Every point ``author`` wrote in ``collections``."""
         ...
 
 
@@ -150,6 +160,29 @@ class BankSearcher:
             raise MemoryUnavailable(f"the search took longer than {self._timeout:g} s") from e
         hits.sort(key=lambda h: h.score, reverse=True)
         return [hit_view(h) for h in hits[: request.limit]]
+
+    async def count(self, groups: Groups) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        try:
+            async with asyncio.timeout(self._timeout):
+                for collection, projects in groups.items():
+                    exists = await self.bank.store.collection_dimension(collection) is not None
+                    for project in projects:
+                        scope = MemoryScope((project,))
+                        counts[project] = await self.bank.store.count(collection, scope) if exists else 0
+        except VectorStoreError as e:
+            raise MemoryUnavailable("the vector store cannot count right now") from e
+        except TimeoutError as e:
+            raise MemoryUnavailable(f"counting took longer than {self._timeout:g} s") from e
+        return counts
+
+    async def forget_author(self, collections: list[str], author: str) -> None:
+        try:
+            for collection in collections:
+                if await self.bank.store.collection_dimension(collection) is not None:
+                    await self.bank.store.delete_author(collection, author)
+        except VectorStoreError as e:
+            raise MemoryUnavailable("the vector store cannot delete right now") from e
 
 
 async def search_memory(
