@@ -4,13 +4,14 @@ it stays one linear chain that verifies, whatever the arguments hold."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from oblivion_nexus.services.tools.audit_log import AuditEntry, ToolAuditLog
@@ -93,4 +94,42 @@ async def test_two_processes_appending_at_once_make_one_chain_that_verifies(fres
         assert await log.verify(workgroup) == (401, [])
         await log.close()
     finally:
+        await engine.dispose()
+
+
+async def test_after_its_connection_is_cut_the_next_record_is_written_on_a_new_one(
+    fresh_postgres_url: str,
+) -> None:
+    await asyncio.to_thread(migrate_database, fresh_postgres_url)
+    workgroup = f"wg-{uuid.uuid4().hex[:8]}"
+    engine = create_async_engine(fresh_postgres_url)
+    log = ToolAuditLog(create_sessionmaker(engine))
+
+    def entry(n: int) -> AuditEntry:
+        return AuditEntry(
+            workgroup=workgroup,
+            agent="a",
+            tool="github",
+            action="issues.get",
+            outcome="ok",
+            invocation_id=f"{n}",
+        )
+
+    try:
+        await log.append(entry(1))
+        async with engine.connect() as admin:  # a database restart or failover, as the writer sees it
+            await admin.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        with contextlib.suppress(Exception):  # the write in flight on the cut connection may fail
+            await log.append(entry(2))
+        record = await log.append(entry(3))
+        count, breaks = await log.verify(workgroup)
+        assert breaks == []
+        assert record.seq == count
+    finally:
+        await log.close()
         await engine.dispose()
