@@ -9,6 +9,7 @@ importing upward.
 from __future__ import annotations
 
 import contextlib
+import http.cookiejar
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -70,6 +71,16 @@ def webhook_queue(settings: NexusSettings) -> WebhookQueue:
     )
 
 
+def tool_client(settings: NexusSettings) -> httpx.AsyncClient:
+    """The Tool Gateway's pool, shared by every workgroup's upstream calls. It follows no redirect
+    (the tools decide where a call may go) and keeps no cookie: one jar for all would send a cookie
+    that one workgroup's call received to another workgroup's calls to the same host."""
+    no_cookies = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    return httpx.AsyncClient(
+        timeout=settings.tools.timeout_seconds, follow_redirects=False, cookies=no_cookies
+    )
+
+
 def model_client(settings: NexusSettings) -> httpx.AsyncClient:
     """The model gateway's pool: one for every agent and provider, following no redirect (a key is
     sent only to the URL its credential names). Connecting is quick or failed; reading may take as
@@ -103,8 +114,7 @@ async def open_resources(settings: NexusSettings) -> AsyncIterator[Resources]:
             opened.push_async_callback(clickup.aclose)
         queue = webhook_queue(settings)
         opened.push_async_callback(queue.close)
-        # Upstream calls of tools: the tools decide about redirects, the client follows none.
-        tool_http = httpx.AsyncClient(timeout=settings.tools.timeout_seconds, follow_redirects=False)
+        tool_http = tool_client(settings)
         opened.push_async_callback(tool_http.aclose)
         model_http = model_client(settings)
         opened.push_async_callback(model_http.aclose)

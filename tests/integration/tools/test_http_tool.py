@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from oblivion_nexus.resources import tool_client
 from oblivion_nexus.services.tools.http_tool import (
     HttpArgs,
     HttpCredential,
@@ -20,6 +21,7 @@ from oblivion_nexus.services.tools.http_tool import (
     HttpToolError,
     parse_action,
 )
+from tests.support.nexus import nexus_settings
 from tests.support.servers import LoopbackServer
 
 SECRET = "sk_live_upstream_secret_42"
@@ -30,7 +32,15 @@ async def echo(request: Request) -> Response:
         "method": request.method, "path": request.url.path, "query": dict(request.query_params),
         "host": request.headers.get("host"), "auth": request.headers.get("x-api-key"),
         "accept": request.headers.get("accept"), "body": (await request.body()).decode(),
+        "cookie": request.headers.get("cookie"),
     })  # fmt: skip
+
+
+def session(request: Request) -> Response:
+    """Logs the caller in, as some APIs do: a session cookie tied to the key it presented."""
+    answer = JSONResponse({"session": "started"})
+    answer.set_cookie("session", f"of-{request.headers.get('x-api-key')}")
+    return answer
 
 
 async def slow(_: Request) -> Response:
@@ -46,6 +56,7 @@ def routes(other_base: str) -> list[Route]:
         Route("/api/elsewhere", lambda _: RedirectResponse(f"{other_base}/api/v1/x", status_code=302)),
         Route("/api/loop", lambda _: RedirectResponse("/api/loop", status_code=302)),
         Route("/api/big", lambda _: PlainTextResponse("y" * 5000)),
+        Route("/api/session", session),
         Route("/api/slow", slow),
         Route("/admin/secrets", lambda _: PlainTextResponse("internal")),
     ]
@@ -79,7 +90,7 @@ async def test_a_call_goes_below_the_base_url_with_the_secret_header_query_and_j
     assert result.body == {
         "method": "POST", "path": "/api/v1/items", "query": {"state": "open", "n": "2"},
         "host": f"127.0.0.1:{upstream.port}", "auth": SECRET, "accept": "application/json",
-        "body": '{"title": "x"}',
+        "body": '{"title": "x"}', "cookie": None,
     }  # fmt: skip
 
 
@@ -166,3 +177,21 @@ async def test_a_base_url_with_userinfo_or_another_scheme_is_refused(tool: HttpT
         with pytest.raises(HttpToolError) as refused:
             await tool.call(HttpCredential(base_url=base, secret=SECRET), "GET /x", HttpArgs())
         assert refused.value.status == 422
+
+
+async def test_a_cookie_an_upstream_set_for_one_credential_never_goes_out_with_another(
+    upstream: LoopbackServer, nexus_env: dict[str, str]
+) -> None:
+    async with tool_client(nexus_settings(nexus_env)) as http:  # the pool every workgroup shares
+        tool = HttpTool(http)
+        first = HttpCredential(
+            base_url=f"{upstream.base_url}/api", secret="sk_first_workgroup", header="X-Api-Key", scheme=None
+        )
+        second = HttpCredential(
+            base_url=f"{upstream.base_url}/api", secret="sk_other_workgroup", header="X-Api-Key", scheme=None
+        )
+        started = await tool.call(first, "GET /session", HttpArgs())
+        assert started.body == {"session": "started"}
+        echoed = await tool.call(second, "GET /v1/whoami", HttpArgs())
+        assert echoed.body["auth"] == "sk_other_workgroup"
+        assert echoed.body["cookie"] is None
