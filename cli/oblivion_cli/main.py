@@ -30,6 +30,7 @@ _SUBCOMMANDS: tuple[tuple[str, str, str | None, str], ...] = (
     ("oblivion_nexus.cli", "dev_app", None, "Local development helpers."),
     ("oblivion_nexus.cli", "trigger_app", "trigger", "Send signed test webhooks to a running Nexus."),
     ("oblivion_nexus.cli", "audit_app", "audit", "Check the Tool Gateway's audit trail."),
+    ("oblivion_nexus.cli", "memory_app", "memory", "Copy a project's history into the Memory Bank."),
     ("oblivion_agent.cli", "app", "agent", "Run an agent; print the wire protocol schema."),
 )
 

@@ -217,3 +217,57 @@ def audit_verify(
     if breaks:
         raise _fail(f"the audit chain of {workgroup} is broken in {len(breaks)} places ({count} records)", 1)
     typer.echo(f"the audit chain of {workgroup} is intact: {count} records")
+
+
+memory_app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+
+@memory_app.command("backfill")
+def memory_backfill(
+    workgroup: str = typer.Option(..., "--workgroup", "-w", help="The project's workgroup."),
+    project: str = typer.Option(..., "--project", "-p", help="The project whose history to copy."),
+) -> None:
+    """Copy a project's Slack history and ClickUp tasks into the Memory Bank (a running worker
+    embeds them). Waits out Slack's and ClickUp's rate limits as they say, prints its progress, and
+    resumes where it stopped when run again; a finished one run again reads everything again, which
+    duplicates nothing."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from oblivion_nexus.logs import configure_logging
+    from oblivion_nexus.resources import open_resources
+    from oblivion_nexus.services.memory.runtime import memory_handover
+    from oblivion_nexus.services.taskflow.context import FlowContext
+    from oblivion_nexus.services.taskflow.errors import FlowError
+    from oblivion_nexus.services.taskflow.memory_backfill import backfill_project
+    from oblivion_nexus.settings import load_settings
+    from oblivion_nexus.stores.db import DatabaseError
+
+    try:
+        settings = load_settings()
+    except SettingsError as e:
+        raise _fail(str(e), EXIT_SETTINGS) from None
+    configure_logging(settings.logging.level, settings.logging.format)
+
+    def say(progress: dict[str, object]) -> None:
+        if "waiting" in progress:
+            typer.echo(f"rate limited: waiting {progress['waiting']:.0f} s for {progress['for']}")
+            return
+        threads = progress.get("threads")
+        to_go = len(threads) if isinstance(threads, list) else 0
+        typer.echo(
+            f"{progress.get('state')}: {progress.get('messages')} messages, "
+            f"{progress.get('threads_read')} threads read ({to_go} to go), "
+            f"{progress.get('tasks')} tasks, {progress.get('comments')} comments"
+        )
+
+    async def run() -> None:
+        async with open_resources(settings) as resources, memory_handover(settings) as handover:
+            flow = FlowContext.create(resources, memory=handover)
+            await backfill_project(flow, workgroup, project, say)
+
+    try:
+        asyncio.run(run())
+    except FlowError as e:
+        raise _fail(f"backfill of {workgroup}/{project}: {e}", 1) from None
+    except (DatabaseError, SQLAlchemyError, OSError) as e:
+        raise _fail(f"backfill cannot reach the database: {type(e).__name__}", EXIT_DATABASE) from None

@@ -306,6 +306,23 @@ class SlackClient:
             raise SlackApiError("conversations.history", "unexpected_response_shape")
         return [self._parse("conversations.history", SlackMessage, raw) for raw in messages]
 
+    async def history_page(
+        self, channel: str, *, cursor: str | None = None, limit: int = 200
+    ) -> tuple[list[SlackMessage], str | None]:
+        """One page of ``channel``'s top-level messages, newest first, and the cursor of the next
+        page (None after the last)."""
+        params: dict[str, Any] = {"channel": channel, "limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        body = await self._call("conversations.history", params=params, http_get=True)
+        messages = body.get("messages")
+        if not isinstance(messages, list):
+            raise SlackApiError("conversations.history", "unexpected_response_shape")
+        metadata = body.get("response_metadata")
+        following = metadata.get("next_cursor") if isinstance(metadata, dict) else None
+        parsed = [self._parse("conversations.history", SlackMessage, raw) for raw in messages]
+        return parsed, following if isinstance(following, str) and following else None
+
     async def user_name(self, user_id: str) -> str:
         """How people see a user (display name, else real name, else the id), from ``users.info``."""
         body = await self._call("users.info", params={"user": user_id}, http_get=True)

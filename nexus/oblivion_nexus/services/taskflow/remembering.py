@@ -16,6 +16,8 @@ import time
 from sqlalchemy import select
 
 from oblivion_nexus.integrations.clickup_events import ClickUpWebhookEvent
+from oblivion_nexus.integrations.clickup_models import User
+from oblivion_nexus.integrations.slack import SlackMessage
 from oblivion_nexus.integrations.slack_events import SlackEventCallback
 from oblivion_nexus.services.memory.bank import MemoryText
 from oblivion_nexus.services.taskflow import tracked_tasks as tasks
@@ -33,7 +35,7 @@ from oblivion_nexus.stores.vectors import (
 logger = logging.getLogger(__name__)
 
 # Subtypes that carry something someone said; joins, topic changes, pins… are not remembered.
-_SAID = {None, "thread_broadcast", "file_share", "bot_message", "me_message"}
+REMEMBERED_SUBTYPES = {None, "thread_broadcast", "file_share", "bot_message", "me_message"}
 # History fields of a task update that change what is remembered of it.
 _TASK_TEXT_FIELDS = {"name", "content"}
 # Nexus's own comments (mirrored Slack replies, agent messages, the thread link): already remembered
@@ -94,21 +96,39 @@ async def on_slack_message(flow: FlowContext, payload: SlackEventCallback) -> No
         return
     if event.subtype == "message_changed":
         message = event.nested_message
-        if message is None or message.subtype not in _SAID:
+        if message is None or message.subtype not in REMEMBERED_SUBTYPES:
             return
-    elif event.subtype in _SAID:
+    elif event.subtype in REMEMBERED_SUBTYPES:
         message = event.effective
         version = float(message.ts or version)
+        if extra.get("files") and not message.text.strip():
+            logger.info("memory: skipping a message of %s: only a file share", channel)
+            return
     else:
         logger.debug("memory: Slack %s message in %s not remembered", event.subtype, channel)
         return
-    if message.ts is None:
-        return
+    await hand_over_message(flow, workgroup, project, team, channel, message, version)
+
+
+async def hand_over_message(
+    flow: FlowContext,
+    workgroup: str,
+    project: str,
+    team: str,
+    channel: str,
+    message: SlackMessage,
+    version: float,
+) -> bool:
+    """Queue one Slack message of ``project``'s channel to be remembered; False when it is skipped
+    (nothing to read). Shared by events and the backfill, so both make the same point ids."""
+    handover = flow.memory
+    if handover is None or message.ts is None:
+        return False
     source = slack_source_id(team, channel, message.ts)
     if not message.text.strip():
-        reason = "only a file share" if extra.get("files") or message.subtype == "file_share" else "no text"
+        reason = "only a file share" if message.subtype == "file_share" else "no text"
         logger.info("memory: skipping %s: %s", source, reason)
-        return
+        return False
     if message.user is not None:
         author = await flow.slack_user_name(message.user)
     else:
@@ -131,6 +151,7 @@ async def on_slack_message(flow: FlowContext, payload: SlackEventCallback) -> No
     )
     await handover.remember(workgroup, text, version=version)
     logger.debug("memory: %s handed over", source)
+    return True
 
 
 async def _project_of_task(flow: FlowContext, event: ClickUpWebhookEvent) -> tuple[str, str] | None:
@@ -160,33 +181,51 @@ async def on_clickup_event(flow: FlowContext, event: ClickUpWebhookEvent) -> Non
 
 async def _comment(flow: FlowContext, event: ClickUpWebhookEvent) -> None:
     comment = event.comment
-    assert flow.memory is not None
     if comment is None:
         return
     owner = await _project_of_task(flow, event)
     if owner is None:
         return
-    text = comment.plain_text
-    source = clickup_comment_source_id(comment.id)
-    by_nexus = comment.user is not None and comment.user.id == await flow.clickup_user_id()
-    if await is_own_clickup_comment(flow.resources, comment.id) or (by_nexus and _OWN_COMMENT.match(text)):
-        logger.debug("memory: %s is Nexus's own (the Slack message is remembered)", source)
-        return
-    if not text.strip():
-        logger.info("memory: skipping %s: no text", source)
-        return
     item = event.primary_item
     written = comment.date or (item.date if item is not None else None)
     version = (item.date if item is not None and item.date else written) or time.time() * 1000
+    await hand_over_comment(
+        flow, owner, event.task_id, comment.id, comment.user, comment.plain_text, written, version
+    )
+
+
+async def hand_over_comment(
+    flow: FlowContext,
+    owner: tuple[str, str],
+    task_id: str,
+    comment_id: str,
+    user: User | None,
+    text: str,
+    written_ms: int | None,
+    version_ms: float,
+) -> bool:
+    """Queue a ClickUp comment of ``owner`` (workgroup, project) to be remembered; False when it is
+    Nexus's own or has no text. Shared by events and the backfill."""
+    if flow.memory is None:
+        return False
+    source = clickup_comment_source_id(comment_id)
+    by_nexus = user is not None and user.id == await flow.clickup_user_id()
+    if await is_own_clickup_comment(flow.resources, comment_id) or (by_nexus and _OWN_COMMENT.match(text)):
+        logger.debug("memory: %s is Nexus's own (the Slack message is remembered)", source)
+        return False
+    if not text.strip():
+        logger.info("memory: skipping %s: no text", source)
+        return False
     memory_text = MemoryText(
         source_id=source,
         project_id=owner[1],
         text=text,
         kind=MemoryKind.COMMENT,
         source=MemorySource.CLICKUP,
-        timestamp=written / 1000 if written else time.time(),
-        author=comment.user.display_name if comment.user else None,
-        task_id=event.task_id,
-        link=f"https://app.clickup.com/t/{event.task_id}?comment={comment.id}",
+        timestamp=written_ms / 1000 if written_ms else time.time(),
+        author=user.display_name if user else None,
+        task_id=task_id,
+        link=f"https://app.clickup.com/t/{task_id}?comment={comment_id}",
     )
-    await flow.memory.remember(owner[0], memory_text, version=version / 1000)
+    await flow.memory.remember(owner[0], memory_text, version=version_ms / 1000)
+    return True
