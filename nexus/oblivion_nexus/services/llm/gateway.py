@@ -78,7 +78,7 @@ class ModelGateway:
         self._prices = parse_price_table(resources.settings.models.prices)
         self._pumps: set[asyncio.Task[None]] = set()
         self._routes: dict[int, tuple[float, ModelRoute]] = {}
-        self._usage = UsageWriter(resources.sessionmaker)
+        self._usage = UsageWriter(resources.settings.database.url)
         self._tracer = resources.tracer
         self._tracing = not isinstance(resources.tracer, NoOpTracer)
 

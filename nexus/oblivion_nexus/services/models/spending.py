@@ -11,8 +11,8 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from oblivion_nexus.stores import tables as t
 
@@ -58,31 +58,31 @@ class Spent:
         }
 
 
+def _rows(calls: list[ModelCall]) -> list[dict[str, object]]:
+    return [
+        {
+            "day": call.day,
+            "workgroup": call.workgroup,
+            "agent": call.agent,
+            "agent_id": call.agent_id,
+            "task_id": call.task_id,
+            "provider": call.provider,
+            "model": call.model,
+            "prompt_tokens": call.prompt_tokens,
+            "completion_tokens": call.completion_tokens,
+            "cost_usd": call.cost_usd,
+        }
+        for call in calls
+    ]
+
+
+async def record_calls(connection: AsyncConnection | AsyncSession, calls: list[ModelCall]) -> None:
+    """Insert the calls' rows in one statement, in the caller's transaction."""
+    await connection.execute(insert(t.ModelUsage), _rows(calls))
+
+
 async def record_call(session: AsyncSession, call: ModelCall) -> None:
     await record_calls(session, [call])
-
-
-async def record_calls(session: AsyncSession, calls: list[ModelCall]) -> None:
-    """Insert the calls' rows in one transaction."""
-    # Not waiting for the WAL flush takes a millisecond or more off every batch; a PostgreSQL crash
-    # may then lose the rows of its last moments, which budgets tolerate (the provider's own bill
-    # stays the record of money).
-    await session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-    session.add_all(
-        t.ModelUsage(
-            day=call.day,
-            workgroup=call.workgroup,
-            agent=call.agent,
-            agent_id=call.agent_id,
-            task_id=call.task_id,
-            provider=call.provider,
-            model=call.model,
-            prompt_tokens=call.prompt_tokens,
-            completion_tokens=call.completion_tokens,
-            cost_usd=call.cost_usd,
-        )
-        for call in calls
-    )
     await session.commit()
 
 
