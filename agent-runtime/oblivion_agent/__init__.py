@@ -14,6 +14,7 @@ Declare an ``Agent``, decorate a coroutine per event type, and run it with
         await ctx.set_state("IN_PROGRESS")       # and the ClickUp status the project maps it to
         for hit in await ctx.memory.related(event):  # what the project said about it before
             ctx.logger.info("%s (%s): %s", hit.author, hit.link, hit.text)
+        plan = await ctx.models.chat([{"role": "user", "content": event.description}])
         issue = await ctx.tools.invoke("github", "issues.create", {"owner": "acme", "repo": "api",
                                                                     "title": event.title})
 
@@ -31,6 +32,7 @@ from oblivion_agent._errors import (
     TokenError,
 )
 from oblivion_agent._memory import MemoryClient, MemorySearchError
+from oblivion_agent._models import ModelCallError, ModelClient
 from oblivion_agent._settings import AgentSettings, load_settings
 from oblivion_agent._tasks import (
     AgentMutedError,
@@ -59,6 +61,8 @@ __all__ = [
     "MemoryClient",
     "MemoryHit",
     "MemorySearchError",
+    "ModelCallError",
+    "ModelClient",
     "PostedMessage",
     "StateChange",
     "TaskApiError",

@@ -23,6 +23,7 @@ from oblivion_agent._connection import NexusLink
 from oblivion_agent._dedupe import SeenEvents
 from oblivion_agent._errors import AgentError, HandlerError
 from oblivion_agent._memory import MemoryClient
+from oblivion_agent._models import ModelClient
 from oblivion_agent._settings import AgentSettings, load_settings
 from oblivion_agent._tasks import PostedMessage, StateChange, TaskClient, TaskContext, TaskStateName
 from oblivion_agent._token import TokenSource
@@ -101,6 +102,13 @@ class Context:
         """The Tool Gateway as this agent: ``await ctx.tools.list()``, ``await ctx.tools.invoke(tool,
         action, args)`` (tied to this event's task; waits for a person's approval when one is needed)."""
         return ToolClient(self._settings.nexus_url, self._http, self._tokens, self._approvals, self.task_id)
+
+    @property
+    def models(self) -> ModelClient:
+        """The Agent's model through Nexus's gateway: ``await ctx.models.chat(messages, tools=…)``
+        (its tokens count on this event's task), or ``base_url``/``api_key()``/``headers`` for an
+        OpenAI client."""
+        return ModelClient(self._settings.nexus_url, self._http, self._tokens, self.task_id)
 
     @property
     def memory(self) -> MemoryClient:

@@ -1,5 +1,6 @@
 """The agent task API's test world: a real Nexus wired to the fake Slack and ClickUp, with tracked tasks
-assigned to registered agents.
+assigned to registered agents, and an SDK agent running one handler on a queued ``TASK_ASSIGNED``
+(``run_handler``).
 
 Tasks are made as the worker leaves them: the task in ClickUp, its root message in the project's
 channel, the mapping and the agents assigned to it in PostgreSQL. The ``world`` fixture of
@@ -12,13 +13,15 @@ import asyncio
 import contextlib
 import secrets
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 from sqlalchemy import create_engine, select
 
+from oblivion_agent import Agent, AgentSettings, Context, TaskAssigned
 from oblivion_nexus.stores import tables as t
 from tests.fakes.clickup import FakeClickUp
 from tests.fakes.slack import FakeSlack
@@ -151,3 +154,46 @@ async def task_world(
             )
             assert r.status_code == 201, r.text
         yield world
+
+
+def settings_of(agent: RegisteredAgent) -> AgentSettings:
+    return AgentSettings(
+        nexus_url=agent.nexus_url,
+        client_id=agent.client_id,
+        client_secret=SecretStr(agent.client_secret),
+        backoff_base_seconds=0.05,
+        backoff_cap_seconds=0.5,
+    )
+
+
+async def queue_task(world: TaskWorld, agent: str, task_id: str, title: str, description: str = "") -> None:
+    data = {"task_id": task_id, "project": world.project, "title": title, "description": description}
+    async with world.admin() as admin:
+        r = await admin.post(
+            f"/internal/v1/workgroups/{world.workgroup}/agents/{agent}/events",
+            json={"type": "TASK_ASSIGNED", "data": data},
+        )
+    assert r.status_code == 202, r.text
+
+
+async def run_handler(
+    world: TaskWorld, registered: RegisteredAgent, task_id: str, body: Callable[[Context], Awaitable[Any]]
+) -> Any:
+    """Serve a one-handler agent until its handler for ``task_id`` finished; return what it returned."""
+    outcome: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    agent = Agent(registered.name)
+
+    @agent.on_task
+    async def on_task(event: TaskAssigned, ctx: Context) -> None:
+        try:
+            outcome.set_result(await body(ctx))
+        except Exception as e:
+            outcome.set_exception(e)
+
+    serving = asyncio.create_task(agent.serve(settings_of(registered)))
+    try:
+        await queue_task(world, registered.name, task_id, "Fix login")
+        return await asyncio.wait_for(outcome, 20)
+    finally:
+        agent.stop()
+        await asyncio.wait_for(serving, 20)

@@ -7,70 +7,21 @@ import asyncio
 import os
 import signal
 import tempfile
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
 from oblivion_agent import (
-    Agent,
     AgentMutedError,
-    AgentSettings,
     Context,
     IllegalTransitionError,
-    TaskAssigned,
 )
-from tests.support.agent_tasks import TaskWorld
+from tests.support.agent_tasks import TaskWorld, queue_task, run_handler
 from tests.support.processes import oblivion_executable
-from tests.support.registry import RegisteredAgent
 from tests.support.waiting import eventually
 
 REPO_ROOT = Path(__file__).parents[3]
-
-
-def settings_of(agent: RegisteredAgent) -> AgentSettings:
-    return AgentSettings(
-        nexus_url=agent.nexus_url,
-        client_id=agent.client_id,
-        client_secret=SecretStr(agent.client_secret),
-        backoff_base_seconds=0.05,
-        backoff_cap_seconds=0.5,
-    )
-
-
-async def queue_task(world: TaskWorld, agent: str, task_id: str, title: str, description: str = "") -> None:
-    data = {"task_id": task_id, "project": world.project, "title": title, "description": description}
-    async with world.admin() as admin:
-        r = await admin.post(
-            f"/internal/v1/workgroups/{world.workgroup}/agents/{agent}/events",
-            json={"type": "TASK_ASSIGNED", "data": data},
-        )
-    assert r.status_code == 202, r.text
-
-
-async def run_handler(
-    world: TaskWorld, registered: RegisteredAgent, task_id: str, body: Callable[[Context], Awaitable[Any]]
-) -> Any:
-    """Serve a one-handler agent until its handler for ``task_id`` finished; return what it returned."""
-    outcome: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    agent = Agent(registered.name)
-
-    @agent.on_task
-    async def on_task(event: TaskAssigned, ctx: Context) -> None:
-        try:
-            outcome.set_result(await body(ctx))
-        except Exception as e:
-            outcome.set_exception(e)
-
-    serving = asyncio.create_task(agent.serve(settings_of(registered)))
-    try:
-        await queue_task(world, registered.name, task_id, "Fix login")
-        return await asyncio.wait_for(outcome, 20)
-    finally:
-        agent.stop()
-        await asyncio.wait_for(serving, 20)
 
 
 async def test_a_handler_reads_the_context_says_and_moves_the_state_through_the_sdk(world: TaskWorld) -> None:
