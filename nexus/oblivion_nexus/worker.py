@@ -37,7 +37,9 @@ async def running_worker(
     async with (
         open_resources(settings) as resources,
         memory_handover(settings) as handover,
-        running_ingestion(settings, resources.redis, resources.sessionmaker, resources.clickup),
+        running_ingestion(
+            settings, resources.redis, resources.sessionmaker, resources.clickup, resources.slack, handover
+        ),
     ):
         flow = FlowContext.create(resources, metrics, handover)
 

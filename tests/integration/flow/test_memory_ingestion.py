@@ -8,10 +8,17 @@ import logging
 import pytest
 from pydantic import SecretStr
 
+from oblivion_nexus.services.memory.summaries import SUMMARY_EVERY
 from oblivion_nexus.worker import running_worker
 from tests.fakes import clickup_payloads as shapes
 from tests.fakes.openai_embeddings import DEFAULT_MODEL, FakeOpenAIEmbeddings
-from tests.fakes.slack_events import message_changed_event, message_deleted_event, message_event
+from tests.fakes.slack_events import (
+    SlackEventRelay,
+    SlackEventSender,
+    message_changed_event,
+    message_deleted_event,
+    message_event,
+)
 from tests.secret_logs import SecretRegistry
 from tests.support.memory import build_memory_world, found_texts, search
 from tests.support.registry import RegisteredAgent
@@ -187,3 +194,33 @@ async def test_while_the_embedder_is_down_nothing_is_lost_and_search_answers_503
             await eventually(all_searchable, timeout=60, what="all 30 messages searchable after the outage")
             [best] = (await search(world.auth_agent, sent[7], limit=1)).json()["hits"]
             assert best["text"] == sent[7]
+
+
+async def test_every_fifty_replies_a_thread_gets_one_extractive_summary_point(
+    stack: FlowStack, secret_registry: SecretRegistry
+) -> None:
+    world = await build_memory_world(stack, secret_registry)
+    relay = SlackEventRelay(stack.slack, SlackEventSender(stack.slack_url, stack.signing_secret))
+    async with running_worker(stack.settings):
+        root = stack.slack.post_as_user(
+            stack.channel_id, "The nightly export to the warehouse keeps failing."
+        )
+        for n in range(SUMMARY_EVERY):
+            text = (
+                "The warehouse export fails on the orders table timeout."
+                if n % 10 == 0
+                else f"Reply {n}: still looking at it."
+            )
+            stack.slack.post_as_user(stack.channel_id, text, thread_ts=root["ts"])
+        await relay.deliver_new()
+
+        async def summarised() -> list[dict[str, object]]:
+            answer = await search(world.auth_agent, "why does the warehouse export fail?", kinds=["summary"])
+            return list(answer.json()["hits"])
+
+        [summary] = await eventually(summarised, timeout=30, what="the thread's summary point")
+    assert summary["author"] == "Oblivion (extractive summary)"
+    assert summary["threadTs"] == root["ts"]
+    text = str(summary["text"])
+    assert text.startswith(f"Extractive summary of a thread of {SUMMARY_EVERY + 1} messages")
+    assert "orders table timeout" in text

@@ -19,6 +19,7 @@ from oblivion_nexus.stores.vectors import MemoryKind, MemorySource
 REMEMBER = "remember"
 FORGET = "forget"
 CLICKUP_TASK = "clickup-task"
+SUMMARIZE = "summarize"
 
 
 def text_to_job(text: MemoryText) -> dict[str, Any]:
@@ -57,3 +58,24 @@ class MemoryHandover:
         text stored is always the task as it is now, whatever order the events came in)."""
         data = {"workgroup": workgroup, "project": project, "task_id": task_id}
         return await self._queue.add(CLICKUP_TASK, f"{task_id}@{dedupe_key}", data)
+
+    async def summarize(
+        self,
+        workgroup: str,
+        project: str,
+        team: str,
+        channel: str,
+        thread_ts: str,
+        task_id: str | None,
+        count: int,
+    ) -> str:
+        """Queue the summary of a thread that reached ``count`` replies (one job per count)."""
+        data = {
+            "workgroup": workgroup,
+            "project": project,
+            "team": team,
+            "channel": channel,
+            "thread_ts": thread_ts,
+            "task_id": task_id,
+        }
+        return await self._queue.add(SUMMARIZE, f"{channel}-{thread_ts}@{count}", data)

@@ -23,10 +23,18 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from oblivion_nexus.integrations.clickup import ClickUpApiError, ClickUpClient, ClickUpRateLimited
+from oblivion_nexus.integrations.slack import SlackRateLimited
 from oblivion_nexus.services.memory.bank import MemoryBank, MemoryText
 from oblivion_nexus.services.memory.collections import ProjectNotRegistered, collection_for
-from oblivion_nexus.services.memory.handover import CLICKUP_TASK, FORGET, REMEMBER, text_from_job
+from oblivion_nexus.services.memory.handover import (
+    CLICKUP_TASK,
+    FORGET,
+    REMEMBER,
+    SUMMARIZE,
+    text_from_job,
+)
 from oblivion_nexus.services.memory.status import LastErrors
+from oblivion_nexus.services.memory.summaries import ThreadSummaries
 from oblivion_nexus.services.memory.versions import SourceVersions
 from oblivion_nexus.stores.queue import Delayed
 from oblivion_nexus.stores.vectors import MemoryKind, MemorySource, clickup_task_source_id
@@ -166,6 +174,7 @@ class Ingestion:
     batcher: IngestionBatcher
     sessionmaker: async_sessionmaker[AsyncSession]
     clickup: ClickUpClient | None
+    summaries: ThreadSummaries | None = None
 
     _collections: dict[tuple[str, str], tuple[float, str]] = field(default_factory=dict, init=False)
 
@@ -192,17 +201,35 @@ class Ingestion:
                 version = data.get("version")
                 collection = await self._collection(workgroup, text.project_id)
                 await self.batcher.remember(collection, text, None if version is None else float(version))
+                if self.summaries is not None:
+                    await self.summaries.counted(workgroup, text)
             elif name == FORGET:
                 collection = await self._collection(workgroup, str(data["project"]))
                 await self.batcher.forget(collection, str(data["source_id"]), float(data["version"]))
             elif name == CLICKUP_TASK:
                 await self._clickup_task(workgroup, str(data["project"]), str(data["task_id"]))
+            elif name == SUMMARIZE:
+                await self._summarize(workgroup, data)
             else:
                 logger.error("rag-ingestion job of unknown kind %r dropped", name)
         except ProjectNotRegistered as e:
             logger.info("memory: %s; rag-ingestion %s job dropped", e, name)
         except (KeyError, TypeError, ValueError) as e:
             logger.error("rag-ingestion %s job is malformed and is dropped: %r", name, e)
+
+    async def _summarize(self, workgroup: str, data: dict[str, Any]) -> None:
+        if self.summaries is None:
+            return
+        project, thread_ts = str(data["project"]), str(data["thread_ts"])
+        task_id = None if data.get("task_id") is None else str(data["task_id"])
+        try:
+            text = await self.summaries.summary(
+                project, str(data["team"]), str(data["channel"]), thread_ts, task_id
+            )
+        except SlackRateLimited as e:
+            raise Delayed(e.retry_after or 1.0, str(e)) from e
+        if text is not None:
+            await self.batcher.remember(await self._collection(workgroup, project), text, None)
 
     async def _clickup_task(self, workgroup: str, project: str, task_id: str) -> None:
         if self.clickup is None:

@@ -24,12 +24,14 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from oblivion_nexus.integrations.clickup import ClickUpClient
+from oblivion_nexus.integrations.slack import SlackClient
 from oblivion_nexus.services.memory.handover import MemoryHandover
 from oblivion_nexus.services.memory.ingestion import Ingestion, IngestionBatcher
 from oblivion_nexus.services.memory.remote import RemoteSearcher, SearchServer
 from oblivion_nexus.services.memory.search import BankSearcher, Searcher
 from oblivion_nexus.services.memory.setup import build_memory_bank
 from oblivion_nexus.services.memory.status import LastErrors
+from oblivion_nexus.services.memory.summaries import ThreadSummaries
 from oblivion_nexus.services.memory.versions import SourceVersions
 from oblivion_nexus.settings import NexusSettings
 from oblivion_nexus.stores.queue import (
@@ -116,6 +118,8 @@ async def running_ingestion(
     redis: aioredis.Redis,
     sessionmaker: async_sessionmaker[AsyncSession],
     clickup: ClickUpClient | None,
+    slack: SlackClient | None = None,
+    handover: MemoryHandover | None = None,
 ) -> AsyncIterator[MemoryWorker | None]:
     """Consume ``rag-ingestion`` (and, embedded, answer searches) until the block ends; yields None
     when another process owns the embedded engine's data directory."""
@@ -131,7 +135,8 @@ async def running_ingestion(
     try:
         prefix = settings.redis.prefix
         batcher = IngestionBatcher(bank, SourceVersions(redis, prefix), errors=LastErrors(redis, prefix))
-        ingestion = Ingestion(batcher, sessionmaker, clickup)
+        summaries = ThreadSummaries(redis, prefix, handover, slack) if handover is not None else None
+        ingestion = Ingestion(batcher, sessionmaker, clickup, summaries)
         searcher = BankSearcher(bank, timeout=settings.memory.search_timeout_seconds)
         async with contextlib.AsyncExitStack() as stack:
             # The local model loads in the background, so the first message is not the one that waits.
