@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from oblivion_nexus.api.deps import AdminDep, SessionDep, get_session
 from oblivion_nexus.api.tasks import IdentityDep
 from oblivion_nexus.services.memory.bank import MAX_LIMIT, MAX_QUERY_CHARS
-from oblivion_nexus.services.memory.collections import collections_of
+from oblivion_nexus.services.memory.collections import ProjectNotRegistered, collection_for, collections_of
 from oblivion_nexus.services.memory.runtime import ApiMemory, api_memory
 from oblivion_nexus.services.memory.search import Searcher, SearchRequest, search_memory
 from oblivion_nexus.services.memory.status import workgroup_status
@@ -119,3 +119,17 @@ async def forget_author(
     collections = sorted(set((await collections_of(session, wg)).values()))
     await _searcher(request).forget_author(collections, author)
     return {"workgroup": wg, "author": author, "collections": collections}
+
+
+@router.delete("/internal/v1/workgroups/{wg}/projects/{project}/memory", dependencies=[AdminDep])
+async def drop_project_memory(
+    request: Request, wg: Name, project: Name, session: SessionDep
+) -> dict[str, Any]:
+    """Delete every point of a project (its Project deleted under ``retentionPolicy: Delete``); the
+    operator calls it before it unregisters the project."""
+    try:
+        place = await collection_for(session, wg, project)
+    except ProjectNotRegistered as e:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(e)) from None
+    await _searcher(request).drop_project(place.collection, project)
+    return {"workgroup": wg, "project": project, "collection": place.collection}

@@ -49,3 +49,27 @@ async def test_status_counts_points_per_project_and_forgetting_an_author_removes
         assert (await anonymous.get(base)).status_code == 401
     unknown = await stack.http.get(f"{stack.nexus.url}/internal/v1/workgroups/nobody/memory", headers=admin)
     assert unknown.status_code == 404
+
+
+async def test_dropping_a_projects_memory_deletes_its_points_only(
+    stack: FlowStack, secret_registry: SecretRegistry
+) -> None:
+    world = await build_memory_world(stack, secret_registry)
+    admin = stack.nexus.admin_headers()
+    base = f"{stack.nexus.url}/internal/v1/workgroups/{WORKGROUP}"
+    async with running_worker(stack.settings):
+        await world.say(stack.channel_id, "Auth keeps its secrets in the vault")
+        await world.say(world.billing_channel, "Billing keeps its secrets in the vault too")
+
+        async def both() -> bool:
+            answer = (await stack.http.get(f"{base}/memory", headers=admin)).json()["projects"]
+            return bool(answer["auth"]["points"] == 1 and answer["billing"]["points"] == 1)
+
+        await eventually(both, what="a point in each project")
+        dropped = await stack.http.delete(f"{base}/projects/billing/memory", headers=admin)
+        assert dropped.status_code == 200, dropped.text
+        projects = (await stack.http.get(f"{base}/memory", headers=admin)).json()["projects"]
+        assert (projects["auth"]["points"], projects["billing"]["points"]) == (1, 0)
+        assert await found_texts(world.billing_agent, "where are the secrets?") == []
+        unknown = await stack.http.delete(f"{base}/projects/nope/memory", headers=admin)
+        assert unknown.status_code == 404

@@ -67,6 +67,9 @@ class RemoteSearcher:
     async def forget_author(self, collections: list[str], author: str) -> None:
         await self._ask({"op": "forget_author", "collections": collections, "author": author})
 
+    async def drop_project(self, collection: str, project: str) -> None:
+        await self._ask({"op": "drop_project", "collection": collection, "project": project})
+
     async def _ask(self, message: dict[str, Any]) -> Any:
         reply = f"{self._prefix}:memory:search:reply:{uuid.uuid4().hex}"
         message = {**message, "reply": reply, "deadline": time.time() + self._timeout}
@@ -168,6 +171,9 @@ class SearchServer:
             elif op == "forget_author":
                 collections = [str(c) for c in message["collections"]]
                 await self._searcher.forget_author(collections, str(message["author"]))
+                result = None
+            elif op == "drop_project":
+                await self._searcher.drop_project(str(message["collection"]), str(message["project"]))
                 result = None
             else:
                 logger.error("memory request of unknown kind %r dropped", op)

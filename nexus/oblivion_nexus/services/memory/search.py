@@ -134,6 +134,10 @@ class Searcher(Protocol):
         """Every point ``author`` wrote in ``collections``."""
         ...
 
+    async def drop_project(self, collection: str, project: str) -> None:
+        """Every point of ``project`` in ``collection``."""
+        ...
+
 
 class BankSearcher:
     """Searches with a bank this process holds; an embedder or store failure is
@@ -181,6 +185,13 @@ class BankSearcher:
             for collection in collections:
                 if await self.bank.store.collection_dimension(collection) is not None:
                     await self.bank.store.delete_author(collection, author)
+        except VectorStoreError as e:
+            raise MemoryUnavailable("the vector store cannot delete right now") from e
+
+    async def drop_project(self, collection: str, project: str) -> None:
+        try:
+            if await self.bank.store.collection_dimension(collection) is not None:
+                await self.bank.drop_project(collection, project)
         except VectorStoreError as e:
             raise MemoryUnavailable("the vector store cannot delete right now") from e
 
