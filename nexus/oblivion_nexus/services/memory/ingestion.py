@@ -148,12 +148,16 @@ class IngestionBatcher:
             held = newest.get(key)
             if held is None or (change.version or 0.0) >= (held.version or 0.0):
                 newest[key] = change
+        for collection in {change.collection for change in newest.values()}:
+            await self.bank.ready(collection)
+        versioned = [c for c in newest.values() if c.version is not None]
+        claimed = await self._versions.claim_many(
+            [(c.collection, c.source_id, c.version) for c in versioned if c.version is not None]
+        )
+        stale = {id(c) for c, ok in zip(versioned, claimed, strict=True) if not ok}
         live: list[_Change] = []
         for change in newest.values():
-            await self.bank.ready(change.collection)
-            if change.version is not None and not await self._versions.claim(
-                change.collection, change.source_id, change.version
-            ):
+            if id(change) in stale:
                 logger.info(
                     "memory: %s has a newer version than %s; ignored", change.source_id, change.version
                 )

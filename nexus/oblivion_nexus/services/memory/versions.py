@@ -33,3 +33,14 @@ class SourceVersions:
         """Record ``version`` for the source unless a newer one is recorded (then False)."""
         key = f"{self._prefix}:memory:version:{collection}:{source_id}"
         return bool(await self._claim(keys=[key], args=[repr(float(version)), VERSION_TTL_SECONDS]))
+
+    async def claim_many(self, sources: list[tuple[str, str, float]]) -> list[bool]:
+        """:meth:`claim` for (collection, source_id, version) triples, in one round trip."""
+        if not sources:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for collection, source_id, version in sources:
+                key = f"{self._prefix}:memory:version:{collection}:{source_id}"
+                await self._claim(keys=[key], args=[repr(float(version)), VERSION_TTL_SECONDS], client=pipe)
+            results = await pipe.execute()
+        return [bool(r) for r in results]
