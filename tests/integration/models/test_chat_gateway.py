@@ -254,3 +254,25 @@ async def test_an_agent_that_hangs_up_mid_stream_is_still_counted_in_full(
 
     usage = await usage_today(world, "coder", calls=1)
     assert usage["completionTokens"] == 2000
+
+
+async def test_an_anthropic_stream_comes_back_as_openai_chunks_and_is_counted(
+    world: TaskWorld, models: FakeModels
+) -> None:
+    await model_credential(world, models, "claude", type="anthropic")
+    agent = await model_agent(world, "writer", {"provider": "anthropic", "name": "claude-sonnet-4"})
+    models.say("release notes drafted for the auth service")
+
+    _, events = await chat_stream(agent, {"messages": HELLO, "stream_options": {"include_usage": True}})
+
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in events[:-1] if c.get("choices"))
+    assert text == "release notes drafted for the auth service"
+    assert events[-1] == "[DONE]"
+    reported = next(c["usage"] for c in events[:-1] if c.get("usage"))
+    usage = await usage_today(world, "writer", calls=1)
+    assert (usage["promptTokens"], usage["completionTokens"]) == (
+        reported["prompt_tokens"],
+        reported["completion_tokens"],
+    )
+    assert reported["completion_tokens"] == 7
+    assert models.requests[-1].path == "/v1/messages"
