@@ -71,6 +71,7 @@ async def test_calls_tokens_and_cost_show_on_metrics(world: TaskWorld, models: F
     async with httpx.AsyncClient(base_url=world.nexus.url) as client:
         text = (await client.get("/metrics")).text
 
+    assert models.api_key not in text
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(text)
