@@ -75,22 +75,27 @@ def tool_client(settings: NexusSettings) -> httpx.AsyncClient:
     """The Tool Gateway's pool, shared by every workgroup's upstream calls. It follows no redirect
     (the tools decide where a call may go) and keeps no cookie: one jar for all would send a cookie
     that one workgroup's call received to another workgroup's calls to the same host."""
-    no_cookies = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
     return httpx.AsyncClient(
-        timeout=settings.tools.timeout_seconds, follow_redirects=False, cookies=no_cookies
+        timeout=settings.tools.timeout_seconds, follow_redirects=False, cookies=_no_cookies()
     )
 
 
 def model_client(settings: NexusSettings) -> httpx.AsyncClient:
     """The model gateway's pool: one for every agent and provider, following no redirect (a key is
     sent only to the URL its credential names). Connecting is quick or failed; reading may take as
-    long as a completion does."""
+    long as a completion does. It keeps no cookie, for the tool pool's reason."""
     limits = settings.models.max_connections
     return httpx.AsyncClient(
         timeout=httpx.Timeout(settings.models.timeout_seconds, connect=10.0),
         limits=httpx.Limits(max_connections=limits, max_keepalive_connections=limits),
         follow_redirects=False,
+        cookies=_no_cookies(),
     )
+
+
+def _no_cookies() -> http.cookiejar.CookieJar:
+    """A jar that refuses every cookie: for a pool whose calls are made for many tenants."""
+    return http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
 
 
 @contextlib.asynccontextmanager

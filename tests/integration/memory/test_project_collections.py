@@ -23,9 +23,7 @@ async def nexus(nexus_env: dict[str, str]) -> AsyncIterator[RunningNexus]:
 
 async def test_projects_map_to_the_workgroups_collection_or_their_own(nexus: RunningNexus) -> None:
     wg = f"wg-{uuid.uuid4().hex[:8]}"
-    async with httpx.AsyncClient(
-        base_url=nexus.url + "/internal/v1", headers=nexus.admin_headers()
-    ) as admin:
+    async with httpx.AsyncClient(base_url=nexus.url + "/internal/v1", headers=nexus.admin_headers()) as admin:
         assert (await admin.put(f"/workgroups/{wg}", json={"collection": f"tenant_{wg}"})).status_code == 201
         shared = await admin.put(f"/workgroups/{wg}/projects/payments", json={"memoryIsolation": "Shared"})
         own = await admin.put(
