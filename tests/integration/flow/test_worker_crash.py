@@ -33,14 +33,22 @@ TASKS = 40
 RECOVERY_BOUND_SECONDS = 20.0
 
 
+# The worker runs with the default stalled-job settings.
+_DEFAULTED = {"OBLIVION_WORKER_LOCK_SECONDS", "OBLIVION_WORKER_STALLED_CHECK_SECONDS"}
+
+
 def worker_env(stack: FlowStack) -> dict[str, str]:
     env: dict[str, str] = {}
-    for name, value in stack.settings.model_dump().items():
-        if value is None or name in ("worker_lock_seconds", "worker_stalled_check_seconds"):
-            continue  # the worker runs with the default stalled-job settings
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        env["OBLIVION_" + name.upper()] = str(value)
+    for name, section in type(stack.settings).sections():
+        values = getattr(stack.settings, name)
+        for field_name, field in section.model_fields.items():
+            value = getattr(values, field_name)
+            variable = str(field.validation_alias)
+            if value is None or variable in _DEFAULTED:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[variable] = str(value)
     base = {k: v for k, v in os.environ.items() if not k.startswith("OBLIVION_")}
     return {**base, **env}
 
