@@ -112,7 +112,8 @@ class Agent(_Timestamps, Base):
     credential_generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # Off: the agent's text reaches Slack escaped, so it cannot ping a channel or disguise a link.
     allow_mentions: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    # The Agent's spec.tools: [{"credential": name, "actions": [patterns] | null}].
+    # The Agent's spec.tools: [{"credential": name, "actions": [patterns] | null}], or a built-in
+    # tool's entry [{"builtin": "clickup" | "slack", "actions": …}].
     tools: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list, server_default="[]")
     # The Agent's spec.model ({"provider", "name", "endpoint", "credential"}); None: no model given.
     model: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

@@ -184,7 +184,12 @@ async def test_agent_round_trip_never_returns_the_secret(
         clickupUserId=81234,
         rateLimitPerMinute=20,
         iconEmoji=":robot_face:",
-        tools=[{"credential": "github", "actions": ["issues.*", "pulls.get"]}, {"credential": "status-api"}],
+        tools=[
+            {"credential": "github", "actions": ["issues.*", "pulls.get"]},
+            {"credential": "status-api"},
+            {"builtin": "clickup", "actions": ["tasks.get", "comments.*"]},
+            {"builtin": "slack"},
+        ],
         model={"name": "gpt-4o-mini"},
         budget={"tokensPerTask": 200_000},
     )
@@ -211,6 +216,8 @@ async def test_agent_round_trip_never_returns_the_secret(
         "tools": [
             {"credential": "github", "actions": ["issues.*", "pulls.get"]},
             {"credential": "status-api", "actions": None},
+            {"builtin": "clickup", "actions": ["tasks.get", "comments.*"]},
+            {"builtin": "slack", "actions": None},
         ],
         "model": {"provider": "openai", "name": "gpt-4o-mini", "endpoint": None, "credential": None},
         "budget": {"tokensPerTask": 200_000},
@@ -413,6 +420,10 @@ async def test_a_credential_carries_its_approval_rule_and_an_agent_its_tool_gran
         ("agents", "tools", [{"credential": "github", "actions": ["TRACE /x"]}]),
         ("agents", "tools", [{"credential": "", "actions": None}]),
         ("agents", "tools", [{"credential": "github", "extra": 1}]),
+        ("agents", "tools", [{"credential": "github", "builtin": "clickup"}]),
+        ("agents", "tools", [{"actions": ["*"]}]),
+        ("agents", "tools", [{"builtin": "jira"}]),
+        ("agents", "tools", [{"builtin": "slack", "actions": ["tasks.get"]}]),
     ],
 )
 async def test_malformed_tool_grants_and_approval_rules_are_refused_naming_the_field(

@@ -311,7 +311,8 @@ async def put_agent(
     """Upsert an agent; its client secret is hashed (scrypt, off the event loop) and then forgotten."""
     await require_workgroup(session, workgroup)
     secret_hash, generation = await _credentials(session, workgroup, name, spec)
-    values = spec.model_dump(exclude={"client_secret", "aliases", "projects", "model", "budget"})
+    values = spec.model_dump(exclude={"client_secret", "aliases", "projects", "model", "budget", "tools"})
+    values["tools"] = [tool.stored() for tool in spec.tools]
     values["model"] = spec.model.model_dump(by_alias=True) if spec.model else None
     values["budget"] = spec.budget.model_dump(by_alias=True, exclude_none=True)
     values["client_secret_hash"] = secret_hash

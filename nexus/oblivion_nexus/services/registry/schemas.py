@@ -200,13 +200,48 @@ ActionPattern = Annotated[
 SlackPrincipal = Annotated[str, StringConstraints(pattern=r"^[UWS][A-Z0-9]{2,20}$")]
 
 
-class AgentToolSpec(_Request):
-    """One entry of the Agent's spec.tools: a credential of its workgroup and the actions it may use."""
+# The tools Nexus runs with its own ClickUp and Slack connections, and the actions of each: an
+# Agent's spec.tools entry grants one by name (``builtin``) instead of naming a credential.
+BUILTIN_ACTIONS: dict[str, tuple[str, ...]] = {
+    "clickup": ("tasks.get", "tasks.list", "comments.list", "comments.create"),
+    "slack": ("messages.post",),
+}
 
-    credential: CredentialName
+
+def _covers(pattern: str, action: str) -> bool:
+    """Whether a built-in's action pattern (`*`, a name, or a dotted prefix ending in `.*`) covers it."""
+    return pattern in ("*", action) or (pattern.endswith(".*") and action.startswith(pattern[:-1]))
+
+
+class AgentToolSpec(_Request):
+    """One entry of the Agent's spec.tools: a credential of its workgroup, or a built-in tool
+    (``clickup``, ``slack``), and the actions it may use."""
+
+    credential: CredentialName | None = None
+    builtin: Literal["clickup", "slack"] | None = None
     actions: list[ActionPattern] | None = Field(
-        default=None, max_length=128, description="Omitted: every action the credential allows."
+        default=None,
+        max_length=128,
+        description="Omitted: every action the credential allows, or every action of the built-in.",
     )
+
+    @model_validator(mode="after")
+    def _credential_or_builtin(self) -> AgentToolSpec:
+        if (self.credential is None) == (self.builtin is None):
+            raise ValueError("a tools entry names exactly one of credential and builtin")
+        if self.builtin is not None:
+            known = BUILTIN_ACTIONS[self.builtin]
+            for pattern in self.actions or ():
+                if not any(_covers(pattern, action) for action in known):
+                    raise ValueError(
+                        f"the built-in {self.builtin} has no action {pattern!r}; it has {', '.join(known)}"
+                    )
+        return self
+
+    def stored(self) -> dict[str, Any]:
+        """The entry as the agents table keeps it: ``credential`` or ``builtin``, and ``actions``."""
+        key, value = ("builtin", self.builtin) if self.builtin else ("credential", self.credential)
+        return {key: value, "actions": self.actions}
 
 
 class ApprovalSpec(_Request):
@@ -308,7 +343,8 @@ class AgentRecord:
     disabled: bool
     credential_generation: int = 1  # tokens carry it; see ``auth.revocation``
     allow_mentions: bool = False
-    tools: tuple[dict[str, Any], ...] = ()  # [{"credential": name, "actions": [...] | None}]
+    # [{"credential": name, "actions": [...] | None}] or [{"builtin": "clickup", "actions": …}]
+    tools: tuple[dict[str, Any], ...] = ()
     model: dict[str, Any] | None = None  # {"provider", "name", "endpoint", "credential"}
     budget: dict[str, Any] = field(default_factory=dict)  # {"tokensPerTask", "tokensPerDay"}
 

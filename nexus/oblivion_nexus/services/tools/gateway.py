@@ -164,6 +164,8 @@ class ToolGateway:
         grants = await self._current_grants(identity)
         listed: list[dict[str, Any]] = []
         for entry in grants.caller.tools:
+            if entry.credential is None:
+                continue
             credential = grants.credentials.get(entry.credential)
             if credential is None or credential.type not in TOOLS:
                 continue

@@ -61,7 +61,11 @@ async def load_grants(session: AsyncSession, workgroup: str, agent: str, agent_i
         configs[row.name] = dict(row.config or {})
         sealed[row.name] = SealedValue(row.ciphertext, row.nonce, row.key_id)
     entries = tuple(
-        AgentTool(entry["credential"], tuple(entry["actions"]) if entry.get("actions") is not None else None)
+        AgentTool(
+            entry.get("credential"),
+            tuple(entry["actions"]) if entry.get("actions") is not None else None,
+            entry.get("builtin"),
+        )
         for entry in tools or ()
     )
     return Grants(Caller(workgroup, agent, entries), credentials, configs, sealed)

@@ -10,6 +10,11 @@ Action patterns, as the CRDs describe them: `*` (every action), an exact name (`
 dotted prefix ending in `.*` (`pulls.*` matches `pulls.merge` and `pulls.reviews.create`), or for
 http tools `METHOD /path` where `*` matches within one path segment and a trailing `*` matches the
 rest of the path (`DELETE /*` is every DELETE, `GET /repos/*/hooks` one segment).
+
+Built-in tools (`clickup`, `slack`) act through Nexus's own connections and have no credential: an
+agent's `spec.tools` entry names the built-in, which then behaves as a credential of the agent's
+workgroup listing only this agent and allowing all of its actions (:func:`decide_builtin`). Each call
+must also stay within the projects of the agent's token (:func:`decide_scope`).
 """
 
 from __future__ import annotations
@@ -41,10 +46,12 @@ class CredentialGrant:
 
 @dataclass(frozen=True)
 class AgentTool:
-    """One entry of an Agent's `spec.tools`: a credential and, optionally, the actions it may use."""
+    """One entry of an Agent's `spec.tools`: a credential (or a built-in tool, then `credential` is
+    None) and, optionally, the actions it may use."""
 
-    credential: str
+    credential: str | None
     actions: tuple[str, ...] | None = None
+    builtin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,9 @@ class Caller:
 
     def tool_entry(self, credential: str) -> AgentTool | None:
         return next((t for t in self.tools if t.credential == credential), None)
+
+    def builtin_entry(self, builtin: str) -> AgentTool | None:
+        return next((t for t in self.tools if t.builtin == builtin), None)
 
 
 @dataclass(frozen=True)
@@ -129,6 +139,43 @@ def decide(caller: Caller, credential: CredentialGrant, tool: str, action: str) 
     if any_matches(credential.approval_actions, action):
         return Decision(Outcome.APPROVAL, f"credential {credential.name!r} requires approval for {action!r}")
     return Decision(Outcome.ALLOW, f"allowed by credential {credential.name!r}")
+
+
+def builtin_credential(builtin: str) -> str:
+    """The name a built-in tool's calls carry where others carry a credential's (audit, catalog)."""
+    return f"builtin:{builtin}"
+
+
+def decide_builtin(caller: Caller, builtin: str, action: str) -> Decision:
+    """Whether the agent's `spec.tools` grants `action` of the built-in tool (known to exist)."""
+    entry = caller.builtin_entry(builtin)
+    if entry is None:
+        return Decision(Outcome.DENY, f"agent {caller.agent!r} is not granted the built-in tool {builtin!r}")
+    if entry.actions is not None and not any_matches(entry.actions, action):
+        return Decision(
+            Outcome.DENY, f"agent {caller.agent!r} is not granted {action!r} on the built-in {builtin!r}"
+        )
+    return Decision(Outcome.ALLOW, f"allowed by the agent's grant of the built-in {builtin!r}")
+
+
+@dataclass(frozen=True)
+class ProjectRef:
+    """The project a ClickUp list or Slack channel belongs to."""
+
+    workgroup: str
+    name: str
+
+
+def decide_scope(
+    workgroup: str, token_projects: Sequence[str], target: str, owner: ProjectRef | None
+) -> Decision:
+    """Whether a built-in may act on `target` (e.g. "task 86c1"), whose project is `owner` (None:
+    no project's). Only the projects of the caller's token count; a target of another workgroup gets
+    the same answer as one of no project, so a refusal tells nothing about other workgroups."""
+    if owner is None or owner.workgroup != workgroup or owner.name not in token_projects:
+        allowed = ", ".join(token_projects) or "none"
+        return Decision(Outcome.DENY, f"{target} is not in a project of this token (projects: {allowed})")
+    return Decision(Outcome.ALLOW, f"{target} is in project {owner.name!r}")
 
 
 class CredentialChoiceError(ValueError):

@@ -10,9 +10,13 @@ from oblivion_nexus.services.tools.policy import (
     CredentialChoiceError,
     CredentialGrant,
     Outcome,
+    ProjectRef,
     action_matches,
+    builtin_credential,
     choose_credential,
     decide,
+    decide_builtin,
+    decide_scope,
 )
 
 GITHUB = CredentialGrant(
@@ -106,3 +110,71 @@ def test_a_call_without_a_credential_is_refused_when_none_or_several_fit() -> No
     lonely = Caller("squad-backend", "backend-bot", (AgentTool("github"),))
     with pytest.raises(CredentialChoiceError, match="no credential of type 'github'"):
         choose_credential(lonely, [other_wg], "github")
+
+
+CLICKUP_READER = Caller(
+    "squad-backend", "backend-bot", (AgentTool(None, ("tasks.get", "comments.*"), builtin="clickup"),)
+)
+ALL_BUILTINS = Caller(
+    "squad-backend", "backend-bot", (AgentTool(None, builtin="clickup"), AgentTool(None, builtin="slack"))
+)
+
+
+@pytest.mark.parametrize(
+    ("caller", "builtin", "action", "outcome", "rule_mentions"),
+    [
+        (CLICKUP_READER, "clickup", "tasks.get", Outcome.ALLOW, "grant of the built-in 'clickup'"),
+        (CLICKUP_READER, "clickup", "comments.create", Outcome.ALLOW, "allowed"),
+        (CLICKUP_READER, "clickup", "tasks.list", Outcome.DENY, "not granted 'tasks.list' on the built-in"),
+        (CLICKUP_READER, "slack", "messages.post", Outcome.DENY, "not granted the built-in tool 'slack'"),
+        (ALL_BUILTINS, "clickup", "tasks.list", Outcome.ALLOW, "allowed"),
+        (ALL_BUILTINS, "slack", "messages.post", Outcome.ALLOW, "allowed"),
+        (BOT, "clickup", "tasks.get", Outcome.DENY, "not granted the built-in tool 'clickup'"),
+        (Caller("squad-backend", "backend-bot", (AgentTool("clickup"),)), "clickup", "tasks.get",
+         Outcome.DENY, "not granted the built-in tool 'clickup'"),
+    ],
+)  # fmt: skip
+def test_a_builtin_runs_only_when_the_agents_tools_grant_it_and_the_action(
+    caller: Caller, builtin: str, action: str, outcome: Outcome, rule_mentions: str
+) -> None:
+    decision = decide_builtin(caller, builtin, action)
+    assert decision.outcome is outcome
+    assert rule_mentions in decision.rule
+
+
+def test_a_credential_named_like_a_builtin_grants_no_builtin_and_a_builtin_no_credential() -> None:
+    named_clickup = CredentialGrant("clickup", "squad-backend", "github", ("*",))
+    assert not decide(ALL_BUILTINS, named_clickup, "github", "issues.get").allowed
+    assert builtin_credential("clickup") == "builtin:clickup"
+
+
+@pytest.mark.parametrize(
+    ("owner", "outcome", "rule_mentions"),
+    [
+        (ProjectRef("squad-backend", "payments"), Outcome.ALLOW, "is in project 'payments'"),
+        (ProjectRef("squad-backend", "auth"), Outcome.ALLOW, "is in project 'auth'"),
+        (ProjectRef("squad-backend", "billing"), Outcome.DENY, "not in a project of this token"),
+        (ProjectRef("squad-frontend", "payments"), Outcome.DENY, "not in a project of this token"),
+        (None, Outcome.DENY, "(projects: payments, auth)"),
+    ],
+)
+def test_a_builtin_reaches_only_the_projects_of_the_token(
+    owner: ProjectRef | None, outcome: Outcome, rule_mentions: str
+) -> None:
+    decision = decide_scope("squad-backend", ("payments", "auth"), "task 86c1", owner)
+    assert decision.outcome is outcome
+    assert rule_mentions in decision.rule
+    assert decision.rule.startswith("task 86c1")
+
+
+def test_a_refusal_for_another_workgroup_reads_like_one_for_no_project() -> None:
+    other = decide_scope("squad-backend", ("payments",), "task 1", ProjectRef("squad-frontend", "payments"))
+    nowhere = decide_scope("squad-backend", ("payments",), "task 1", None)
+    assert other == nowhere
+    assert "squad-frontend" not in other.rule
+
+
+def test_a_token_without_projects_reaches_no_project() -> None:
+    decision = decide_scope("squad-backend", (), "channel C1", ProjectRef("squad-backend", "payments"))
+    assert decision.outcome is Outcome.DENY
+    assert "(projects: none)" in decision.rule
