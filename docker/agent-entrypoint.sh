@@ -1,11 +1,8 @@
 #!/bin/sh
-# Start `oblivion agent run` with the agent module given as arguments or in OBLIVION_AGENT_MODULE.
+# Start `oblivion agent run` with the agent module given as arguments or in OBLIVION_AGENT_MODULE;
+# with neither, the default agent (oblivion_agent.default:agent, model-driven, built on LangGraph).
 set -eu
 if [ "$#" -gt 0 ]; then
   exec oblivion agent run "$@"
 fi
-if [ -z "${OBLIVION_AGENT_MODULE:-}" ]; then
-  echo "oblivion-agent: no agent given; pass module:attr as an argument or set OBLIVION_AGENT_MODULE" >&2
-  exit 64
-fi
-exec oblivion agent run "$OBLIVION_AGENT_MODULE"
+exec oblivion agent run "${OBLIVION_AGENT_MODULE:-oblivion_agent.default:agent}"

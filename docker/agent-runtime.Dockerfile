@@ -1,11 +1,12 @@
 # syntax=docker/dockerfile:1.7
 # The agent runtime: `oblivion agent run module:attr`, the module taken from the arguments or from
-# OBLIVION_AGENT_MODULE (an Agent can set it in spec.env). Built from the repository root:
+# OBLIVION_AGENT_MODULE (an Agent can set it in spec.env); with neither it runs the default agent,
+# oblivion_agent.default:agent (model-driven, LangGraph). Built from the repository root:
 #   docker build -f docker/agent-runtime.Dockerfile -t oblivion/agent:dev .
-# Only the `agent` extra is installed: an agent pod holds no operator or Nexus dependencies. The
-# examples' agents are copied to /app, which is on PYTHONPATH, and the echo agent is the default;
-# your own image can start `FROM` this one, COPY its agent modules there and set
-# OBLIVION_AGENT_MODULE (or an Agent sets it in spec.env).
+# Only the `agent-langgraph` extra is installed (the SDK and LangGraph): an agent pod holds no
+# operator or Nexus dependencies. The examples' agents are copied to /app, which is on PYTHONPATH
+# (OBLIVION_AGENT_MODULE=examples.agents.echo:agent runs the echo agent); your own image can start
+# `FROM` this one, COPY its agent modules there and set OBLIVION_AGENT_MODULE.
 ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS builder
@@ -13,10 +14,10 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 # The packages come from the hash-pinned lock of this image's extra, never resolved anew: two builds
 # of the same commit ship the same files. The build backend is locked too (requirements/build.txt).
-COPY requirements/build.txt requirements/agent.txt ./requirements/
+COPY requirements/build.txt requirements/agent-langgraph.txt ./requirements/
 RUN pip install --require-hashes --no-deps -r requirements/build.txt \
  && python -m venv /opt/oblivion \
- && /opt/oblivion/bin/pip install --require-hashes --no-deps -r requirements/agent.txt
+ && /opt/oblivion/bin/pip install --require-hashes --no-deps -r requirements/agent-langgraph.txt
 COPY pyproject.toml README.md ./
 COPY crds ./crds
 COPY common ./common
@@ -34,8 +35,7 @@ LABEL org.opencontainers.image.title="oblivion-agent" \
 ENV PATH=/opt/oblivion/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PYTHONPATH=/app \
-    OBLIVION_AGENT_MODULE=examples.agents.echo:agent
+    PYTHONPATH=/app
 COPY --from=builder /opt/oblivion /opt/oblivion
 COPY examples/agents /app/examples/agents
 COPY docker/agent-entrypoint.sh /usr/local/bin/oblivion-agent

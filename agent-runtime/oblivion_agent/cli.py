@@ -48,11 +48,19 @@ def load_agent(target: str) -> object:
 
 @app.command()
 def run(
-    target: str = typer.Argument(..., help="The agent to run, as package.module:attribute."),
+    target: str = typer.Argument(
+        ...,
+        help="The agent to run, as package.module:attribute; oblivion_agent.default:agent is the "
+        "model-driven default agent (needs the agent-langgraph extra).",
+    ),
     log_level: str = typer.Option("INFO", envvar="OBLIVION_LOG_LEVEL", help="Log level."),
 ) -> None:
     """Run an agent until SIGTERM or SIGINT. Configured by OBLIVION_NEXUS_URL, OBLIVION_CLIENT_ID and
-    OBLIVION_CLIENT_SECRET."""
+    OBLIVION_CLIENT_SECRET.
+
+    The model-driven default agent (the image's when given no module): oblivion_agent.default:agent
+
+    It is shaped by OBLIVION_AGENT_INSTRUCTIONS, OBLIVION_AGENT_DESCRIPTION, OBLIVION_AGENT_MAX_STEPS."""
     from oblivion_agent._agent import Agent
     from oblivion_agent._errors import AgentDisabledError, ConfigurationError
     from oblivion_agent._settings import load_settings

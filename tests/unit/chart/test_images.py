@@ -50,7 +50,7 @@ def test_the_wheel_is_built_in_a_builder_stage_and_only_its_virtualenv_is_kept(d
 
 
 IMAGE_LOCKS = {
-    "agent-runtime.Dockerfile": "agent",
+    "agent-runtime.Dockerfile": "agent-langgraph",
     "nexus.Dockerfile": "nexus",
     "operator.Dockerfile": "operator",
 }
@@ -86,7 +86,9 @@ def test_server_images_have_a_healthcheck() -> None:
         assert "HEALTHCHECK" in _final_stage((REPO / "docker" / name).read_text()), name
 
 
-def test_the_agent_entrypoint_takes_the_module_from_arguments_or_the_environment(tmp_path: Path) -> None:
+def test_the_agent_entrypoint_takes_the_module_from_arguments_or_the_environment_else_the_default_agent(
+    tmp_path: Path,
+) -> None:
     script = REPO / "docker" / "agent-entrypoint.sh"
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -102,9 +104,7 @@ def test_the_agent_entrypoint_takes_the_module_from_arguments_or_the_environment
 
     assert run("pkg.mod:agent").stdout.strip() == "oblivion agent run pkg.mod:agent"
     assert run(OBLIVION_AGENT_MODULE="team.bot:agent").stdout.strip() == "oblivion agent run team.bot:agent"
-    missing = run()
-    assert missing.returncode == 64
-    assert "OBLIVION_AGENT_MODULE" in missing.stderr
+    assert run().stdout.strip() == "oblivion agent run oblivion_agent.default:agent"
 
 
 def test_the_build_context_keeps_out_everything_but_the_sources() -> None:
