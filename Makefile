@@ -35,9 +35,10 @@ lock: install ## regenerate requirements/*.txt from pyproject.toml (UPGRADE=1: n
 audit: install ## pip-audit every lock (one line and no failure when the service is unreachable)
 	$(PY) scripts/audit_locks.py $(foreach p,$(LOCK_PROFILES) build,requirements/$(p).txt)
 
-SBOM_IMAGES ?= nexus operator agent
+# The locks the images install (the agent image installs the agent-langgraph extra's).
+SBOM_IMAGES ?= nexus operator agent-langgraph
 SBOM_DIR ?= build/sbom
-sbom: install ## a CycloneDX SBOM of each image's lock (nexus, operator, agent) in build/sbom/
+sbom: install ## a CycloneDX SBOM of each image's lock (nexus, operator, agent-langgraph) in build/sbom/
 	@mkdir -p $(SBOM_DIR)
 	@for image in $(SBOM_IMAGES); do \
 	  $(BIN)/cyclonedx-py requirements --of JSON -o $(SBOM_DIR)/$$image.cdx.json requirements/$$image.txt || exit 1; \
