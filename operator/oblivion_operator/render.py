@@ -187,6 +187,9 @@ def _agent_env(agent: str, workgroup: str, spec: AgentSpec, nexus_url: str) -> l
         ("OBLIVION_MODEL_NAME", spec.model.name),
         ("OBLIVION_MODEL_ENDPOINT", spec.model.endpoint),
         ("OBLIVION_AGENT_INSTRUCTIONS", spec.instructions),
+        # The default agent's purpose, and the name its own messages carry in a thread.
+        ("OBLIVION_AGENT_DESCRIPTION", spec.description),
+        ("OBLIVION_AGENT_DISPLAY_NAME", spec.display_name),
     ):
         if value:
             env.append({"name": key, "value": value})

@@ -140,6 +140,9 @@ def test_agent_spec_image_replicas_env_and_model_are_used() -> None:
             "env": [{"name": "LOG_LEVEL", "value": "debug"}],
             "model": {"provider": "openai", "name": "gpt-4o-mini"},
             "resources": {"requests": {"cpu": "1"}},
+            "instructions": "Answer in English.",
+            "description": "Fixes backend bugs",
+            "displayName": "Backend Bot",
         }
     )
     deployment = _deployment(spec)
@@ -149,6 +152,9 @@ def test_agent_spec_image_replicas_env_and_model_are_used() -> None:
     assert container["image"] == "ghcr.io/acme/bot:2"
     assert env["LOG_LEVEL"] == "debug"
     assert env["OBLIVION_MODEL_NAME"] == "gpt-4o-mini"
+    assert env["OBLIVION_AGENT_INSTRUCTIONS"] == "Answer in English."
+    assert env["OBLIVION_AGENT_DESCRIPTION"] == "Fixes backend bugs"
+    assert env["OBLIVION_AGENT_DISPLAY_NAME"] == "Backend Bot"
     assert container["resources"] == {"requests": {"cpu": "1"}}
 
 
