@@ -35,7 +35,7 @@ router = APIRouter(tags=["tools"])
 class InvokeBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    tool: str = Field(min_length=1, max_length=64, description="github or http")
+    tool: str = Field(min_length=1, max_length=64, description="github, http, clickup or slack")
     action: str = Field(min_length=1, max_length=512, description="e.g. issues.create, or GET /status")
     args: dict[str, Any] = Field(default_factory=dict)
     credential: str | None = Field(default=None, max_length=253, description="Omitted: the agent's only one.")

@@ -27,6 +27,8 @@ from sqlalchemy import select, update
 
 from oblivion_agent.protocol import EventFrame, ToolResult, ToolResultFrame
 from oblivion_nexus.errors import ServiceError
+from oblivion_nexus.integrations.clickup import ClickUpApiError, ClickUpRateLimited
+from oblivion_nexus.integrations.errors import IntegrationError
 from oblivion_nexus.integrations.github import (
     DEFAULT_GITHUB_API_URL,
     GitHubApiError,
@@ -34,10 +36,11 @@ from oblivion_nexus.integrations.github import (
     GitHubError,
     GitHubRateLimited,
 )
-from oblivion_nexus.integrations.slack import SlackError
+from oblivion_nexus.integrations.slack import SlackApiError, SlackError, SlackRateLimited
 from oblivion_nexus.integrations.slack_interactivity import ButtonClick
 from oblivion_nexus.resources import Resources
 from oblivion_nexus.services.auth.tokens import AgentIdentity
+from oblivion_nexus.services.taskflow.errors import FlowError, MissingSetting
 from oblivion_nexus.services.tools.approvals import (
     REFUSALS,
     ApprovalRequest,
@@ -47,6 +50,8 @@ from oblivion_nexus.services.tools.approvals import (
     request_message,
 )
 from oblivion_nexus.services.tools.audit_log import AuditEntry, ToolAuditLog
+from oblivion_nexus.services.tools.builtin_tools import ACTIONS as BUILTIN_ACTIONS
+from oblivion_nexus.services.tools.builtin_tools import BUILTINS, BuiltinTools, BuiltinUnavailable
 from oblivion_nexus.services.tools.github_actions import ACTIONS as GITHUB_ACTIONS
 from oblivion_nexus.services.tools.grants import Grants, GrantsCache, load_grants
 from oblivion_nexus.services.tools.http_tool import (
@@ -61,8 +66,11 @@ from oblivion_nexus.services.tools.policy import (
     CredentialGrant,
     Outcome,
     action_matches,
+    builtin_credential,
     choose_credential,
     decide,
+    decide_builtin,
+    decide_scope,
 )
 from oblivion_nexus.services.tools.scrub import Scrubber
 from oblivion_nexus.stores import tables as t
@@ -71,7 +79,7 @@ from oblivion_nexus.stores.tool_grants import VERSION_TTL_SECONDS, current_versi
 
 logger = logging.getLogger(__name__)
 
-TOOLS = ("github", "http")
+TOOLS = ("github", "http", *BUILTINS)
 # Token bucket per agent and tool: refills at this many calls a minute, holds at most this many.
 # The same round trip reads the workgroup's grants version (creating it if missing), see .grants.
 _BUCKET_SCRIPT = """
@@ -149,6 +157,7 @@ class ToolGateway:
         # How a decided approval's result reaches the agent (the delivery hub's enqueue).
         self.deliver: Deliver | None = None
         self.slack = resources.slack
+        self.builtins = BuiltinTools(resources)
 
     # What the agent may do
 
@@ -164,6 +173,14 @@ class ToolGateway:
         grants = await self._current_grants(identity)
         listed: list[dict[str, Any]] = []
         for entry in grants.caller.tools:
+            if entry.builtin in BUILTIN_ACTIONS:
+                for name, builtin in BUILTIN_ACTIONS[entry.builtin].items():
+                    if decide_builtin(grants.caller, entry.builtin, name).allowed:
+                        grant = CredentialGrant(
+                            builtin_credential(entry.builtin), identity.workgroup, entry.builtin, ("*",)
+                        )
+                        listed.append(self._listing(grant, name, builtin.summary, builtin.schema()))
+                continue
             if entry.credential is None:
                 continue
             credential = grants.credentials.get(entry.credential)
@@ -202,6 +219,8 @@ class ToolGateway:
             raise ToolError(404, f"unknown tool {request.tool!r}; tools: {', '.join(TOOLS)}")
         wait, version = await self._take_token(identity, request.tool)
         grants = await self._current_grants(identity, version)
+        if request.tool in BUILTINS:
+            return await self._invoke_builtin(identity, request, grants, wait, invocation)
         try:
             credential = (
                 grants.credentials.get(request.credential)
@@ -239,6 +258,70 @@ class ToolGateway:
         except CryptoError:
             self.grants.forget(identity.workgroup, identity.agent, identity.agent_id)
             raise
+
+    async def _invoke_builtin(
+        self, identity: AgentIdentity, request: InvokeRequest, grants: Grants, wait: float, invocation: str
+    ) -> InvokeOutcome:
+        """A built-in's call: granted by the agent's tools, then within the token's projects."""
+        name = builtin_credential(request.tool)
+        if request.credential not in (None, name):
+            raise ToolError(
+                422, f"the built-in {request.tool} takes no credential (omit it, or name {name!r})"
+            )
+        action = BUILTIN_ACTIONS[request.tool].get(request.action)
+        if action is None:
+            raise ToolError(404, f"unknown {request.tool} action {request.action!r}")
+        task_id = request.args.get("taskId") if isinstance(request.args.get("taskId"), str) else None
+        entry = AuditEntry(
+            workgroup=identity.workgroup,
+            agent=identity.agent,
+            tool=request.tool,
+            action=request.action,
+            outcome="",
+            invocation_id=invocation,
+            task_id=request.task_id or task_id,
+            credential=name,
+            arguments=dict(request.args),
+        )
+        decision = decide_builtin(grants.caller, request.tool, request.action)
+        if decision.outcome is Outcome.DENY:
+            await self._record(entry, "denied", detail=decision.rule)
+            raise ToolError(403, {"status": "denied", "rule": decision.rule, "auditId": invocation})
+        try:
+            args = action.args.model_validate(dict(request.args))
+        except ValidationError as e:
+            raise ToolError(422, _schema_problems(e)) from None
+        if wait > 0:
+            await self._record(entry, "rate_limited", detail=f"agent rate limit; retry after {wait:.1f} s")
+            raise ToolError(429, f"agent rate limit for {request.tool}", retry_after=wait)
+        started = time.perf_counter()
+        try:
+            target = await self.builtins.locate(identity, request.tool, request.action, args)
+            scope = decide_scope(identity.workgroup, identity.projects, target.what, target.owner)
+            if scope.outcome is Outcome.DENY:
+                await self._record(entry, "denied", detail=scope.rule)
+                raise ToolError(403, {"status": "denied", "rule": scope.rule, "auditId": invocation})
+            entry = AuditEntry(**{**entry.__dict__, "project": target.owner.name if target.owner else None})
+            result = await self.builtins.run(identity, request.tool, request.action, args, target, invocation)
+        except (BuiltinUnavailable, MissingSetting) as e:
+            await self._record(entry, "failed", duration_ms=_ms(started), detail=str(e))
+            raise ToolError(409 if isinstance(e, BuiltinUnavailable) else 503, str(e)) from None
+        except (ClickUpRateLimited, SlackRateLimited) as e:
+            await self._record(entry, "upstream_rate_limited", upstream_status=429, duration_ms=_ms(started))
+            raise ToolError(429, str(e), retry_after=e.retry_after) from None
+        except (IntegrationError, FlowError) as e:
+            status = e.status if isinstance(e, ClickUpApiError | SlackApiError) else None
+            await self._record(
+                entry, "failed", upstream_status=status, duration_ms=_ms(started), detail=str(e)
+            )
+            body = {
+                "status": "error",
+                "upstream": {"status": status, "message": str(e)},
+                "auditId": invocation,
+            }
+            raise ToolError(502, body) from None
+        await self._record(entry, "ok", upstream_status=200, duration_ms=_ms(started))
+        return InvokeOutcome(200, {"status": "ok", "result": result, "auditId": invocation})
 
     # Approval by a person
 
@@ -482,12 +565,7 @@ class ToolGateway:
                 return GITHUB_ACTIONS[request.action].args.model_validate(dict(request.args))
             return HttpArgs.model_validate(dict(request.args))
         except ValidationError as e:
-            problems = [
-                {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]} for err in e.errors()
-            ]
-            raise ToolError(
-                422, {"message": "args do not match the action's schema", "errors": problems}
-            ) from None
+            raise ToolError(422, _schema_problems(e)) from None
         except HttpToolError as e:
             raise ToolError(e.status, e.detail) from None
 
@@ -563,6 +641,12 @@ class ToolGateway:
         return InvokeOutcome(
             200, {"status": "ok", "result": scrub.value(result), "auditId": entry.invocation_id}
         )
+
+
+def _schema_problems(e: ValidationError) -> dict[str, Any]:
+    """A 422's body: each field that does not fit the action's schema, and why."""
+    problems = [{"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]} for err in e.errors()]
+    return {"message": "args do not match the action's schema", "errors": problems}
 
 
 def _ms(started: float) -> int:

@@ -7,7 +7,9 @@ what :meth:`.gateway.ToolGateway.catalog` lists for it; this module only renames
   action's own argument schema;
 - an http credential is one tool ``<credential>.request`` whose arguments add ``method`` and
   ``path`` to the http tool's (an http action is a pattern such as ``GET /status/*``, which no MCP
-  tool name may hold); its description lists the patterns the agent may use.
+  tool name may hold); its description lists the patterns the agent may use;
+- a built-in's action is ``<built-in>.<action>``, e.g. ``clickup.tasks.get`` (a built-in has no
+  credential); these names are matched first, so a credential named ``clickup`` cannot shadow them.
 
 Names keep to the characters MCP allows in tool names (letters, digits, ``_``, ``-``, ``.``): a
 credential's name is a Kubernetes object name, which already does. A call is turned back into the
@@ -23,6 +25,7 @@ from typing import Any
 
 import mcp_types as types
 
+from oblivion_nexus.services.tools.builtin_tools import ACTIONS as BUILTIN_ACTIONS
 from oblivion_nexus.services.tools.gateway import InvokeOutcome, InvokeRequest, ToolError
 from oblivion_nexus.services.tools.github_actions import ACTIONS as GITHUB_ACTIONS
 from oblivion_nexus.services.tools.http_tool import METHODS, HttpArgs
@@ -39,7 +42,8 @@ _APPROVAL_NOTE = (
 
 
 class UnknownMcpTool(Exception):
-    """A tools/call name that is no github action and no http credential's ``.request``."""
+    """A tools/call name that is no built-in's action, no github action and no http credential's
+    ``.request``."""
 
 
 def http_schema(patterns: Sequence[str] = ()) -> dict[str, Any]:
@@ -73,6 +77,15 @@ def mcp_tools(catalog: Sequence[Mapping[str, Any]]) -> list[types.Tool]:
         if entry["tool"] == "http":
             http.setdefault(entry["credential"], []).append(entry)
             continue
+        if entry["tool"] in BUILTIN_ACTIONS:
+            tools.append(
+                types.Tool(
+                    name=f"{entry['tool']}.{entry['action']}",
+                    description=str(entry["description"]),
+                    input_schema=dict(entry["argsSchema"]),
+                )
+            )
+            continue
         description = f"{entry['description']} (credential {entry['credential']})"
         tools.append(
             types.Tool(
@@ -97,10 +110,19 @@ def mcp_tools(catalog: Sequence[Mapping[str, Any]]) -> list[types.Tool]:
 
 def input_schema(name: str) -> dict[str, Any] | None:
     """The argument schema of a tool by name alone, whoever asks (None: no such tool)."""
+    builtin = _builtin_action(name)
+    if builtin is not None:
+        return BUILTIN_ACTIONS[builtin[0]][builtin[1]].schema()
     if name.endswith(HTTP_SUFFIX) and len(name) > len(HTTP_SUFFIX):
         return http_schema()
     action = _github_action(name)
     return GITHUB_ACTIONS[action].schema() if action else None
+
+
+def _builtin_action(name: str) -> tuple[str, str] | None:
+    """The (built-in, action) a name is, e.g. ``clickup.tasks.get``; None when it is none."""
+    tool, _, action = name.partition(".")
+    return (tool, action) if action in BUILTIN_ACTIONS.get(tool, {}) else None
 
 
 def _github_action(name: str) -> str | None:
@@ -116,6 +138,9 @@ def invoke_request(
     args = dict(arguments or {})
     task = (meta or {}).get(TASK_META_KEY)
     task_id = task if isinstance(task, str) and task else None
+    builtin = _builtin_action(name)
+    if builtin is not None:
+        return InvokeRequest(builtin[0], builtin[1], args, None, task_id)
     action = _github_action(name)
     if action is not None:
         return InvokeRequest("github", action, args, name[: -len(action) - 1], task_id)

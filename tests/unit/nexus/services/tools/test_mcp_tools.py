@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from oblivion_nexus.services.registry.schemas import BUILTIN_ACTIONS as REGISTRY_BUILTINS
+from oblivion_nexus.services.tools.builtin_tools import ACTIONS as BUILTIN_ACTIONS
 from oblivion_nexus.services.tools.gateway import ToolError
 from oblivion_nexus.services.tools.github_actions import ACTIONS
 from oblivion_nexus.services.tools.mcp_tools import (
@@ -70,3 +72,28 @@ def test_an_http_call_without_method_or_path_is_refused_before_the_gateway() -> 
     with pytest.raises(ToolError) as refused:
         invoke_request("status-api.request", {"path": "/status"}, None)
     assert refused.value.status == 422
+
+
+@pytest.mark.parametrize(
+    ("tool", "action"), [(tool, action) for tool, actions in BUILTIN_ACTIONS.items() for action in actions]
+)
+def test_every_builtin_action_is_named_by_its_builtin_and_calls_back_to_itself(
+    tool: str, action: str
+) -> None:
+    listing = {
+        "tool": tool,
+        "credential": f"builtin:{tool}",
+        "action": action,
+        "description": "d",
+        "approval": False,
+        "argsSchema": BUILTIN_ACTIONS[tool][action].schema(),
+    }
+    [mcp_tool] = mcp_tools([listing])
+    assert mcp_tool.name == f"{tool}.{action}"
+    request = invoke_request(mcp_tool.name, {"taskId": "86c1"}, {TASK_META_KEY: "86c1"})
+    assert (request.tool, request.credential, request.action, request.task_id) == (tool, None, action, "86c1")
+    assert input_schema(mcp_tool.name) == mcp_tool.input_schema
+
+
+def test_the_builtins_have_exactly_the_actions_the_registry_grants() -> None:
+    assert {tool: tuple(actions) for tool, actions in BUILTIN_ACTIONS.items()} == REGISTRY_BUILTINS
