@@ -20,6 +20,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from oblivion_agent._settings import AgentSettings
+from oblivion_agent.default import DefaultAgentSettings
 from oblivion_nexus.settings import NexusSettings, SectionedSettings
 from oblivion_operator.settings import OperatorSettings
 
@@ -31,6 +32,12 @@ COMPONENTS: list[tuple[str, type[BaseModel], str]] = [
         "Agent runtime",
         AgentSettings,
         "`oblivion agent run` and the SDK; the operator sets these in agent pods.",
+    ),
+    (
+        "Default agent",
+        DefaultAgentSettings,
+        "`oblivion agent run oblivion_agent.default:agent`, the agent image's default; the operator sets "
+        "the name, display name, description and instructions from the Agent resource, `spec.env` the rest.",
     ),
 ]
 
