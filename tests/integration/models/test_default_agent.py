@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from oblivion_agent import Agent
 from oblivion_agent.default import DefaultAgentSettings, create_agent
 from tests.fakes.clickup import FakeClickUp
 from tests.fakes.github import FakeGitHub
@@ -77,13 +78,13 @@ async def coder(world: TaskWorld, models: FakeModels, github: FakeGitHub, **spec
 
 
 @asynccontextmanager
-async def default_agent(registered: RegisteredAgent, **settings: Any) -> AsyncIterator[None]:
+async def default_agent(registered: RegisteredAgent, **settings: Any) -> AsyncIterator[Agent]:
     settings.setdefault("memory_hits", 0)  # the world has no worker to answer memory searches
     agent = create_agent(DefaultAgentSettings(name=registered.name, instructions=INSTRUCTIONS, **settings))
     serving = asyncio.create_task(agent.serve(settings_of(registered)))
     try:
         await eventually(lambda: agent.connected is not None and agent.connected.is_set(), what="connecting")
-        yield
+        yield agent
     finally:
         agent.stop()
         await asyncio.wait_for(serving, 20)
@@ -209,3 +210,29 @@ async def test_a_spent_budget_stops_the_run_saying_so(
     assert len(models.requests) == 1, "the refused call never reached the model"
     notices = [m["text"] for m in world.thread(task) if m.get("username") != "coder"]
     assert any("model budget" in text for text in notices), "Nexus's own notice is there too"
+
+
+async def test_a_task_assigned_again_repeats_nothing_while_it_waits_for_an_answer_or_is_done(
+    world: TaskWorld, models: FakeModels, github: FakeGitHub
+) -> None:
+    registered = await coder(world, models, github)
+    waiting = world.track_task(TITLE, DESCRIPTION, agents=["coder"])
+    done = world.track_task("Bump the version", agents=["coder"])
+    models.call_tool("ask_human", {"question": "Which branch?"})
+
+    async with default_agent(registered) as agent:
+        await queue_task(world, "coder", waiting, TITLE, DESCRIPTION)
+        before_waiting = await settled(world, waiting, "BLOCKED_ON_HUMAN")
+        models.call_tool("finish", {"summary": "Bumped to 1.2.1."})
+        await queue_task(world, "coder", done, "Bump the version")
+        before_done = await settled(world, done, "DONE")
+        handled = agent.handled
+
+        await queue_task(world, "coder", waiting, TITLE, DESCRIPTION)  # as a redelivery or a restart
+        await queue_task(world, "coder", done, "Bump the version")
+        await eventually(lambda: agent.handled == handled + 2, what="both events handled")
+
+    assert said(world, waiting) == before_waiting
+    assert said(world, done) == before_done
+    assert len(models.requests) == 2, "no model call for either"
+    assert (world.state(waiting), world.state(done)) == ("BLOCKED_ON_HUMAN", "DONE")
