@@ -121,8 +121,22 @@ class AgentBudget(SpecModel):
 
 
 class AgentTool(SpecModel):
-    credential: str = Field(min_length=1, max_length=253)
+    """A ToolCredential (``credential``) or a built-in tool of Nexus (``builtin``), and its actions."""
+
+    credential: str | None = Field(default=None, min_length=1, max_length=253)
+    builtin: Literal["clickup", "slack"] | None = None
     actions: list[str] = []
+
+    @model_validator(mode="after")
+    def _credential_or_builtin(self) -> AgentTool:
+        if (self.credential is None) == (self.builtin is None):
+            raise ValueError("a tools entry names exactly one of credential and builtin")
+        return self
+
+    def registration(self) -> dict[str, Any]:
+        """The entry as Nexus's registry takes it; no actions means all the credential or built-in allows."""
+        key, value = ("builtin", self.builtin) if self.builtin else ("credential", self.credential)
+        return {key: value, "actions": list(self.actions) or None}
 
 
 class RateLimit(SpecModel):

@@ -108,8 +108,7 @@ async def reconcile_agent(ctx: OperatorContext, body: Any, logger: Any) -> dict[
             "rateLimitPerMinute": spec.rate_limit.messages_per_minute,
             "iconUrl": spec.slack.icon_url,
             "iconEmoji": spec.slack.icon_emoji,
-            # An entry without actions may use everything its credential allows.
-            "tools": [{"credential": t.credential, "actions": list(t.actions) or None} for t in spec.tools],
+            "tools": [tool.registration() for tool in spec.tools],
             "model": _model_registration(spec),
             "budget": {
                 "tokensPerTask": spec.budget.tokens_per_task,

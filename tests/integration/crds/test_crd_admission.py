@@ -176,6 +176,38 @@ def test_two_env_entries_with_the_same_name_are_refused(cluster: Cluster) -> Non
     assert 'spec.env[1]: Duplicate value: map[string]interface {}{"name":"A"}' in refusal(cluster, agent)
 
 
+def test_an_agent_may_be_granted_builtin_tools_next_to_credentials(cluster: Cluster) -> None:
+    tools = [
+        {"credential": "github", "actions": ["issues.*"]},
+        {"builtin": "clickup", "actions": ["tasks.get", "comments.*"]},
+        {"builtin": "slack"},
+    ]
+    assert admit(cluster, resource("Agent", tools=tools))["spec"]["tools"] == tools
+
+
+@pytest.mark.parametrize(
+    ("tools", "message"),
+    [
+        ([{"credential": "github", "builtin": "clickup"}], "names exactly one of credential and builtin"),
+        ([{"actions": ["tasks.get"]}], "names exactly one of credential and builtin"),
+        ([{"builtin": "slack", "actions": ["tasks.get"]}], "actions of a built-in must be its own"),
+        ([{"builtin": "clickup", "actions": ["issues.create"]}], "actions of a built-in must be its own"),
+        ([{"builtin": "clickup"}, {"builtin": "clickup"}], "each built-in tool may be granted by one"),
+        ([{"credential": "github"}, {"credential": "github"}], "each ToolCredential may be named by one"),
+    ],
+)
+def test_a_tools_entry_names_one_credential_or_one_builtin_with_its_own_actions(
+    cluster: Cluster, tools: list[dict[str, Any]], message: str
+) -> None:
+    assert message in refusal(cluster, resource("Agent", tools=tools))
+
+
+def test_an_unknown_builtin_is_refused(cluster: Cluster) -> None:
+    refused = refusal(cluster, resource("Agent", tools=[{"builtin": "jira"}]))
+    assert "spec.tools[0].builtin" in refused
+    assert "Unsupported value" in refused
+
+
 @pytest.mark.parametrize("cidr", ["10.0.0.0/8", "192.168.1.0/24", "2001:db8::/32", "0.0.0.0/0"])
 def test_egress_accepts_ipv4_and_ipv6_networks(cluster: Cluster, cidr: str) -> None:
     admit(cluster, resource("Agent", egress=[{"cidr": cidr, "ports": [{"port": 443}]}]))

@@ -59,6 +59,8 @@ def test_agent_gets_its_children_and_registration(
         tools = [
             {"credential": "github", "actions": ["issues.*", "pulls.merge"]},
             {"credential": "status-api"},
+            {"builtin": "clickup", "actions": ["tasks.get", "comments.list"]},
+            {"builtin": "slack"},
         ]
         cluster.create(_agent(tools=tools))
         agent = cluster.wait_for_object("agents", "backend-bot", NS, condition=ready, timeout=30)
@@ -81,6 +83,8 @@ def test_agent_gets_its_children_and_registration(
         assert registered["tools"] == [
             {"credential": "github", "actions": ["issues.*", "pulls.merge"]},
             {"credential": "status-api", "actions": None},  # all the credential allows
+            {"builtin": "clickup", "actions": ["tasks.get", "comments.list"]},
+            {"builtin": "slack", "actions": None},  # every action of the built-in
         ]
         assert agent["status"]["secretName"] == "agent-backend-bot-credentials"
         assert agent["status"]["observedGeneration"] == agent["metadata"]["generation"]
