@@ -45,7 +45,7 @@ from oblivion_agent._tasks import (
     ThreadMessage,
 )
 from oblivion_agent._tools import ToolCallError, ToolClient, ToolDeniedError, ToolInfo, ToolOutcome
-from oblivion_agent.protocol import ContextUpdate, MemoryHit, TaskAssigned, ToolResult, WakeUp
+from oblivion_agent.protocol import ContextUpdate, MemoryHit, TaskAssigned, TaskCancelled, ToolResult, WakeUp
 
 __all__ = [
     "Agent",
@@ -67,6 +67,7 @@ __all__ = [
     "StateChange",
     "TaskApiError",
     "TaskAssigned",
+    "TaskCancelled",
     "TaskContext",
     "TaskInfo",
     "ThreadMessage",

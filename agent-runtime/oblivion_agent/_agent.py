@@ -34,6 +34,7 @@ from oblivion_agent.protocol import (
     FrameType,
     Register,
     TaskAssigned,
+    TaskCancelled,
     ToolResult,
     WakeUp,
 )
@@ -151,6 +152,10 @@ class Agent:
     def on_wake_up(self, fn: Handler[WakeUp]) -> Handler[WakeUp]:
         """Handle ``WAKE_UP``: the agent was mentioned or should look again."""
         return self._register_handler(FrameType.WAKE_UP, fn)
+
+    def on_task_cancelled(self, fn: Handler[TaskCancelled]) -> Handler[TaskCancelled]:
+        """Handle ``TASK_CANCELLED``: a person stopped the work on a task; stop it and say so."""
+        return self._register_handler(FrameType.TASK_CANCELLED, fn)
 
     def on_tool_result(self, fn: Handler[ToolResult]) -> Handler[ToolResult]:
         """Handle ``TOOL_RESULT``: the answer to a tool intent sent earlier."""

@@ -35,6 +35,7 @@ class FrameType(StrEnum):
     CONTEXT_UPDATE = "CONTEXT_UPDATE"
     WAKE_UP = "WAKE_UP"
     TOOL_RESULT = "TOOL_RESULT"
+    TASK_CANCELLED = "TASK_CANCELLED"
     HEARTBEAT = "HEARTBEAT"
     ERROR = "ERROR"
     # agent → Nexus (HEARTBEAT goes both ways)
@@ -44,7 +45,13 @@ class FrameType(StrEnum):
 
 # Event types that go through the durable inbox and must be acked by the agent.
 EVENT_TYPES: frozenset[FrameType] = frozenset(
-    {FrameType.TASK_ASSIGNED, FrameType.CONTEXT_UPDATE, FrameType.WAKE_UP, FrameType.TOOL_RESULT}
+    {
+        FrameType.TASK_ASSIGNED,
+        FrameType.CONTEXT_UPDATE,
+        FrameType.WAKE_UP,
+        FrameType.TOOL_RESULT,
+        FrameType.TASK_CANCELLED,
+    }
 )
 
 
@@ -90,6 +97,17 @@ class ToolResult(_Data):
     ok: bool = Field(description="Whether the tool call succeeded.")
     result: Any = Field(default=None, description="The tool's result when ok.")
     error: str | None = Field(default=None, description="What went wrong when not ok.")
+
+
+class TaskCancelled(_Data):
+    """A person stopped the agent's work on a task: the agent stops what it is doing and says so."""
+
+    task_id: str = Field(description="ClickUp task id.")
+    reason: str = Field(
+        default="", description="Why: `stop_word` (a stop word in the thread), `closed` (a closed status)."
+    )
+    author: str | None = Field(default=None, description="Who stopped it, as shown to people.")
+    text: str = Field(default="", description="The message or status that stopped it, if any.")
 
 
 MemoryKindName = Literal["message", "comment", "description", "summary"]
@@ -205,6 +223,11 @@ class ToolResultFrame(_Frame):
     data: ToolResult
 
 
+class TaskCancelledFrame(_Frame):
+    type: Literal[FrameType.TASK_CANCELLED] = FrameType.TASK_CANCELLED
+    data: TaskCancelled
+
+
 class HeartbeatFrame(_Frame):
     type: Literal[FrameType.HEARTBEAT] = FrameType.HEARTBEAT
     data: Heartbeat = Field(default_factory=Heartbeat)
@@ -226,7 +249,13 @@ class AckFrame(_Frame):
 
 
 ServerFrame = Annotated[
-    TaskAssignedFrame | ContextUpdateFrame | WakeUpFrame | ToolResultFrame | HeartbeatFrame | ErrorFrame,
+    TaskAssignedFrame
+    | ContextUpdateFrame
+    | WakeUpFrame
+    | ToolResultFrame
+    | TaskCancelledFrame
+    | HeartbeatFrame
+    | ErrorFrame,
     Field(discriminator="type"),
 ]
 """A frame Nexus sends to an agent."""
@@ -235,7 +264,8 @@ AgentFrame = Annotated[RegisterFrame | AckFrame | HeartbeatFrame, Field(discrimi
 """A frame an agent sends to Nexus."""
 
 EventFrame = Annotated[
-    TaskAssignedFrame | ContextUpdateFrame | WakeUpFrame | ToolResultFrame, Field(discriminator="type")
+    TaskAssignedFrame | ContextUpdateFrame | WakeUpFrame | ToolResultFrame | TaskCancelledFrame,
+    Field(discriminator="type"),
 ]
 """A frame that is queued in an agent's durable inbox and acked."""
 
@@ -310,6 +340,8 @@ __all__ = [
     "ServerFrame",
     "TaskAssigned",
     "TaskAssignedFrame",
+    "TaskCancelled",
+    "TaskCancelledFrame",
     "ToolResult",
     "ToolResultFrame",
     "WakeUp",

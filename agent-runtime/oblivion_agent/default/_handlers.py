@@ -1,4 +1,4 @@
-"""The default agent's handlers: take a task on, resume it when a person replies.
+"""The default agent's handlers: take a task on, resume it when a person replies, stop when told.
 
 Each event starts from what Nexus says now (the task, its thread, its state), so a redelivered event
 or a restarted pod never says hello twice, never works on a task that is done, and never starts
@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any
 
 from oblivion_agent._agent import Agent, Context
 from oblivion_agent._memory import MemorySearchError
@@ -20,7 +21,7 @@ from oblivion_agent._tools import ToolCallError
 from oblivion_agent.default._loop import Run, Toolbox, build_loop, work
 from oblivion_agent.default._settings import DefaultAgentSettings, load_default_settings
 from oblivion_agent.default._transcript import conversation, has_spoken, unanswered
-from oblivion_agent.protocol import ContextUpdate, MemoryHit, TaskAssigned
+from oblivion_agent.protocol import ContextUpdate, MemoryHit, TaskAssigned, TaskCancelled
 
 logger = logging.getLogger(__name__)
 
@@ -32,11 +33,20 @@ def acknowledgement(known: TaskContext) -> str:
     return f"On it: {known.task.name}. I will post my progress here."
 
 
+def stop_notice(event: TaskCancelled, *, running: bool) -> str:
+    why = "The task was closed" if event.reason == "closed" else "Asked to stop"
+    if event.author:
+        why += f" by {event.author}"
+    what = "so I stopped" if running else "so I will not go on"
+    return f"{why}, {what}. Reply here if I should pick it up again."
+
+
 def create_agent(settings: DefaultAgentSettings | None = None) -> Agent:
     """The default agent; ``settings`` default to the environment, read when the first event comes."""
-    agent = Agent("default", capabilities=["TASK_ASSIGNED", "CONTEXT_UPDATE"])
+    agent = Agent("default", capabilities=["TASK_ASSIGNED", "CONTEXT_UPDATE", "TASK_CANCELLED"])
     loop = build_loop()
     locks = _TaskLocks()
+    runs = _Runs()
     chosen: list[DefaultAgentSettings] = [settings] if settings is not None else []
 
     def current() -> DefaultAgentSettings:
@@ -87,7 +97,7 @@ def create_agent(settings: DefaultAgentSettings | None = None) -> Agent:
             elif known.state == "BLOCKED_ON_HUMAN" and not unanswered(known, own):
                 logger.info("task %s waits for a person's answer", event.task_id)
                 return
-            await resume(ctx, known)
+            await runs.run(event.task_id, resume(ctx, known))
 
     @agent.on_context_update
     async def on_context_update(event: ContextUpdate, ctx: Context) -> None:
@@ -105,7 +115,21 @@ def create_agent(settings: DefaultAgentSettings | None = None) -> Agent:
             if not seen and latest is None:
                 logger.info("task %s: every reply is answered already", event.task_id)
                 return
-            await resume(ctx, known, latest)
+            await runs.run(event.task_id, resume(ctx, known, latest))
+
+    @agent.on_task_cancelled
+    async def on_task_cancelled(event: TaskCancelled, ctx: Context) -> None:
+        stopped = runs.stop(event.task_id)
+        if stopped is not None:
+            await asyncio.wait([stopped])  # its handler then lets go of the task's lock
+        async with locks.hold(event.task_id):
+            known = await ctx.context()
+            if stopped is None and known.state == "DONE":
+                logger.info("task %s is done; nothing to stop", event.task_id)
+                return
+            await ctx.say(stop_notice(event, running=stopped is not None))
+            if known.state == "IN_PROGRESS":
+                await ctx.set_state("BLOCKED_ON_HUMAN")
 
     return agent
 
@@ -129,6 +153,36 @@ class _TaskLocks:
                 del self._locks[task_id]
             else:
                 self._locks[task_id] = (lock, users - 1)
+
+
+class _Runs:
+    """The run going on for each task, so a person's stop can cancel it."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, asyncio.Task[None]] = {}
+
+    async def run(self, task_id: str, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` for the task; a stop ends it quietly (the stop's handler speaks)."""
+        job = asyncio.ensure_future(work)
+        self._jobs[task_id] = job
+        try:
+            await job  # the handler cancelled (a shutdown) cancels the job too
+        except asyncio.CancelledError:
+            me = asyncio.current_task()
+            if me is not None and me.cancelling():
+                raise
+            logger.info("task %s: the run was stopped", task_id)
+        finally:
+            if self._jobs.get(task_id) is job:
+                del self._jobs[task_id]
+
+    def stop(self, task_id: str) -> asyncio.Task[None] | None:
+        """Cancel the task's run; the cancelled job, or None when none was going."""
+        job = self._jobs.get(task_id)
+        if job is None or job.done():
+            return None
+        job.cancel()
+        return job
 
 
 async def _remembered(ctx: Context, known: TaskContext, limit: int) -> list[MemoryHit]:

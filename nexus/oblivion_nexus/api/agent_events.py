@@ -39,7 +39,9 @@ class PresenceView(_Body):
 
 
 class EventRequest(_Body):
-    type: str = Field(description="One of TASK_ASSIGNED, CONTEXT_UPDATE, WAKE_UP, TOOL_RESULT.")
+    type: str = Field(
+        description="One of TASK_ASSIGNED, CONTEXT_UPDATE, WAKE_UP, TOOL_RESULT, TASK_CANCELLED."
+    )
     data: dict[str, Any] = Field(description="The event's data, as the protocol defines it for the type.")
 
 

@@ -236,3 +236,29 @@ async def test_a_task_assigned_again_repeats_nothing_while_it_waits_for_an_answe
     assert said(world, done) == before_done
     assert len(models.requests) == 2, "no model call for either"
     assert (world.state(waiting), world.state(done)) == ("BLOCKED_ON_HUMAN", "DONE")
+
+
+async def test_a_task_cancelled_stops_a_run_mid_call_and_the_agent_says_so(
+    world: TaskWorld, models: FakeModels, github: FakeGitHub
+) -> None:
+    registered = await coder(world, models, github)
+    task = world.track_task(TITLE, DESCRIPTION, agents=["coder"])
+    models.say("Too late to matter.", delay=5)  # a slow model: the stop arrives while it thinks
+
+    async with default_agent(registered) as agent:
+        await queue_task(world, "coder", task, TITLE, DESCRIPTION)
+        await eventually(lambda: models.requests, what="the model call under way")
+        async with world.admin() as admin:
+            r = await admin.post(
+                f"/internal/v1/workgroups/{world.workgroup}/agents/coder/events",
+                json={
+                    "type": "TASK_CANCELLED",
+                    "data": {"task_id": task, "reason": "stop_word", "author": "Ada"},
+                },
+            )
+        assert r.status_code == 202, r.text
+        messages = await settled(world, task, "BLOCKED_ON_HUMAN")
+        await eventually(lambda: agent.handled == 2, what="both events handled")
+
+    assert messages[-1] == "Asked to stop by Ada, so I stopped. Reply here if I should pick it up again."
+    assert "Too late to matter." not in messages

@@ -130,7 +130,11 @@ def test_the_default_agent_loads_without_reading_its_settings(monkeypatch: pytes
     monkeypatch.setenv("OBLIVION_AGENT_MAX_STEPS", "zero")
     agent = load_agent("oblivion_agent.default:agent")
     assert isinstance(agent, Agent)
-    assert set(agent._handlers) == {FrameType.TASK_ASSIGNED, FrameType.CONTEXT_UPDATE}
+    assert set(agent._handlers) == {
+        FrameType.TASK_ASSIGNED,
+        FrameType.CONTEXT_UPDATE,
+        FrameType.TASK_CANCELLED,
+    }
     with pytest.raises(ConfigurationError, match="OBLIVION_AGENT_MAX_STEPS"):
         load_default_settings()
 
