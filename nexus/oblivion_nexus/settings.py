@@ -277,6 +277,13 @@ class GatewaySettings(Section):
         validation_alias="OBLIVION_AGENT_MUTE_SECONDS",
         description="How long an agent over its message limit is muted.",
     )
+    stop_words: str = Field(
+        default="stop,cancel",
+        validation_alias="OBLIVION_AGENT_STOP_WORDS",
+        description="Comma-separated words that, as a whole reply in a task's thread or a ClickUp comment "
+        "(a mention before them and punctuation after are allowed), stop its agents with TASK_CANCELLED; "
+        "empty: none.",
+    )
     # Agents retry within seconds or minutes; a day covers a retry after a long outage.
     idempotency_ttl_seconds: int = Field(
         default=86_400,

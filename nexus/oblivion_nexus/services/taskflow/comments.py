@@ -13,7 +13,12 @@ from oblivion_nexus.integrations.clickup_events import ClickUpWebhookEvent
 from oblivion_nexus.integrations.clickup_models import Comment, User
 from oblivion_nexus.services.taskflow import tracked_tasks as tasks
 from oblivion_nexus.services.taskflow.clients import require_clickup
-from oblivion_nexus.services.taskflow.context import FlowContext, tell_task_agents
+from oblivion_nexus.services.taskflow.context import (
+    FlowContext,
+    is_stop_word,
+    stop_task_agents,
+    tell_task_agents,
+)
 from oblivion_nexus.services.taskflow.mirror import is_own_clickup_comment, mirror_clickup_comment
 
 logger = logging.getLogger(__name__)
@@ -48,6 +53,9 @@ async def carry_comment(
         return False
     name = author.display_name if author else "Someone"
     await mirror_clickup_comment(flow.resources, mapping, comment_id, name, text)
+    if is_stop_word(text, flow.resources.settings.gateway.stop_words):
+        await stop_task_agents(flow, mapping, f"clickup-comment-{comment_id}", "stop_word", text, author=name)
+        return True
     await tell_task_agents(
         flow, mapping, f"clickup-comment-{comment_id}", "clickup_comment", text, author=name, source="clickup"
     )

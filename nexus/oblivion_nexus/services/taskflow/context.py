@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -179,6 +180,33 @@ async def tell_task_agents(
         }
         await flow.send_event(
             agent.workgroup, agent.name, FrameType.CONTEXT_UPDATE, f"ctx-{key}-{agent.id}", data
+        )
+        sent += 1
+    return sent
+
+
+# A stop word may follow mentions ("@ai-backend stop") and end with punctuation ("Stop!").
+_LEADING_MENTIONS = re.compile(r"^(?:@[\w.-]+[\s,:]*)+")
+
+
+def is_stop_word(text: str, stop_words: str) -> bool:
+    """Whether a reply, as a whole, is one of the comma-separated ``stop_words``."""
+    words = {w.strip().lower() for w in stop_words.split(",") if w.strip()}
+    said = _LEADING_MENTIONS.sub("", text.strip()).strip().rstrip(".!").strip().lower()
+    return bool(said) and said in words
+
+
+async def stop_task_agents(
+    flow: FlowContext, mapping: MappingRef, key: str, reason: str, text: str, *, author: str | None
+) -> int:
+    """Send TASK_CANCELLED about a task to each agent already told of it (event id from ``key``)."""
+    sent = 0
+    for agent, notified in await task_agents(flow.resources, mapping.id):
+        if not notified:
+            continue
+        data = {"task_id": mapping.clickup_task_id, "reason": reason, "author": author, "text": text}
+        await flow.send_event(
+            agent.workgroup, agent.name, FrameType.TASK_CANCELLED, f"stop-{key}-{agent.id}", data
         )
         sent += 1
     return sent

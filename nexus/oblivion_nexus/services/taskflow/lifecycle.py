@@ -1,6 +1,6 @@
-"""A tracked task changing in ClickUp: its status becomes the task state (DONE also comments the
-task's model usage), a new description reaches the agents, and a deleted task closes its mapping and
-tells the thread."""
+"""A tracked task changing in ClickUp: its status becomes the task state (DONE also stops its agents
+and comments the task's model usage), a new description reaches the agents, and a deleted task
+closes its mapping and tells the thread."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import logging
 from oblivion_nexus.integrations.clickup_events import ClickUpWebhookEvent
 from oblivion_nexus.services.taskflow import ledger
 from oblivion_nexus.services.taskflow import tracked_tasks as tasks
-from oblivion_nexus.services.taskflow.context import FlowContext, tell_task_agents
+from oblivion_nexus.services.taskflow.context import FlowContext, stop_task_agents, tell_task_agents
 from oblivion_nexus.services.taskflow.mirror import post_in_thread
 from oblivion_nexus.services.taskflow.usage_report import report_task_usage
 
@@ -34,6 +34,9 @@ async def on_status(flow: FlowContext, event: ClickUpWebhookEvent, mapping: task
     key = f"status-{item.id if item else change[1]}"
     await tell_task_agents(flow, mapping, key, "status", state, author=_actor(event), source="clickup")
     if state == "DONE":
+        # A person closed the task in ClickUp (an agent's own DONE changed the state before the
+        # status, so it never gets here): whatever its agents are doing, they stop.
+        await stop_task_agents(flow, mapping, key, "closed", change[1], author=_actor(event))
         await report_task_usage(flow.resources, mapping.workgroup, mapping.clickup_task_id)
 
 

@@ -1,4 +1,5 @@
-"""A person's reply in a tracked Slack thread: into ClickUp as "<name> (Slack)", and to the agents.
+"""A person's reply in a tracked Slack thread: into ClickUp as "<name> (Slack)", and to the agents
+(a stop word stops them instead).
 
 Never mirrored: Nexus's own messages (``threads.is_own``), edits and deletions, other bots, and
 anything outside a tracked thread.
@@ -9,7 +10,12 @@ from __future__ import annotations
 import logging
 
 from oblivion_nexus.integrations.slack_events import SlackEvent
-from oblivion_nexus.services.taskflow.context import FlowContext, tell_task_agents
+from oblivion_nexus.services.taskflow.context import (
+    FlowContext,
+    is_stop_word,
+    stop_task_agents,
+    tell_task_agents,
+)
 from oblivion_nexus.services.taskflow.mentions import wake_mentioned
 from oblivion_nexus.services.taskflow.mirror import mirror_slack_reply
 from oblivion_nexus.services.taskflow.threads import author_name, is_own, readable_text, tracked_reply
@@ -34,10 +40,14 @@ async def on_message(flow: FlowContext, event: SlackEvent) -> None:
     if not text.strip():
         return
     await mirror_slack_reply(flow.resources, mapping, event.ts, author, text)
+    key = f"slack-{mapping.slack_channel_id}-{event.ts}"
+    if is_stop_word(text, flow.resources.settings.gateway.stop_words):
+        await stop_task_agents(flow, mapping, key, "stop_word", text, author=author)
+        return
     await tell_task_agents(
         flow,
         mapping,
-        f"slack-{mapping.slack_channel_id}-{event.ts}",
+        key,
         "slack_reply",
         text,
         author=author,

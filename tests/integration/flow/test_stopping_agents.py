@@ -1,0 +1,69 @@
+"""A person stops a task's agents: a stop word in the thread or a ClickUp comment, or the task closed
+in ClickUp, reaches them as TASK_CANCELLED (and a stop word as no CONTEXT_UPDATE to answer)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oblivion_nexus.worker import running_worker
+from tests.fakes import clickup_payloads as shapes
+from tests.fakes.slack_events import SlackEventRelay, SlackEventSender
+from tests.support.taskflow import (
+    ALIAS,
+    LIST_ID,
+    FlowStack,
+    add_clickup_webhook,
+    inbox_frames,
+    register_team,
+    settle,
+)
+from tests.support.waiting import eventually
+
+
+async def frames(stack: FlowStack, kind: str) -> list[dict[str, Any]]:
+    return [f["data"] for f in await inbox_frames(stack) if f["type"] == kind]
+
+
+async def start_task(stack: FlowStack) -> tuple[dict[str, Any], str]:
+    task, _ = await stack.clickup.create_task(list_id=LIST_ID, name="Fix login", description=f"@{ALIAS} go")
+    await eventually(lambda: inbox_frames(stack), what="TASK_ASSIGNED")
+    await settle(stack)
+    root = next(m for m in stack.slack.messages(stack.channel_id) if "thread_ts" not in m)
+    return task, root["ts"]
+
+
+async def test_a_stop_word_in_the_thread_or_a_comment_cancels_and_a_closed_task_too(stack: FlowStack) -> None:
+    await register_team(stack)
+    add_clickup_webhook(stack)
+    relay = SlackEventRelay(stack.slack, SlackEventSender(stack.slack_url, stack.signing_secret))
+    async with running_worker(stack.settings):
+        task, thread_ts = await start_task(stack)
+        await relay.deliver_new()
+
+        stack.slack.post_as_user(stack.channel_id, f"@{ALIAS} Stop!", thread_ts=thread_ts)
+        stack.slack.post_as_user(stack.channel_id, "please stop using the old cookie", thread_ts=thread_ts)
+        await relay.deliver_new()
+        await eventually(lambda: frames(stack, "CONTEXT_UPDATE"), what="the ordinary reply")
+        await stack.clickup.post_comment(task["id"], "cancel", author=shapes.user(321, "Jane"))
+        await eventually(
+            lambda: _count(frames(stack, "TASK_CANCELLED"), 2), what="the Slack and the ClickUp stop"
+        )
+        await stack.clickup.change_status(task["id"], "complete")
+        await eventually(lambda: _count(frames(stack, "TASK_CANCELLED"), 3), what="the closed task's stop")
+        await relay.deliver_new()
+        await settle(stack)
+
+    stops = await frames(stack, "TASK_CANCELLED")
+    assert [(s["reason"], s["text"]) for s in stops] == [
+        ("stop_word", f"@{ALIAS} Stop!"),
+        ("stop_word", "cancel"),
+        ("closed", "complete"),
+    ]
+    assert {s["task_id"] for s in stops} == {task["id"]}
+    assert stops[1]["author"] == "Jane"
+    replies = [u["text"] for u in await frames(stack, "CONTEXT_UPDATE") if u["kind"] != "status"]
+    assert replies == ["please stop using the old cookie"], "a stop word is no reply to answer"
+
+
+async def _count(found: Any, n: int) -> bool:
+    return len(await found) >= n
