@@ -62,7 +62,9 @@ def test_the_examples_refer_to_one_another_by_their_real_names(examples: dict[st
     assert agent["metadata"]["name"] == "backend-bot"
     assert {"backend-bot", "ai-backend"} <= set(agent["spec"]["aliases"])
     assert agent["spec"]["projects"] == [project["metadata"]["name"]]
-    assert [tool["credential"] for tool in agent["spec"]["tools"]] == [credential["metadata"]["name"]]
+    credentials = [tool["credential"] for tool in agent["spec"]["tools"] if "credential" in tool]
+    assert credentials == [credential["metadata"]["name"]]
+    assert [tool["builtin"] for tool in agent["spec"]["tools"] if "builtin" in tool] == ["clickup"]
     assert credential["spec"]["agents"] == [agent["metadata"]["name"]]
     assert credential["spec"]["secretRef"] == {"name": secret["metadata"]["name"], "key": "token"}
 
