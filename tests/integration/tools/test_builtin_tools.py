@@ -284,3 +284,29 @@ async def test_an_mcp_client_lists_and_calls_a_builtin_by_the_same_name(builtins
     assert refused.is_error
     assert refused.structured_content is not None
     assert refused.structured_content["httpStatus"] == 403
+
+
+async def test_narrowing_a_builtins_actions_refuses_the_next_call(builtins: BuiltinWorld) -> None:
+    agent = await builtins.agent("writer", [{"builtin": "clickup"}])
+    task_id = builtins.task_in(builtins.home)
+    first = await invoke(agent, "clickup", "comments.create", taskId=task_id, text="one")
+    assert first.status_code == 200, first.text
+
+    world = builtins.tasks
+    await register_agent(
+        world.nexus.url,
+        world.nexus.admin_headers(),
+        world.secrets,
+        world.workgroup,
+        "writer",
+        client_id=agent.client_id,
+        client_secret=agent.client_secret,
+        aliases=["writer"],
+        tools=[{"builtin": "clickup", "actions": ["tasks.get"]}],
+    )
+    second = await invoke(agent, "clickup", "comments.create", taskId=task_id, text="two")
+    assert second.status_code == 403, second.text
+    assert "is not granted 'comments.create'" in second.json()["detail"]["rule"]
+    assert [c["comment_text"] for c in builtins.tasks.clickup.comments_newest_first(task_id)] == [
+        "writer (Oblivion): one"
+    ]

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
-from oblivion_nexus.integrations.clickup import ClickUpApiError
+from oblivion_nexus.integrations.clickup import COMMENTS_PAGE_SIZE, TASKS_PAGE_SIZE, ClickUpApiError
 from oblivion_nexus.integrations.clickup_models import Comment, Task
 from oblivion_nexus.integrations.slack_text import escape_text
 from oblivion_nexus.resources import Resources
@@ -241,17 +241,25 @@ class BuiltinTools:
             page = await require_clickup(self._resources).list_tasks(
                 list_id, page=args.page, include_closed=args.include_closed
             )
+            # Only tasks whose home is this list: one shown here from another list (ClickUp's tasks in
+            # several lists) may belong to another project, or to another workgroup.
             return {
-                "tasks": [task_view(task, project) for task in page.tasks],
+                "tasks": [
+                    task_view(task, project)
+                    for task in page.tasks
+                    if task.home_list is None or task.home_list.id == list_id
+                ],
                 "page": args.page,
-                "lastPage": page.last_page if page.last_page is not None else len(page.tasks) < 100,
+                "lastPage": page.last_page
+                if page.last_page is not None
+                else len(page.tasks) < TASKS_PAGE_SIZE,
             }
         if action == "comments.list":
             comments = await require_clickup(self._resources).get_task_comments(
                 args.task_id, start=args.start, start_id=args.start_id
             )
             last = comments[-1] if comments else None
-            more = len(comments) == 25 and last is not None and last.date is not None
+            more = len(comments) == COMMENTS_PAGE_SIZE and last is not None and last.date is not None
             return {
                 "comments": [comment_view(c) for c in comments],
                 "next": {"start": last.date, "startId": last.id} if more and last else None,
