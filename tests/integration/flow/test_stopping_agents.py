@@ -1,16 +1,23 @@
 """A person stops a task's agents: a stop word in the thread or a ClickUp comment, or the task closed
-in ClickUp, reaches them as TASK_CANCELLED (and a stop word as no CONTEXT_UPDATE to answer)."""
+in ClickUp, reaches them as TASK_CANCELLED (and a stop word as no CONTEXT_UPDATE to answer), and the
+task's pending approvals are withdrawn."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+from sqlalchemy import select
+
+from oblivion_nexus.stores import tables as t
 from oblivion_nexus.worker import running_worker
 from tests.fakes import clickup_payloads as shapes
 from tests.fakes.slack_events import SlackEventRelay, SlackEventSender
 from tests.support.taskflow import (
+    AGENT,
     ALIAS,
     LIST_ID,
+    WORKGROUP,
     FlowStack,
     add_clickup_webhook,
     inbox_frames,
@@ -63,6 +70,53 @@ async def test_a_stop_word_in_the_thread_or_a_comment_cancels_and_a_closed_task_
     assert stops[1]["author"] == "Jane"
     replies = [u["text"] for u in await frames(stack, "CONTEXT_UPDATE") if u["kind"] != "status"]
     assert replies == ["please stop using the old cookie"], "a stop word is no reply to answer"
+
+
+async def test_a_stop_withdraws_the_tasks_pending_approvals_and_the_agent_is_told(stack: FlowStack) -> None:
+    await register_team(stack)
+    add_clickup_webhook(stack)
+    relay = SlackEventRelay(stack.slack, SlackEventSender(stack.slack_url, stack.signing_secret))
+    async with running_worker(stack.settings) as flow:
+        task, thread_ts = await start_task(stack)
+        await relay.deliver_new()
+        approval = await pending_approval(flow, task["id"])
+
+        stack.slack.post_as_user(stack.channel_id, "stop", thread_ts=thread_ts)
+        await relay.deliver_new()
+        results = await eventually(
+            lambda: frames(stack, "TOOL_RESULT"), timeout=20, what="the agent told of the withdrawn approval"
+        )
+        await settle(stack)
+        async with flow.resources.sessionmaker() as session:
+            row = await session.get(t.ToolApproval, approval)
+
+    assert results == [{"request_id": approval, "ok": False, "result": None, "error": "the call was expired"}]
+    assert row is not None
+    assert row.status == "expired", "nobody can approve it any more"
+
+
+async def pending_approval(flow: Any, task_id: str) -> str:
+    """A merge of the task waiting for a person's approval for another hour."""
+    approval = f"apr_{task_id}"
+    async with flow.resources.sessionmaker() as session:
+        mine = select(t.Agent.id).where(t.Agent.workgroup == WORKGROUP, t.Agent.name == AGENT)
+        agent_id = (await session.execute(mine)).scalar_one()
+        session.add(
+            t.ToolApproval(
+                id=approval,
+                workgroup=WORKGROUP,
+                agent=AGENT,
+                agent_id=agent_id,
+                task_id=task_id,
+                tool="github",
+                credential="github",
+                action="pulls.merge",
+                arguments={"owner": "acme", "repo": "api", "number": 7},
+                expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
+            )
+        )
+        await session.commit()
+    return approval
 
 
 async def _count(found: Any, n: int) -> bool:

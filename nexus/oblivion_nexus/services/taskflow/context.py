@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import func, update
+
 from oblivion_agent.protocol import FrameType, make_event
 from oblivion_nexus.integrations.slack import SlackApiError
 from oblivion_nexus.observability import DeliveryMetrics
@@ -29,6 +31,7 @@ from oblivion_nexus.services.taskflow.tracked_tasks import (
     project_for_list,
     task_agents,
 )
+from oblivion_nexus.stores import tables as t
 from oblivion_nexus.stores.inbox import InboxStore, Queued
 
 logger = logging.getLogger(__name__)
@@ -199,7 +202,9 @@ def is_stop_word(text: str, stop_words: str) -> bool:
 async def stop_task_agents(
     flow: FlowContext, mapping: MappingRef, key: str, reason: str, text: str, *, author: str | None
 ) -> int:
-    """Send TASK_CANCELLED about a task to each agent already told of it (event id from ``key``)."""
+    """Send TASK_CANCELLED about a task to each agent already told of it (event id from ``key``), and
+    withdraw the task's pending approvals."""
+    await _withdraw_approvals(flow.resources, mapping)
     sent = 0
     for agent, notified in await task_agents(flow.resources, mapping.id):
         if not notified:
@@ -210,3 +215,24 @@ async def stop_task_agents(
         )
         sent += 1
     return sent
+
+
+async def _withdraw_approvals(resources: Resources, mapping: MappingRef) -> None:
+    """Make the task's pending approvals due now. The Tool Gateway's sweep (every
+    ``OBLIVION_TOOL_APPROVAL_SWEEP_SECONDS``, in the API) then denies each exactly once as expired:
+    its Slack message says so, nobody can approve it any more, and the agent is told. The flow sits
+    below the Tool Gateway, so it hands over through the table rather than calling it."""
+    async with resources.sessionmaker() as session:
+        withdrawn = await session.execute(
+            update(t.ToolApproval)
+            .where(
+                t.ToolApproval.workgroup == mapping.workgroup,
+                t.ToolApproval.task_id == mapping.clickup_task_id,
+                t.ToolApproval.status == "pending",
+            )
+            .values(expires_at=func.now())
+        )
+        await session.commit()
+    count = getattr(withdrawn, "rowcount", 0)
+    if count:
+        logger.info("task %s stopped: %d pending approval(s) withdrawn", mapping.clickup_task_id, count)
