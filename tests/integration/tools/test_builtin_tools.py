@@ -16,10 +16,11 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from oblivion_agent import Context
 from tests.fakes.clickup import FakeClickUp
 from tests.fakes.slack import FakeSlack
 from tests.secret_logs import SecretRegistry
-from tests.support.agent_tasks import TaskWorld, task_world
+from tests.support.agent_tasks import TaskWorld, run_handler, task_world
 from tests.support.registry import RegisteredAgent, register_agent
 
 OUT_OF_SCOPE = "is not in a project of this token"
@@ -310,3 +311,23 @@ async def test_narrowing_a_builtins_actions_refuses_the_next_call(builtins: Buil
     assert [c["comment_text"] for c in builtins.tasks.clickup.comments_newest_first(task_id)] == [
         "writer (Oblivion): one"
     ]
+
+
+async def test_a_handler_reads_its_task_and_posts_in_its_thread_with_the_sdk(builtins: BuiltinWorld) -> None:
+    agent = await builtins.agent(
+        "sdk-user", [{"builtin": "clickup", "actions": ["tasks.get"]}, {"builtin": "slack"}]
+    )
+    task_id = builtins.tasks.track_task("Fix the login", "Users see 500", agents=["sdk-user"])
+
+    async def body(ctx: Context) -> tuple[list[str], str]:
+        listed = [f"{tool.tool}.{tool.action}" for tool in await ctx.tools.list()]
+        task = await ctx.tools.invoke("clickup", "tasks.get", {"taskId": task_id})
+        await ctx.tools.invoke(
+            "slack", "messages.post", {"taskId": task_id, "text": f"Read: {task.result['name']}"}
+        )
+        return listed, str(task.result["description"])
+
+    listed, description = await run_handler(builtins.tasks, agent, task_id, body)
+    assert listed == ["clickup.tasks.get", "slack.messages.post"]
+    assert description == "Users see 500"
+    assert builtins.tasks.thread(task_id)[-1]["text"] == "Read: Fix the login"
