@@ -224,3 +224,35 @@ async def test_every_fifty_replies_a_thread_gets_one_extractive_summary_point(
     text = str(summary["text"])
     assert text.startswith(f"Extractive summary of a thread of {SUMMARY_EVERY + 1} messages")
     assert "orders table timeout" in text
+
+
+async def test_a_collection_made_for_another_embedder_is_named_when_the_worker_starts(
+    stack: FlowStack, secret_registry: SecretRegistry
+) -> None:
+    world = await build_memory_world(stack, secret_registry)
+    async with running_worker(stack.settings):
+        await world.say(stack.channel_id, "Made with the local model")
+        await eventually(
+            lambda: _contains(world.auth_agent, "local model", "local model"), what="the collection made"
+        )
+    with FakeOpenAIEmbeddings(dimensions={DEFAULT_MODEL: 64}) as embeddings:
+        memory = stack.settings.memory.model_copy(
+            update={
+                "embedding_url": embeddings.base_url,
+                "embedding_key": SecretStr(embeddings.key),
+                "embedding_model": DEFAULT_MODEL,
+                "embedding_dimension": 64,
+            }
+        )
+        async with running_worker(stack.settings.model_copy(update={"memory": memory})):
+
+            async def named() -> str:
+                status = await stack.http.get(
+                    f"{stack.nexus.url}/internal/v1/workgroups/backend/memory",
+                    headers=stack.nexus.admin_headers(),
+                )
+                return str(status.json()["lastErrors"].get("tenant_backend", {}).get("error", ""))
+
+            error = await eventually(named, what="the mismatch in the workgroup's status")
+    assert "VectorDimensionMismatch: collection tenant_backend holds 384-dimensional vectors" in error
+    assert "64-dimensional" in error

@@ -98,6 +98,10 @@ class MemoryBank:
             await self.ensure_collection(collection)
             self._ready.add(collection)
 
+    async def check_collection(self, collection: str) -> None:
+        """Raise :class:`VectorDimensionMismatch` when ``collection`` exists for another embedder."""
+        await self._exists(collection)
+
     async def _exists(self, collection: str) -> bool:
         if collection in self._ready:
             return True

@@ -69,3 +69,15 @@ async def collections_of(session: AsyncSession, workgroup: str) -> dict[str, str
         name: (own if isolation == "PerProject" and own else shared or shared_default)
         for name, isolation, own, shared in (await session.execute(stmt)).all()
     }
+
+
+async def registered_collections(session: AsyncSession) -> list[str]:
+    """Every collection a registered project's memory lives in, for checks at start-up."""
+    stmt = select(
+        t.Project.workgroup, t.Project.memory_isolation, t.Project.collection, t.Workgroup.collection
+    ).join(t.Workgroup, t.Workgroup.name == t.Project.workgroup)
+    found = {
+        own if isolation == "PerProject" and own else shared or collection_name(workgroup)
+        for workgroup, isolation, own, shared in (await session.execute(stmt)).all()
+    }
+    return sorted(found)

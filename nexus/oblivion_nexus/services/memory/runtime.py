@@ -21,10 +21,14 @@ from pathlib import Path
 from typing import IO
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from oblivion_nexus.integrations.clickup import ClickUpClient
 from oblivion_nexus.integrations.slack import SlackClient
+from oblivion_nexus.services.memory.bank import MemoryBank
+from oblivion_nexus.services.memory.collections import registered_collections
 from oblivion_nexus.services.memory.handover import MemoryHandover
 from oblivion_nexus.services.memory.ingestion import Ingestion, IngestionBatcher
 from oblivion_nexus.services.memory.remote import RemoteSearcher, SearchServer
@@ -41,6 +45,7 @@ from oblivion_nexus.stores.queue import (
     WebhookQueue,
     start_consumer,
 )
+from oblivion_nexus.stores.vectors import VectorDimensionMismatch, VectorStoreError
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +139,8 @@ async def running_ingestion(
     bank = build_memory_bank(settings)
     try:
         prefix = settings.redis.prefix
-        batcher = IngestionBatcher(bank, SourceVersions(redis, prefix), errors=LastErrors(redis, prefix))
+        errors = LastErrors(redis, prefix)
+        batcher = IngestionBatcher(bank, SourceVersions(redis, prefix), errors=errors)
         summaries = ThreadSummaries(redis, prefix, handover, slack) if handover is not None else None
         ingestion = Ingestion(batcher, sessionmaker, clickup, summaries)
         searcher = BankSearcher(bank, timeout=settings.memory.search_timeout_seconds)
@@ -145,6 +151,7 @@ async def running_ingestion(
                 preload = asyncio.create_task(asyncio.to_thread(load))
                 stack.push_async_callback(_finish, preload)
             await stack.enter_async_context(batcher.running())
+            await _check_collections(bank, sessionmaker, errors)
             if lock is not None:
                 server_redis = aioredis.Redis.from_url(settings.redis.url)
                 stack.push_async_callback(server_redis.aclose)
@@ -170,6 +177,24 @@ async def running_ingestion(
         await bank.aclose()
         if lock is not None:
             lock.release()
+
+
+async def _check_collections(
+    bank: MemoryBank, sessionmaker: async_sessionmaker[AsyncSession], errors: LastErrors
+) -> None:
+    """Say at start-up, not at the first write, when a collection was made for another embedder (in
+    the log and in the workgroup's status)."""
+    try:
+        async with sessionmaker() as session:
+            collections = await registered_collections(session)
+        for collection in collections:
+            try:
+                await bank.check_collection(collection)
+            except VectorDimensionMismatch as e:
+                logger.error("memory: %s; ingestion into it fails until this is fixed", e)
+                await errors.record([collection], f"{type(e).__name__}: {e}")
+    except (VectorStoreError, SQLAlchemyError, RedisError, OSError) as e:
+        logger.warning("memory: could not check the collections at start-up: %s", e)
 
 
 async def _finish(task: asyncio.Task[None]) -> None:
