@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from oblivion_nexus.errors import NexusError
+from oblivion_nexus.services.taskflow.errors import FlowError
 from oblivion_nexus.stores import tables as t
 
 logger = logging.getLogger(__name__)
@@ -35,8 +35,9 @@ CLICKUP_IN = "clickup-in"
 INTENT = "intent"
 
 
-class LedgerError(NexusError):
-    """PostgreSQL failed while claiming or recording a mirrored write."""
+class LedgerError(FlowError):
+    """PostgreSQL failed while claiming or recording a mirrored write: a retryable 503 for a request
+    (a tool's comment), a retried job for the worker."""
 
 
 @dataclass(frozen=True, slots=True)

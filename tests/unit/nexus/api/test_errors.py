@@ -21,6 +21,7 @@ from oblivion_nexus.services.auth.tokens import ClientAuthError, MissingToken, O
 from oblivion_nexus.services.registry.task_states import IllegalTransition, TaskState
 from oblivion_nexus.services.safeguards.circuit_breaker import BreakerError
 from oblivion_nexus.services.taskflow.errors import FlowError, MissingSetting
+from oblivion_nexus.services.taskflow.ledger import LedgerError
 from oblivion_nexus.services.taskflow.signatures import SignatureError
 from oblivion_nexus.stores.inbox import InboxError
 
@@ -82,6 +83,11 @@ def test_a_task_flow_outage_is_a_retryable_503_that_names_no_internals() -> None
     status, headers, body = _answer(FlowError("Redis at 10.0.0.7:6379 refused the connection"))
     assert (status, headers["retry-after"]) == (503, "5")
     assert body == {"detail": "temporarily unavailable"}
+
+
+def test_a_mirror_ledger_failure_is_a_task_flow_outage() -> None:
+    status, headers, body = _answer(LedgerError("claiming clickup/c1 failed: connection refused"))
+    assert (status, headers["retry-after"], body) == (503, "5", {"detail": "temporarily unavailable"})
 
 
 def test_a_missing_setting_is_named_to_the_caller() -> None:
