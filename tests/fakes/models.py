@@ -55,6 +55,7 @@ class Turn:
     message: str = ""
     retry_after: float | None = None
     delay: float = 0.0  # seconds before the first byte, e.g. to measure time to first token
+    hold: threading.Event | None = None  # the answer waits until the test sets it (at most a minute)
 
 
 @dataclass
@@ -107,8 +108,8 @@ class FakeModels:
 
     # The script
 
-    def say(self, text: str, *, delay: float = 0.0) -> None:
-        self._plan(Turn(text=text, delay=delay))
+    def say(self, text: str, *, delay: float = 0.0, hold: threading.Event | None = None) -> None:
+        self._plan(Turn(text=text, delay=delay, hold=hold))
 
     def call_tool(self, name: str, arguments: dict[str, Any], *, text: str | None = None) -> None:
         self._plan(Turn(text=text, tool_calls=(ToolCall(name, arguments),)))
@@ -200,6 +201,8 @@ class FakeModels:
         ]
         finish = "tool_calls" if calls else "stop"
         if not body.get("stream"):
+            if turn.hold is not None:
+                await asyncio.to_thread(turn.hold.wait, 60)
             if turn.delay:
                 await asyncio.sleep(turn.delay)
             message: dict[str, Any] = {"role": "assistant", "content": turn.text, "refusal": None}

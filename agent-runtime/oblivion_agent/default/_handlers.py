@@ -3,14 +3,15 @@
 Each event starts from what Nexus says now (the task, its thread, its state), so a redelivered event
 or a restarted pod never says hello twice, never works on a task that is done, and never starts
 again while a question waits for its answer. Runs on one task take turns (one lock per task in this
-process); runs on different tasks go side by side.
+process); runs on different tasks go side by side. A reply that arrives while a run goes on is handed
+to that run for its next model call instead of starting another.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,7 +21,7 @@ from oblivion_agent._tasks import TaskContext
 from oblivion_agent._tools import ToolCallError
 from oblivion_agent.default._loop import Run, Toolbox, build_loop, work
 from oblivion_agent.default._settings import DefaultAgentSettings, load_default_settings
-from oblivion_agent.default._transcript import conversation, has_spoken, unanswered
+from oblivion_agent.default._transcript import Message, conversation, has_spoken, unanswered
 from oblivion_agent.protocol import ContextUpdate, MemoryHit, TaskAssigned, TaskCancelled
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,9 @@ def create_agent(settings: DefaultAgentSettings | None = None) -> Agent:
             chosen.append(load_default_settings())
         return chosen[0]
 
-    async def resume(ctx: Context, known: TaskContext, latest: str | None = None) -> None:
+    async def resume(
+        ctx: Context, known: TaskContext, mailbox: list[Message], latest: str | None = None
+    ) -> None:
         config = current()
         if known.state != "IN_PROGRESS":
             await ctx.set_state("IN_PROGRESS")
@@ -64,8 +67,12 @@ def create_agent(settings: DefaultAgentSettings | None = None) -> Agent:
         except ToolCallError as e:
             logger.warning("could not list the tools for task %s: %s", known.task.id, e)
             toolbox = Toolbox({})
-        run = Run(ctx=ctx, settings=config, toolbox=toolbox)
+        run = Run(ctx=ctx, settings=config, toolbox=toolbox, mailbox=mailbox)
         final = await work(loop, run, conversation(known, hits, config, latest=latest))
+        while final["outcome"] == "asked" and mailbox:
+            # Someone wrote while it was asking: the question may be answered already; go on.
+            await ctx.set_state("IN_PROGRESS")
+            final = await work(loop, run, final["messages"])
         outcome = final["outcome"]
         if outcome == "step_limit":
             await ctx.say(
@@ -97,12 +104,16 @@ def create_agent(settings: DefaultAgentSettings | None = None) -> Agent:
             elif known.state == "BLOCKED_ON_HUMAN" and not unanswered(known, own):
                 logger.info("task %s waits for a person's answer", event.task_id)
                 return
-            await runs.run(event.task_id, resume(ctx, known))
+            await runs.run(event.task_id, lambda mailbox: resume(ctx, known, mailbox))
 
     @agent.on_context_update
     async def on_context_update(event: ContextUpdate, ctx: Context) -> None:
         if event.kind not in _REPLIES:
             logger.info("task %s: %s changed; nothing to answer", event.task_id, event.kind)
+            return
+        reply = f"{event.author or 'someone'}: {event.text}"
+        if event.text.strip() and runs.tell(event.task_id, {"role": "user", "content": reply}):
+            logger.info("task %s: a reply goes to the run under way", event.task_id)
             return
         own = current().posting_names
         async with locks.hold(event.task_id):
@@ -115,7 +126,7 @@ def create_agent(settings: DefaultAgentSettings | None = None) -> Agent:
             if not seen and latest is None:
                 logger.info("task %s: every reply is answered already", event.task_id)
                 return
-            await runs.run(event.task_id, resume(ctx, known, latest))
+            await runs.run(event.task_id, lambda mailbox: resume(ctx, known, mailbox, latest))
 
     @agent.on_task_cancelled
     async def on_task_cancelled(event: TaskCancelled, ctx: Context) -> None:
@@ -156,15 +167,18 @@ class _TaskLocks:
 
 
 class _Runs:
-    """The run going on for each task, so a person's stop can cancel it."""
+    """The run going on for each task, so a person's stop can cancel it and a reply can reach it."""
 
     def __init__(self) -> None:
         self._jobs: dict[str, asyncio.Task[None]] = {}
+        self._mailboxes: dict[str, list[Message]] = {}
 
-    async def run(self, task_id: str, work: Coroutine[Any, Any, None]) -> None:
-        """Run ``work`` for the task; a stop ends it quietly (the stop's handler speaks)."""
-        job = asyncio.ensure_future(work)
+    async def run(self, task_id: str, work: Callable[[list[Message]], Coroutine[Any, Any, None]]) -> None:
+        """Run ``work(mailbox)`` for the task; a stop ends it quietly (the stop's handler speaks)."""
+        mailbox: list[Message] = []
+        job = asyncio.ensure_future(work(mailbox))
         self._jobs[task_id] = job
+        self._mailboxes[task_id] = mailbox
         try:
             await job  # the handler cancelled (a shutdown) cancels the job too
         except asyncio.CancelledError:
@@ -175,6 +189,15 @@ class _Runs:
         finally:
             if self._jobs.get(task_id) is job:
                 del self._jobs[task_id]
+                del self._mailboxes[task_id]
+
+    def tell(self, task_id: str, message: Message) -> bool:
+        """Hand a reply to the task's run under way, for its next model call; False when none is."""
+        job = self._jobs.get(task_id)
+        if job is None or job.done():
+            return False
+        self._mailboxes[task_id].append(message)
+        return True
 
     def stop(self, task_id: str) -> asyncio.Task[None] | None:
         """Cancel the task's run; the cancelled job, or None when none was going."""

@@ -14,7 +14,7 @@ import json
 import logging
 import operator
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, TypedDict, cast
 
 from langgraph.graph import END, START, StateGraph
@@ -108,26 +108,30 @@ class Run:
     ctx: Context
     settings: DefaultAgentSettings
     toolbox: Toolbox
+    # People's replies that arrived while the run went on, for its next model call.
+    mailbox: list[Message] = field(default_factory=list)
 
 
 async def _model(state: LoopState, runtime: Runtime[Run]) -> dict[str, Any]:
     run = runtime.context
     if state["steps"] >= run.settings.max_steps:
         return {"outcome": "step_limit"}
+    news = list(run.mailbox)
+    run.mailbox.clear()
     try:
         answer = await run.ctx.models.chat(
-            state["messages"], tools=run.toolbox.functions(), tool_choice="auto"
+            state["messages"] + news, tools=run.toolbox.functions(), tool_choice="auto"
         )
     except ModelCallError as e:
         if e.status == 429 and e.error_type == "budget_exceeded":
-            return {"outcome": "budget", "detail": str(e)}
+            return {"messages": news, "outcome": "budget", "detail": str(e)}
         logger.warning("model call on task %s failed: %s", run.ctx.task_id, e)
-        return {"outcome": "model_error", "detail": str(e)}
+        return {"messages": news, "outcome": "model_error", "detail": str(e)}
     said = answer["choices"][0]["message"]
     message: Message = {"role": "assistant", "content": said.get("content") or ""}
     if said.get("tool_calls"):
         message["tool_calls"] = said["tool_calls"]
-    return {"messages": [message], "steps": state["steps"] + 1}
+    return {"messages": [*news, message], "steps": state["steps"] + 1}
 
 
 def _after_model(state: LoopState) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -262,3 +263,35 @@ async def test_a_task_cancelled_stops_a_run_mid_call_and_the_agent_says_so(
 
     assert messages[-1] == "Asked to stop by Ada, so I stopped. Reply here if I should pick it up again."
     assert "Too late to matter." not in messages
+
+
+async def test_a_reply_while_the_agent_works_reaches_its_next_model_call(
+    world: TaskWorld, models: FakeModels, github: FakeGitHub
+) -> None:
+    registered = await coder(world, models, github)
+    task = world.track_task(TITLE, DESCRIPTION, agents=["coder"])
+    thinking = threading.Event()
+    models.say("Reading the login code.", hold=thinking)
+    models.call_tool("finish", {"summary": "Fixed on web and mobile."})
+
+    async with default_agent(registered) as agent:
+        await queue_task(world, "coder", task, TITLE, DESCRIPTION)
+        await eventually(lambda: models.requests, what="the first model call under way")
+        root = world.thread(task)[0]["ts"]
+        world.slack.workspace.post(world.channel, {"user": PERSON, "text": "Mobile too.", "thread_ts": root})
+        async with world.admin() as admin:
+            r = await admin.post(
+                f"/internal/v1/workgroups/{world.workgroup}/agents/coder/events",
+                json={
+                    "type": "CONTEXT_UPDATE",
+                    "data": {"task_id": task, "kind": "slack_reply", "author": "Ada", "text": "Mobile too."},
+                },
+            )
+        assert r.status_code == 202, r.text
+        await eventually(lambda: agent.handled == 1, what="the reply handed to the run under way")
+        thinking.set()
+        messages = await settled(world, task, "DONE")
+
+    assert messages[-1] == "Fixed on web and mobile."
+    assert len(models.requests) == 2, "one run: the reply started no second one"
+    assert models.requests[1].body["messages"][-1] == {"role": "user", "content": "Ada: Mobile too."}
