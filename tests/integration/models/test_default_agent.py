@@ -244,7 +244,8 @@ async def test_a_task_cancelled_stops_a_run_mid_call_and_the_agent_says_so(
 ) -> None:
     registered = await coder(world, models, github)
     task = world.track_task(TITLE, DESCRIPTION, agents=["coder"])
-    models.say("Too late to matter.", delay=5)  # a slow model: the stop arrives while it thinks
+    thinking = threading.Event()
+    models.say("Too late to matter.", hold=thinking)  # the stop arrives while the model thinks
 
     async with default_agent(registered) as agent:
         await queue_task(world, "coder", task, TITLE, DESCRIPTION)
@@ -260,6 +261,7 @@ async def test_a_task_cancelled_stops_a_run_mid_call_and_the_agent_says_so(
         assert r.status_code == 202, r.text
         messages = await settled(world, task, "BLOCKED_ON_HUMAN")
         await eventually(lambda: agent.handled == 2, what="both events handled")
+        thinking.set()  # the answer nobody waits for any more
 
     assert messages[-1] == "Asked to stop by Ada, so I stopped. Reply here if I should pick it up again."
     assert "Too late to matter." not in messages
