@@ -32,7 +32,7 @@ import httpx
 REPO_ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.scratch import scratch_nexus_env  # noqa: E402
+from bench.scratch import bench_agent, scratch_nexus_env  # noqa: E402
 from tests.fakes.slack import FakeSlack  # noqa: E402
 from tests.fakes.slack_events import SlackEventSender, event_callback, message_event  # noqa: E402
 from tests.support.nexus import nexus_process  # noqa: E402
@@ -62,17 +62,7 @@ async def measure(
             ("/internal/v1/workgroups/bench/projects/notes", {"slackChannelId": channel}),
         ):
             (await http.put(path, json=body, headers=admin)).raise_for_status()
-        agent = {"clientId": "bench-memory", "clientSecret": secrets.token_urlsafe(24)}
-        (
-            await http.put("/internal/v1/workgroups/bench/agents/reader", json=agent, headers=admin)
-        ).raise_for_status()
-        issued = await http.post(
-            "/oauth/token",
-            data={"grant_type": "client_credentials"},
-            auth=(agent["clientId"], agent["clientSecret"]),
-        )
-        issued.raise_for_status()
-        bearer = {"Authorization": f"Bearer {issued.json()['access_token']}"}
+        bearer = await bench_agent(http, admin, "reader")
         sender = SlackEventSender(nexus_url + "/webhooks/slack", signing_secret, http=http)
 
         async def search(query: str, since: float | None = None) -> list[str]:

@@ -31,7 +31,7 @@ import httpx
 REPO_ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.scratch import scratch_nexus_env  # noqa: E402
+from bench.scratch import bench_agent, scratch_nexus_env  # noqa: E402
 from bench.timing import concurrent, percentile, sequential  # noqa: E402
 from tests.support.nexus import nexus_process  # noqa: E402
 from tests.support.servers import free_port  # noqa: E402
@@ -74,21 +74,7 @@ async def measure(
         (
             await http.put("/internal/v1/workgroups/bench/credentials/openai", json=credential, headers=admin)
         ).raise_for_status()
-        agent = {
-            "clientId": "bench-models",
-            "clientSecret": secrets.token_urlsafe(24),
-            "model": {"provider": "openai", "name": MODEL},
-        }
-        (
-            await http.put("/internal/v1/workgroups/bench/agents/bot", json=agent, headers=admin)
-        ).raise_for_status()
-        issued = await http.post(
-            "/oauth/token",
-            data={"grant_type": "client_credentials"},
-            auth=(agent["clientId"], agent["clientSecret"]),
-        )
-        issued.raise_for_status()
-        bearer = {"Authorization": f"Bearer {issued.json()['access_token']}"}
+        bearer = await bench_agent(http, admin, "bot", model={"provider": "openai", "name": MODEL})
         keyed = {"Authorization": f"Bearer {key}"}
         reported = 0  # tokens the fake reported on calls through Nexus
         limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)

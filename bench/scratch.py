@@ -11,6 +11,7 @@ import secrets
 import uuid
 from collections.abc import Iterator
 
+import httpx
 from tests.support.stores import REDIS_URL, drop_redis_prefix, scratch_database, sqlalchemy_url
 
 
@@ -31,3 +32,21 @@ def scratch_nexus_env(**settings: str) -> Iterator[dict[str, str]]:
             }
         finally:
             drop_redis_prefix(REDIS_URL, prefix)
+
+
+async def bench_agent(
+    http: httpx.AsyncClient, admin: dict[str, str], name: str, **spec: object
+) -> dict[str, str]:
+    """Register agent ``name`` in workgroup ``bench`` (with registry fields ``spec``) and return the
+    Authorization header of a token it got from ``/oauth/token``."""
+    agent = {"clientId": f"bench-{name}", "clientSecret": secrets.token_urlsafe(24), **spec}
+    (
+        await http.put(f"/internal/v1/workgroups/bench/agents/{name}", json=agent, headers=admin)
+    ).raise_for_status()
+    issued = await http.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(str(agent["clientId"]), str(agent["clientSecret"])),
+    )
+    issued.raise_for_status()
+    return {"Authorization": f"Bearer {issued.json()['access_token']}"}

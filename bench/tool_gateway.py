@@ -19,8 +19,7 @@ import asyncio
 import secrets
 import subprocess
 import sys
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from pathlib import Path
 
 import httpx
@@ -28,42 +27,12 @@ import httpx
 REPO_ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.scratch import scratch_nexus_env  # noqa: E402
+from bench.scratch import bench_agent, scratch_nexus_env  # noqa: E402
+from bench.timing import concurrent, percentile, sequential  # noqa: E402
 from tests.support.nexus import nexus_process  # noqa: E402
 from tests.support.servers import free_port  # noqa: E402
 
 REPO = "acme/api"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-async def sequential(send: Callable[[], Awaitable[httpx.Response]], count: int) -> list[float]:
-    times = []
-    for _ in range(count):
-        started = time.perf_counter()
-        answer = await send()
-        times.append((time.perf_counter() - started) * 1000)
-        if answer.status_code != 200:
-            raise SystemExit(f"expected 200, got {answer.status_code}: {answer.text[:200]}")
-    return times
-
-
-async def concurrent(send: Callable[[], Awaitable[httpx.Response]], count: int, workers: int) -> float:
-    """Requests per second with `workers` clients sending `count` requests in all."""
-    remaining = iter(range(count))
-
-    async def worker() -> None:
-        for _ in remaining:
-            answer = await send()
-            if answer.status_code != 200:
-                raise SystemExit(f"expected 200, got {answer.status_code}: {answer.text[:200]}")
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(workers)))
-    return count / (time.perf_counter() - started)
 
 
 async def measure(
@@ -80,21 +49,7 @@ async def measure(
         (
             await http.put("/internal/v1/workgroups/bench/credentials/github", json=credential, headers=admin)
         ).raise_for_status()
-        agent = {
-            "clientId": "bench-tools",
-            "clientSecret": secrets.token_urlsafe(24),
-            "tools": [{"credential": "github"}],
-        }
-        (
-            await http.put("/internal/v1/workgroups/bench/agents/bot", json=agent, headers=admin)
-        ).raise_for_status()
-        issued = await http.post(
-            "/oauth/token",
-            data={"grant_type": "client_credentials"},
-            auth=(agent["clientId"], agent["clientSecret"]),
-        )
-        issued.raise_for_status()
-        bearer = {"Authorization": f"Bearer {issued.json()['access_token']}"}
+        bearer = await bench_agent(http, admin, "tools", tools=[{"credential": "github"}])
         call = {
             "tool": "github",
             "action": "repos.get_file_contents",
