@@ -6,7 +6,8 @@ checked by the same dependency on every HTTP request: no token, a bad, expired o
 asks), a disabled or deleted agent 403. ``tools/list`` answers what ``GET /v1/tools`` lists for that
 agent, and ``tools/call`` runs :meth:`.ToolGateway.invoke`, the path of ``POST /v1/tools/invoke``
 (with its idempotency, the key in ``_meta``):
-policy, approvals, rate limits, audit and scrubbing happen there, not here.
+policy, approvals, rate limits, audit and scrubbing happen there, not here. One more tool,
+``memory_search``, is ``POST /v1/memory/search`` (same body, same scope: the projects of the token).
 
 The transport is stateless (no MCP session is kept between HTTP requests): every request carries
 its token and is authenticated alone, and any Nexus replica can answer it without sticky routing.
@@ -16,6 +17,7 @@ no agent token to send. The agent's token is never sent anywhere else.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -25,11 +27,13 @@ from fastapi.responses import JSONResponse
 from mcp.server import Server, ServerRequestContext
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
+from pydantic import ValidationError
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from oblivion_nexus.api.deps import get_resources
 from oblivion_nexus.api.errors import error_response
+from oblivion_nexus.api.memory import SearchBody, search_as, searcher_of
 from oblivion_nexus.api.tasks import agent_identity
 from oblivion_nexus.errors import ServiceError
 from oblivion_nexus.resources import Resources
@@ -50,7 +54,18 @@ _INSTRUCTIONS = (
     "Oblivion's Tool Gateway: act on GitHub and HTTP APIs with your workgroup's credentials, which"
     " never reach you. Tools named <credential>.<action>; <credential>.request calls an HTTP API."
     " Set _meta['oblivion.dev/taskId'] to tie a call to a task (approvals are asked in its thread),"
-    " and _meta['oblivion.dev/idempotencyKey'] so that a retried call runs once."
+    " and _meta['oblivion.dev/idempotencyKey'] so that a retried call runs once. memory_search"
+    " searches what was said in your projects' Slack channels and ClickUp tasks."
+)
+# No credential name has an underscore (they are DNS labels), so no credential's tool can be this one.
+MEMORY_SEARCH = "memory_search"
+_MEMORY_SEARCH_SCHEMA = SearchBody.model_json_schema(by_alias=True)
+_MEMORY_SEARCH_TOOL = types.Tool(
+    name=MEMORY_SEARCH,
+    description="Search the memory of your projects (Slack messages and threads, ClickUp task "
+    "descriptions and comments, thread summaries), best match first. Optional: limit, projects (narrow "
+    "to some of yours), taskId, kinds (message, comment, description, summary), since/until.",
+    input_schema=_MEMORY_SEARCH_SCHEMA,
 )
 
 
@@ -67,12 +82,41 @@ async def _list_tools(
     ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
 ) -> types.ListToolsResult:
     identity, gateway, _ = _caller(ctx)
-    return types.ListToolsResult(tools=mcp_tools.mcp_tools(await gateway.catalog(identity)))
+    tools = mcp_tools.mcp_tools(await gateway.catalog(identity))
+    return types.ListToolsResult(tools=[*tools, _MEMORY_SEARCH_TOOL])
+
+
+def _input_schema(name: str) -> dict[str, Any] | None:
+    return _MEMORY_SEARCH_SCHEMA if name == MEMORY_SEARCH else mcp_tools.input_schema(name)
+
+
+async def _memory_search(
+    ctx: ServerRequestContext[Any, Any], arguments: dict[str, Any] | None
+) -> types.CallToolResult:
+    identity, _, resources = _caller(ctx)
+    try:
+        body = SearchBody.model_validate(arguments or {})
+    except ValidationError as e:
+        detail = [{"loc": err["loc"], "msg": err["msg"]} for err in e.errors(include_url=False)]
+        return mcp_tools.error_result(ToolError(422, detail))
+    request = ctx.request
+    assert isinstance(request, Request)  # checked by _caller
+    try:
+        async with resources.sessionmaker() as session:
+            hits = await search_as(session, searcher_of(request.app), identity, body)
+    except ServiceError as e:
+        return mcp_tools.error_result(ToolError(e.status, e.detail, retry_after=e.retry_after))
+    return types.CallToolResult(
+        content=[types.TextContent(text=json.dumps(hits, ensure_ascii=False))],
+        structured_content={"hits": hits},
+    )
 
 
 async def _call_tool(
     ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
 ) -> types.CallToolResult:
+    if params.name == MEMORY_SEARCH:
+        return await _memory_search(ctx, params.arguments)
     identity, gateway, resources = _caller(ctx)
     key = (params.meta or {}).get(mcp_tools.IDEMPOTENCY_META_KEY)
     try:
@@ -97,7 +141,7 @@ def build_server(version: str) -> Server[Any]:
         instructions=_INSTRUCTIONS,
         on_list_tools=_list_tools,
         on_call_tool=_call_tool,
-        get_tool_input_schema=mcp_tools.input_schema,
+        get_tool_input_schema=_input_schema,
     )
 
 

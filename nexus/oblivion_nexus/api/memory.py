@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from oblivion_nexus.api.deps import AdminDep, SessionDep, get_session
 from oblivion_nexus.api.tasks import IdentityDep
+from oblivion_nexus.services.auth.tokens import AgentIdentity
 from oblivion_nexus.services.memory.bank import MAX_LIMIT, MAX_QUERY_CHARS
 from oblivion_nexus.services.memory.collections import ProjectNotRegistered, collection_for, collections_of
 from oblivion_nexus.services.memory.runtime import ApiMemory, api_memory
@@ -71,8 +72,14 @@ def _memory(request: Request) -> ApiMemory:
     return memory
 
 
+def searcher_of(app: Any) -> Searcher:
+    """The app's searcher (set by :func:`memory_lifespan`)."""
+    memory: ApiMemory = app.state.memory
+    return memory.searcher
+
+
 def _searcher(request: Request) -> Searcher:
-    return _memory(request).searcher
+    return searcher_of(request.app)
 
 
 @router.post("/v1/memory/search")
@@ -82,6 +89,13 @@ async def search(
     identity: IdentityDep,
     session: Annotated[AsyncSession, Depends(get_session)],
 ) -> JSONResponse:
+    return JSONResponse({"hits": await search_as(session, searcher_of(request.app), identity, body)})
+
+
+async def search_as(
+    session: AsyncSession, searcher: Searcher, identity: AgentIdentity, body: SearchBody
+) -> list[dict[str, Any]]:
+    """The hits of ``body`` for the agent of ``identity`` (the route's and MCP's ``memory_search``)."""
     asked = SearchRequest(
         query=body.query,
         limit=body.limit,
@@ -92,9 +106,9 @@ async def search(
         until=_seconds(body.until),
     )
     hits: list[dict[str, Any]] = await search_memory(
-        session, _searcher(request), identity.workgroup, identity.projects, asked
+        session, searcher, identity.workgroup, identity.projects, asked
     )
-    return JSONResponse({"hits": hits})
+    return hits
 
 
 @router.get("/internal/v1/workgroups/{wg}/memory", dependencies=[AdminDep])

@@ -3,12 +3,19 @@ for malformed searches and an unreachable Memory Bank."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import httpx
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from oblivion_nexus.worker import running_worker
 from tests.secret_logs import SecretRegistry
 from tests.support.memory import build_memory_world, found_texts, search
-from tests.support.registry import register_agent
+from tests.support.registry import RegisteredAgent, register_agent
 from tests.support.taskflow import WORKGROUP, FlowStack
 from tests.support.waiting import eventually
 
@@ -76,3 +83,43 @@ async def test_without_the_worker_owning_the_engine_search_is_503_with_retry_aft
     r = await search(world.auth_agent, "anything")
     assert r.status_code == 503, r.text
     assert int(r.headers["Retry-After"]) >= 1
+
+
+@asynccontextmanager
+async def mcp_session(stack: FlowStack, agent: RegisteredAgent) -> AsyncIterator[Client]:
+    headers = {"Authorization": f"Bearer {await agent.token()}"}
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=30) as http,
+        Client(streamable_http_client(stack.nexus.url + "/mcp", http_client=http)) as client,
+    ):
+        yield client
+
+
+async def test_memory_search_over_mcp_answers_like_the_route_within_the_same_scope(
+    stack: FlowStack, secret_registry: SecretRegistry
+) -> None:
+    world = await build_memory_world(stack, secret_registry)
+    async with running_worker(stack.settings):
+        await world.say(stack.channel_id, "Auth: the refresh token rotates on every use")
+        await world.say(world.billing_channel, "Billing: the refresh token of the payment API is static")
+        await eventually(
+            lambda: found_texts(world.auth_agent, "refresh token"), what="the auth message searchable"
+        )
+        await eventually(
+            lambda: found_texts(world.billing_agent, "refresh token"), what="the billing message searchable"
+        )
+        async with mcp_session(stack, world.auth_agent) as client:
+            found = await client.call_tool("memory_search", {"query": "refresh token", "limit": 5})
+            assert not found.is_error, found.content
+            hits = (found.structured_content or {})["hits"]
+            assert [h["text"] for h in hits] == ["Auth: the refresh token rotates on every use"]
+            assert hits[0]["project"] == "auth"
+            assert json.loads(found.content[0].text)[0]["text"] == hits[0]["text"]  # type: ignore[union-attr]
+
+            widened = await client.call_tool("memory_search", {"query": "token", "projects": ["billing"]})
+            assert widened.is_error
+            assert (widened.structured_content or {})["httpStatus"] == 403
+
+            malformed = await client.call_tool("memory_search", {"query": "token", "limit": 0})
+            assert malformed.is_error
+            assert (malformed.structured_content or {})["httpStatus"] == 422

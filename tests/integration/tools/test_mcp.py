@@ -41,7 +41,9 @@ async def audit(world: ToolWorld) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("mode", MODES)
-async def test_mcp_lists_exactly_the_tools_get_v1_tools_lists(world: ToolWorld, mode: str) -> None:
+async def test_mcp_lists_exactly_the_tools_get_v1_tools_lists_and_memory_search(
+    world: ToolWorld, mode: str
+) -> None:
     await world.credential(
         "status-api",
         type="http",
@@ -62,7 +64,8 @@ async def test_mcp_lists_exactly_the_tools_get_v1_tools_lists(world: ToolWorld, 
         assert client.protocol_version == NEGOTIATED[mode]
         listed = {tool.name: tool for tool in (await client.list_tools()).tools}
     github = {f"github.{t['action']}": t for t in rest if t["tool"] == "github"}
-    assert set(listed) == {*github, "status-api.request"}
+    assert set(listed) == {*github, "status-api.request", "memory_search"}
+    assert listed["memory_search"].input_schema["required"] == ["query"]
     assert set(github) == {"github.issues.get", "github.issues.list", "github.pulls.get"}
     for name, entry in github.items():
         assert listed[name].input_schema == entry["argsSchema"]
