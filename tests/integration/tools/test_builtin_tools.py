@@ -278,7 +278,7 @@ async def test_an_mcp_client_lists_and_calls_a_builtin_by_the_same_name(builtins
             names = [tool.name for tool in (await client.list_tools()).tools]
             result = await client.call_tool("clickup.tasks.get", {"taskId": task_id})
             refused = await client.call_tool("clickup.comments.create", {"taskId": task_id, "text": "x"})
-    assert names == ["clickup.tasks.get"]
+    assert names == ["clickup.tasks.get", "memory_search"]
     assert not result.is_error
     assert result.structured_content is not None
     assert result.structured_content["result"]["name"] == "Fix the login"
