@@ -122,6 +122,15 @@ async def settle(stack: FlowStack) -> None:
     await eventually(lambda: queue_drained(stack), what="queue drained again")
 
 
+async def start_task(stack: FlowStack) -> tuple[dict[str, Any], str]:
+    """A ClickUp task summoning the agent, taken by a running worker: the task and its thread's ts."""
+    task, _ = await stack.clickup.create_task(list_id=LIST_ID, name="Fix login", description=f"@{ALIAS} go")
+    await eventually(lambda: inbox_frames(stack), what="TASK_ASSIGNED")
+    await settle(stack)
+    root = next(m for m in stack.slack.messages(stack.channel_id) if "thread_ts" not in m)
+    return task, root["ts"]
+
+
 async def queued_counts(stack: FlowStack) -> dict[str, int]:
     """Jobs of the webhook queue per state (waiting, active, delayed, completed, failed)."""
     queue = webhook_queue(stack.settings)

@@ -14,13 +14,13 @@ from tests.fakes.slack_state import BOT_USER_ID, HUMAN_USER_ID
 from tests.support.taskflow import (
     AGENT,
     ALIAS,
-    LIST_ID,
     WORKGROUP,
     FlowStack,
     add_clickup_webhook,
     inbox_frames,
     register_team,
     settle,
+    start_task,
 )
 from tests.support.waiting import eventually
 
@@ -31,14 +31,6 @@ def replies(stack: FlowStack, thread_ts: str) -> list[dict[str, Any]]:
 
 def comment_texts(stack: FlowStack, task_id: str) -> list[str]:
     return [str(c.get("comment_text", "")) for c in stack.clickup.comments_newest_first(task_id)]
-
-
-async def start_task(stack: FlowStack) -> tuple[dict[str, Any], str]:
-    task, _ = await stack.clickup.create_task(list_id=LIST_ID, name="Fix login", description=f"@{ALIAS} go")
-    await eventually(lambda: inbox_frames(stack), what="TASK_ASSIGNED")
-    await settle(stack)
-    root = next(m for m in stack.slack.messages(stack.channel_id) if "thread_ts" not in m)
-    return task, root["ts"]
 
 
 async def test_replies_on_both_sides_are_mirrored_once_and_never_echo(stack: FlowStack) -> None:

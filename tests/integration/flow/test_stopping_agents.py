@@ -16,27 +16,19 @@ from tests.fakes.slack_events import SlackEventRelay, SlackEventSender
 from tests.support.taskflow import (
     AGENT,
     ALIAS,
-    LIST_ID,
     WORKGROUP,
     FlowStack,
     add_clickup_webhook,
     inbox_frames,
     register_team,
     settle,
+    start_task,
 )
 from tests.support.waiting import eventually
 
 
 async def frames(stack: FlowStack, kind: str) -> list[dict[str, Any]]:
     return [f["data"] for f in await inbox_frames(stack) if f["type"] == kind]
-
-
-async def start_task(stack: FlowStack) -> tuple[dict[str, Any], str]:
-    task, _ = await stack.clickup.create_task(list_id=LIST_ID, name="Fix login", description=f"@{ALIAS} go")
-    await eventually(lambda: inbox_frames(stack), what="TASK_ASSIGNED")
-    await settle(stack)
-    root = next(m for m in stack.slack.messages(stack.channel_id) if "thread_ts" not in m)
-    return task, root["ts"]
 
 
 async def test_a_stop_word_in_the_thread_or_a_comment_cancels_and_a_closed_task_too(stack: FlowStack) -> None:
