@@ -28,7 +28,12 @@ from tests.support.stores import (
 
 # Fails the run if a secret a test registered with `secret_registry` ever reaches a log line; runs the
 # control plane; starts Nexus replicas (the gateway and security tests).
-pytest_plugins = ["tests.secret_logs", "tests.controlplane.fixtures", "tests.support.gateway"]
+pytest_plugins = [
+    "tests.secret_logs",
+    "tests.controlplane.fixtures",
+    "tests.support.gateway",
+    "tests.support.fakes",
+]
 
 
 @contextlib.contextmanager

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,18 +81,6 @@ class Thread:
         finally:
             engine.dispose()
         return str(task["id"]), str(root["ts"])
-
-
-@pytest.fixture
-def fake_slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as slack:
-        yield slack
-
-
-@pytest.fixture
-def fake_clickup() -> Iterator[FakeClickUp]:
-    with FakeClickUp() as clickup:
-        yield clickup
 
 
 @pytest.fixture

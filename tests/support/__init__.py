@@ -19,11 +19,13 @@ Waiting, servers, processes, data stores:
 
 The worlds of the integration suites (each built by its folder's fixtures):
 
-- ``taskflow``: ``FlowStack`` (Nexus with the fake Slack and ClickUp), ``register_team``, ``settle``.
+- ``taskflow``: ``FlowStack`` (Nexus with the fake Slack and ClickUp), ``register_team``, ``settle``,
+  ``start_task``.
 - ``memory``: ``MemoryWorld`` on a ``FlowStack`` (projects in two workgroups, an agent on each, an
   unmapped channel) and ``search``/``found_texts`` as those agents search the Memory Bank.
 - ``gateway``: Nexus replicas and WebSocket agents; also a pytest plugin (``tests/conftest.py``)
   providing ``hub_resources``, ``nexus_factory`` and ``nexus``.
+- ``fakes``: a pytest plugin (``tests/conftest.py``) providing ``fake_slack`` and ``fake_clickup``.
 - ``agent_tasks``: ``TaskWorld`` (``task_world`` builds one), tracked tasks assigned to agents.
 - ``agent_runtime``: ``RuntimeAgent``, an agent as the SDK and ``oblivion agent run`` reach Nexus.
 - ``tool_gateway``: ``ToolWorld``, the fake GitHub behind a credential, approvals clicked in Slack.

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -15,18 +15,6 @@ from tests.fakes.clickup import FakeClickUp
 from tests.fakes.slack import FakeSlack
 from tests.support.nexus import migrate_database, nexus_settings, running_nexus
 from tests.support.taskflow import CHANNEL_NAME, FlowStack
-
-
-@pytest.fixture
-def fake_slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake_clickup() -> Iterator[FakeClickUp]:
-    with FakeClickUp() as fake:
-        yield fake
 
 
 @pytest.fixture

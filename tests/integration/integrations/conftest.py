@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
 from oblivion_nexus.integrations.clickup import ClickUpClient
 from tests.fakes.clickup import FakeClickUp
-
-
-@pytest.fixture
-def fake_clickup() -> Iterator[FakeClickUp]:
-    with FakeClickUp() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -16,12 +16,6 @@ from oblivion_nexus.integrations.slack import (
 )
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_state import BOT_ID, BOT_USER_ID
-
-
-@pytest.fixture
-def fake_slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
 
 
 @pytest.fixture

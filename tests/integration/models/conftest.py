@@ -24,18 +24,6 @@ def models(secret_registry: SecretRegistry) -> Iterator[FakeModels]:
 
 
 @pytest.fixture
-def fake_slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as slack:
-        yield slack
-
-
-@pytest.fixture
-def fake_clickup() -> Iterator[FakeClickUp]:
-    with FakeClickUp() as clickup:
-        yield clickup
-
-
-@pytest.fixture
 async def world(
     nexus_env: dict[str, str],
     fake_slack: FakeSlack,

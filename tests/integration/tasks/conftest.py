@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -10,18 +10,6 @@ from tests.fakes.clickup import FakeClickUp
 from tests.fakes.slack import FakeSlack
 from tests.secret_logs import SecretRegistry
 from tests.support.agent_tasks import TaskWorld, task_world
-
-
-@pytest.fixture
-def fake_slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as slack:
-        yield slack
-
-
-@pytest.fixture
-def fake_clickup() -> Iterator[FakeClickUp]:
-    with FakeClickUp() as clickup:
-        yield clickup
 
 
 @pytest.fixture

@@ -33,12 +33,6 @@ def tool_settings() -> dict[str, Any]:
 
 
 @pytest.fixture
-def fake_slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as slack:
-        yield slack
-
-
-@pytest.fixture
 async def world(
     nexus_env: dict[str, str],
     github: FakeGitHub,

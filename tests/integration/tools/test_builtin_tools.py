@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,12 +59,6 @@ class BuiltinWorld:
             r = await admin.get(f"/internal/v1/workgroups/{self.home.workgroup}/audit")
         assert r.status_code == 200, r.text
         return list(r.json()["records"])
-
-
-@pytest.fixture
-def fake_clickup() -> Iterator[FakeClickUp]:
-    with FakeClickUp() as clickup:
-        yield clickup
 
 
 async def _project(admin: httpx.AsyncClient, world: TaskWorld, workgroup: str, name: str) -> Place:
