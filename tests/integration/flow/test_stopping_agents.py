@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from oblivion_nexus.services.tools.audit_log import ToolAuditLog
 from oblivion_nexus.stores import tables as t
 from oblivion_nexus.worker import running_worker
 from tests.fakes import clickup_payloads as shapes
@@ -71,7 +72,11 @@ async def test_a_stop_withdraws_the_tasks_pending_approvals_and_the_agent_is_tol
     async with running_worker(stack.settings) as flow:
         task, thread_ts = await start_task(stack)
         await relay.deliver_new()
-        approval = await pending_approval(flow, task["id"])
+        assert flow.resources.slack is not None
+        asked = await flow.resources.slack.post_message(
+            stack.channel_id, "approve or deny", thread_ts=thread_ts
+        )
+        approval = await pending_approval(flow, task["id"], (stack.channel_id, asked.ts))
 
         stack.slack.post_as_user(stack.channel_id, "stop", thread_ts=thread_ts)
         await relay.deliver_new()
@@ -81,14 +86,27 @@ async def test_a_stop_withdraws_the_tasks_pending_approvals_and_the_agent_is_tol
         await settle(stack)
         async with flow.resources.sessionmaker() as session:
             row = await session.get(t.ToolApproval, approval)
+            audit = list(
+                await session.scalars(
+                    select(t.ToolAuditRecord).where(t.ToolAuditRecord.workgroup == WORKGROUP)
+                )
+            )
+        records, breaks = await ToolAuditLog(flow.resources.sessionmaker).verify(WORKGROUP)
 
-    assert results == [{"request_id": approval, "ok": False, "result": None, "error": "the call was expired"}]
+    assert results == [
+        {"request_id": approval, "ok": False, "result": None, "error": "the call was withdrawn"}
+    ]
     assert row is not None
-    assert row.status == "expired", "nobody can approve it any more"
+    assert row.status == "withdrawn", "nobody can approve it any more"
+    assert [(r.outcome, r.detail) for r in audit] == [("withdrawn", f"approval {approval}")]
+    assert (records, breaks) == (1, []), "the audit chain still verifies"
+    message = next(m for m in stack.slack.messages(stack.channel_id) if m["ts"] == asked.ts)
+    assert "was *withdrawn*" in str(message["blocks"]), "the request in the thread says it was withdrawn"
 
 
-async def pending_approval(flow: Any, task_id: str) -> str:
-    """A merge of the task waiting for a person's approval for another hour."""
+async def pending_approval(flow: Any, task_id: str, message: tuple[str, str] | None = None) -> str:
+    """A merge of the task waiting for a person's approval for another hour (asked in ``message``,
+    a channel and ts, when given)."""
     approval = f"apr_{task_id}"
     async with flow.resources.sessionmaker() as session:
         mine = select(t.Agent.id).where(t.Agent.workgroup == WORKGROUP, t.Agent.name == AGENT)
@@ -105,6 +123,8 @@ async def pending_approval(flow: Any, task_id: str) -> str:
                 action="pulls.merge",
                 arguments={"owner": "acme", "repo": "api", "number": 7},
                 expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
+                slack_channel=message[0] if message else None,
+                slack_ts=message[1] if message else None,
             )
         )
         await session.commit()

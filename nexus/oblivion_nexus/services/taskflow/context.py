@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import update
 
 from oblivion_agent.protocol import FrameType, make_event
 from oblivion_nexus.integrations.slack import SlackApiError
@@ -36,6 +36,8 @@ from oblivion_nexus.stores.inbox import InboxStore, Queued
 
 logger = logging.getLogger(__name__)
 
+# An approval of a stopped task, until the Tool Gateway's sweep concludes it as ``withdrawn``.
+WITHDRAWING = "withdrawing"
 # Frame ids are at most 128 characters (protocol); deterministic ids make re-sent events duplicates.
 _MAX_FRAME_ID = 128
 # People whose names a worker remembers; a workspace rarely has more active in a day.
@@ -218,10 +220,10 @@ async def stop_task_agents(
 
 
 async def _withdraw_approvals(resources: Resources, mapping: MappingRef) -> None:
-    """Make the task's pending approvals due now. The Tool Gateway's sweep (every
-    ``OBLIVION_TOOL_APPROVAL_SWEEP_SECONDS``, in the API) then denies each exactly once as expired:
-    its Slack message says so, nobody can approve it any more, and the agent is told. The flow sits
-    below the Tool Gateway, so it hands over through the table rather than calling it."""
+    """Mark the task's pending approvals ``withdrawing``: nobody can approve them any more, and the
+    Tool Gateway's sweep (every ``OBLIVION_TOOL_APPROVAL_SWEEP_SECONDS``, in the API) concludes each
+    exactly once as withdrawn: its audit record and Slack message say so, and the agent is told. The
+    flow sits below the Tool Gateway, so it hands over through the table rather than calling it."""
     async with resources.sessionmaker() as session:
         withdrawn = await session.execute(
             update(t.ToolApproval)
@@ -230,7 +232,7 @@ async def _withdraw_approvals(resources: Resources, mapping: MappingRef) -> None
                 t.ToolApproval.task_id == mapping.clickup_task_id,
                 t.ToolApproval.status == "pending",
             )
-            .values(expires_at=func.now())
+            .values(status=WITHDRAWING)
         )
         await session.commit()
     count = getattr(withdrawn, "rowcount", 0)
