@@ -22,7 +22,7 @@ def test_migrate_then_serve_answers_ready(
         alive = httpx.get(nexus.url + "/healthz", timeout=10)
     assert alive.status_code == 200
     assert ready.status_code == 200, ready.text
-    assert ready.json() == {"status": "ready", "checks": {"postgres": "ok", "redis": "ok"}}
+    assert ready.json() == {"status": "ready", "checks": {"postgres": "ok", "redis": "ok", "memory": "ok"}}
     # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status still reports it
     assert nexus.process.returncode in (0, -signal.SIGTERM)
     assert "Application shutdown complete" in nexus.output()

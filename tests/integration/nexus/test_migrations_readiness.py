@@ -23,7 +23,7 @@ async def test_ready_when_postgres_redis_and_schema_are_fine(nexus_env: dict[str
         ready = await client.get("/readyz")
         alive = await client.get("/healthz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"postgres": "ok", "redis": "ok"}
+    assert ready.json()["checks"] == {"postgres": "ok", "redis": "ok", "memory": "ok"}
     assert alive.json() == {"status": "ok"}
 
 

@@ -31,6 +31,8 @@ from oblivion_nexus.services.memory.bank import MemoryBank
 from oblivion_nexus.services.memory.collections import registered_collections
 from oblivion_nexus.services.memory.handover import MemoryHandover
 from oblivion_nexus.services.memory.ingestion import Ingestion, IngestionBatcher
+from oblivion_nexus.services.memory.model_summaries import SummaryModel
+from oblivion_nexus.services.memory.readiness import DimensionCheck
 from oblivion_nexus.services.memory.remote import RemoteSearcher, SearchServer
 from oblivion_nexus.services.memory.search import BankSearcher, Searcher
 from oblivion_nexus.services.memory.setup import build_memory_bank
@@ -125,9 +127,11 @@ async def running_ingestion(
     clickup: ClickUpClient | None,
     slack: SlackClient | None = None,
     handover: MemoryHandover | None = None,
+    summary_model: SummaryModel | None = None,
 ) -> AsyncIterator[MemoryWorker | None]:
     """Consume ``rag-ingestion`` (and, embedded, answer searches) until the block ends; yields None
-    when another process owns the embedded engine's data directory."""
+    when another process owns the embedded engine's data directory. ``summary_model``: how thread
+    summaries reach a workgroup's model (None: every summary is extractive)."""
     lock = DataDirLock(settings.memory.data_dir) if embedded(settings) else None
     if lock is not None and not lock.acquire():
         logger.warning(
@@ -141,7 +145,11 @@ async def running_ingestion(
         prefix = settings.redis.prefix
         errors = LastErrors(redis, prefix)
         batcher = IngestionBatcher(bank, SourceVersions(redis, prefix), errors=errors)
-        summaries = ThreadSummaries(redis, prefix, handover, slack) if handover is not None else None
+        summaries = (
+            ThreadSummaries(redis, prefix, handover, slack, model=summary_model)
+            if handover is not None
+            else None
+        )
         ingestion = Ingestion(batcher, sessionmaker, clickup, summaries)
         searcher = BankSearcher(bank, timeout=settings.memory.search_timeout_seconds)
         async with contextlib.AsyncExitStack() as stack:
@@ -151,7 +159,7 @@ async def running_ingestion(
                 preload = asyncio.create_task(asyncio.to_thread(load))
                 stack.push_async_callback(_finish, preload)
             await stack.enter_async_context(batcher.running())
-            await _check_collections(bank, sessionmaker, errors)
+            await _check_collections(bank, sessionmaker, errors, DimensionCheck(redis, prefix))
             if lock is not None:
                 server_redis = aioredis.Redis.from_url(settings.redis.url)
                 stack.push_async_callback(server_redis.aclose)
@@ -180,19 +188,25 @@ async def running_ingestion(
 
 
 async def _check_collections(
-    bank: MemoryBank, sessionmaker: async_sessionmaker[AsyncSession], errors: LastErrors
+    bank: MemoryBank,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    errors: LastErrors,
+    check: DimensionCheck,
 ) -> None:
     """Say at start-up, not at the first write, when a collection was made for another embedder (in
-    the log and in the workgroup's status)."""
+    the log, in the workgroup's status and, through ``check``, in every API replica's ``/readyz``)."""
     try:
         async with sessionmaker() as session:
             collections = await registered_collections(session)
+        mismatches: list[VectorDimensionMismatch] = []
         for collection in collections:
             try:
                 await bank.check_collection(collection)
             except VectorDimensionMismatch as e:
                 logger.error("memory: %s; ingestion into it fails until this is fixed", e)
                 await errors.record([collection], f"{type(e).__name__}: {e}")
+                mismatches.append(e)
+        await check.record(mismatches)
     except (VectorStoreError, SQLAlchemyError, RedisError, OSError) as e:
         logger.warning("memory: could not check the collections at start-up: %s", e)
 
