@@ -50,6 +50,9 @@ class FakeClickUp:
         self.api_user: dict[str, Any] = shapes.user(999, "Oblivion Bot", "oblivion@example.com")
         #: Whether changes made through the API send webhooks too (ClickUp's behaviour).
         self.webhooks_for_api_changes = True
+        #: When set, a status changed through the API is reported by webhook first and answered this
+        #: many seconds later (ClickUp under load): the webhook races the caller's own bookkeeping.
+        self.answer_after_webhooks_seconds: float | None = None
         self._forced_429 = 0
         self._forced_reset_after = 30.0
         self._window: tuple[float, int] = (0.0, 0)  # (start, requests) of the current 60 s window

@@ -6,6 +6,7 @@ status) so the fake emits the same webhooks ClickUp would, and read back what Ne
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from collections.abc import Awaitable, Callable
@@ -108,9 +109,14 @@ def build_app(fake: FakeClickUp) -> Starlette:
             task["date_updated"] = str(shapes.now_ms())
         background = None
         if new_status is not None and new_status != before and fake.webhooks_for_api_changes:
-            # ClickUp reports changes made through the API like any other, after answering.
+            # ClickUp reports changes made through the API like any other, usually after answering;
+            # on a slow answer its webhook arrives first.
             item = shapes.status_history_item(task["list"]["id"], before, new_status, fake.api_user)
-            background = BackgroundTask(fake.emit_status_change, task["id"], item)
+            if fake.answer_after_webhooks_seconds is None:
+                background = BackgroundTask(fake.emit_status_change, task["id"], item)
+            else:
+                await fake.emit_status_change(task["id"], item)
+                await asyncio.sleep(fake.answer_after_webhooks_seconds)
         return JSONResponse(task, background=background)
 
     async def create_task(request: Request, body: Any) -> Response:

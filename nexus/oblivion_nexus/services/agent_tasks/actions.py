@@ -40,6 +40,7 @@ from oblivion_nexus.services.safeguards.idempotency import (
 )
 from oblivion_nexus.services.taskflow import mirror
 from oblivion_nexus.services.taskflow.clients import require_clickup, require_slack
+from oblivion_nexus.services.taskflow.status_echoes import status_echoes
 from oblivion_nexus.services.taskflow.usage_report import report_task_usage
 from oblivion_nexus.stores import tables as t
 
@@ -299,9 +300,13 @@ async def change_state(
             return StateChange(task_id, current, current, changed=False, clickup_status=None)
         status = clickup_status_for(assignment.project.status_map or {}, target)
         if status is not None:
+            # Noted first: ClickUp's webhook for the change may come before its answer.
+            echoes = status_echoes(resources)
+            await echoes.expect(task_id, status)
             try:
                 await require_clickup(resources).update_task(task_id, status=status)
             except ClickUpError as e:
+                await echoes.forget(task_id, status)
                 raise _vendor_failure(f"set the ClickUp status to {status!r}", e) from e
         mapping.state = str(target)
     logger.info("agent %s moved task %s from %s to %s", identity.agent, task_id, current, target)
