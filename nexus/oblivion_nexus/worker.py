@@ -4,7 +4,8 @@ It needs no WebSockets: events for agents go to their durable inboxes, whose wak
 replica holding the agent's connection. Several workers may run; BullMQ hands each job to one, and a
 job of a worker that died is taken up again within ``OBLIVION_WORKER_LOCK_SECONDS`` plus two stalled
 checks. The worker also keeps the projects' ClickUp webhooks alive, and feeds the Memory Bank: the
-flow hands texts to ``rag-ingestion``, which the worker consumes too (``services.memory.runtime``).
+flow hands texts to ``rag-ingestion``, which the worker consumes too (``services.memory.runtime``),
+and thread summaries reach the workgroups' summary models through the model gateway's pool.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from oblivion_nexus.observability import DeliveryMetrics
-from oblivion_nexus.resources import open_resources
+from oblivion_nexus.resources import Resources, open_resources
+from oblivion_nexus.services.llm.summaries import WorkgroupSummaryModel
 from oblivion_nexus.services.memory.runtime import memory_handover, running_ingestion
 from oblivion_nexus.services.taskflow.context import FlowContext
 from oblivion_nexus.services.taskflow.jobs import handle_job
@@ -38,7 +40,13 @@ async def running_worker(
         open_resources(settings) as resources,
         memory_handover(settings) as handover,
         running_ingestion(
-            settings, resources.redis, resources.sessionmaker, resources.clickup, resources.slack, handover
+            settings,
+            resources.redis,
+            resources.sessionmaker,
+            resources.clickup,
+            resources.slack,
+            handover,
+            _summary_model(resources),
         ),
     ):
         flow = FlowContext.create(resources, metrics, handover)
@@ -66,6 +74,15 @@ async def running_worker(
                 await upkeep
             await consumer.close()
             logger.info("worker stopped")
+
+
+def _summary_model(resources: Resources) -> WorkgroupSummaryModel | None:
+    """Thread summaries by the workgroups' models, over the model gateway's connection pool."""
+    if resources.model_http is None:
+        return None
+    return WorkgroupSummaryModel(
+        resources.sessionmaker, resources.master_keys, resources.settings.models, resources.model_http
+    )
 
 
 async def serve_worker(settings: NexusSettings, stop: asyncio.Event) -> None:

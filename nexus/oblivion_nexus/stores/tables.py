@@ -67,6 +67,9 @@ class Workgroup(_Timestamps, Base):
     namespace: Mapped[str | None] = mapped_column(NAME)
     slack_channel_id: Mapped[str | None] = mapped_column(EXTERNAL_ID)
     collection: Mapped[str | None] = mapped_column(NAME)
+    # The Workgroup's spec.memory.summaryModel ({"provider", "name", "endpoint", "credential"}): the
+    # model that writes thread summaries; None: they are extractive.
+    summary_model: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
 
 def _workgroup_fk() -> Any:

@@ -228,7 +228,7 @@ class Ingestion:
         task_id = None if data.get("task_id") is None else str(data["task_id"])
         try:
             text = await self.summaries.summary(
-                project, str(data["team"]), str(data["channel"]), thread_ts, task_id
+                workgroup, project, str(data["team"]), str(data["channel"]), thread_ts, task_id
             )
         except SlackRateLimited as e:
             raise Delayed(e.retry_after or 1.0, str(e)) from e

@@ -1,25 +1,35 @@
 """Thread summaries: every ``SUMMARY_EVERY`` messages of a Slack thread, one point that covers the
 whole thread so far, so a search about a long discussion finds its gist and not one stray reply.
 
-The summary is extractive (no model needed): the thread's opening message, then the sentences that
-carry the thread's most frequent content words, in the order they were written, each with its
-author, up to ``MAX_SUMMARY_CHARS``. Its text says it is an extractive summary and how many
-messages it covers; each new summary of a thread replaces the previous one (one point per thread).
+The summary is written by the workgroup's summary model when its Workgroup names one
+(:mod:`.model_summaries`: the previous summary plus the new messages), and is extractive otherwise
+(:mod:`.extractive`), also when the model fails: unreachable, refused, rate limited or silent, it is
+not asked again for this summary (the next one, fifty replies later, asks again), so a failing model
+never holds a thread's summary back nor retries in a loop. The payload's author says which of the
+two wrote it; each new summary of a thread replaces the previous one (one point per thread).
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import re
-from collections import Counter
 from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
 from oblivion_nexus.integrations.slack import SlackApiError, SlackClient
 from oblivion_nexus.services.memory.bank import MemoryText
+from oblivion_nexus.services.memory.extractive import extractive_summary
 from oblivion_nexus.services.memory.handover import MemoryHandover
+from oblivion_nexus.services.memory.model_summaries import (
+    ModelSummary,
+    PreviousSummaries,
+    PreviousSummary,
+    SummaryModel,
+    SummaryModelFailed,
+    ThreadMessage,
+    clip_summary,
+    summary_chat,
+)
 from oblivion_nexus.stores.vectors import MemoryKind, MemorySource
 
 logger = logging.getLogger(__name__)
@@ -27,24 +37,14 @@ logger = logging.getLogger(__name__)
 SUMMARY_EVERY = 50
 # Who a summary's payload names as its author: it says how it was made.
 EXTRACTIVE_AUTHOR = "Oblivion (extractive summary)"
+
+
 # A thread quiet for a month starts counting again; its summary stays.
 _THREAD_TTL_SECONDS = 30 * 24 * 3600
-# About two chunks' worth: enough for the gist of a long thread, short enough to embed as one.
-MAX_SUMMARY_CHARS = 1200
-_SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
-_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_'-]{3,}")
-# Words too common in any conversation to say what this one is about.
-_STOPWORDS = frozenset(
-    {
-        *("that", "this", "with", "have", "from", "they", "will", "what", "when", "would", "there"),
-        *("their", "about", "which", "could", "should", "been", "were", "then", "than", "them", "just"),
-        *("also", "into", "your", "some", "like", "more", "only", "very", "here", "does", "done", "said"),
-    }
-)
-# A sentence sharing more than this share of its words with one already chosen says nothing new.
-_REDUNDANT = 0.7
-# How much a word of the opening message (the thread's subject) counts over any other word.
-_TOPIC_WEIGHT = 2.0
+
+
+def model_author(model: str) -> str:
+    return f"Oblivion (summary by {model})"
 
 
 def summary_source_id(team: str, channel: str, thread_ts: str) -> str:
@@ -52,44 +52,13 @@ def summary_source_id(team: str, channel: str, thread_ts: str) -> str:
     return f"summary:slack:{team}:{channel}:{thread_ts}"
 
 
-def _words(text: str) -> list[str]:
-    return [w for w in (m.lower() for m in _WORD.findall(text)) if w not in _STOPWORDS]
-
-
-def extractive_summary(messages: Sequence[tuple[str, str]], *, max_chars: int = MAX_SUMMARY_CHARS) -> str:
-    """The summary of ``messages`` ((author, text), oldest first); empty when they hold no text."""
-    sentences: list[tuple[int, str, str]] = []  # (position, author, sentence)
-    for author, text in messages:
-        for match in _SENTENCE.finditer(text):
-            sentence = match.group().strip()
-            if len(_words(sentence)) >= 2:
-                sentences.append((len(sentences), author, sentence))
-    if not sentences:
-        return ""
-    frequency = Counter(w for _, _, s in sentences for w in set(_words(s)))
-    topic = set(_words(sentences[0][2]))
-
-    def weight(item: tuple[int, str, str]) -> float:
-        words = _words(item[2])
-        on_topic = len(topic.intersection(words)) * _TOPIC_WEIGHT
-        return (sum(frequency[w] for w in words) + on_topic * max(frequency.values())) / math.sqrt(len(words))
-
-    def redundant(item: tuple[int, str, str], chosen: list[tuple[int, str, str]]) -> bool:
-        words = set(_words(item[2]))
-        return any(len(words & set(_words(c[2]))) > _REDUNDANT * len(words) for c in chosen)
-
-    header = f"Extractive summary of a thread of {len(messages)} messages: "
-    budget = max_chars - len(header)
-    chosen = [sentences[0]]  # the opening sentence says what the thread is about
-    used = len(sentences[0][1]) + len(sentences[0][2]) + 3
-    for item in sorted(sentences[1:], key=weight, reverse=True):
-        cost = len(item[1]) + len(item[2]) + 3
-        if used + cost > budget or redundant(item, chosen):
-            continue
-        chosen.append(item)
-        used += cost
-    chosen.sort()
-    return header + " ".join(f"{author}: {sentence}" for _, author, sentence in chosen)[:budget]
+def summary_of(messages: Sequence[ThreadMessage], written: ModelSummary | None) -> tuple[str, str] | None:
+    """The summary point's (text, author): the model's summary when it wrote one, else the extractive
+    one (None when the thread holds no text to summarise)."""
+    if written is not None:
+        return f"Summary of a thread of {len(messages)} messages: {written.text}", model_author(written.model)
+    text = extractive_summary([(m.author, m.text) for m in messages])
+    return (text, EXTRACTIVE_AUTHOR) if text else None
 
 
 class ThreadSummaries:
@@ -103,12 +72,15 @@ class ThreadSummaries:
         handover: MemoryHandover,
         slack: SlackClient | None,
         *,
+        model: SummaryModel | None = None,
         every: int = SUMMARY_EVERY,
     ) -> None:
         self._redis = redis
         self._prefix = prefix
         self._handover = handover
         self._slack = slack
+        self._model = model
+        self._previous = PreviousSummaries(redis, prefix)
         self._every = every
         self._names: dict[str, str] = {}
 
@@ -132,34 +104,68 @@ class ThreadSummaries:
             )
 
     async def summary(
-        self, project: str, team: str, channel: str, thread_ts: str, task_id: str | None
+        self, workgroup: str, project: str, team: str, channel: str, thread_ts: str, task_id: str | None
     ) -> MemoryText | None:
         """The thread's summary as it is now, read from Slack (raises ``SlackRateLimited``)."""
         if self._slack is None:
             logger.info("memory: OBLIVION_SLACK_BOT_TOKEN is unset; thread %s is not summarised", thread_ts)
             return None
-        messages: list[tuple[str, str]] = []
-        last = float(thread_ts)
+        messages: list[ThreadMessage] = []
         async for message in self._slack.iter_replies(channel, thread_ts):
             if not message.text.strip() or message.ts is None:
                 continue
-            messages.append((await self._author(message.user, message.username), message.text))
-            last = max(last, float(message.ts))
-        text = extractive_summary(messages)
-        if not text:
+            author = await self._author(message.user, message.username)
+            messages.append(ThreadMessage(author, message.text, float(message.ts)))
+        if not messages:
             return None
+        written = await self._model_summary(workgroup, team, channel, thread_ts, task_id, messages)
+        summary = summary_of(messages, written)
+        if summary is None:
+            return None
+        text, author = summary
         return MemoryText(
             source_id=summary_source_id(team, channel, thread_ts),
             project_id=project,
             text=text,
             kind=MemoryKind.SUMMARY,
             source=MemorySource.SLACK,
-            timestamp=last,
-            author=EXTRACTIVE_AUTHOR,
+            timestamp=max(float(thread_ts), *(m.ts for m in messages)),
+            author=author,
             task_id=task_id,
             thread_ts=thread_ts,
             link=f"https://slack.com/archives/{channel}/p{thread_ts.replace('.', '')}",
         )
+
+    async def _model_summary(
+        self,
+        workgroup: str,
+        team: str,
+        channel: str,
+        thread_ts: str,
+        task_id: str | None,
+        messages: list[ThreadMessage],
+    ) -> ModelSummary | None:
+        """The workgroup's model's summary, or None (no model, or it failed: said in the log)."""
+        if self._model is None:
+            return None
+        previous = await self._previous.get(team, channel, thread_ts)
+        try:
+            written = await self._model.summarize(workgroup, task_id, summary_chat(messages, previous))
+        except SummaryModelFailed as e:
+            logger.warning(
+                "memory: the summary model of workgroup %s gave no summary of thread %s (%s); "
+                "it gets an extractive summary",
+                workgroup,
+                thread_ts,
+                e.detail,
+            )
+            return None
+        if written is None:
+            return None
+        text = clip_summary(written.text)
+        through = max(m.ts for m in messages)
+        await self._previous.put(team, channel, thread_ts, PreviousSummary(text, through, len(messages)))
+        return ModelSummary(text, written.model)
 
     async def _author(self, user: str | None, username: str | None) -> str:
         if user is None:

@@ -122,6 +122,7 @@ def _workgroup_view(row: t.Workgroup | Row[Any]) -> WorkgroupView:
         namespace=row.namespace,
         slack_channel_id=row.slack_channel_id,
         collection=row.collection,
+        summary_model=row.summary_model or None,
     )
 
 
@@ -160,7 +161,10 @@ async def put_workgroup(session: AsyncSession, name: str, spec: WorkgroupSpec) -
         session,
         t.Workgroup,
         {"name": name},
-        spec.model_dump(),
+        {
+            **spec.model_dump(exclude={"summary_model"}),
+            "summary_model": spec.summary_model.model_dump(by_alias=True) if spec.summary_model else None,
+        },
         constraint="pk_workgroups",
         workgroup=name,
         action="workgroup.put",

@@ -70,6 +70,8 @@ IconEmoji = Annotated[str, _max(t.Agent.__table__.c.icon_emoji)]
 ProjectName = Annotated[str, _max(t.AgentProject.__table__.c.project, min_length=1)]
 AgentName = Annotated[str, _max(t.Agent.__table__.c.name, min_length=1)]
 CredentialType = Annotated[str, _max(t.Credential.__table__.c.type, min_length=1)]
+CredentialName = Annotated[str, _max(t.Credential.__table__.c.name, min_length=1)]
+ModelName = Annotated[str, _max(t.ModelUsage.__table__.c.model, min_length=1)]
 
 
 def _unstorable(value: object) -> str | None:
@@ -119,11 +121,39 @@ class _Response(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
 
 
+class SummaryModelSpec(_Request):
+    """The Workgroup's spec.memory.summaryModel: the model that writes its thread summaries."""
+
+    provider: Literal["openai", "openai-compatible"] = "openai"
+    name: ModelName
+    endpoint: Url | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s]+$",
+        description="openai-compatible: the server's base URL (required for that provider).",
+    )
+    credential: CredentialName | None = Field(
+        default=None,
+        description="The `openai` credential to call it with; omitted: the workgroup's only one not "
+        "restricted to agents (for openai-compatible: the one whose baseUrl is the endpoint, or none).",
+    )
+
+    @model_validator(mode="after")
+    def _endpoint_when_compatible(self) -> SummaryModelSpec:
+        if self.provider == "openai-compatible" and not self.endpoint:
+            raise ValueError(
+                "summaryModel.endpoint is required when summaryModel.provider is openai-compatible"
+            )
+        return self
+
+
 class WorkgroupSpec(_Request):
     display_name: DisplayName | None = None
     namespace: Namespace | None = None
     slack_channel_id: ChannelId | None = None
     collection: Collection | None = None
+    summary_model: SummaryModelSpec | None = Field(
+        default=None, description="Omitted: thread summaries are extractive."
+    )
 
 
 class WorkgroupView(_Response):
@@ -132,6 +162,7 @@ class WorkgroupView(_Response):
     namespace: str | None
     slack_channel_id: str | None
     collection: str | None
+    summary_model: dict[str, Any] | None = None
 
 
 class ProjectSpec(_Request):
@@ -186,7 +217,6 @@ class ProjectView(_Response):
     collection: str | None
 
 
-CredentialName = Annotated[str, _max(t.Credential.__table__.c.name, min_length=1)]
 # What the CRDs allow: `*`, a name, a dotted prefix ending in `.*`, or `METHOD /path` for http tools.
 ActionPattern = Annotated[
     str,
@@ -252,7 +282,6 @@ class ApprovalSpec(_Request):
     timeout_seconds: int = Field(default=3600, ge=30, le=7 * 24 * 3600)
 
 
-ModelName = Annotated[str, _max(t.ModelUsage.__table__.c.model, min_length=1)]
 # A budget beyond a trillion tokens is no budget; the bound keeps sums within PostgreSQL's bigint.
 _MAX_TOKENS = 10**12
 

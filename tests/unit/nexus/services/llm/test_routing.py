@@ -9,7 +9,7 @@ import pytest
 
 from oblivion_nexus.services.auth.tokens import AgentIdentity
 from oblivion_nexus.services.llm import ModelUnavailable
-from oblivion_nexus.services.llm.routing import choose_credential
+from oblivion_nexus.services.llm.routing import choose_credential, choose_summary_credential
 from oblivion_nexus.stores import tables as t
 
 CODER = AgentIdentity("squad", "coder", (), "jti", 0.0, 7, 1)
@@ -58,3 +58,17 @@ def test_an_openai_compatible_endpoint_takes_the_credential_with_its_base_url_or
     spec = {"provider": "openai-compatible", "name": "qwen", "endpoint": "http://vllm.models:8000/v1"}
     assert choose_credential(rows, spec, CODER) is rows[1]
     assert choose_credential(rows, {**spec, "endpoint": "http://ollama:11434/v1"}, CODER) is None
+
+
+def test_the_summary_model_uses_the_named_credential_or_the_only_one_open_to_every_agent() -> None:
+    spec = {"provider": "openai", "name": "gpt-4o-mini"}
+    rows = [credential("coders-only", agents=["coder"]), credential("shared")]
+    assert choose_summary_credential(rows, spec, "squad") is rows[1]
+    # the Workgroup naming a credential restricted to agents is the platform team's choice
+    assert choose_summary_credential(rows, {**spec, "credential": "coders-only"}, "squad") is rows[0]
+    with pytest.raises(ModelUnavailable, match="for its summary model"):
+        choose_summary_credential(rows[:1], spec, "squad")
+    with pytest.raises(ModelUnavailable, match=r"spec\.memory\.summaryModel\.credential 'gone'"):
+        choose_summary_credential(rows, {**spec, "credential": "gone"}, "squad")
+    compatible = {"provider": "openai-compatible", "name": "llama", "endpoint": "http://vllm:8000/v1"}
+    assert choose_summary_credential(rows, compatible, "squad") is None

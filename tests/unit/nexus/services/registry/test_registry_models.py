@@ -50,3 +50,16 @@ def test_required_agent_fields_are_named_when_missing() -> None:
         AgentSpec.model_validate({})
     missing = {err["loc"][0] for err in caught.value.errors()}
     assert missing == {"clientId", "clientSecret"}
+
+
+def test_a_workgroups_summary_model_needs_a_name_and_for_openai_compatible_an_endpoint() -> None:
+    spec = WorkgroupSpec.model_validate({"summaryModel": {"name": "gpt-4o-mini"}})
+    assert spec.summary_model is not None
+    assert spec.summary_model.provider == "openai"
+    assert WorkgroupSpec.model_validate({}).summary_model is None
+    with pytest.raises(ValidationError, match="endpoint is required"):
+        WorkgroupSpec.model_validate({"summaryModel": {"provider": "openai-compatible", "name": "llama"}})
+    with pytest.raises(ValidationError, match="provider"):
+        WorkgroupSpec.model_validate({"summaryModel": {"provider": "anthropic", "name": "claude-sonnet-4"}})
+    with pytest.raises(ValidationError, match="name"):
+        WorkgroupSpec.model_validate({"summaryModel": {"provider": "openai"}})
