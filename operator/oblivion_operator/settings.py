@@ -56,6 +56,13 @@ class OperatorSettings(BaseSettings):
     retry_delay_seconds: float = Field(
         default=10.0, gt=0, description="Delay before retrying after Nexus, Qdrant or Kubernetes failed."
     )
+    nexus_cleanup_timeout_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How long after a Project is marked for deletion the operator keeps retrying Nexus "
+        "(dropping its memory under retentionPolicy Delete, then unregistering it) before it lets the "
+        "Project go, leaving both in Nexus and saying so in an Event.",
+    )
 
     @field_validator("slack_bot_token", mode="before")
     @classmethod

@@ -11,6 +11,9 @@ Usage (async test)::
 
     with nexus_process(nexus_env) as proc:  # migrates first unless migrate=False
         httpx.get(proc.url + "/readyz")
+
+    with nexus_process(nexus_env), nexus_worker_process(nexus_env) as worker:
+        ...
 """
 
 from __future__ import annotations
@@ -156,6 +159,25 @@ def nexus_process(
                 context=lambda: proc.output(4000),
             )
         yield handle
+    finally:
+        proc.stop()
+
+
+@contextlib.contextmanager
+def nexus_worker_process(env: Mapping[str, str]) -> Iterator[Proc]:
+    """``oblivion nexus worker`` as a child process (the database already migrated); the block starts
+    once it consumes its queues (so, with the embedded engine, answers the API's memory requests)."""
+    proc = Proc("nexus-worker", [oblivion_executable(), "nexus", "worker"], env, Path(tempfile.gettempdir()))
+    proc.start()
+    try:
+        eventually_sync(
+            lambda: "worker consuming" in proc.output(),
+            timeout=STARTUP_SECONDS,
+            what="oblivion nexus worker to consume",
+            watch=[proc],
+            context=lambda: proc.output(4000),
+        )
+        yield proc
     finally:
         proc.stop()
 

@@ -89,6 +89,11 @@ class NexusClient:
     async def delete_project(self, workgroup: str, project: str) -> None:
         await self._delete(f"workgroups/{workgroup}/projects/{project}")
 
+    async def drop_project_memory(self, workgroup: str, project: str) -> None:
+        """Delete every Memory Bank point of the project (nothing to do for a project Nexus does not
+        know); 503 while the worker holding the embedded engine, or Qdrant, does not answer."""
+        await self._delete(f"workgroups/{workgroup}/projects/{project}/memory")
+
     async def put_agent(self, workgroup: str, agent: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self._put(f"workgroups/{workgroup}/agents/{agent}", body)
 

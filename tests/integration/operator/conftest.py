@@ -1,7 +1,8 @@
 """The operator against the real Kubernetes control plane, a real Nexus (real PostgreSQL and Redis),
 the fake Slack and qdrant-client's embedded store.
 
-The control plane and Nexus (as ``oblivion nexus serve``, exactly as deployed) run once per session;
+The control plane and Nexus (``oblivion nexus serve`` and ``oblivion nexus worker``, exactly as
+deployed; the worker holds the Memory Bank's embedded engine) run once per session;
 each test starts from a cluster without the previous test's objects, gets its own Slack fake and
 Qdrant directory, and runs the real kopf operator in its own thread, logged in as the operator's
 ServiceAccount, through ``tests.support.operator.start_operator``. Tests are synchronous: they wait on
@@ -23,13 +24,19 @@ from oblivion_operator.settings import OperatorSettings
 from tests.controlplane import Cluster
 from tests.fakes.slack import FakeSlack
 from tests.secret_logs import SecretRegistry
-from tests.support.nexus import nexus_process
+from tests.support.nexus import nexus_process, nexus_worker_process
 from tests.support.operator import NexusAdmin
 
 
 @pytest.fixture(scope="session")
-def operator_nexus(postgres_url: str, redis_url: str, secret_registry: SecretRegistry) -> Iterator[Any]:
-    """One real Nexus process for the operator tests, on its own database schema and Redis prefix."""
+def operator_nexus(
+    postgres_url: str,
+    redis_url: str,
+    secret_registry: SecretRegistry,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Any]:
+    """One real Nexus (API and worker processes) for the operator tests, on its own database schema
+    and Redis prefix."""
     env = {
         "OBLIVION_DATABASE_URL": postgres_url,
         "OBLIVION_REDIS_URL": redis_url,
@@ -37,12 +44,14 @@ def operator_nexus(postgres_url: str, redis_url: str, secret_registry: SecretReg
         "OBLIVION_ADMIN_TOKEN": "adm-" + secrets.token_urlsafe(24),
         "OBLIVION_JWT_SIGNING_KEY": secrets.token_urlsafe(48),
         "OBLIVION_MASTER_KEY": "k1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "OBLIVION_MEMORY_DATA_DIR": str(tmp_path_factory.mktemp("nexus-memory")),
     }
     secret_registry.add(
         env["OBLIVION_ADMIN_TOKEN"], env["OBLIVION_JWT_SIGNING_KEY"], env["OBLIVION_MASTER_KEY"]
     )
-    with nexus_process(env) as nexus:
+    with nexus_process(env) as nexus, nexus_worker_process(nexus.env) as worker:
         secret_registry.add_log_file(nexus.log_path)
+        secret_registry.add_log_file(worker.log_path)
         yield nexus
 
 
