@@ -28,6 +28,7 @@ from oblivion_agent._settings import AgentSettings, load_settings
 from oblivion_agent._tasks import PostedMessage, StateChange, TaskClient, TaskContext, TaskStateName
 from oblivion_agent._token import TokenSource
 from oblivion_agent._tools import ApprovalWaiters, ToolClient
+from oblivion_agent._tracing import TaskTraces, add_trace_headers, use_task_trace
 from oblivion_agent.protocol import (
     ContextUpdate,
     EventFrame,
@@ -217,7 +218,8 @@ class Agent:
         self._stopping = asyncio.Event()
         self._abandoning = asyncio.Event()
         try:
-            async with httpx.AsyncClient(timeout=10.0) as http:
+            hooks = {"request": [add_trace_headers]}  # a task's calls to Nexus join its trace
+            async with httpx.AsyncClient(timeout=10.0, event_hooks=hooks) as http:
                 tokens = TokenSource(settings.token_url, settings.client_id, settings.client_secret, http)
                 dispatcher = _Dispatcher(self, settings, http, tokens, self._stopping, self._abandoning)
                 register = Register(
@@ -258,6 +260,7 @@ class _Dispatcher:
         self._slots = asyncio.Semaphore(settings.max_concurrent_handlers)
         self.link: NexusLink | None = None  # set once the link exists (it needs ``deliver`` first)
         self._failed: set[str] = set()  # events whose handler failed and did not succeed since
+        self._traces = TaskTraces(settings.seen_events_capacity)
 
     async def deliver(self, frame: EventFrame) -> None:
         if self._stopping.is_set():
@@ -314,6 +317,10 @@ class _Dispatcher:
                 "%s has no %s handler; acking event %s unhandled", self._agent.name, frame.type, frame.id
             )
             return True
+        task_id = getattr(frame.data, "task_id", None)
+        if isinstance(frame.data, TaskAssigned):
+            self._traces.remember(frame.data)
+        use_task_trace(self._traces.of(task_id))  # this handler's own asyncio task only
         ctx = Context(
             event_id=frame.id,
             event_type=frame.type,
@@ -323,7 +330,7 @@ class _Dispatcher:
             _settings=self._settings,
             _http=self._http,
             _tokens=self._tokens,
-            task_id=getattr(frame.data, "task_id", None),
+            task_id=task_id,
             _approvals=self._agent._approvals,
         )
         try:

@@ -18,6 +18,7 @@ import httpx
 from oblivion_agent._errors import AgentError
 from oblivion_agent._tasks import nexus_request
 from oblivion_agent._token import TokenSource
+from oblivion_agent._tracing import current_trace_headers
 
 TASK_HEADER = "X-Oblivion-Task-Id"
 
@@ -46,8 +47,12 @@ class ModelClient:
 
     @property
     def headers(self) -> dict[str, str]:
-        """Headers every call for this task carries (the task its tokens count on)."""
-        return {TASK_HEADER: self._task_id} if self._task_id else {}
+        """Headers every call for this task carries (the task its tokens count on, and its trace
+        context when Nexus traces it)."""
+        headers = current_trace_headers()
+        if self._task_id:
+            headers[TASK_HEADER] = self._task_id
+        return headers
 
     async def api_key(self) -> str:
         """The key an OpenAI client uses at :attr:`base_url`: the agent's current access token."""

@@ -69,6 +69,15 @@ class TaskAssigned(_Data):
     url: str | None = Field(default=None, description="Link to the task in ClickUp.")
     thread_url: str | None = Field(default=None, description="Link to the task's Slack thread.")
     assigned_by: str | None = Field(default=None, description="Who created or assigned the task.")
+    traceparent: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+        description="W3C trace context of the task's trace, when Nexus traces: send it as the "
+        "`traceparent` header on calls to Nexus about this task, and Nexus's spans join the trace.",
+    )
+    tracestate: str | None = Field(
+        default=None, max_length=512, description="W3C `tracestate` that goes with `traceparent`, if any."
+    )
 
 
 class ContextUpdate(_Data):

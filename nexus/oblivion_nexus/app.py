@@ -43,6 +43,7 @@ from oblivion_nexus.services.tools.gateway import ToolGateway
 from oblivion_nexus.services.tools.http_tool import HttpTool
 from oblivion_nexus.services.tools.withdrawals import conclude_withdrawn
 from oblivion_nexus.settings import NexusSettings
+from oblivion_nexus.tracing import TraceMiddleware
 
 logger = logging.getLogger(__name__)
 
@@ -141,4 +142,6 @@ def create_app(settings: NexusSettings, *, delivery_metrics: DeliveryMetrics | N
         models=settings.models.max_body_bytes,
     )
     app.add_middleware(BodyLimitMiddleware, limits=limits)
+    if settings.tracing.endpoint:  # not even a pass-through layer when tracing is off
+        app.add_middleware(TraceMiddleware)
     return app

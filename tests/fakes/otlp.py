@@ -29,6 +29,7 @@ class ReceivedSpan:
     kind: int
     attributes: dict[str, Any]
     status_code: int
+    span_id: str = ""
 
 
 def _value(value: AnyValue) -> Any:
@@ -80,6 +81,7 @@ class FakeOtlpReceiver:
                             kind=span.kind,
                             attributes={a.key: _value(a.value) for a in span.attributes},
                             status_code=span.status.code,
+                            span_id=span.span_id.hex(),
                         )
                     )
         with self._lock:

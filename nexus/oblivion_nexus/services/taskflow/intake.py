@@ -17,6 +17,8 @@ import logging
 from dataclasses import replace
 from typing import Any
 
+from opentelemetry.trace import SpanKind
+
 from oblivion_agent.protocol import FrameType
 from oblivion_nexus.integrations.clickup_models import Task
 from oblivion_nexus.integrations.slack_text import escape_text
@@ -25,6 +27,7 @@ from oblivion_nexus.services.taskflow import tracked_tasks as tasks
 from oblivion_nexus.services.taskflow.clients import require_clickup, require_slack
 from oblivion_nexus.services.taskflow.context import FlowContext
 from oblivion_nexus.services.taskflow.mirror import METADATA_EVENT_TYPE, comment_on_task
+from oblivion_nexus.tracing import current_carrier, task_span
 
 logger = logging.getLogger(__name__)
 
@@ -125,8 +128,10 @@ async def take_task(flow: FlowContext, task: Task, *, list_id: str | None = None
         return None
     if mapping.closed:
         return mapping
+    tracer = resources.tracer
     if mapping.thread_ts is None:
-        mapping = replace(mapping, thread_ts=await _post_root(flow, mapping, task))
+        with task_span(tracer, "create thread", attributes={"oblivion.task_id": task.id}):
+            mapping = replace(mapping, thread_ts=await _post_root(flow, mapping, task))
     assert mapping.thread_ts is not None
     needs_link = mapping.link_comment_id is None and resources.clickup is not None
     if not pending and not needs_link:
@@ -142,9 +147,17 @@ async def take_task(flow: FlowContext, task: Task, *, list_id: str | None = None
             "thread_url": permalink,
             "assigned_by": task.creator.display_name if task.creator else None,
         }
-        await flow.send_event(
-            agent.workgroup, agent.name, FrameType.TASK_ASSIGNED, f"task-assigned-{task.id}-{agent.id}", data
-        )
+        attributes = {"oblivion.task_id": task.id, "oblivion.agent": agent.name}
+        with task_span(tracer, "send TASK_ASSIGNED", kind=SpanKind.PRODUCER, attributes=attributes) as span:
+            if span is not None:  # the agent's calls for the task continue from this span
+                data.update(current_carrier())
+            await flow.send_event(
+                agent.workgroup,
+                agent.name,
+                FrameType.TASK_ASSIGNED,
+                f"task-assigned-{task.id}-{agent.id}",
+                data,
+            )
     await tasks.mark_notified(resources, mapping.id, [agent.id for agent in pending])
     if needs_link:
         mapping = replace(mapping, link_comment_id=await _comment_link(flow, mapping, task, permalink))

@@ -11,6 +11,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry.trace import SpanKind
 from sqlalchemy import update
 
 from oblivion_nexus.integrations.clickup import ClickUpApiError, ClickUpAuthError, ClickUpRateLimited
@@ -24,6 +25,7 @@ from oblivion_nexus.services.taskflow.context import FlowContext
 from oblivion_nexus.services.taskflow.webhooks import CLICKUP, SLACK
 from oblivion_nexus.stores import tables as t
 from oblivion_nexus.stores.queue import Delayed
+from oblivion_nexus.tracing import task_span
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +49,14 @@ async def handle_job(flow: FlowContext, name: str, data: dict[str, Any]) -> None
     if not isinstance(body, str):
         logger.error("job %r has no body; dropped", name)
         return
+    carried = data.get("trace")
+    parent = carried if isinstance(carried, dict) else {}
+    # The accepting webhook's trace continues here; what the flow does for it are child spans.
+    with task_span(flow.resources.tracer, f"process {name} webhook", kind=SpanKind.CONSUMER, parent=parent):
+        await _handle(flow, name, body)
+
+
+async def _handle(flow: FlowContext, name: str, body: str) -> None:
     try:
         if name == CLICKUP:
             await _clickup(flow, parse_clickup_webhook(body))

@@ -11,7 +11,9 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from opentelemetry.trace import SpanKind
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -33,6 +35,7 @@ from oblivion_nexus.services.taskflow.signatures import (
 from oblivion_nexus.stores import tables as t
 from oblivion_nexus.stores.crypto import CryptoError, SealedValue
 from oblivion_nexus.stores.queue import QueueUnavailable, WebhookQueue
+from oblivion_nexus.tracing import current_carrier, is_tracing, task_span
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +137,18 @@ def _queue(resources: Resources) -> WebhookQueue:
     return resources.webhook_queue
 
 
+async def _enqueue(resources: Resources, kind: str, dedupe_key: str, raw_body: bytes) -> str:
+    """Queue a delivery durably, with the trace context of the span accepting it (if traced)."""
+    data: dict[str, Any] = {"body": raw_body.decode("utf-8", "replace"), "at": time.time()}
+    carrier = current_carrier() if is_tracing(resources.tracer) else None
+    if carrier:
+        data["trace"] = carrier
+    try:
+        return await _queue(resources).add(kind, dedupe_key, data)
+    except QueueUnavailable as e:
+        raise IngestUnavailable(str(e)) from e
+
+
 async def accept_clickup(
     resources: Resources,
     raw_body: bytes,
@@ -147,12 +162,9 @@ async def accept_clickup(
     secret = await clickup_secret(resources, peek_webhook_id(raw_body), secrets)
     verify_clickup_signature(raw_body, signature, secret or "")
     event = parse_clickup_webhook(raw_body)
-    try:
-        job_id = await _queue(resources).add(
-            CLICKUP, event.dedupe_key, {"body": raw_body.decode("utf-8", "replace"), "at": time.time()}
-        )
-    except QueueUnavailable as e:
-        raise IngestUnavailable(str(e)) from e
+    attributes = {"oblivion.clickup.event": event.event, "oblivion.task_id": event.task_id}
+    with task_span(resources.tracer, f"clickup {event.event}", kind=SpanKind.SERVER, attributes=attributes):
+        job_id = await _enqueue(resources, CLICKUP, event.dedupe_key, raw_body)
     logger.info("ClickUp %s for task %s queued as %s", event.event, event.task_id, job_id)
     return Accepted(job_id=job_id)
 
@@ -180,12 +192,8 @@ async def accept_slack(
     retry = slack_retry(headers)
     if retry is not None:
         logger.info("Slack retry %d of %s (%s)", retry.number, payload.event_id, retry.reason)
-    try:
-        job_id = await _queue(resources).add(
-            SLACK, payload.dedupe_key, {"body": raw_body.decode("utf-8", "replace"), "at": time.time()}
-        )
-    except QueueUnavailable as e:
-        raise IngestUnavailable(str(e)) from e
+    with task_span(resources.tracer, f"slack {payload.event.type}", kind=SpanKind.SERVER):
+        job_id = await _enqueue(resources, SLACK, payload.dedupe_key, raw_body)
     logger.info("Slack %s %s queued as %s", payload.event.type, payload.event_id, job_id)
     return Accepted(job_id=job_id)
 
