@@ -10,7 +10,7 @@ LOCK_PROFILES := $(shell python3 -c 'import tomllib; print(*tomllib.load(open("p
 UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --universal --python-version 3.11 \
 	--custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)
 
-.PHONY: help install lock audit sbom docs-config docs docs-serve test lint typecheck imports pytest bench clean
+.PHONY: help install lock audit sbom docs-config docs docs-serve test lint typecheck imports pytest mcp-adapters-env bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -66,8 +66,20 @@ typecheck: install ## mypy --strict on the four packages
 imports: install ## import-linter layer contracts
 	$(BIN)/lint-imports
 
-pytest: install apiserver ## the test suite (real PostgreSQL and Redis must be running)
+pytest: install apiserver mcp-adapters-env ## the test suite (real PostgreSQL and Redis must be running)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The MCP adapter test's own virtualenv (tests/integration/tools/test_mcp_adapters.py): the
+# mcp-adapters lock alone, hash-checked, since langchain-mcp-adapters needs the mcp SDK 1.x and Nexus
+# runs 2.x. Rebuilt when the lock changes; the stamp is written last, so a broken build is redone.
+MCP_ADAPTERS_ENV := .cache/mcp-adapters
+$(MCP_ADAPTERS_ENV)/installed: requirements/mcp-adapters.txt
+	rm -rf $(MCP_ADAPTERS_ENV)
+	python3 -m venv $(MCP_ADAPTERS_ENV)
+	$(MCP_ADAPTERS_ENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $<
+	touch $@
+
+mcp-adapters-env: $(MCP_ADAPTERS_ENV)/installed ## the MCP adapter test's virtualenv (mcp SDK 1.x) in .cache/
 
 bench: install ## run every benchmark under bench/
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
