@@ -47,8 +47,26 @@ class WorkgroupClickUp(SpecModel):
     folder_id: str | None = None
 
 
+class SummaryModel(SpecModel):
+    """The model that writes the workgroup's thread summaries (the shape of an Agent's model)."""
+
+    provider: Literal["openai", "openai-compatible"] = "openai"
+    name: str = Field(min_length=1)
+    endpoint: str | None = None
+    credential: str | None = None
+
+    @model_validator(mode="after")
+    def _endpoint_when_compatible(self) -> SummaryModel:
+        if self.provider == "openai-compatible" and not self.endpoint:
+            raise ValueError(
+                "memory.summaryModel.endpoint is required when its provider is openai-compatible"
+            )
+        return self
+
+
 class Memory(SpecModel):
     isolation: Literal["Shared", "PerProject"] = "Shared"
+    summary_model: SummaryModel | None = None
 
 
 class WorkgroupSpec(SpecModel):

@@ -45,21 +45,29 @@ async def reconcile_workgroup(ctx: OperatorContext, body: Any, logger: Any) -> d
             logger.info(f"Created Qdrant collection {collection}")
 
     channel_id, channel_condition = await ctx.reconcile_channel(spec.slack, name, status, logger)
-    await ctx.nexus.put_workgroup(
-        name,
-        {
-            "displayName": spec.display_name or name,
-            "namespace": namespace,
-            "slackChannelId": channel_id,
-            "collection": collection,
-        },
-    )
+    await ctx.nexus.put_workgroup(name, _registration(name, spec, namespace, channel_id, collection))
     return {
         "namespace": namespace,
         "collection": collection,
         "slackChannelId": channel_id,
         EXTRA_CONDITIONS: [channel_condition],
     }
+
+
+def _registration(
+    name: str, spec: WorkgroupSpec, namespace: str, channel_id: str | None, collection: str
+) -> dict[str, Any]:
+    """The tenant as Nexus's registry takes it; without ``summaryModel`` Nexus clears the one it had."""
+    body: dict[str, Any] = {
+        "displayName": spec.display_name or name,
+        "namespace": namespace,
+        "slackChannelId": channel_id,
+        "collection": collection,
+    }
+    model = spec.memory.summary_model
+    if model is not None:
+        body["summaryModel"] = model.model_dump(by_alias=True, exclude_none=True)
+    return body
 
 
 async def delete_workgroup(ctx: OperatorContext, body: Any, logger: Any) -> None:

@@ -271,3 +271,17 @@ def test_the_status_the_operator_writes_is_accepted(
         'status.conditions[1]: Duplicate value: map[string]interface {}{"type":"Ready"}'
         in caught.value.message
     )
+
+
+def test_a_workgroups_summary_model_defaults_to_openai_and_needs_an_endpoint_when_compatible(
+    cluster: Cluster,
+) -> None:
+    stored = admit(cluster, resource("Workgroup", memory={"summaryModel": {"name": "gpt-4o-mini"}}))
+    assert stored["spec"]["memory"]["summaryModel"] == {"provider": "openai", "name": "gpt-4o-mini"}
+    compatible = {"provider": "openai-compatible", "name": "llama-3.1-8b"}
+    message = refusal(cluster, resource("Workgroup", memory={"summaryModel": compatible}))
+    assert "summaryModel.endpoint is required when summaryModel.provider is openai-compatible" in message
+    anthropic = {"provider": "anthropic", "name": "claude-sonnet-4"}
+    assert "spec.memory.summaryModel.provider" in refusal(
+        cluster, resource("Workgroup", memory={"summaryModel": anthropic})
+    )

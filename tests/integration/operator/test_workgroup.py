@@ -146,3 +146,30 @@ def test_invalid_workgroup_spec_gets_the_validation_message(
         wg = cluster.wait_for_object("workgroups", "wg-bad", condition=not_ready_because("InvalidSpec"))
         assert "memory.isolation" in wg["status"]["conditions"][0]["message"]
         assert cluster.find("namespaces", "wg-wg-bad") is None
+
+
+def test_the_summary_model_reaches_nexus_and_leaves_it_when_removed(
+    cluster: Cluster, operator_settings: OperatorSettings, nexus_admin: NexusAdmin
+) -> None:
+    model = {
+        "provider": "openai-compatible",
+        "name": "llama-3.1-8b",
+        "endpoint": "http://vllm.models:8000/v1",
+    }
+    with start_operator(cluster, operator_settings):
+        cluster.create(
+            _workgroup("wg-summaries", memory={"summaryModel": {**model, "credential": "vllm-key"}})
+        )
+        cluster.wait_for_object("workgroups", "wg-summaries", condition=ready, timeout=30)
+        registered = nexus_admin.get("workgroups/wg-summaries")
+        assert registered is not None
+        assert registered["summaryModel"] == {**model, "credential": "vllm-key"}
+
+        cluster.patch("workgroups", "wg-summaries", {"spec": {"memory": {"summaryModel": None}}})
+        cluster.wait_for(
+            lambda: (
+                (nexus_admin.get("workgroups/wg-summaries") or {"summaryModel": "?"})["summaryModel"] is None
+            ),
+            timeout=30,
+            message="the summary model removed in Nexus",
+        )

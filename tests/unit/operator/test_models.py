@@ -96,3 +96,14 @@ def test_http_tool_credential_needs_a_base_url() -> None:
 def test_unknown_credential_type_is_refused() -> None:
     with pytest.raises(InvalidSpec, match="type"):
         parse_spec(ToolCredentialSpec, {"type": "ftp", "secretRef": {"name": "s"}})
+
+
+def test_workgroup_summary_model_defaults_to_openai_and_needs_an_endpoint_when_compatible() -> None:
+    spec = parse_spec(WorkgroupSpec, {"memory": {"summaryModel": {"name": "gpt-4o-mini"}}})
+    assert spec.memory.summary_model is not None
+    assert spec.memory.summary_model.provider == "openai"
+    assert parse_spec(WorkgroupSpec, {}).memory.summary_model is None
+    with pytest.raises(InvalidSpec, match="endpoint is required"):
+        parse_spec(
+            WorkgroupSpec, {"memory": {"summaryModel": {"provider": "openai-compatible", "name": "x"}}}
+        )
