@@ -4,8 +4,8 @@ The fake model APIs run as their own process; the same chat request is made dire
 (the floor) and through ``POST /v1/llm/chat/completions`` as an agent (token check, routing to the
 Agent's model, credential decryption, the call, the usage row and metrics included), in the same
 run, interleaved: plain completions (whole answer), streams (time to the first event), and plain
-completions from concurrent clients (throughput). At the end, the tokens Nexus recorded are compared
-with the sum of the usage the fake reported to the agent.
+completions from concurrent clients (throughput), with the CPU Nexus spent per call. At the end,
+the tokens Nexus recorded are compared with the sum of the usage the fake reported to the agent.
 
     .venv/bin/python bench/model_gateway.py                     # 400 sequential, 2,000 concurrent
     .venv/bin/python bench/model_gateway.py --requests 1000 --concurrency 64
@@ -26,13 +26,14 @@ import time
 from collections.abc import Awaitable
 from pathlib import Path
 
+import aiohttp
 import httpx
 
 REPO_ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from bench.scratch import bench_agent, scratch_nexus_env  # noqa: E402
-from bench.timing import concurrent, percentile, sequential  # noqa: E402
+from bench.timing import Answer, caller, concurrent, cpu_seconds, loader, percentile, sequential  # noqa: E402
 from tests.support.nexus import nexus_process  # noqa: E402
 from tests.support.servers import free_port  # noqa: E402
 
@@ -40,16 +41,17 @@ MODEL = "gpt-4o-mini"
 REQUEST = {"messages": [{"role": "user", "content": "say ok"}], "max_tokens": 16}
 
 
-async def first_event(client: httpx.AsyncClient, path: str, headers: dict[str, str]) -> tuple[float, int]:
+async def first_event(session: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> tuple[float, int]:
     """Milliseconds to the first server-sent event of a streamed call, and the tokens its final usage
     chunk reported (the stream is read to its end)."""
     body = {**REQUEST, "model": MODEL, "stream": True, "stream_options": {"include_usage": True}}
     started = time.perf_counter()
     first, tokens = 0.0, 0
-    async with client.stream("POST", path, json=body, headers=headers) as response:
-        if response.status_code != 200:
-            raise SystemExit(f"expected 200, got {response.status_code}: {(await response.aread())[:200]!r}")
-        async for line in response.aiter_lines():
+    async with session.post(url, json=body, headers=headers) as response:
+        if response.status != 200:
+            raise SystemExit(f"expected 200, got {response.status}: {(await response.read())[:200]!r}")
+        async for raw in response.content:
+            line = raw.decode().strip()
             if not line.startswith("data: "):
                 continue
             if not first:
@@ -61,7 +63,7 @@ async def first_event(client: httpx.AsyncClient, path: str, headers: dict[str, s
 
 
 async def measure(
-    nexus_url: str, admin: dict[str, str], models_url: str, key: str, args: argparse.Namespace
+    nexus_url: str, nexus_pid: int, admin: dict[str, str], models_url: str, key: str, args: argparse.Namespace
 ) -> None:
     async with httpx.AsyncClient(base_url=nexus_url, timeout=30) as http:
         credential = {
@@ -77,38 +79,39 @@ async def measure(
         bearer = await bench_agent(http, admin, "bot", model={"provider": "openai", "name": MODEL})
         keyed = {"Authorization": f"Bearer {key}"}
         reported = 0  # tokens the fake reported on calls through Nexus
-        limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
-        async with (
-            httpx.AsyncClient(base_url=models_url, timeout=30, limits=limits) as upstream,
-            httpx.AsyncClient(base_url=nexus_url, timeout=30, limits=limits) as gateway,
-        ):
+        async with loader(args.concurrency) as session:
+            direct = caller(
+                session,
+                "POST",
+                f"{models_url}/v1/chat/completions",
+                json_body={**REQUEST, "model": MODEL},
+                headers=keyed,
+            )
+            gateway = caller(
+                session, "POST", f"{nexus_url}/v1/llm/chat/completions", json_body=REQUEST, headers=bearer
+            )
 
-            def direct() -> Awaitable[httpx.Response]:
-                return upstream.post("/v1/chat/completions", json={**REQUEST, "model": MODEL}, headers=keyed)
-
-            async def through() -> httpx.Response:
+            async def through() -> Answer:
                 nonlocal reported
-                answer = await gateway.post("/v1/llm/chat/completions", json=REQUEST, headers=bearer)
-                if answer.status_code == 200:
-                    reported += int(answer.json()["usage"]["total_tokens"])
-                return answer
+                status, body = await gateway()
+                if status == 200:
+                    reported += int(body["usage"]["total_tokens"])
+                return status, body
 
-            async def streams(
-                client: httpx.AsyncClient, path: str, headers: dict[str, str], count: int, counted: bool
-            ) -> list[float]:
+            async def streams(url: str, headers: dict[str, str], count: int, counted: bool) -> list[float]:
                 nonlocal reported
                 times = []
                 for _ in range(count):
-                    first, tokens = await first_event(client, path, headers)
+                    first, tokens = await first_event(session, url, headers)
                     times.append(first)
                     reported += tokens if counted else 0
                 return times
 
             def stream_direct(count: int) -> Awaitable[list[float]]:
-                return streams(upstream, "/v1/chat/completions", keyed, count, False)
+                return streams(f"{models_url}/v1/chat/completions", keyed, count, False)
 
             def stream_through(count: int) -> Awaitable[list[float]]:
-                return streams(gateway, "/v1/llm/chat/completions", bearer, count, True)
+                return streams(f"{nexus_url}/v1/llm/chat/completions", bearer, count, True)
 
             for send in (direct, through):  # warm connections, caches and the first usage rows
                 await sequential(send, 20)
@@ -121,9 +124,12 @@ async def measure(
                 results["sfloor"] += await stream_direct(20)
                 results["sgateway"] += await stream_through(20)
             rates: dict[str, float] = {"floor": 0.0, "gateway": 0.0}
+            cpu = 0.0
             for _ in range(2):
                 rates["floor"] += await concurrent(direct, args.total, args.concurrency) / 2
+                before = cpu_seconds(nexus_pid)
                 rates["gateway"] += await concurrent(through, args.total, args.concurrency) / 2
+                cpu += (cpu_seconds(nexus_pid) - before) / (2 * args.total)
         deadline = time.monotonic() + 10  # the last rows are written just after their answers
         while True:
             usage = (await http.get("/internal/v1/workgroups/bench/agents/bot/usage", headers=admin)).json()
@@ -151,6 +157,8 @@ async def measure(
     print(
         f"  through the model gateway              {rates['gateway']:8.0f} calls/s  ({ratio:.2f}x the floor)"
     )
+    print(f"Nexus CPU per plain call: {cpu * 1000:.2f} ms, so one Nexus process with a core of its own")
+    print(f"  serves up to {1 / cpu:.0f} calls/s (this run shares 2 cores with the load, fake and databases)")
     recorded = int(usage["totalTokens"])
     verdict = "equal" if recorded == reported else f"DIFFERENT by {recorded - reported}"
     print(
@@ -181,7 +189,11 @@ def main() -> None:
         if "fake models on" not in fake.stdout.readline():
             raise SystemExit("the fake model APIs did not start")
         with scratch_nexus_env() as env, nexus_process(env) as nexus:
-            asyncio.run(measure(nexus.url, nexus.admin_headers(), f"http://127.0.0.1:{port}", key, args))
+            asyncio.run(
+                measure(
+                    nexus.url, nexus.process.pid, nexus.admin_headers(), f"http://127.0.0.1:{port}", key, args
+                )
+            )
     finally:
         fake.terminate()
         fake.wait(10)

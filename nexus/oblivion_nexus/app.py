@@ -86,7 +86,9 @@ def create_app(settings: NexusSettings, *, delivery_metrics: DeliveryMetrics | N
             assert resources.tool_http is not None  # open_resources always makes it
             app.state.tools = ToolGateway(
                 resources,
-                ToolAuditLog(resources.sessionmaker),
+                ToolAuditLog(
+                    resources.sessionmaker, synchronous_commit=settings.tools.audit_synchronous_commit
+                ),
                 resources.tool_http,
                 calls_per_minute=settings.tools.calls_per_minute,
                 http_tool=HttpTool(resources.tool_http, timeout=settings.tools.timeout_seconds),

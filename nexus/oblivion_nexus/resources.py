@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from oblivion_nexus.integrations.clickup import ClickUpClient
 from oblivion_nexus.integrations.slack import SlackClient
+from oblivion_nexus.integrations.upstream import Upstream
 from oblivion_nexus.settings import NexusSettings
 from oblivion_nexus.stores.crypto import MasterKeys
 from oblivion_nexus.stores.db import create_engine, create_sessionmaker, require_schema_at_head
@@ -42,7 +43,7 @@ class Resources:
     clickup: ClickUpClient | None = None
     webhook_queue: WebhookQueue | None = None
     # Upstream calls of tools; None only where a test builds a partial set.
-    tool_http: httpx.AsyncClient | None = None
+    tool_http: Upstream | None = None
     # Calls of model providers (the gateway's pool; it carries no credential); None as above.
     model_http: httpx.AsyncClient | None = None
     # Spans of this process (:mod:`oblivion_nexus.tracing`): a no-op tracer unless tracing is on.
@@ -71,13 +72,11 @@ def webhook_queue(settings: NexusSettings) -> WebhookQueue:
     )
 
 
-def tool_client(settings: NexusSettings) -> httpx.AsyncClient:
+def tool_client(settings: NexusSettings) -> Upstream:
     """The Tool Gateway's pool, shared by every workgroup's upstream calls. It follows no redirect
     (the tools decide where a call may go) and keeps no cookie: one jar for all would send a cookie
     that one workgroup's call received to another workgroup's calls to the same host."""
-    return httpx.AsyncClient(
-        timeout=settings.tools.timeout_seconds, follow_redirects=False, cookies=_no_cookies()
-    )
+    return Upstream(timeout=settings.tools.timeout_seconds)
 
 
 def model_client(settings: NexusSettings) -> httpx.AsyncClient:

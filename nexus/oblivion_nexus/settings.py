@@ -510,6 +510,15 @@ class ToolSettings(Section):
         validation_alias="OBLIVION_TOOL_APPROVAL_SWEEP_SECONDS",
         description="How often each Nexus process denies approvals past their deadline and tells the agent.",
     )
+    audit_synchronous_commit: bool = Field(
+        default=True,
+        validation_alias="OBLIVION_TOOL_AUDIT_SYNCHRONOUS_COMMIT",
+        description="Whether a tool call's answer waits until its audit record is flushed to "
+        "PostgreSQL's disk (one WAL flush, the largest part of the latency a call adds on a slow "
+        "disk). `false` answers once the record is committed in memory: a PostgreSQL crash can then "
+        "lose the last records (about three `wal_writer_delay`s, 0.6 s by default); a Nexus crash "
+        "loses none. The chain stays whole either way.",
+    )
 
 
 class ModelSettings(Section):

@@ -19,10 +19,10 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import httpx
 from pydantic import SecretStr
 
 from oblivion_nexus.integrations.errors import IntegrationError
+from oblivion_nexus.integrations.upstream import Upstream, UpstreamError, UpstreamResponse, UpstreamTimeout
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class GitHubUnavailable(GitHubError):
         self.status = status
 
 
-def _body(response: httpx.Response) -> Any:
+def _body(response: UpstreamResponse) -> Any:
     try:
         return response.json()
     except ValueError:
@@ -91,14 +91,15 @@ def _origin(url: str) -> tuple[str, str]:
 
 
 class GitHubClient:
-    """One credential's view of GitHub. Create per credential, close when done (or share an `http`)."""
+    """One credential's view of GitHub. Create per credential, close when done (or share an `http`
+    pool, which follows no redirect: see job_logs)."""
 
     def __init__(
         self,
         token: SecretStr | str,
         *,
         base_url: str = DEFAULT_GITHUB_API_URL,
-        http: httpx.AsyncClient | None = None,
+        http: Upstream | None = None,
         timeout: float = 10.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -106,8 +107,7 @@ class GitHubClient:
         self.base_url = base_url.rstrip("/") + "/"
         self._origin = _origin(self.base_url)
         self._owns_http = http is None
-        # Redirects are never followed with the token: see job_logs.
-        self._http = http or httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+        self._http = http or Upstream(timeout=timeout)
         self._clock = clock
 
     async def aclose(self) -> None:
@@ -143,32 +143,30 @@ class GitHubClient:
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
-    ) -> httpx.Response:
+    ) -> UpstreamResponse:
         """One request to the API host; a 2xx or 3xx answer comes back, anything else is raised."""
         return await self._send(method, self._url(path), params=params, json=json, shown=path)
 
     async def _send(
         self, method: str, url: str, *, params: Mapping[str, Any] | None, json: Any, shown: str
-    ) -> httpx.Response:
+    ) -> UpstreamResponse:
         try:
             response = await self._http.request(
                 method, url, params=params, json=json, headers=self._headers()
             )
-        except httpx.TimeoutException as e:
+        except UpstreamTimeout as e:
             raise GitHubUnavailable(f"{method} {shown} timed out") from e
-        except httpx.HTTPError as e:
-            raise GitHubUnavailable(f"{method} {shown}: {type(e).__name__}") from e
-        if response.status_code < 400:
+        except UpstreamError as e:
+            raise GitHubUnavailable(f"{method} {shown}: {e.reason}") from e
+        if response.status < 400:
             return response
         raise self._failure(response, method, shown)
 
-    def _failure(self, response: httpx.Response, method: str, path: str) -> GitHubError:
-        status = response.status_code
+    def _failure(self, response: UpstreamResponse, method: str, path: str) -> GitHubError:
+        status = response.status
         body = _body(response)
         message = (
-            str(body.get("message"))
-            if isinstance(body, dict)
-            else (response.text[:200] or response.reason_phrase)
+            str(body.get("message")) if isinstance(body, dict) else (response.text[:200] or response.reason)
         )
         errors = body.get("errors") if isinstance(body, dict) else None
         if status >= 500:
@@ -221,7 +219,7 @@ class GitHubClient:
             body = _body(response)
             page = body.get(items_key, []) if items_key and isinstance(body, dict) else body
             if not isinstance(page, list):
-                raise GitHubApiError(response.status_code, "expected a list", method="GET", path=path)
+                raise GitHubApiError(response.status, "expected a list", method="GET", path=path)
             items.extend(page)
             url = response.links.get("next", {}).get("url")
             if url is not None and _origin(url) != self._origin:
@@ -235,27 +233,17 @@ class GitHubClient:
         http(s) URL, without the token; at most `max_bytes` are read. Says whether it was cut."""
         response = await self.send("GET", path)
         location = response.headers.get("location")
-        if response.status_code not in (301, 302, 303, 307, 308) or not location:
+        if response.status not in (301, 302, 303, 307, 308) or not location:
             return response.text[:max_bytes], len(response.content) > max_bytes
-        target = urljoin(str(response.url), location)
+        target = urljoin(response.url, location)
         if urlsplit(target).scheme not in ("http", "https"):
             raise GitHubApiError(502, "redirected to a non-HTTP URL", method="GET", path=path)
-        chunks: list[bytes] = []
-        size = 0
         try:
-            async with self._http.stream(
-                "GET", target, headers={"User-Agent": "oblivion-tool-gateway"}
-            ) as blob:
-                if blob.status_code >= 400:
-                    raise GitHubApiError(
-                        blob.status_code, "log storage refused the download", method="GET", path=path
-                    )
-                async for chunk in blob.aiter_bytes():
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > max_bytes:
-                        break
-        except httpx.HTTPError as e:
-            raise GitHubUnavailable(f"GET {path} (log storage): {type(e).__name__}") from e
-        data = b"".join(chunks)
-        return data[:max_bytes].decode("utf-8", errors="replace"), size > max_bytes
+            blob = await self._http.request(
+                "GET", target, headers={"User-Agent": "oblivion-tool-gateway"}, max_bytes=max_bytes
+            )
+        except UpstreamError as e:
+            raise GitHubUnavailable(f"GET {path} (log storage): {e.reason}") from e
+        if blob.status >= 400:
+            raise GitHubApiError(blob.status, "log storage refused the download", method="GET", path=path)
+        return blob.text, blob.truncated

@@ -133,3 +133,38 @@ async def test_after_its_connection_is_cut_the_next_record_is_written_on_a_new_o
     finally:
         await log.close()
         await engine.dispose()
+
+
+async def test_without_synchronous_commit_the_writer_skips_the_flush_and_the_chain_still_verifies(
+    fresh_postgres_url: str,
+) -> None:
+    """OBLIVION_TOOL_AUDIT_SYNCHRONOUS_COMMIT=false: the writer's session commits without waiting for
+    the WAL flush (PostgreSQL's own setting, read back from that session), every other session keeps
+    the server's default, and the records chain as before."""
+    await asyncio.to_thread(migrate_database, fresh_postgres_url)
+    workgroup = f"wg-{uuid.uuid4().hex[:8]}"
+    engine = create_async_engine(fresh_postgres_url)
+    durable, fast = (
+        ToolAuditLog(create_sessionmaker(engine)),
+        ToolAuditLog(create_sessionmaker(engine), synchronous_commit=False),
+    )
+    try:
+        for n, log in enumerate((durable, fast, durable, fast)):
+            await log.append(
+                AuditEntry(
+                    workgroup=workgroup, agent="a", tool="github", action="issues.get", outcome="ok",
+                    invocation_id=f"{n}",
+                )
+            )  # fmt: skip
+        settings = []
+        for log in (durable, fast):
+            writer = await log._writer()  # the session the records went through
+            settings.append((await (await writer.execute("SHOW synchronous_commit")).fetchone())[0])
+        assert settings == ["on", "off"]
+        async with engine.connect() as other:
+            assert (await other.execute(text("SHOW synchronous_commit"))).scalar_one() == "on"
+        assert await durable.verify(workgroup) == (4, [])
+    finally:
+        await durable.close()
+        await fast.close()
+        await engine.dispose()

@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 
-import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from oblivion_nexus.integrations.upstream import Upstream
 from oblivion_nexus.resources import tool_client
 from oblivion_nexus.services.tools.http_tool import (
     HttpArgs,
@@ -71,8 +71,11 @@ def upstream() -> Iterator[LoopbackServer]:
 
 @pytest.fixture
 async def tool() -> AsyncIterator[HttpTool]:
-    async with httpx.AsyncClient(follow_redirects=False) as http:
+    http = Upstream(timeout=5.0)
+    try:
         yield HttpTool(http, timeout=1.0, max_response_bytes=1000)
+    finally:
+        await http.aclose()
 
 
 def credential(upstream: LoopbackServer) -> HttpCredential:
@@ -142,13 +145,16 @@ async def test_a_public_name_that_resolves_to_an_internal_address_is_refused(
         return {"api.vendor.example": ["10.0.0.8"], "meta.vendor.example": ["169.254.169.254"],
                 "v6.vendor.example": ["::ffff:127.0.0.1"]}[host]  # fmt: skip
 
-    async with httpx.AsyncClient() as http:
+    http = Upstream(timeout=5.0)
+    try:
         tool = HttpTool(http, resolver=rebinding)
         for host in ("api.vendor.example", "meta.vendor.example", "v6.vendor.example"):
             cred = HttpCredential(base_url=f"https://{host}/api", secret=SECRET)
             with pytest.raises(HttpToolError, match="non-public address") as refused:
                 await tool.call(cred, "GET /v1/x", HttpArgs())
             assert refused.value.status == 403
+    finally:
+        await http.aclose()
 
 
 async def test_an_internal_base_url_chosen_by_the_platform_team_is_allowed(

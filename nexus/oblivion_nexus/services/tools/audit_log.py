@@ -148,8 +148,11 @@ class ToolAuditLog:
     write drops the connection and the next batch takes a fresh one. :meth:`close` gives it back.
     """
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], *, synchronous_commit: bool = True
+    ) -> None:
         self._sessionmaker = sessionmaker
+        self._synchronous_commit = synchronous_commit
         engine = sessionmaker.kw.get("bind")
         if not isinstance(engine, AsyncEngine):
             raise TypeError("the audit log needs a sessionmaker bound to an AsyncEngine")
@@ -183,6 +186,8 @@ class ToolAuditLog:
             connection = await self._engine.connect()
             self._connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
             self._driver = (await self._connection.get_raw_connection()).driver_connection
+            if not self._synchronous_commit:  # OBLIVION_TOOL_AUDIT_SYNCHRONOUS_COMMIT=false
+                await self._driver.execute("SET synchronous_commit TO off")
         return self._driver
 
     async def _write(self, batch: list[_Pending]) -> None:

@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from pydantic import ValidationError
 from sqlalchemy import select, update
 
@@ -38,6 +37,7 @@ from oblivion_nexus.integrations.github import (
 )
 from oblivion_nexus.integrations.slack import SlackApiError, SlackError, SlackRateLimited
 from oblivion_nexus.integrations.slack_interactivity import ButtonClick
+from oblivion_nexus.integrations.upstream import Upstream
 from oblivion_nexus.resources import Resources
 from oblivion_nexus.services.auth.tokens import AgentIdentity
 from oblivion_nexus.services.taskflow.errors import FlowError, MissingSetting
@@ -141,7 +141,7 @@ class ToolGateway:
         self,
         resources: Resources,
         audit: ToolAuditLog,
-        http: httpx.AsyncClient,
+        http: Upstream,
         *,
         calls_per_minute: int = 120,
         http_tool: HttpTool | None = None,

@@ -23,12 +23,12 @@ import socket
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, quote, urljoin, urlsplit, urlunsplit
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from oblivion_nexus.errors import ServiceError
+from oblivion_nexus.integrations.upstream import Upstream, UpstreamError
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 # Headers an agent may set; the credential's header, cookies, Host and hop-by-hop headers are Nexus's.
@@ -137,11 +137,11 @@ class HttpResult:
 
 
 class HttpTool:
-    """Runs one credential's http actions. Share one `httpx.AsyncClient` across calls (no redirects)."""
+    """Runs credentials' http actions through one shared :class:`Upstream` pool."""
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: Upstream,
         *,
         resolver: Resolver = system_resolver,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
@@ -213,34 +213,23 @@ class HttpTool:
         address = addresses[0]
         pinned_host = f"[{address}]" if ":" in address else address
         pinned = urlunsplit((parts.scheme, f"{pinned_host}:{port}", parts.path, parts.query, ""))
-        request = self._http.build_request(
-            method,
-            pinned,
-            params=outgoing.query or None,
-            content=outgoing.content,
-            headers={**outgoing.headers, "Host": parts.netloc},
-        )
-        if parts.scheme == "https":
-            request.extensions["sni_hostname"] = host
         try:
-            response = await self._http.send(request, stream=True, follow_redirects=False)
-        except httpx.HTTPError as e:
-            raise HttpToolError(502, f"{method} {parts.path}: {type(e).__name__}") from e
-        try:
-            if response.is_redirect and "location" in response.headers:
-                return str(httpx.URL(url).join(response.headers["location"]))
-            data = bytearray()
-            async for chunk in response.aiter_bytes():
-                data.extend(chunk)
-                if len(data) > self._max_bytes:
-                    break
-        finally:
-            await response.aclose()
-        truncated = len(data) > self._max_bytes
-        raw = bytes(data[: self._max_bytes])
+            response = await self._http.request(
+                method,
+                pinned,
+                params=outgoing.query or None,
+                content=outgoing.content,
+                headers={**outgoing.headers, "Host": parts.netloc},
+                max_bytes=self._max_bytes,
+                server_hostname=host if parts.scheme == "https" else None,
+            )
+        except UpstreamError as e:
+            raise HttpToolError(502, f"{method} {parts.path}: {e.reason}") from e
+        if response.is_redirect:
+            return urljoin(url, response.headers["location"])
         content_type = response.headers.get("content-type")
-        body: Any = raw.decode("utf-8", errors="replace")
-        if not truncated and content_type and "json" in content_type:
+        body: Any = response.text
+        if not response.truncated and content_type and "json" in content_type:
             with contextlib.suppress(ValueError):
-                body = json.loads(raw)
-        return HttpResult(response.status_code, content_type, body, truncated)
+                body = json.loads(response.content)
+        return HttpResult(response.status, content_type, body, response.truncated)
