@@ -2,11 +2,13 @@
 output of every process while upstreams try hard to give the value back.
 
 ``oblivion nexus serve`` and ``oblivion nexus worker`` run as processes at ``OBLIVION_LOG_LEVEL=DEBUG``.
-Two canaries are planted as workgroup credentials: an ``http`` tool's key and a model key. Then an
-agent makes a successful call whose upstream echoes the key (raw, base64, URL-encoded, in the body and
-in headers), a call the upstream fails with a 500 echoing it, a call that waits for a person's
-Approve in Slack, the same call over MCP, a model call and two model calls the provider refuses with
-the key in its error, and an admin reads the audit page. Searched afterwards for every form of each
+Two canaries are planted as workgroup credentials: a key (of an ``http`` tool, and the same value as
+a GitHub Enterprise token) and a model key. Then an agent makes a successful call whose upstream
+echoes the key (raw, base64, URL-encoded, in the body and in headers), a call the upstream fails
+with a 500 echoing it, two GitHub calls failing (500, and a 422 whose message quotes the token: the
+gateway's 502 relays it), a call that waits for a person's Approve in Slack, the same calls over MCP,
+a model call and two model calls the provider refuses with the key in its error, and an admin reads
+the audit page. Searched afterwards for every form of each
 canary: both processes' output, every HTTP answer (bodies and headers), the MCP results, every
 request Nexus made to Slack, the audit records and every frame the agent received on its socket.
 """
@@ -40,9 +42,9 @@ from tests.fakes import slack_events
 from tests.fakes.models import FakeModels
 from tests.fakes.slack import FakeSlack
 from tests.secret_logs import SecretRegistry
-from tests.security.shared_nexus import security_env
+from tests.security.shared_nexus import security_env, security_nexus
 from tests.support.model_gateway import PRICES
-from tests.support.nexus import NexusProcess, nexus_process
+from tests.support.nexus import NexusProcess
 from tests.support.processes import STARTUP_SECONDS, Proc, oblivion_executable
 from tests.support.servers import LoopbackServer
 from tests.support.waiting import eventually, eventually_sync
@@ -109,7 +111,22 @@ def echoing_upstream(seen: list[str]) -> Starlette:
         text = f"internal error: key {forms['raw']} rejected (basic {forms['basic']}, {forms['url']})"
         return JSONResponse({"message": text}, status_code=500, headers=headers)
 
-    return Starlette(routes=[Route("/api/echo", echo, methods=["GET", "POST"]), Route("/api/broken", broken)])
+    async def github_down(request: Request) -> Response:
+        """A GitHub Enterprise server failing, its error quoting the token it was sent."""
+        token = request.headers.get("authorization", "").removeprefix("Bearer ").removeprefix("token ")
+        seen.append(token)
+        message = f"token {token} ({quote(token, safe='')}) could not be checked"
+        # A read fails on the server's side, a write is refused with GitHub's validation error.
+        status = 500 if request.method == "GET" else 422
+        return JSONResponse({"message": message}, status_code=status, headers={"X-Echo-Key": token})
+
+    return Starlette(
+        routes=[
+            Route("/api/echo", echo, methods=["GET", "POST"]),
+            Route("/api/broken", broken),
+            Route("/ghe/{rest:path}", github_down, methods=["GET", "POST", "PATCH", "PUT"]),
+        ]
+    )
 
 
 class Recorder:
@@ -165,9 +182,12 @@ def debug_env(
 
 
 @pytest.fixture
-def processes(debug_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[NexusProcess, Proc]]:
-    with nexus_process(debug_env) as api:
+def processes(
+    debug_env: dict[str, str], tmp_path: Path, secret_registry: SecretRegistry
+) -> Iterator[tuple[NexusProcess, Proc]]:
+    with security_nexus(debug_env, secret_registry) as api:
         worker = Proc("nexus-worker", [oblivion_executable(), "nexus", "worker"], api.env, tmp_path).start()
+        secret_registry.add_log_file(worker.log_path)
         try:
             eventually_sync(
                 lambda: "worker consuming" in worker.output(),
@@ -218,14 +238,21 @@ async def test_no_form_of_a_credential_reaches_any_output_of_any_process(
             "allowedActions": ["*"],
             "config": {"baseUrl": f"{models.url}/v1"},
         }
-        for name, spec in (("canary-api", canary_api), ("openai", openai)):
+        canary_github = {  # the same value, as a GitHub Enterprise token
+            "type": "github",
+            "value": tool_canary,
+            "allowedActions": ["issues.*"],
+            "config": {"baseUrl": f"{upstream.base_url}/ghe"},
+        }
+        credentials = {"canary-api": canary_api, "canary-gh": canary_github, "openai": openai}
+        for name, spec in credentials.items():
             assert (await admin.put(f"/workgroups/{workgroup}/credentials/{name}", json=spec)).is_success
         client_id, client_secret = f"cid-{uuid.uuid4().hex}", "canary-secret-" + secrets.token_hex(16)
         secret_registry.add(client_secret)
         agent = {
             "clientId": client_id,
             "clientSecret": client_secret,
-            "tools": [{"credential": "canary-api"}],
+            "tools": [{"credential": "canary-api"}, {"credential": "canary-gh"}],
             "model": {"provider": "openai", "name": "gpt-4o-mini"},
         }
         assert (await admin.put(f"/workgroups/{workgroup}/agents/ops-bot", json=agent)).status_code == 201
@@ -267,6 +294,30 @@ async def test_no_form_of_a_credential_reaches_any_output_of_any_process(
                 )
                 # The http tool passes the upstream's own status on: the call ran, the API failed.
                 assert failed.json()["result"]["status"] == 500, failed.text
+
+                github_down = await bot.post(
+                    "/v1/tools/invoke",
+                    json={
+                        "tool": "github",
+                        "credential": "canary-gh",
+                        "action": "issues.get",
+                        "args": {"owner": "acme", "repo": "api", "number": 1},
+                    },
+                )
+                assert github_down.status_code == 502, github_down.text
+                github_refused = await bot.post(
+                    "/v1/tools/invoke",
+                    json={
+                        "tool": "github",
+                        "credential": "canary-gh",
+                        "action": "issues.create",
+                        "args": {"owner": "acme", "repo": "api", "title": "t"},
+                    },
+                )
+                assert github_refused.status_code == 502, github_refused.text
+                relayed = github_refused.json()["detail"]["upstream"]
+                assert relayed["status"] == 422
+                assert "token [REDACTED] ([REDACTED])" in relayed["message"]
 
                 pending = await bot.post(
                     "/v1/tools/invoke",
@@ -323,7 +374,7 @@ async def test_no_form_of_a_credential_reaches_any_output_of_any_process(
     assert len(models.requests) == 3
     assert "DEBUG" in outputs["the nexus serve output"]
     assert "DEBUG" in outputs["the nexus worker output"]
-    assert {r["outcome"] for r in records} >= {"ok", "pending", "approved"}
+    assert {r["outcome"] for r in records} >= {"ok", "failed", "pending", "approved"}
     assert all(outputs.values()), [what for what, text in outputs.items() if not text]
     leaks = [
         *leaks_of("the http tool's key", tool_canary, outputs),
