@@ -230,17 +230,21 @@ def memory_backfill(
     """Copy a project's Slack history and ClickUp tasks into the Memory Bank (a running worker
     embeds them). Waits out Slack's and ClickUp's rate limits as they say, prints its progress, and
     resumes where it stopped when run again; a finished one run again reads everything again, which
-    duplicates nothing."""
+    duplicates nothing. Refused (exit 1, naming the holder) while another backfill of the project,
+    from this command or the admin route, is queued or running."""
+    from redis.exceptions import RedisError
     from sqlalchemy.exc import SQLAlchemyError
 
     from oblivion_nexus.logs import configure_logging
     from oblivion_nexus.resources import open_resources
     from oblivion_nexus.services.memory.runtime import memory_handover
+    from oblivion_nexus.services.taskflow.backfill_runs import running_lease, this_process
     from oblivion_nexus.services.taskflow.context import FlowContext
     from oblivion_nexus.services.taskflow.errors import FlowError
     from oblivion_nexus.services.taskflow.memory_backfill import backfill_project
     from oblivion_nexus.settings import load_settings
     from oblivion_nexus.stores.db import DatabaseError
+    from oblivion_nexus.stores.leases import LeaseLost
 
     try:
         settings = load_settings()
@@ -260,14 +264,25 @@ def memory_backfill(
             f"{progress.get('tasks')} tasks, {progress.get('comments')} comments"
         )
 
-    async def run() -> None:
+    async def run() -> str | None:
         async with open_resources(settings) as resources, memory_handover(settings) as handover:
+            holder = this_process("oblivion memory backfill")
+            lease = running_lease(resources.redis, settings.redis.prefix, workgroup, project, holder)
+            held = await lease.acquire()
+            if held is not None:
+                return f"{held.get('kind')} already: {held.get('holder')}"
             flow = FlowContext.create(resources, memory=handover)
-            await backfill_project(flow, workgroup, project, say)
+            async with lease.kept():
+                await backfill_project(flow, workgroup, project, say)
+        return None
 
     try:
-        asyncio.run(run())
-    except FlowError as e:
+        busy = asyncio.run(run())
+    except (FlowError, LeaseLost) as e:
         raise _fail(f"backfill of {workgroup}/{project}: {e}", 1) from None
+    except RedisError as e:
+        raise _fail(f"backfill cannot reach Redis: {type(e).__name__}", EXIT_DATABASE) from None
     except (DatabaseError, SQLAlchemyError, OSError) as e:
         raise _fail(f"backfill cannot reach the database: {type(e).__name__}", EXIT_DATABASE) from None
+    if busy is not None:
+        raise _fail(f"backfill of {workgroup}/{project} is {busy}", 1)

@@ -21,13 +21,17 @@ from oblivion_nexus.observability import DeliveryMetrics
 from oblivion_nexus.resources import Resources, open_resources
 from oblivion_nexus.services.llm.summaries import WorkgroupSummaryModel
 from oblivion_nexus.services.memory.runtime import memory_handover, running_ingestion
+from oblivion_nexus.services.taskflow.backfill_runs import run_backfill_job
 from oblivion_nexus.services.taskflow.context import FlowContext
 from oblivion_nexus.services.taskflow.jobs import handle_job
 from oblivion_nexus.services.taskflow.webhook_upkeep import keep_webhooks
 from oblivion_nexus.settings import NexusSettings
-from oblivion_nexus.stores.queue import ConsumerSettings, start_consumer
+from oblivion_nexus.stores.queue import BACKFILL_QUEUE_NAME, ConsumerSettings, start_consumer
 
 logger = logging.getLogger(__name__)
+
+# Backfills one worker runs at once: each mostly waits for Slack's rate limit, which is per app.
+_BACKFILL_CONCURRENCY = 2
 
 
 @asynccontextmanager
@@ -64,6 +68,22 @@ async def running_worker(
             ),
             handle,
         )
+
+        async def backfill(_name: str, data: dict[str, Any]) -> None:
+            await run_backfill_job(flow, data)
+
+        # The Memory Bank backfills the admin route queues, on a queue of their own.
+        backfills = start_consumer(
+            ConsumerSettings(
+                redis_url=settings.redis.url,
+                prefix=settings.redis.prefix,
+                concurrency=_BACKFILL_CONCURRENCY,
+                lock_seconds=settings.queue.lock_seconds,
+                stalled_check_seconds=settings.queue.stalled_check_seconds,
+            ),
+            backfill,
+            queue=BACKFILL_QUEUE_NAME,
+        )
         upkeep = asyncio.create_task(keep_webhooks(flow, settings.clickup.webhook_check_seconds))
         logger.info("worker consuming (concurrency %d)", settings.queue.concurrency)
         try:
@@ -72,6 +92,8 @@ async def running_worker(
             upkeep.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await upkeep
+            # A backfill can wait hours for Slack: stopped now, it resumes in the next worker.
+            await backfills.close(force=True)
             await consumer.close()
             logger.info("worker stopped")
 

@@ -1,4 +1,6 @@
-"""``POST /v1/memory/search``: an agent searches the memory of the projects its token names.
+"""``POST /v1/memory/search``: an agent searches the memory of the projects its token names; and the
+administrators' routes: a workgroup's memory status, forgetting an author, dropping a project's
+points, and a project's backfill (queued for the worker, its progress).
 
 The body is ``{"query", "limit", "projects", "taskId", "kinds", "since", "until"}`` (all but
 ``query`` optional; ``since``/``until`` as Unix seconds or ISO 8601), the answer ``{"hits": [...]}``,
@@ -20,7 +22,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from oblivion_nexus.api.deps import AdminDep, SessionDep, get_session
+from oblivion_nexus.api.deps import AdminDep, ResourcesDep, SessionDep, get_session
 from oblivion_nexus.api.tasks import IdentityDep
 from oblivion_nexus.services.auth.tokens import AgentIdentity
 from oblivion_nexus.services.memory.bank import MAX_LIMIT, MAX_QUERY_CHARS
@@ -29,6 +31,7 @@ from oblivion_nexus.services.memory.runtime import ApiMemory, api_memory
 from oblivion_nexus.services.memory.search import Searcher, SearchRequest, search_memory
 from oblivion_nexus.services.memory.status import workgroup_status
 from oblivion_nexus.services.registry.schemas import NAME_PATTERN
+from oblivion_nexus.services.taskflow.backfill_runs import BackfillQueue, backfill_status, request_backfill
 from oblivion_nexus.settings import NexusSettings
 from oblivion_nexus.stores import tables as t
 from oblivion_nexus.stores.vectors import MemoryKind
@@ -147,3 +150,37 @@ async def drop_project_memory(
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(e)) from None
     await _searcher(request).drop_project(place.collection, project)
     return {"workgroup": wg, "project": project, "collection": place.collection}
+
+
+@router.post(
+    "/internal/v1/workgroups/{wg}/projects/{project}/memory/backfill",
+    dependencies=[AdminDep],
+    status_code=status.HTTP_202_ACCEPTED,
+)
+async def start_backfill(
+    wg: Name, project: Name, session: SessionDep, resources: ResourcesDep
+) -> dict[str, Any]:
+    """Queue a backfill of the project's Slack and ClickUp history for the worker (202 with its state);
+    409 naming the holder when one is queued or running (also through ``oblivion memory backfill``)."""
+    await _registered(session, wg, project)
+    queue = BackfillQueue(resources.settings)
+    try:
+        return await request_backfill(resources, queue, wg, project)
+    finally:
+        await queue.close()
+
+
+@router.get("/internal/v1/workgroups/{wg}/projects/{project}/memory/backfill", dependencies=[AdminDep])
+async def get_backfill(
+    wg: Name, project: Name, session: SessionDep, resources: ResourcesDep
+) -> dict[str, Any]:
+    """The project's backfill: state, counts, cursors, a wait for a rate limit, holder, last error."""
+    await _registered(session, wg, project)
+    return await backfill_status(resources, wg, project)
+
+
+async def _registered(session: AsyncSession, wg: str, project: str) -> None:
+    try:
+        await collection_for(session, wg, project)
+    except ProjectNotRegistered as e:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(e)) from None

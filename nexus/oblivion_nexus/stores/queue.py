@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 QUEUE_NAME = "webhook-processing"
 # Its own queue, so embedding never delays the thread and a Memory Bank outage retries only memory.
 INGESTION_QUEUE_NAME = "rag-ingestion"
+# Memory Bank backfills: hours of waiting for Slack's rate limit, so never in a webhook's slot.
+BACKFILL_QUEUE_NAME = "memory-backfill"
 # BullMQ refuses ':' in custom job ids (it separates key parts); anything odd becomes '_'.
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9_.\-]")
 _MAX_JOB_ID = 200

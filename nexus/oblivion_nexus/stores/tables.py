@@ -356,8 +356,9 @@ class MemoryBackfill(Base):
     """A project's history being copied into the Memory Bank: one row a project, resumable.
 
     ``progress`` holds the cursors (Slack's ``next_cursor``, the threads still to read, ClickUp's
-    page) and the counts shown to whoever asked; a worker holds the row through ``lease_until`` and
-    renews it, so a crashed worker's backfill is taken over where it stopped.
+    page) and the counts shown to whoever asked, so a stopped backfill is taken over where it stopped;
+    ``not_before`` is the end of a wait for a rate limit. Who runs it is a lease in Redis
+    (``services.taskflow.backfill_runs``); ``lease_until`` is unused.
     """
 
     __tablename__ = "memory_backfills"

@@ -7,8 +7,10 @@ over: same point ids, so a re-run, or an event of the same message, never duplic
 
 Slack limits ``conversations.history`` and ``conversations.replies`` hard for most apps (one request
 a minute for some), so a rate limit is waited out as Slack's ``Retry-After`` says, never retried
-early. Progress (the history cursor, the threads still to read, the counts) is written to the
-project's ``memory_backfills`` row after every page, so a backfill that stopped resumes where it was.
+early. Progress (the history cursor, the threads still to read, the counts, a wait for a rate limit
+and until when) is written to the project's ``memory_backfills`` row after every page, so a backfill
+that stopped resumes where it was and anyone can see how far it got (``backfill_runs`` runs it for the
+admin route, one at a time per project).
 """
 
 from __future__ import annotations
@@ -16,15 +18,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
-from oblivion_nexus.integrations.clickup import TASKS_PAGE_SIZE, ClickUpRateLimited
-from oblivion_nexus.integrations.slack import SlackRateLimited
+from oblivion_nexus.integrations.clickup import TASKS_PAGE_SIZE, ClickUpApiError, ClickUpRateLimited
+from oblivion_nexus.integrations.slack import SlackApiError, SlackRateLimited
 from oblivion_nexus.services.taskflow.clients import require_clickup, require_slack
 from oblivion_nexus.services.taskflow.context import FlowContext
 from oblivion_nexus.services.taskflow.errors import FlowError
@@ -44,20 +46,22 @@ HISTORY_PAGE = 200
 _DEFAULT_WAIT_SECONDS = 60.0
 
 Progress = Callable[[dict[str, Any]], None]
+# Told before each wait for a rate limit: how long, for which call.
+Waiting = Callable[[float, str], Awaitable[None]]
 
 
 class BackfillError(FlowError):
     """The backfill cannot run for this project (not registered, no channel, no Slack token)."""
 
 
-async def _patiently(what: str, call: Callable[[], Awaitable[_T]], say: Progress) -> _T:
+async def _patiently(what: str, call: Callable[[], Awaitable[_T]], waiting: Waiting) -> _T:
     """``call()``, waiting out every rate limit for as long as the vendor's ``Retry-After`` says."""
     while True:
         try:
             return await call()
         except (SlackRateLimited, ClickUpRateLimited) as e:
             wait = e.retry_after or _DEFAULT_WAIT_SECONDS
-            say({"waiting": wait, "for": what})
+            await waiting(wait, what)
             await asyncio.sleep(wait)
 
 
@@ -82,11 +86,18 @@ async def backfill_project(flow: FlowContext, workgroup: str, project: str, say:
     owner = (workgroup, project)
     channel, list_id = row.slack_channel_id, row.clickup_list_id
 
-    async def save(state: str) -> None:
+    async def save(state: str, *, error: str | None = None, not_before: datetime | None = None) -> None:
         progress["state"] = state
-        values = {"state": state, "progress": progress, "updated_at": datetime.now(UTC)}
-        if state == "done":
-            values["finished_at"] = datetime.now(UTC)
+        if not_before is None:
+            progress.pop("rate_limited", None)
+        values: dict[str, Any] = {
+            "state": state,
+            "progress": progress,
+            "updated_at": datetime.now(UTC),
+            "last_error": error,
+            "not_before": not_before,
+            "finished_at": datetime.now(UTC) if state == "done" else None,
+        }
         statement = insert(t.MemoryBackfill).values(project_id=row.id, **values)
         statement = statement.on_conflict_do_update(index_elements=[t.MemoryBackfill.project_id], set_=values)
         async with flow.resources.sessionmaker() as session:
@@ -94,15 +105,36 @@ async def backfill_project(flow: FlowContext, workgroup: str, project: str, say:
             await session.commit()
         say(dict(progress))
 
+    async def waiting(seconds: float, what: str) -> None:
+        until = datetime.now(UTC) + timedelta(seconds=seconds)
+        progress["rate_limited"] = {"for": what, "seconds": seconds}
+        await save("running", not_before=until)
+        say({"waiting": seconds, "for": what})
+
+    async def running() -> None:
+        await save("running")
+
     for counter in ("messages", "threads_read", "tasks", "comments"):
         progress.setdefault(counter, 0)
-    await save("running")
-    if channel and not progress.get("slack_done"):
-        await _slack_history(flow, owner, channel, progress, save, say)
-    if list_id and not progress.get("clickup_done"):
-        await _clickup_tasks(flow, owner, list_id, progress, save, say)
+    await running()
+    try:
+        if channel and not progress.get("slack_done"):
+            await _slack_history(flow, owner, channel, progress, running, waiting)
+        if list_id and not progress.get("clickup_done"):
+            await _clickup_tasks(flow, owner, list_id, progress, running, waiting)
+    except Exception as e:
+        await save("failed", error=failure_reason(e))
+        raise
     await save("done")
     return progress
+
+
+def failure_reason(error: Exception) -> str:
+    """What a failed backfill is shown with: our errors and the vendors' say what happened; anything
+    else is named by its type only (its text could hold a URL or a value)."""
+    if isinstance(error, FlowError | SlackApiError | ClickUpApiError):
+        return f"{type(error).__name__}: {error}"[:300]
+    return type(error).__name__
 
 
 async def _slack_history(
@@ -110,11 +142,11 @@ async def _slack_history(
     owner: tuple[str, str],
     channel: str,
     progress: dict[str, Any],
-    save: Callable[[str], Awaitable[None]],
-    say: Progress,
+    save: Callable[[], Awaitable[None]],
+    waiting: Waiting,
 ) -> None:
     slack = require_slack(flow.resources)
-    identity = await _patiently("auth.test", slack.identity, say)
+    identity = await _patiently("auth.test", slack.identity, waiting)
     team = identity.team_id or "-"
     threads: list[str] = list(progress.get("threads", []))
     while not progress.get("history_done"):
@@ -122,7 +154,7 @@ async def _slack_history(
         page, following = await _patiently(
             "conversations.history",
             partial(slack.history_page, channel, cursor=cursor, limit=HISTORY_PAGE),
-            say,
+            waiting,
         )
         for message in page:
             if message.ts is None or message.subtype not in REMEMBERED_SUBTYPES:
@@ -133,10 +165,10 @@ async def _slack_history(
                 threads.append(message.ts)
         progress["cursor"], progress["threads"] = following, threads
         progress["history_done"] = following is None
-        await save("running")
+        await save()
     while threads:
         parent = threads[0]
-        replies = await _patiently("conversations.replies", partial(slack.replies, channel, parent), say)
+        replies = await _patiently("conversations.replies", partial(slack.replies, channel, parent), waiting)
         for message in replies:
             if message.ts is None or message.ts == parent or message.subtype not in REMEMBERED_SUBTYPES:
                 continue
@@ -144,7 +176,7 @@ async def _slack_history(
                 progress["messages"] += 1
         threads.pop(0)
         progress["threads"], progress["threads_read"] = threads, progress["threads_read"] + 1
-        await save("running")
+        await save()
     progress["slack_done"] = True
 
 
@@ -153,20 +185,20 @@ async def _clickup_tasks(
     owner: tuple[str, str],
     list_id: str,
     progress: dict[str, Any],
-    save: Callable[[str], Awaitable[None]],
-    say: Progress,
+    save: Callable[[], Awaitable[None]],
+    waiting: Waiting,
 ) -> None:
     clickup = require_clickup(flow.resources)
     assert flow.memory is not None
     page = int(progress.get("clickup_page", 0))
     while True:
         listed = await _patiently(
-            "ClickUp tasks", partial(clickup.list_tasks, list_id, page=page, include_closed=True), say
+            "ClickUp tasks", partial(clickup.list_tasks, list_id, page=page, include_closed=True), waiting
         )
         for task in listed.tasks:
             await flow.memory.task_changed(*owner, task.id, "backfill")
             progress["tasks"] += 1
-            comments = await _patiently("ClickUp comments", partial(_all_comments, flow, task.id), say)
+            comments = await _patiently("ClickUp comments", partial(_all_comments, flow, task.id), waiting)
             for comment in comments:
                 version = float(comment.date or 0)
                 if await hand_over_comment(
@@ -176,7 +208,7 @@ async def _clickup_tasks(
         last = listed.last_page if listed.last_page is not None else len(listed.tasks) < TASKS_PAGE_SIZE
         page += 1
         progress["clickup_page"] = page
-        await save("running")
+        await save()
         if last or not listed.tasks:
             break
     progress["clickup_done"] = True

@@ -1,0 +1,165 @@
+"""``POST /internal/v1/workgroups/{wg}/projects/{project}/memory/backfill`` queues a project's
+backfill for the worker and ``GET`` shows how far it got: counts, cursors, a wait for Slack's rate
+limit, who holds it. One backfill of a project at a time, whoever started it (the route or
+``oblivion memory backfill``); a worker stopped mid-way leaves it to the next, which resumes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+
+from oblivion_nexus.worker import running_worker
+from tests.fakes import clickup_payloads as shapes
+from tests.secret_logs import SecretRegistry
+from tests.support.memory import build_memory_world, found_texts
+from tests.support.processes import run_oblivion
+from tests.support.taskflow import LIST_ID, PROJECT, WORKGROUP, FlowStack
+from tests.support.waiting import eventually
+
+ROUTE = f"/internal/v1/workgroups/{WORKGROUP}/projects/{PROJECT}/memory/backfill"
+FIRST = "The nightly export writes to bucket reports-eu"
+FIRST_REPLY = "It keeps thirty days of exports"
+SECOND = "Error E-4412 means the export token expired"
+SECOND_REPLY = "Rotate it in the vault, then rerun the export"
+DESCRIPTION = "Move the export job to the new scheduler"
+COMMENT = "The scheduler migration is planned for May"
+
+
+async def _call(stack: FlowStack, method: str, path: str = ROUTE, **kwargs: Any) -> httpx.Response:
+    headers = kwargs.pop("headers", stack.nexus.admin_headers())
+    return await stack.http.request(method, stack.nexus.url + path, headers=headers, **kwargs)
+
+
+async def _backfill(stack: FlowStack) -> dict[str, Any]:
+    response = await _call(stack, "GET")
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _cli_env(stack: FlowStack, nexus_env: dict[str, str]) -> dict[str, str]:
+    settings = stack.settings
+    assert settings.slack.bot_token is not None
+    assert settings.clickup.token is not None
+    return {
+        **nexus_env,
+        "OBLIVION_DATABASE_URL": settings.database.url,
+        "OBLIVION_SLACK_BOT_TOKEN": settings.slack.bot_token.get_secret_value(),
+        "OBLIVION_SLACK_API_URL": settings.slack.api_url,
+        "OBLIVION_CLICKUP_TOKEN": settings.clickup.token.get_secret_value(),
+        "OBLIVION_CLICKUP_API_URL": settings.clickup.api_url,
+    }
+
+
+async def test_a_queued_backfill_waits_out_slack_is_exclusive_resumes_in_the_next_worker_and_reports(
+    stack: FlowStack, secret_registry: SecretRegistry, nexus_env: dict[str, str]
+) -> None:
+    world = await build_memory_world(stack, secret_registry)
+    assert (await _backfill(stack))["state"] == "none"
+    first = stack.slack.post_as_user(stack.channel_id, FIRST)
+    stack.slack.post_as_user(stack.channel_id, FIRST_REPLY, thread_ts=first["ts"])
+    second = stack.slack.post_as_user(stack.channel_id, SECOND)
+    stack.slack.post_as_user(stack.channel_id, SECOND_REPLY, thread_ts=second["ts"])
+    task = stack.clickup.add_task(list_id=LIST_ID, name="Export job", description=DESCRIPTION)
+    stack.clickup.add_comment(task["id"], COMMENT, author=shapes.user(321, "Jane"))
+    # The first thread's replies are refused for longer than this worker will live.
+    stack.slack.rate_limit("conversations.replies", times=1, retry_after=120)
+
+    queued = await _call(stack, "POST")
+    assert queued.status_code == 202, queued.text
+    assert queued.json()["state"] == "queued"
+    assert queued.json()["lease"]["kind"] == "queued"
+    # Queued and no worker yet: a second start is refused, naming the request that holds it.
+    again = await _call(stack, "POST")
+    assert again.status_code == 409
+    assert again.json()["holder"]["kind"] == "queued"
+
+    async with running_worker(stack.settings):
+
+        async def rate_limited() -> dict[str, Any] | None:
+            body = await _backfill(stack)
+            return body if body["waitingForRateLimit"] else None
+
+        waiting = await eventually(rate_limited, timeout=30, what="the backfill waiting for Slack")
+        assert waiting["state"] == "running"
+        assert waiting["waitingForRateLimit"]["for"] == "conversations.replies"
+        assert waiting["waitingForRateLimit"]["seconds"] == 120
+        assert waiting["counts"] == {
+            "messages": 2,
+            "threadsRead": 0,
+            "threadsToRead": 2,
+            "tasks": 0,
+            "comments": 0,
+        }
+        assert waiting["cursor"]["slackHistoryDone"] is True
+        assert waiting["lease"]["kind"] == "running"
+        assert "the worker on" in waiting["lease"]["holder"]
+
+        busy = await _call(stack, "POST")
+        assert busy.status_code == 409
+        assert busy.json()["holder"]["holder"] == waiting["lease"]["holder"]
+        assert "already running" in busy.json()["detail"]
+        cli = await asyncio.to_thread(
+            run_oblivion,
+            "memory",
+            "backfill",
+            "--workgroup",
+            WORKGROUP,
+            "--project",
+            PROJECT,
+            env=_cli_env(stack, nexus_env),
+        )
+        assert cli.returncode == 1, cli.stdout + cli.stderr
+        assert "is running already: the worker on" in cli.stderr
+
+    stopped = await _backfill(stack)
+    assert stopped["state"] == "interrupted"
+    assert stopped["lease"] is None
+    assert stopped["counts"]["threadsToRead"] == 2
+
+    async with running_worker(stack.settings):
+
+        async def finished() -> dict[str, Any] | None:
+            body = await _backfill(stack)
+            return body if body["state"] == "done" else None
+
+        done = await eventually(finished, timeout=60, what="the next worker to resume and finish it")
+        assert done["counts"] == {
+            "messages": 4,
+            "threadsRead": 2,
+            "threadsToRead": 0,
+            "tasks": 1,
+            "comments": 1,
+        }
+        assert done["waitingForRateLimit"] is None
+        assert done["lease"] is None
+        assert done["lastError"] is None
+        assert done["finishedAt"] is not None
+        wanted = (FIRST, FIRST_REPLY, SECOND, SECOND_REPLY, DESCRIPTION, COMMENT)
+
+        async def all_found() -> list[str] | None:
+            texts = await found_texts(world.auth_agent, "the export job", limit=20)
+            return texts if all(any(w in t for t in texts) for w in wanted) else None
+
+        texts = await eventually(all_found, timeout=30, what="the backfilled history searchable")
+        assert len(texts) == len(set(texts)) == len(wanted)
+
+        # Asked again once done: everything is read again and nothing is duplicated.
+        assert (await _call(stack, "POST")).status_code == 202
+        await eventually(finished, timeout=60, what="the second backfill done")
+        texts = await found_texts(world.auth_agent, "the export job", limit=20)
+        assert len(texts) == len(set(texts)) == len(wanted)
+        assert await found_texts(world.billing_agent, "export token vault") == []
+
+
+async def test_backfill_routes_need_the_admin_token_and_a_registered_project(
+    stack: FlowStack, secret_registry: SecretRegistry
+) -> None:
+    await build_memory_world(stack, secret_registry)
+    assert (await _call(stack, "POST", headers={})).status_code == 401
+    assert (await _call(stack, "GET", headers={"Authorization": "Bearer nope"})).status_code in (401, 403)
+    missing = f"/internal/v1/workgroups/{WORKGROUP}/projects/nope/memory/backfill"
+    assert (await _call(stack, "POST", missing)).status_code == 404
+    assert (await _call(stack, "GET", missing)).status_code == 404
