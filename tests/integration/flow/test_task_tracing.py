@@ -130,6 +130,8 @@ async def test_a_task_from_the_clickup_webhook_to_the_agents_model_call_is_one_t
         assert (by_name[name].kind, by_name[name].parent_span_id) == (SPAN_KIND_SERVER, assigned.span_id), (
             name
         )
+    for name, call in (("post in thread", "POST /v1/tasks"), ("set clickup status", "PATCH /v1/tasks")):
+        assert by_name[name].parent_span_id == by_name[call].span_id, f"{name}: back to the thread and task"
     assert {s.service for s in spans} == {"nexus-under-test"}
     assert len({s.trace_id for s in spans}) == 1
 

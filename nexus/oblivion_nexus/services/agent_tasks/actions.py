@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry.trace import SpanKind
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,6 +44,7 @@ from oblivion_nexus.services.taskflow.clients import require_clickup, require_sl
 from oblivion_nexus.services.taskflow.status_echoes import status_echoes
 from oblivion_nexus.services.taskflow.usage_report import report_task_usage
 from oblivion_nexus.stores import tables as t
+from oblivion_nexus.tracing import task_span
 
 logger = logging.getLogger(__name__)
 
@@ -238,9 +240,11 @@ async def post_message(
                 retry_after=admission.retry_after,
             )
         try:
-            posted = await mirror.post_agent_message(
-                resources, mapping, assignment.agent, text, idempotency_key=idempotency_key
-            )
+            attributes = {"oblivion.task_id": task_id, "oblivion.agent": identity.agent}
+            with task_span(resources.tracer, "post in thread", kind=SpanKind.CLIENT, attributes=attributes):
+                posted = await mirror.post_agent_message(
+                    resources, mapping, assignment.agent, text, idempotency_key=idempotency_key
+                )
         except IntegrationError as e:
             raise _vendor_failure("post the message", e) from e
         answer = StoredAnswer(status=201, body=_message_body(task_id, mapping, posted))
@@ -304,7 +308,8 @@ async def change_state(
             echoes = status_echoes(resources)
             await echoes.expect(task_id, status)
             try:
-                await require_clickup(resources).update_task(task_id, status=status)
+                with task_span(resources.tracer, "set clickup status", kind=SpanKind.CLIENT):
+                    await require_clickup(resources).update_task(task_id, status=status)
             except ClickUpError as e:
                 await echoes.forget(task_id, status)
                 raise _vendor_failure(f"set the ClickUp status to {status!r}", e) from e
