@@ -3,9 +3,10 @@
 Runs in its own virtualenv (``make mcp-adapters-env``: the adapter needs the ``mcp`` SDK 1.x, Nexus
 runs 2.x), so it imports nothing of Oblivion. ``python langchain_mcp_agent.py URL TOKEN`` opens one
 session to Nexus's ``/mcp`` with the agent's bearer token, loads the tools as LangChain tools and
-prints them as one JSON line; then for each JSON line ``{"name": ..., "args": {...}}`` on stdin it
-runs that tool as an agent loop does (a tool call, answered by a ``ToolMessage``) and prints the
-message as one JSON line. An empty line ends the session.
+prints them, with the protocol revision agreed, as one JSON line; then for each JSON line
+``{"name": ..., "args": {...}}`` on stdin it runs that tool as an agent loop does (a tool call,
+answered by a ``ToolMessage``) and prints the message as one JSON line. An empty line ends the
+session.
 """
 
 from __future__ import annotations
@@ -40,10 +41,11 @@ async def main(url: str, token: str) -> None:
             }
         }
     )
-    async with client.session("nexus") as session:
+    async with client.session("nexus", auto_initialize=False) as session:
+        initialized = await session.initialize()
         tools = {tool.name: tool for tool in await load_mcp_tools(session)}
         listed = [{"name": n, "description": t.description, "schema": schema_of(t)} for n, t in tools.items()]
-        say({"tools": listed})
+        say({"protocolVersion": initialized.protocolVersion, "tools": listed})
         calls = 0
         while (line := await asyncio.to_thread(sys.stdin.readline)).strip():
             calls += 1

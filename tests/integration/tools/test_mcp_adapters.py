@@ -50,6 +50,7 @@ class AdapterAgent:
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
         self.tools: dict[str, dict[str, Any]] = {}
+        self.protocol_version = ""
 
     async def _answer(self) -> dict[str, Any]:
         assert self.process.stdout is not None
@@ -61,7 +62,9 @@ class AdapterAgent:
         return answer
 
     async def start(self) -> None:
-        self.tools = {tool["name"]: tool for tool in (await self._answer())["tools"]}
+        started = await self._answer()
+        self.protocol_version = started["protocolVersion"]
+        self.tools = {tool["name"]: tool for tool in started["tools"]}
 
     async def call(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
         """The ``ToolMessage`` the adapter made of the call: status, content, artifact."""
@@ -119,6 +122,7 @@ async def test_the_langchain_adapter_loads_the_agents_tools_and_runs_one_through
         )
         searched = await agent.call("memory_search", {"query": "flaky deploy"})
 
+    assert agent.protocol_version == "2025-11-25"  # the mcp SDK 1.x's initialize handshake
     expected = {f"github.{t['action']}" for t in listed if t["tool"] == "github"}
     assert set(agent.tools) == expected | {"memory_search"}
     for entry in listed:
