@@ -35,7 +35,7 @@ async def test_task_mentioning_an_agent_gets_a_thread_a_link_comment_and_task_as
     assert [f["type"] for f in frames] == ["TASK_ASSIGNED"]
     assert frames[0]["data"]["task_id"] == task["id"]
     assert frames[0]["data"]["thread_url"].startswith("https://")
-    assert "traceparent" not in frames[0]["data"], "without tracing, the frame carries no trace context"
+    assert frames[0]["data"]["traceparent"] is None, "without tracing, the frame carries no trace context"
 
 
 async def test_duplicate_deliveries_and_a_replayed_job_post_one_root_message(stack: FlowStack) -> None:
