@@ -24,9 +24,10 @@ from tests.support.tool_gateway import REPO, ToolWorld
 REPO_ROOT = Path(__file__).parents[3]
 ADAPTER_ENV = REPO_ROOT / ".cache" / "mcp-adapters"
 AGENT_SCRIPT = Path(__file__).with_name("langchain_mcp_agent.py")
-# A cold build downloads about 60 packages.
+# A cold build downloads about 60 packages (35 s here); either test may be the one that builds it.
 BUILD_SECONDS = 600
 ANSWER_SECONDS = 30
+pytestmark = pytest.mark.timeout(BUILD_SECONDS + 120)
 
 
 @pytest.fixture(scope="session")
