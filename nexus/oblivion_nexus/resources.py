@@ -9,11 +9,9 @@ importing upward.
 from __future__ import annotations
 
 import contextlib
-import http.cookiejar
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-import httpx
 import redis.asyncio as aioredis
 from opentelemetry import trace
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -45,7 +43,7 @@ class Resources:
     # Upstream calls of tools; None only where a test builds a partial set.
     tool_http: Upstream | None = None
     # Calls of model providers (the gateway's pool; it carries no credential); None as above.
-    model_http: httpx.AsyncClient | None = None
+    model_http: Upstream | None = None
     # Spans of this process (:mod:`oblivion_nexus.tracing`): a no-op tracer unless tracing is on.
     tracer: trace.Tracer = field(default_factory=trace.NoOpTracer)
 
@@ -79,22 +77,17 @@ def tool_client(settings: NexusSettings) -> Upstream:
     return Upstream(timeout=settings.tools.timeout_seconds)
 
 
-def model_client(settings: NexusSettings) -> httpx.AsyncClient:
+def model_client(settings: NexusSettings) -> Upstream:
     """The model gateway's pool: one for every agent and provider, following no redirect (a key is
-    sent only to the URL its credential names). Connecting is quick or failed; reading may take as
-    long as a completion does. It keeps no cookie, for the tool pool's reason."""
-    limits = settings.models.max_connections
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.models.timeout_seconds, connect=10.0),
-        limits=httpx.Limits(max_connections=limits, max_keepalive_connections=limits),
-        follow_redirects=False,
-        cookies=_no_cookies(),
+    sent only to the URL its credential names). Connecting is quick or failed; a stream lasts as long
+    as the model writes, so only each wait for more of it is bounded. It keeps no cookie, for the
+    tool pool's reason."""
+    return Upstream(
+        timeout=None,
+        connect_timeout=10.0,
+        read_timeout=settings.models.timeout_seconds,
+        max_connections=settings.models.max_connections,
     )
-
-
-def _no_cookies() -> http.cookiejar.CookieJar:
-    """A jar that refuses every cookie: for a pool whose calls are made for many tenants."""
-    return http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
 
 
 @contextlib.asynccontextmanager

@@ -26,9 +26,8 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import httpx
-
 from oblivion_nexus.integrations.errors import IntegrationError
+from oblivion_nexus.integrations.upstream import Upstream, UpstreamError, UpstreamResponse, UpstreamStream
 
 ProviderKind = Literal["openai", "openai-compatible", "anthropic"]
 ANTHROPIC_VERSION = "2023-06-01"
@@ -88,23 +87,23 @@ class ProviderConfig:
     extra_headers: tuple[tuple[str, str], ...] = ()
 
 
-def _retry_after(response: httpx.Response) -> float:
+def _retry_after(response: UpstreamResponse | UpstreamStream) -> float:
     try:
         return max(float(response.headers.get("retry-after", "")), 0.0)
     except ValueError:
         return _DEFAULT_RETRY_AFTER_SECONDS
 
 
-def _upstream_error(response: httpx.Response, body: Any) -> ModelError:
+def _upstream_error(response: UpstreamResponse | UpstreamStream, body: Any) -> ModelError:
     error = _upstream_error_for(response, body)
-    error.upstream_status = response.status_code
+    error.upstream_status = response.status
     return error
 
 
-def _upstream_error_for(response: httpx.Response, body: Any) -> ModelError:
-    status = response.status_code
+def _upstream_error_for(response: UpstreamResponse | UpstreamStream, body: Any) -> ModelError:
+    status = response.status
     error = body.get("error") if isinstance(body, dict) else None
-    message = str(error.get("message")) if isinstance(error, dict) else response.reason_phrase or "error"
+    message = str(error.get("message")) if isinstance(error, dict) else response.reason or "error"
     error_type = str(error.get("type")) if isinstance(error, dict) and error.get("type") else "upstream_error"
     if status == 429:
         return ModelError(429, message, error_type="rate_limit_exceeded", retry_after=_retry_after(response))
@@ -141,11 +140,11 @@ def _sse(data: Mapping[str, Any] | str) -> bytes:
     return f"data: {text}\n\n".encode()
 
 
-async def _sse_events(response: httpx.Response) -> AsyncIterator[tuple[str | None, str]]:
+async def _sse_events(response: UpstreamStream) -> AsyncIterator[tuple[str | None, str]]:
     """(event name, data) of each server-sent event, joined across `data:` lines."""
     name: str | None = None
     data: list[str] = []
-    async for line in response.aiter_lines():
+    async for line in response.lines():
         if not line:
             if data:
                 yield name, "\n".join(data)
@@ -159,9 +158,9 @@ async def _sse_events(response: httpx.Response) -> AsyncIterator[tuple[str | Non
 
 
 class ModelProvider:
-    """One provider credential. Share one `httpx.AsyncClient` (it carries no credential)."""
+    """One provider credential. Share one :class:`Upstream` pool (it carries no credential)."""
 
-    def __init__(self, config: ProviderConfig, http: httpx.AsyncClient) -> None:
+    def __init__(self, config: ProviderConfig, http: Upstream) -> None:
         self.config = config
         self._http = http
 
@@ -186,19 +185,15 @@ class ModelProvider:
     async def complete(self, request: Mapping[str, Any]) -> tuple[dict[str, Any], Usage]:
         body = to_anthropic(request) if self.config.kind == "anthropic" else {**request, "stream": False}
         try:
-            response = await self._http.post(self._url(), json=body, headers=self._headers())
-        except httpx.HTTPError as e:
-            raise ModelError(502, f"the model provider could not be reached ({type(e).__name__})") from e
+            response = await self._http.request("POST", self._url(), json=body, headers=self._headers())
+        except UpstreamError as e:
+            raise ModelError(502, f"the model provider could not be reached ({e.reason})") from e
         try:
             data = response.json()
         except ValueError:
             data = None
-        if response.status_code >= 400 or not isinstance(data, dict):
-            raise (
-                _upstream_error(response, data)
-                if response.status_code >= 400
-                else ModelError(502, "not JSON")
-            )
+        if response.status >= 400 or not isinstance(data, dict):
+            raise (_upstream_error(response, data) if response.status >= 400 else ModelError(502, "not JSON"))
         if self.config.kind == "anthropic":
             data = from_anthropic(data, request.get("model"))
         usage = data.get("usage") or {}
@@ -215,25 +210,24 @@ class ModelProvider:
                 "stream": True,
                 "stream_options": {**(request.get("stream_options") or {}), "include_usage": True},
             }
-        upstream = self._http.build_request("POST", self._url(), json=body, headers=self._headers())
         try:
-            response = await self._http.send(upstream, stream=True)
-        except httpx.HTTPError as e:
-            raise ModelError(502, f"the model provider could not be reached ({type(e).__name__})") from e
-        if response.status_code >= 400:
-            raw = await response.aread()
-            await response.aclose()
+            response = await self._http.stream("POST", self._url(), json=body, headers=self._headers())
+        except UpstreamError as e:
+            raise ModelError(502, f"the model provider could not be reached ({e.reason})") from e
+        if response.status >= 400:
             try:
-                data = json.loads(raw)
-            except ValueError:
+                data = json.loads(await response.read())
+            except (ValueError, UpstreamError):
                 data = None
+            finally:
+                await response.aclose()
             raise _upstream_error(response, data)
         stream = ChatStream()
         stream._events = self._events(response, stream, wants_usage, request.get("model"))
         return stream
 
     async def _events(
-        self, response: httpx.Response, stream: ChatStream, wants_usage: bool, model: Any
+        self, response: UpstreamStream, stream: ChatStream, wants_usage: bool, model: Any
     ) -> AsyncIterator[bytes]:
         try:
             if self.config.kind == "anthropic":
@@ -414,7 +408,7 @@ def from_anthropic(message: Mapping[str, Any], model: Any) -> dict[str, Any]:
     }
 
 
-async def _anthropic_chunks(response: httpx.Response, stream: ChatStream, model: Any) -> AsyncIterator[bytes]:
+async def _anthropic_chunks(response: UpstreamStream, stream: ChatStream, model: Any) -> AsyncIterator[bytes]:
     chat_id, created = "", int(time.time())
     tool_index: dict[int, int] = {}  # Anthropic content block index → OpenAI tool_calls index
     usage = Usage()

@@ -1,16 +1,17 @@
 """The HTTP client of the calls Nexus makes for agents: the Tool Gateway's upstreams (GitHub, a
-credential's HTTP API), on aiohttp.
+credential's HTTP API) and the model gateway's providers, on aiohttp.
 
-Every tool call passes through here, so its cost is the gateway's: on this project's benchmark
-machine httpx spent 1.75 ms of CPU per request with 32 in flight (its pool checks every idle
-connection on every request) and aiohttp 0.11 ms, so the Tool Gateway's upstream calls use aiohttp
-(see ``bench/tool_gateway.py``). The client is deliberately small — what the tools need and no more:
+Every tool and model call passes through here, so its cost is the gateways': on this project's
+benchmark machine httpx spent 1.75 ms of CPU per request with 32 in flight (its pool checks every
+idle connection on every request) and aiohttp 0.11 ms (see ``bench/tool_gateway.py`` and
+``bench/model_gateway.py``). The client is deliberately small — what the gateways need and no more:
 
 - no redirect is ever followed (a tool decides whether a ``Location`` may be visited, and with
   which headers);
 - no cookie is kept (one jar for every workgroup would send a cookie one workgroup's call received
   to another's calls to the same host), no proxy or credentials are taken from the environment;
-- a body is read up to a bound and says whether it was cut;
+- a body is read up to a bound and says whether it was cut, or streamed by line
+  (:meth:`Upstream.stream`);
 - the URL is sent as given (already encoded: ``%2F`` stays ``%2F``), with ``params`` appended;
 - a failure to connect, a reset or a timeout is an :class:`UpstreamError`; a status is an answer.
 """
@@ -18,9 +19,10 @@ connection on every request) and aiohttp 0.11 ms, so the Tool Gateway's upstream
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json as jsonlib
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +84,40 @@ class UpstreamResponse:
         return self.status in _REDIRECTS and "location" in self.headers
 
 
+class UpstreamStream:
+    """An answer whose body is still coming: its status and headers, then its body once or by line."""
+
+    def __init__(
+        self, response: aiohttp.ClientResponse, sending: contextlib.AbstractAsyncContextManager[Any]
+    ) -> None:
+        self.status = response.status
+        self.reason = response.reason or ""
+        self.headers: Mapping[str, str] = response.headers
+        self._response = response
+        self._sending = sending
+
+    async def read(self) -> bytes:
+        try:
+            return await self._response.read()
+        except TimeoutError as e:
+            raise UpstreamTimeout("timed out") from e
+        except (aiohttp.ClientError, OSError) as e:
+            raise UpstreamError(type(e).__name__) from e
+
+    async def lines(self) -> AsyncIterator[str]:
+        """The body's lines, decoded, without their line ends."""
+        try:
+            async for raw in self._response.content:
+                yield raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        except TimeoutError as e:
+            raise UpstreamTimeout("timed out") from e
+        except (aiohttp.ClientError, OSError) as e:
+            raise UpstreamError(type(e).__name__) from e
+
+    async def aclose(self) -> None:
+        await self._sending.__aexit__(None, None, None)
+
+
 def _query(params: Mapping[str, Any]) -> dict[str, str]:
     """Query values as the APIs expect them: ``true``/``false`` for booleans, numbers as written."""
     return {k: ("true" if v else "false") if isinstance(v, bool) else str(v) for k, v in params.items()}
@@ -94,11 +130,14 @@ class Upstream:
     def __init__(
         self,
         *,
-        timeout: float,
+        timeout: float | None,
         connect_timeout: float | None = None,
+        read_timeout: float | None = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
-        self._timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
+        """``timeout`` bounds a whole call (None: unbounded, for streams that last as long as a
+        model writes); ``read_timeout`` bounds each wait for more of the answer."""
+        self._timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout, sock_read=read_timeout)
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
@@ -136,6 +175,43 @@ class Upstream:
 
         ``server_hostname`` is the TLS name to check when ``url`` names a pinned address.
         """
+        async with self._sending(method, url, params, json, content, headers, server_hostname) as response:
+            try:
+                body, truncated = await self._read(response, max_bytes)
+            except TimeoutError as e:
+                raise UpstreamTimeout("timed out") from e
+            except (aiohttp.ClientError, OSError) as e:
+                raise UpstreamError(type(e).__name__) from e
+            return UpstreamResponse(
+                status=response.status,
+                reason=response.reason or "",
+                url=str(response.url),
+                headers=response.headers,
+                content=body,
+                truncated=truncated,
+                links=_links(response.headers.get("link")),
+            )
+
+    async def stream(
+        self, method: str, url: str, *, json: Any = None, headers: Mapping[str, str] | None = None
+    ) -> UpstreamStream:
+        """Send one request and return as soon as the answer's head is in; read its body from the
+        returned :class:`UpstreamStream`, which must be closed (``aclose``) by whoever reads it."""
+        sending = self._sending(method, url, None, json, None, headers, None)
+        response = await sending.__aenter__()
+        return UpstreamStream(response, sending)
+
+    @contextlib.asynccontextmanager
+    async def _sending(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        content: bytes | None,
+        headers: Mapping[str, str] | None,
+        server_hostname: str | None,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
         sent_headers = dict(headers or {})
         if json is not None:
             content = jsonlib.dumps(json, separators=(",", ":"), ensure_ascii=False).encode()
@@ -145,28 +221,22 @@ class Upstream:
         if params:
             target = target.extend_query(_query(params))
         try:
-            async with self._pool().request(
+            response = await self._pool().request(
                 method,
                 target,
                 data=content,
                 headers=sent_headers,
                 allow_redirects=False,
                 server_hostname=server_hostname,
-            ) as response:
-                body, truncated = await self._read(response, max_bytes)
-                return UpstreamResponse(
-                    status=response.status,
-                    reason=response.reason or "",
-                    url=str(response.url),
-                    headers=response.headers,
-                    content=body,
-                    truncated=truncated,
-                    links=_links(response.headers.get("link")),
-                )
+            )
         except TimeoutError as e:
             raise UpstreamTimeout("timed out") from e
         except (aiohttp.ClientError, OSError) as e:
             raise UpstreamError(type(e).__name__) from e
+        try:
+            yield response
+        finally:
+            response.release()
 
     @staticmethod
     async def _read(response: aiohttp.ClientResponse, max_bytes: int | None) -> tuple[bytes, bool]:

@@ -7,7 +7,6 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from oblivion_nexus.integrations.models import (
@@ -17,6 +16,7 @@ from oblivion_nexus.integrations.models import (
     ModelProvider,
     ProviderConfig,
 )
+from oblivion_nexus.integrations.upstream import Upstream
 from tests.fakes.models import FakeModels, count_tokens
 
 TOOLS = [
@@ -38,13 +38,13 @@ def models() -> Iterator[FakeModels]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10) as client:
+async def http() -> AsyncIterator[Upstream]:
+    async with Upstream(timeout=10) as client:
         yield client
 
 
 def provider(
-    models: FakeModels, http: httpx.AsyncClient, kind: str = "openai", key: str | None = None
+    models: FakeModels, http: Upstream, kind: str = "openai", key: str | None = None
 ) -> ModelProvider:
     config = ProviderConfig(kind=kind, base_url=f"{models.url}/v1", api_key=key or models.api_key)  # type: ignore[arg-type]
     return ModelProvider(config, http)
@@ -73,7 +73,7 @@ async def collect(stream: ChatStream) -> tuple[str, dict[int, dict[str, str]], l
 
 
 async def test_an_openai_completion_comes_back_as_is_with_the_upstreams_usage(
-    models: FakeModels, http: httpx.AsyncClient
+    models: FakeModels, http: Upstream
 ) -> None:
     models.say("The deploy failed on step 3")
     messages = [{"role": "user", "content": "why did the deploy fail"}]
@@ -88,7 +88,7 @@ async def test_an_openai_completion_comes_back_as_is_with_the_upstreams_usage(
 
 
 async def test_an_openai_stream_is_counted_even_when_the_agent_did_not_ask_for_usage(
-    models: FakeModels, http: httpx.AsyncClient
+    models: FakeModels, http: Upstream
 ) -> None:
     models.call_tool("issues_create", {"title": "Flaky deploy step"}, text="Opening an issue")
     stream = await provider(models, http).stream(
@@ -110,7 +110,7 @@ async def test_an_openai_stream_is_counted_even_when_the_agent_did_not_ask_for_u
 
 
 async def test_an_openai_stream_passes_the_usage_chunk_on_when_asked(
-    models: FakeModels, http: httpx.AsyncClient
+    models: FakeModels, http: Upstream
 ) -> None:
     models.say("done")
     stream = await provider(models, http).stream(
@@ -135,7 +135,7 @@ async def test_an_openai_stream_passes_the_usage_chunk_on_when_asked(
     ],
 )
 async def test_upstream_failures_map_to_what_the_agent_should_do(
-    models: FakeModels, http: httpx.AsyncClient, plan: Any, status: int, retry_after: float | None
+    models: FakeModels, http: Upstream, plan: Any, status: int, retry_after: float | None
 ) -> None:
     plan(models)
     with pytest.raises(ModelError) as failed:
@@ -146,7 +146,7 @@ async def test_upstream_failures_map_to_what_the_agent_should_do(
 
 
 async def test_a_refused_provider_key_is_nexus_problem_and_never_shows_the_key(
-    models: FakeModels, http: httpx.AsyncClient
+    models: FakeModels, http: Upstream
 ) -> None:
     for kind in ("openai", "anthropic"):
         with pytest.raises(ModelError) as refused:
@@ -160,7 +160,7 @@ async def test_a_refused_provider_key_is_nexus_problem_and_never_shows_the_key(
 
 
 async def test_anthropic_gets_its_own_request_shape_from_an_openai_conversation(
-    models: FakeModels, http: httpx.AsyncClient
+    models: FakeModels, http: Upstream
 ) -> None:
     models.say('{"status": "done"}')
     request = {
@@ -208,7 +208,7 @@ async def test_anthropic_gets_its_own_request_shape_from_an_openai_conversation(
 
 
 async def test_an_anthropic_tool_call_comes_back_as_an_openai_tool_call_streamed_or_not(
-    models: FakeModels, http: httpx.AsyncClient
+    models: FakeModels, http: Upstream
 ) -> None:
     models.call_tool("issues_create", {"title": "Flaky deploy"})
     models.call_tool("issues_create", {"title": "Flaky deploy"}, text="On it")
@@ -230,7 +230,7 @@ async def test_an_anthropic_tool_call_comes_back_as_an_openai_tool_call_streamed
 
 
 async def test_anthropic_rate_limits_and_overload_say_when_to_retry(
-    models: FakeModels, http: httpx.AsyncClient
+    models: FakeModels, http: Upstream
 ) -> None:
     models.rate_limit(retry_after=3)
     models.fail(529, "overloaded_error", "Overloaded")

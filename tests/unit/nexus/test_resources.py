@@ -7,13 +7,13 @@ import base64
 import secrets
 from collections.abc import Callable
 
-import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from oblivion_nexus.integrations.upstream import Upstream
 from oblivion_nexus.resources import model_client, tool_client
 from oblivion_nexus.settings import NexusSettings, load_settings
 from tests.support.servers import bound_socket, serving_asgi
@@ -38,13 +38,13 @@ def _settings() -> NexusSettings:
 
 @pytest.mark.parametrize("pool", [tool_client, model_client])
 async def test_a_shared_pool_sends_no_cookie_an_upstream_set(
-    pool: Callable[[NexusSettings], httpx.AsyncClient],
+    pool: Callable[[NexusSettings], Upstream],
 ) -> None:
     sock = bound_socket()
     port = sock.getsockname()[1]
     app = Starlette(routes=[Route("/", _echo)])
     async with serving_asgi(app, sock, what="cookie upstream"), pool(_settings()) as client:
-        first = await client.get(f"http://127.0.0.1:{port}/")
+        first = await client.request("GET", f"http://127.0.0.1:{port}/")
         assert first.headers["set-cookie"].startswith("session=of-workgroup-a")
-        second = await client.get(f"http://127.0.0.1:{port}/")
+        second = await client.request("GET", f"http://127.0.0.1:{port}/")
     assert second.json() == {"cookie": None}

@@ -21,10 +21,10 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 from opentelemetry.trace import INVALID_SPAN, NoOpTracer, Span, SpanKind, StatusCode
 
 from oblivion_nexus.integrations.models import ChatStream, ModelError, ModelProvider, Usage
+from oblivion_nexus.integrations.upstream import Upstream, UpstreamError
 from oblivion_nexus.observability import ModelMetrics
 from oblivion_nexus.pricing import parse_price_table
 from oblivion_nexus.resources import Resources
@@ -71,7 +71,7 @@ class _Call:
 class ModelGateway:
     """One per process; shares the app's clients and the model providers' connection pool."""
 
-    def __init__(self, resources: Resources, metrics: ModelMetrics, http: httpx.AsyncClient) -> None:
+    def __init__(self, resources: Resources, metrics: ModelMetrics, http: Upstream) -> None:
         self._resources = resources
         self._metrics = metrics
         self._http = http
@@ -295,7 +295,7 @@ class ModelGateway:
         try:
             async for chunk in upstream:
                 chunks.put_nowait(chunk)
-        except (httpx.HTTPError, ModelError) as e:
+        except (UpstreamError, ModelError) as e:
             error = ModelError(502, f"the model provider's stream broke off ({type(e).__name__})")
             failure = self._failed(call, error)
             chunks.put_nowait(_sse_error(failure))

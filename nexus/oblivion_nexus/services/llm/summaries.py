@@ -19,12 +19,12 @@ import datetime as dt
 import logging
 from typing import Any
 
-import httpx
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from oblivion_nexus.integrations.models import ModelError, ModelProvider, Usage
+from oblivion_nexus.integrations.upstream import Upstream
 from oblivion_nexus.pricing import parse_price_table
 from oblivion_nexus.services.llm.errors import ModelGatewayError
 from oblivion_nexus.services.llm.routing import route_workgroup_call
@@ -64,7 +64,7 @@ class WorkgroupSummaryModel:
         sessionmaker: async_sessionmaker[AsyncSession],
         keys: MasterKeys,
         settings: ModelSettings,
-        http: httpx.AsyncClient,
+        http: Upstream,
         *,
         timeout: float = SUMMARY_TIMEOUT_SECONDS,
     ) -> None:
