@@ -163,3 +163,28 @@ async def test_backfill_routes_need_the_admin_token_and_a_registered_project(
     missing = f"/internal/v1/workgroups/{WORKGROUP}/projects/nope/memory/backfill"
     assert (await _call(stack, "POST", missing)).status_code == 404
     assert (await _call(stack, "GET", missing)).status_code == 404
+
+
+async def test_a_backfill_that_cannot_succeed_ends_failed_with_its_reason_and_can_be_asked_again(
+    stack: FlowStack, secret_registry: SecretRegistry
+) -> None:
+    await build_memory_world(stack, secret_registry)
+    await stack.put(
+        f"/workgroups/{WORKGROUP}/projects/ghost", {"clickupListId": "901999", "slackChannelId": "C0GONE00001"}
+    )
+    route = f"/internal/v1/workgroups/{WORKGROUP}/projects/ghost/memory/backfill"
+    assert (await _call(stack, "POST", route)).status_code == 202
+    async with running_worker(stack.settings):
+
+        async def failed() -> dict[str, Any] | None:
+            body = (await _call(stack, "GET", route)).json()
+            return body if body["state"] == "failed" else None
+
+        body = await eventually(failed, timeout=30, what="the backfill to fail")
+    assert "channel_not_found" in body["lastError"]
+    assert body["lease"] is None
+    assert body["finishedAt"] is None
+    again = await _call(stack, "POST", route)
+    assert again.status_code == 202, again.text
+    assert again.json()["state"] == "queued"
+    assert again.json()["lastError"] is None
