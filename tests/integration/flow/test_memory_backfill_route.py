@@ -169,9 +169,8 @@ async def test_a_backfill_that_cannot_succeed_ends_failed_with_its_reason_and_ca
     stack: FlowStack, secret_registry: SecretRegistry
 ) -> None:
     await build_memory_world(stack, secret_registry)
-    await stack.put(
-        f"/workgroups/{WORKGROUP}/projects/ghost", {"clickupListId": "901999", "slackChannelId": "C0GONE00001"}
-    )
+    gone = {"clickupListId": "901999", "slackChannelId": "C0GONE00001"}
+    await stack.put(f"/workgroups/{WORKGROUP}/projects/ghost", gone)
     route = f"/internal/v1/workgroups/{WORKGROUP}/projects/ghost/memory/backfill"
     assert (await _call(stack, "POST", route)).status_code == 202
     async with running_worker(stack.settings):
