@@ -292,8 +292,9 @@ async def test_no_form_of_a_credential_reaches_any_output_of_any_process(
                 failed = await bot.post(
                     "/v1/tools/invoke", json={"tool": "http", "action": "GET /broken", "args": {}}
                 )
-                # The http tool passes the upstream's own status on: the call ran, the API failed.
-                assert failed.json()["result"]["status"] == 500, failed.text
+                # The API failed (5xx): 502 with its status and the start of its body, scrubbed.
+                assert failed.status_code == 502, failed.text
+                assert failed.json()["detail"]["upstream"]["status"] == 500, failed.text
 
                 github_down = await bot.post(
                     "/v1/tools/invoke",
@@ -412,6 +413,7 @@ async def mcp_calls(url: str, token: str) -> list[str]:
             echoed = await client.call_tool("canary-api.request", {"method": "GET", "path": "/echo"})
             broken = await client.call_tool("canary-api.request", {"method": "GET", "path": "/broken"})
     assert echoed.is_error is False, echoed
+    assert broken.is_error, broken
     assert broken.structured_content is not None
-    assert broken.structured_content["result"]["status"] == 500, broken
+    assert broken.structured_content["detail"]["upstream"]["status"] == 500, broken
     return [listed.model_dump_json(), echoed.model_dump_json(), broken.model_dump_json()]

@@ -190,6 +190,38 @@ async def test_an_upstream_that_echoes_the_credential_has_it_scrubbed(world: Too
     assert r.json()["result"]["body"] == {"you_sent": "[REDACTED]", "again": "key=[REDACTED]"}
 
 
+async def test_an_http_api_that_fails_is_502_with_its_status_and_one_that_answers_4xx_is_passed_on(
+    world: ToolWorld,
+) -> None:
+    value = "sk_" + secrets.token_urlsafe(24)
+
+    async def broken(request: Request) -> JSONResponse:
+        return JSONResponse({"error": f"database down (key {request.headers.get('x-api-key')})"}, 503)
+
+    async def missing(_: Request) -> JSONResponse:
+        return JSONResponse({"error": "no such item"}, 404)
+
+    routes = [Route("/api/broken", broken), Route("/api/items/42", missing)]
+    with LoopbackServer(Starlette(routes=routes)) as upstream:
+        config = {"baseUrl": f"{upstream.base_url}/api", "headerName": "X-Api-Key", "scheme": ""}
+        await world.credential(
+            "items-api", type="http", value=value, allowedActions=["GET /*"], config=config
+        )
+        bot = await world.agent("backend-bot", [{"credential": "items-api"}])
+        failed = await invoke(bot, "GET /broken", tool="http")
+        answered = await invoke(bot, "GET /items/42", tool="http")
+    assert failed.status_code == 502, failed.text
+    upstream_said = failed.json()["detail"]["upstream"]
+    assert upstream_said["status"] == 503
+    assert "database down (key [REDACTED])" in upstream_said["message"]
+    assert value not in failed.text
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["result"]["status"] == 404
+    assert answered.json()["result"]["body"] == {"error": "no such item"}
+    records = await audit(world)
+    assert [(r["outcome"], r["upstream_status"]) for r in records] == [("failed", 503), ("ok", 404)]
+
+
 def audit_verify(world: ToolWorld) -> subprocess.CompletedProcess[str]:
     """`oblivion audit verify` as an operator runs it."""
     env = {"PATH": os.environ["PATH"], "OBLIVION_DATABASE_URL": world.nexus.settings.database.url}

@@ -14,6 +14,7 @@ upstream errors pass through the credential's :class:`.scrub.Scrubber` before an
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import secrets
 import time
@@ -34,6 +35,7 @@ from oblivion_nexus.integrations.github import (
     GitHubClient,
     GitHubError,
     GitHubRateLimited,
+    GitHubUnavailable,
 )
 from oblivion_nexus.integrations.slack import SlackApiError, SlackError, SlackRateLimited
 from oblivion_nexus.integrations.slack_interactivity import ButtonClick
@@ -618,11 +620,16 @@ class ToolGateway:
                 )
                 answer = await self._http_tool.call(http, entry.action, args)
                 status, result = answer.status, answer.as_json()
+                if status >= 500:  # the API failed; below 500 it answered the agent's request
+                    raise HttpToolError(502, f"{entry.action} answered HTTP {status}: {_gist(answer.body)}")
         except GitHubRateLimited as e:
             await self._record(entry, "upstream_rate_limited", upstream_status=429, duration_ms=_ms(started))
             raise ToolError(429, scrub.text(str(e)), retry_after=e.retry_after) from None
         except (GitHubError, HttpToolError) as e:
-            status = e.status if isinstance(e, GitHubApiError | HttpToolError) else None
+            if isinstance(e, HttpToolError):
+                status = status if status is not None and status >= 500 else e.status
+            else:
+                status = e.status if isinstance(e, GitHubApiError | GitHubUnavailable) else None
             message = scrub.text(e.detail if isinstance(e, HttpToolError) else str(e))
             await self._record(
                 entry, "failed", upstream_status=status, duration_ms=_ms(started), detail=message
@@ -647,6 +654,12 @@ def _schema_problems(e: ValidationError) -> dict[str, Any]:
     """A 422's body: each field that does not fit the action's schema, and why."""
     problems = [{"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]} for err in e.errors()]
     return {"message": "args do not match the action's schema", "errors": problems}
+
+
+def _gist(body: Any) -> str:
+    """The start of an upstream's error body, for the agent (scrubbed by the caller)."""
+    text = body if isinstance(body, str) else json.dumps(body, default=str)
+    return text[:300]
 
 
 def _ms(started: float) -> int:
