@@ -306,6 +306,7 @@ async def test_no_form_of_a_credential_reaches_any_output_of_any_process(
                     },
                 )
                 assert github_down.status_code == 502, github_down.text
+                assert github_down.json()["detail"]["upstream"]["status"] == 500, github_down.text
                 github_refused = await bot.post(
                     "/v1/tools/invoke",
                     json={
