@@ -26,16 +26,16 @@ from oblivion_nexus.services.taskflow.signatures import SignatureError
 from oblivion_nexus.stores.inbox import InboxError
 
 
-def _answer(error: Exception) -> tuple[int, dict[str, str], object]:
+def _answer(error: Exception, path: str = "/fail", query: str = "") -> tuple[int, dict[str, str], object]:
     app = FastAPI()
     install_error_handlers(app)
 
-    @app.get("/fail")
-    async def fail() -> None:
+    @app.get(path)
+    async def fail(n: int = 0) -> None:
         raise error
 
     with TestClient(app, raise_server_exceptions=False) as client:
-        response = client.get("/fail")
+        response = client.get(path + query)
     body = response.json() if response.headers.get("content-type") == "application/json" else response.text
     return response.status_code, dict(response.headers), body
 
@@ -49,6 +49,33 @@ def test_a_service_error_is_answered_with_its_status_and_detail() -> None:
 def test_retry_after_is_whole_seconds_rounded_up_and_never_zero(seconds: float, header: str) -> None:
     _, headers, _ = _answer(ServiceError("muted", status=429, retry_after=seconds))
     assert headers["retry-after"] == header
+
+
+def test_below_v1_llm_a_bad_token_is_answered_in_openais_shape_with_its_challenge() -> None:
+    status, headers, body = _answer(TokenError("token expired"), "/v1/llm/chat/completions")
+    assert status == 401
+    assert headers["www-authenticate"] == 'Bearer realm="oblivion-agents", error="invalid_token"'
+    assert body == {
+        "error": {
+            "message": "token expired",
+            "type": "invalid_api_key",
+            "code": "invalid_api_key",
+            "param": None,
+        }
+    }
+    status, _, body = _answer(ServiceError("agent is disabled", status=403), "/v1/llm/chat/completions")
+    assert (status, body["error"]["type"], body["error"]["message"]) == (
+        403,
+        "permission_error",
+        "agent is disabled",
+    )  # type: ignore[index]
+
+
+def test_below_v1_llm_a_malformed_parameter_is_a_422_in_openais_shape_naming_it() -> None:
+    status, _, body = _answer(ServiceError("never raised: n is checked first"), "/v1/llm/models", "?n=x")
+    assert status == 422
+    assert body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+    assert body["error"]["message"].startswith("query.n: ")  # type: ignore[index]
 
 
 def test_a_bad_token_gets_the_rfc_6750_challenge_with_invalid_token() -> None:
