@@ -35,13 +35,12 @@ from oblivion_nexus.api import (
 from oblivion_nexus.api.body_limits import BodyLimitMiddleware, BodyLimits
 from oblivion_nexus.api.errors import install_error_handlers
 from oblivion_nexus.observability import DeliveryMetrics, ModelMetrics
-from oblivion_nexus.resources import Resources, open_resources
+from oblivion_nexus.resources import open_resources
 from oblivion_nexus.services.gateway.hub import delivery_lifespan
 from oblivion_nexus.services.llm import ModelGateway
 from oblivion_nexus.services.tools.audit_log import ToolAuditLog
 from oblivion_nexus.services.tools.gateway import ToolGateway
 from oblivion_nexus.services.tools.http_tool import HttpTool
-from oblivion_nexus.services.tools.withdrawals import conclude_withdrawn
 from oblivion_nexus.settings import NexusSettings
 from oblivion_nexus.tracing import TraceMiddleware
 
@@ -55,13 +54,13 @@ def _version() -> str:
         return "0.0.0+unknown"
 
 
-async def _sweep_approvals(resources: Resources, tools: ToolGateway, interval: float) -> None:
+async def _sweep_approvals(tools: ToolGateway, interval: float) -> None:
     """Conclude approvals withdrawn by a stopped task and deny those past their deadline; every
     replica sweeps, each approval is concluded once."""
     while True:
         await asyncio.sleep(interval)
         try:
-            await conclude_withdrawn(resources, tools)
+            await tools.conclude_withdrawn()
             await tools.expire_due()
         except Exception as e:  # the database may be down a while; the next sweep tries again
             logger.warning("approval sweep failed: %s", e)
@@ -99,7 +98,7 @@ def create_app(settings: NexusSettings, *, delivery_metrics: DeliveryMetrics | N
                 resources, ModelMetrics.of(hub.metrics.registry), resources.model_http
             )
             sweeper = asyncio.create_task(
-                _sweep_approvals(resources, app.state.tools, settings.tools.approval_sweep_seconds)
+                _sweep_approvals(app.state.tools, settings.tools.approval_sweep_seconds)
             )
             logger.info("Nexus ready (master key %s encrypts)", resources.master_keys.current_key_id)
             try:

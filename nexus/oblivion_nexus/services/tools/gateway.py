@@ -82,6 +82,9 @@ from oblivion_nexus.stores.tool_grants import VERSION_TTL_SECONDS, current_versi
 logger = logging.getLogger(__name__)
 
 TOOLS = ("github", "http", *BUILTINS)
+# What the task flow marks a stopped task's pending approvals (``taskflow.context``, which sits below
+# the Tool Gateway and so cannot call it); the approval sweep concludes them as ``withdrawn``.
+WITHDRAWING = "withdrawing"
 # Token bucket per agent and tool: refills at this many calls a minute, holds at most this many.
 # The same round trip reads the workgroup's grants version (creating it if missing), see .grants.
 _BUCKET_SCRIPT = """
@@ -533,19 +536,33 @@ class ToolGateway:
     async def expire_due(self) -> int:
         """Deny every approval past its deadline (exactly once across replicas); how many there were."""
         now = dt.datetime.now(dt.UTC)
+        return await self._conclude_claimed(
+            "expired", now, t.ToolApproval.status == "pending", t.ToolApproval.expires_at <= now
+        )
+
+    async def conclude_withdrawn(self) -> int:
+        """Conclude every approval the task flow withdrew from a stopped task (it marks them
+        ``withdrawing``; nobody can approve them from then on): exactly once across replicas, as
+        ``withdrawn`` in the audit record, the Slack message and the agent's TOOL_RESULT."""
+        now = dt.datetime.now(dt.UTC)
+        return await self._conclude_claimed("withdrawn", now, t.ToolApproval.status == WITHDRAWING)
+
+    async def _conclude_claimed(self, status: str, now: dt.datetime, *where: Any) -> int:
+        """Move the approvals matching ``where`` to ``status`` in one statement (so one replica claims
+        each) and conclude them; how many there were."""
         async with self._resources.sessionmaker() as session:
-            expired = (
+            claimed = (
                 await session.execute(
                     update(t.ToolApproval)
-                    .where(t.ToolApproval.status == "pending", t.ToolApproval.expires_at <= now)
-                    .values(status="expired", decided_at=now)
+                    .where(*where)
+                    .values(status=status, decided_at=now)
                     .returning(t.ToolApproval)
                 )
             ).scalars()
-            rows = list(expired)
+            rows = list(claimed)
             await session.commit()
         for row in rows:
-            await self._conclude(row, "expired", None)
+            await self._conclude(row, status, None)
         return len(rows)
 
     @staticmethod
