@@ -6,7 +6,9 @@ worker (it writes what it ingests). An API replica therefore cannot open it; it 
 onto a Redis list and waits on a reply key of its own, for at most
 ``OBLIVION_MEMORY_SEARCH_TIMEOUT_SECONDS``. The worker pops requests, runs them with its bank and
 pushes the answer. A request whose caller gave up is dropped unanswered; a reply nobody reads
-expires. With a Qdrant server none of this runs: every API replica searches Qdrant itself.
+expires. While it serves, the worker keeps a presence key alive, so with no worker running a search
+is refused at once (503 naming the worker) instead of waiting out the timeout. With a Qdrant
+server none of this runs: every API replica searches Qdrant itself.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ _REPLY_TTL_SECONDS = 60
 _POLL_SECONDS = 1
 # Searches one worker runs at once; more wait in Redis.
 _CONCURRENT_SEARCHES = 16
+# The presence key lives this long after the server's last poll: a few polls, so a busy moment
+# never reads as absent, and a stopped worker is noticed within seconds.
+_PRESENCE_TTL_SECONDS = 5 * _POLL_SECONDS
 
 
 def _wire(groups: Groups) -> dict[str, list[str]]:
@@ -42,6 +47,10 @@ def _wire(groups: Groups) -> dict[str, list[str]]:
 
 def request_key(prefix: str) -> str:
     return f"{prefix}:memory:search:requests"
+
+
+def presence_key(prefix: str) -> str:
+    return f"{prefix}:memory:search:server"
 
 
 class RemoteSearcher:
@@ -74,6 +83,11 @@ class RemoteSearcher:
         reply = f"{self._prefix}:memory:search:reply:{uuid.uuid4().hex}"
         message = {**message, "reply": reply, "deadline": time.time() + self._timeout}
         try:
+            if not await self._redis.exists(presence_key(self._prefix)):
+                raise MemoryUnavailable(
+                    "no worker is serving the Memory Bank (the embedded engine lives in `oblivion nexus "
+                    "worker`): start one"
+                )
             await self._redis.lpush(request_key(self._prefix), json.dumps(message))
             answer = await self._redis.blpop([reply], timeout=self._timeout)
         except (RedisError, OSError) as e:
@@ -109,14 +123,17 @@ class SearchServer:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            with contextlib.suppress(RedisError, OSError):  # searches now fail at once, not after a wait
+                await self._redis.delete(presence_key(self._prefix))
             for pending in list(self._running):
                 pending.cancel()
 
     async def _serve(self) -> None:
-        key = request_key(self._prefix)
+        key, present = request_key(self._prefix), presence_key(self._prefix)
         while True:
             await self._slots.acquire()
             try:
+                await self._redis.set(present, "1", ex=_PRESENCE_TTL_SECONDS)
                 popped = await self._redis.brpop([key], timeout=_POLL_SECONDS)
             except (RedisError, OSError) as e:
                 self._slots.release()
