@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import secrets
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable
@@ -32,7 +31,7 @@ import httpx
 REPO_ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.scratch import bench_agent, scratch_nexus_env  # noqa: E402
+from bench.scratch import bench_agent, fake_process, scratch_nexus_env  # noqa: E402
 from bench.timing import Answer, caller, concurrent, cpu_seconds, loader, percentile, sequential  # noqa: E402
 from tests.support.nexus import nexus_process  # noqa: E402
 from tests.support.servers import free_port  # noqa: E402
@@ -177,26 +176,13 @@ def main() -> None:
     args = parser.parse_args()
     key = "sk-bench-" + secrets.token_urlsafe(24)
     port = free_port()
-    fake = subprocess.Popen(  # our own fake, on loopback
-        [sys.executable, "-m", "tests.fakes.models", "--port", str(port), "--key", key],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert fake.stdout is not None
-        if "fake models on" not in fake.stdout.readline():
-            raise SystemExit("the fake model APIs did not start")
-        with scratch_nexus_env() as env, nexus_process(env) as nexus:
-            asyncio.run(
-                measure(
-                    nexus.url, nexus.process.pid, nexus.admin_headers(), f"http://127.0.0.1:{port}", key, args
-                )
-            )
-    finally:
-        fake.terminate()
-        fake.wait(10)
+    with (
+        fake_process("tests.fakes.models", "fake models on", "--port", str(port), "--key", key),
+        scratch_nexus_env() as env,
+        nexus_process(env) as nexus,
+    ):
+        url = f"http://127.0.0.1:{port}"
+        asyncio.run(measure(nexus.url, nexus.process.pid, nexus.admin_headers(), url, key, args))
 
 
 if __name__ == "__main__":

@@ -8,11 +8,37 @@ from __future__ import annotations
 import base64
 import contextlib
 import secrets
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 from tests.support.stores import REDIS_URL, drop_redis_prefix, scratch_database, sqlalchemy_url
+
+REPO_ROOT = Path(__file__).parents[1]
+
+
+@contextlib.contextmanager
+def fake_process(module: str, ready: str, *args: str) -> Iterator[None]:
+    """``python -m <module> <args>`` (one of our fakes, on loopback) until the block ends; the block
+    starts once its first line of output says ``ready``."""
+    fake = subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert fake.stdout is not None
+        if ready not in fake.stdout.readline():
+            raise SystemExit(f"{module} did not start")
+        yield
+    finally:
+        fake.terminate()
+        fake.wait(10)
 
 
 @contextlib.contextmanager

@@ -23,11 +23,8 @@ import argparse
 import asyncio
 import json
 import secrets
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -37,7 +34,7 @@ from websockets.asyncio.client import ClientConnection, connect
 REPO_ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.scratch import bench_agent, scratch_nexus_env  # noqa: E402
+from bench.scratch import bench_agent, fake_process, scratch_nexus_env  # noqa: E402
 from bench.timing import percentile  # noqa: E402
 from tests.fakes.slack_events import signed_headers  # noqa: E402
 from tests.support.nexus import nexus_process  # noqa: E402
@@ -56,26 +53,6 @@ REPO = "acme/api"
 APPROVER = "UAPPROVER1"
 SLACK_TOKEN = "xoxb-bench-" + secrets.token_hex(8)
 TARGET_P99_MS = 300.0
-
-
-@contextmanager
-def fake_process(module: str, ready: str, *args: str) -> Iterator[None]:
-    """``python -m <module> <args>`` until the block ends; started once it prints ``ready``."""
-    fake = subprocess.Popen(  # our own fakes, on loopback
-        [sys.executable, "-m", module, *args],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert fake.stdout is not None
-        if ready not in fake.stdout.readline():
-            raise SystemExit(f"{module} did not start")
-        yield
-    finally:
-        fake.terminate()
-        fake.wait(10)
 
 
 class Agent:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import secrets
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -33,7 +32,7 @@ import psycopg
 REPO_ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.scratch import bench_agent, scratch_nexus_env  # noqa: E402
+from bench.scratch import bench_agent, fake_process, scratch_nexus_env  # noqa: E402
 from bench.timing import caller, concurrent, cpu_seconds, loader, percentile, sequential  # noqa: E402
 from tests.support.nexus import nexus_process  # noqa: E402
 from tests.support.servers import free_port  # noqa: E402
@@ -147,44 +146,23 @@ def main() -> None:
         else "false",
     }
     port = free_port()
-    fake = subprocess.Popen(  # our own fake, on loopback
-        [
-            sys.executable,
-            "-m",
-            "tests.fakes.github",
-            "--port",
-            str(port),
-            "--token",
-            token,
-            "--repo",
-            REPO,
-            "--rate-limit",
-            str(10**9),
-        ],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert fake.stdout is not None
-        if "fake GitHub on" not in fake.stdout.readline():
-            raise SystemExit("the fake GitHub did not start")
-        with scratch_nexus_env(**settings) as env, nexus_process(env) as nexus:
-            asyncio.run(
-                measure(
-                    nexus.url,
-                    nexus.process.pid,
-                    env["OBLIVION_DATABASE_URL"],
-                    nexus.admin_headers(),
-                    f"http://127.0.0.1:{port}",
-                    token,
-                    args,
-                )
+    github = ("--port", str(port), "--token", token, "--repo", REPO, "--rate-limit", str(10**9))
+    with (
+        fake_process("tests.fakes.github", "fake GitHub on", *github),
+        scratch_nexus_env(**settings) as env,
+        nexus_process(env) as nexus,
+    ):
+        asyncio.run(
+            measure(
+                nexus.url,
+                nexus.process.pid,
+                env["OBLIVION_DATABASE_URL"],
+                nexus.admin_headers(),
+                f"http://127.0.0.1:{port}",
+                token,
+                args,
             )
-    finally:
-        fake.terminate()
-        fake.wait(10)
+        )
 
 
 if __name__ == "__main__":
