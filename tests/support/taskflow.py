@@ -19,6 +19,7 @@ from oblivion_nexus.resources import webhook_queue
 from oblivion_nexus.settings import NexusSettings
 from tests.fakes import clickup_payloads as shapes
 from tests.fakes.clickup import FakeClickUp
+from tests.fakes.models import FakeModels
 from tests.fakes.slack import FakeSlack
 from tests.support.nexus import RunningNexus
 from tests.support.waiting import eventually
@@ -72,15 +73,33 @@ async def register_team(stack: FlowStack, *, archived: bool = False) -> None:
             "archived": archived,
         },
     )
+    await put_reviewer(stack, secrets.token_urlsafe(16), clickupUserId="777", iconEmoji=":robot_face:")
+
+
+async def put_reviewer(stack: FlowStack, secret: str, **fields: Any) -> None:
+    """(Re-)register the team's agent answering @ai-backend, with ``secret`` and the registry
+    ``fields`` given (e.g. ``model``)."""
     await stack.put(
         f"/workgroups/{WORKGROUP}/agents/{AGENT}",
         {
             "clientId": "backend-reviewer",
-            "clientSecret": secrets.token_urlsafe(16),
+            "clientSecret": secret,
             "displayName": "Reviewer Bot",
             "aliases": [ALIAS],
-            "clickupUserId": "777",
-            "iconEmoji": ":robot_face:",
+            **fields,
+        },
+    )
+
+
+async def put_model_credential(stack: FlowStack, models: FakeModels) -> None:
+    """The workgroup's ``openai`` credential: the fake model API's key and URL."""
+    await stack.put(
+        f"/workgroups/{WORKGROUP}/credentials/openai",
+        {
+            "type": "openai",
+            "value": models.api_key,
+            "allowedActions": ["*"],
+            "config": {"baseUrl": f"{models.url}/v1"},
         },
     )
 

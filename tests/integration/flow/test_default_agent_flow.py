@@ -23,9 +23,10 @@ from tests.support.taskflow import (
     AGENT,
     ALIAS,
     LIST_ID,
-    WORKGROUP,
     FlowStack,
     add_clickup_webhook,
+    put_model_credential,
+    put_reviewer,
     register_team,
 )
 from tests.support.waiting import eventually
@@ -39,25 +40,8 @@ def models(secret_registry: SecretRegistry) -> Iterator[FakeModels]:
 
 
 async def give_the_agent_a_model(stack: FlowStack, models: FakeModels, secret: str) -> None:
-    await stack.put(
-        f"/workgroups/{WORKGROUP}/credentials/openai",
-        {
-            "type": "openai",
-            "value": models.api_key,
-            "allowedActions": ["*"],
-            "config": {"baseUrl": f"{models.url}/v1"},
-        },
-    )
-    await stack.put(
-        f"/workgroups/{WORKGROUP}/agents/{AGENT}",
-        {
-            "clientId": "backend-reviewer",
-            "clientSecret": secret,
-            "displayName": "Reviewer Bot",
-            "aliases": [ALIAS],
-            "model": {"provider": "openai", "name": "gpt-4o-mini"},
-        },
-    )
+    await put_model_credential(stack, models)
+    await put_reviewer(stack, secret, model={"provider": "openai", "name": "gpt-4o-mini"})
 
 
 def agent_said(stack: FlowStack, thread_ts: str) -> list[str]:

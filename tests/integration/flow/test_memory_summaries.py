@@ -22,7 +22,7 @@ from tests.fakes.models import FakeModels
 from tests.fakes.slack_events import SlackEventRelay, SlackEventSender
 from tests.secret_logs import SecretRegistry
 from tests.support.memory import MemoryWorld, build_memory_world, search
-from tests.support.taskflow import WORKGROUP, FlowStack
+from tests.support.taskflow import WORKGROUP, FlowStack, put_model_credential
 from tests.support.waiting import eventually
 
 MODEL = "gpt-4o-mini"
@@ -39,15 +39,7 @@ def models(secret_registry: SecretRegistry) -> Any:
 
 async def _summary_model(stack: FlowStack, models: FakeModels) -> None:
     """The workgroup's ``openai`` credential holding the fake's key, and its summary model."""
-    await stack.put(
-        f"/workgroups/{WORKGROUP}/credentials/openai",
-        {
-            "type": "openai",
-            "value": models.api_key,
-            "allowedActions": ["*"],
-            "config": {"baseUrl": f"{models.url}/v1"},
-        },
-    )
+    await put_model_credential(stack, models)
     await stack.put(f"/workgroups/{WORKGROUP}", {"displayName": "Backend", "summaryModel": {"name": MODEL}})
 
 

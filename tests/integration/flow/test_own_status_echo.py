@@ -12,12 +12,10 @@ from oblivion_nexus.worker import running_worker
 from tests.fakes import clickup_payloads as shapes
 from tests.secret_logs import SecretRegistry
 from tests.support.taskflow import (
-    AGENT,
-    ALIAS,
-    WORKGROUP,
     FlowStack,
     add_clickup_webhook,
     inbox_frames,
+    put_reviewer,
     register_team,
     settle,
     start_task,
@@ -32,15 +30,7 @@ async def agent_client(stack: FlowStack, registry: SecretRegistry) -> dict[str, 
     """The agent's headers, with a token from ``/oauth/token`` under a secret the test knows."""
     secret = secrets.token_urlsafe(24)
     registry.add(secret)
-    await stack.put(
-        f"/workgroups/{WORKGROUP}/agents/{AGENT}",
-        {
-            "clientId": "backend-reviewer",
-            "clientSecret": secret,
-            "displayName": "Reviewer Bot",
-            "aliases": [ALIAS],
-        },
-    )
+    await put_reviewer(stack, secret)
     answer = await stack.http.post(
         stack.nexus.url + "/oauth/token",
         data={"grant_type": "client_credentials", "client_id": "backend-reviewer", "client_secret": secret},

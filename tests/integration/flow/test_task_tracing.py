@@ -22,9 +22,10 @@ from tests.support.taskflow import (
     AGENT,
     ALIAS,
     LIST_ID,
-    WORKGROUP,
     FlowStack,
     add_clickup_webhook,
+    put_model_credential,
+    put_reviewer,
     register_team,
 )
 from tests.support.waiting import eventually
@@ -72,25 +73,8 @@ async def test_a_task_from_the_clickup_webhook_to_the_agents_model_call_is_one_t
     secret = secrets.token_urlsafe(24)
     secret_registry.add(secret)
     await register_team(stack)
-    await stack.put(
-        f"/workgroups/{WORKGROUP}/credentials/openai",
-        {
-            "type": "openai",
-            "value": models.api_key,
-            "allowedActions": ["*"],
-            "config": {"baseUrl": f"{models.url}/v1"},
-        },
-    )
-    await stack.put(
-        f"/workgroups/{WORKGROUP}/agents/{AGENT}",
-        {
-            "clientId": "backend-reviewer",
-            "clientSecret": secret,
-            "displayName": "Reviewer Bot",
-            "aliases": [ALIAS],
-            "model": {"provider": "openai", "name": "gpt-4o-mini"},
-        },
-    )
+    await put_model_credential(stack, models)
+    await put_reviewer(stack, secret, model={"provider": "openai", "name": "gpt-4o-mini"})
     add_clickup_webhook(stack)
     models.say("The cookie path is wrong.")
     agent = working_agent()
