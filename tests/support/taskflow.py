@@ -8,12 +8,15 @@ The ``stack`` fixture of ``tests/integration/flow`` builds a :class:`FlowStack`.
 from __future__ import annotations
 
 import json
+import os
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import redis.asyncio as aioredis
+from pydantic import SecretStr
 
 from oblivion_nexus.resources import webhook_queue
 from oblivion_nexus.settings import NexusSettings
@@ -157,3 +160,22 @@ async def queued_counts(stack: FlowStack) -> dict[str, int]:
         return await queue.counts()
     finally:
         await queue.close()
+
+
+def worker_env(stack: FlowStack, *, defaulted: Collection[str] = ()) -> dict[str, str]:
+    """The environment of an ``oblivion nexus worker`` process on the stack's settings (database,
+    Redis prefix, fakes, memory data directory), leaving the variables in ``defaulted`` at their
+    defaults."""
+    env: dict[str, str] = {}
+    for name, section in type(stack.settings).sections():
+        values = getattr(stack.settings, name)
+        for field_name, field in section.model_fields.items():
+            value = getattr(values, field_name)
+            variable = str(field.validation_alias)
+            if value is None or variable in defaulted:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[variable] = str(value)
+    base = {k: v for k, v in os.environ.items() if not k.startswith("OBLIVION_")}
+    return {**base, **env}

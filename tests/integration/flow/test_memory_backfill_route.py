@@ -6,16 +6,19 @@ limit, who holds it. One backfill of a project at a time, whoever started it (th
 from __future__ import annotations
 
 import asyncio
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from oblivion_nexus.services.taskflow.backfill_runs import LEASE_TTL_SECONDS
 from oblivion_nexus.worker import running_worker
 from tests.fakes import clickup_payloads as shapes
 from tests.secret_logs import SecretRegistry
 from tests.support.memory import build_memory_world, found_texts
-from tests.support.processes import run_oblivion
-from tests.support.taskflow import LIST_ID, PROJECT, WORKGROUP, FlowStack
+from tests.support.processes import Proc, oblivion_executable, run_oblivion
+from tests.support.taskflow import LIST_ID, PROJECT, WORKGROUP, FlowStack, worker_env
 from tests.support.waiting import eventually
 
 ROUTE = f"/internal/v1/workgroups/{WORKGROUP}/projects/{PROJECT}/memory/backfill"
@@ -187,3 +190,57 @@ async def test_a_backfill_that_cannot_succeed_ends_failed_with_its_reason_and_ca
     assert again.status_code == 202, again.text
     assert again.json()["state"] == "queued"
     assert again.json()["lastError"] is None
+
+
+async def test_a_killed_workers_backfill_is_resumed_by_the_next_once_the_dead_ones_lease_expires(
+    stack: FlowStack, secret_registry: SecretRegistry
+) -> None:
+    world = await build_memory_world(stack, secret_registry)
+    first = stack.slack.post_as_user(stack.channel_id, FIRST)
+    stack.slack.post_as_user(stack.channel_id, FIRST_REPLY, thread_ts=first["ts"])
+    stack.slack.rate_limit("conversations.replies", times=1, retry_after=120)
+    assert (await _call(stack, "POST")).status_code == 202
+    dying = Proc(
+        "backfill-worker",
+        [oblivion_executable(), "nexus", "worker"],
+        worker_env(stack),
+        Path(tempfile.gettempdir()),
+    )
+    secret_registry.add_log_file(dying.log_path)
+    dying.start()
+    try:
+
+        async def rate_limited() -> dict[str, Any] | None:
+            body = await _backfill(stack)
+            return body if body["waitingForRateLimit"] else None
+
+        waiting = await eventually(
+            rate_limited, timeout=60, what="the worker process waiting for Slack", watch=[dying]
+        )
+        holder = waiting["lease"]["holder"]
+        assert f"(pid {dying.pid})" in holder
+        dying.kill()
+        # Nobody released the dead worker's lease: it is shown until it expires, and nothing else runs.
+        assert (await _backfill(stack))["lease"]["holder"] == holder
+        async with running_worker(stack.settings):
+
+            async def finished() -> dict[str, Any] | None:
+                body = await _backfill(stack)
+                return body if body["state"] == "done" else None
+
+            done = await eventually(
+                finished, timeout=LEASE_TTL_SECONDS + 40, what="the next worker to take over and finish"
+            )
+            texts = await eventually(
+                lambda: _all_of(world, (FIRST, FIRST_REPLY)), timeout=30, what="the history searchable"
+            )
+    finally:
+        dying.stop()
+    assert done["counts"]["messages"] == 2
+    assert done["counts"]["threadsRead"] == 1
+    assert len(texts) == len(set(texts)) == 2
+
+
+async def _all_of(world: Any, wanted: tuple[str, ...]) -> list[str] | None:
+    texts = await found_texts(world.auth_agent, "the nightly export", limit=20)
+    return texts if all(any(w in t for t in texts) for w in wanted) else None

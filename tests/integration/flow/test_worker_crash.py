@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import os
 import signal
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
-
-from pydantic import SecretStr
 
 from tests.support.processes import oblivion_executable
 from tests.support.taskflow import (
@@ -25,6 +22,7 @@ from tests.support.taskflow import (
     inbox_frames,
     register_team,
     settle,
+    worker_env,
 )
 from tests.support.waiting import eventually
 
@@ -37,22 +35,6 @@ RECOVERY_BOUND_SECONDS = 20.0
 _DEFAULTED = {"OBLIVION_WORKER_LOCK_SECONDS", "OBLIVION_WORKER_STALLED_CHECK_SECONDS"}
 
 
-def worker_env(stack: FlowStack) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for name, section in type(stack.settings).sections():
-        values = getattr(stack.settings, name)
-        for field_name, field in section.model_fields.items():
-            value = getattr(values, field_name)
-            variable = str(field.validation_alias)
-            if value is None or variable in _DEFAULTED:
-                continue
-            if isinstance(value, SecretStr):
-                value = value.get_secret_value()
-            env[variable] = str(value)
-    base = {k: v for k, v in os.environ.items() if not k.startswith("OBLIVION_")}
-    return {**base, **env}
-
-
 def start_worker(stack: FlowStack, secret_registry: Any) -> tuple[subprocess.Popen[bytes], Path]:
     with tempfile.NamedTemporaryFile(prefix="worker-", suffix=".log", delete=False) as log:
         path = Path(log.name)
@@ -60,7 +42,7 @@ def start_worker(stack: FlowStack, secret_registry: Any) -> tuple[subprocess.Pop
     with path.open("wb") as out:
         proc = subprocess.Popen(
             [oblivion_executable(), "nexus", "worker"],
-            env=worker_env(stack),
+            env=worker_env(stack, defaulted=_DEFAULTED),
             stdout=out,
             stderr=subprocess.STDOUT,
         )

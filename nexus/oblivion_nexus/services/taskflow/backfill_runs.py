@@ -12,6 +12,7 @@ slip in between; a queued lease that no worker took expires after :data:`QUEUED_
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -28,11 +29,11 @@ from oblivion_nexus.integrations.slack import SlackApiError
 from oblivion_nexus.resources import Resources
 from oblivion_nexus.services.taskflow.context import FlowContext
 from oblivion_nexus.services.taskflow.errors import MissingSetting
-from oblivion_nexus.services.taskflow.memory_backfill import BackfillError, backfill_project
+from oblivion_nexus.services.taskflow.memory_backfill import BackfillError, Progress, backfill_project
 from oblivion_nexus.settings import NexusSettings
 from oblivion_nexus.stores import tables as t
 from oblivion_nexus.stores.leases import Lease
-from oblivion_nexus.stores.queue import BACKFILL_QUEUE_NAME, Delayed, QueueSettings, WebhookQueue
+from oblivion_nexus.stores.queue import BACKFILL_QUEUE_NAME, QueueSettings, WebhookQueue
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ logger = logging.getLogger(__name__)
 LEASE_TTL_SECONDS = 30.0
 # How long a queued request keeps the CLI out while no worker takes its job.
 QUEUED_TTL_SECONDS = 300.0
+# How often a job whose project another runner holds looks whether the lease is free.
+_LEASE_POLL_SECONDS = 5.0
 QUEUED = "queued"
 RUNNING = "running"
 BACKFILL_JOB = "backfill"
@@ -248,7 +251,11 @@ def _permanent(error: Exception) -> bool:
 
 
 async def run_backfill_job(flow: FlowContext, data: dict[str, Any]) -> None:
-    """The worker's side of a queued backfill (raises to retry, ``Delayed`` to wait for the lease)."""
+    """The worker's side of a queued backfill (raises to retry).
+
+    While another runner holds the lease (the CLI, or a worker that died and whose lease has not
+    expired yet) the job waits for it in its slot, looking every few seconds, rather than being
+    delayed in BullMQ: the job keeps its place, and a dead holder is replaced within its TTL."""
     workgroup, project = str(data["workgroup"]), str(data["project"])
     resources = flow.resources
     lease = running_lease(
@@ -256,10 +263,10 @@ async def run_backfill_job(flow: FlowContext, data: dict[str, Any]) -> None:
     )
     held = await lease.acquire(take_over=QUEUED)
     if held is not None:
-        # The CLI runs it, or a worker that died still holds it until its lease expires.
-        raise Delayed(
-            LEASE_TTL_SECONDS, f"the backfill of {workgroup}/{project} is held by {held.get('holder')}"
-        )
+        logger.info("backfill of %s/%s waits: %s holds it", workgroup, project, held.get("holder"))
+    while held is not None:
+        await asyncio.sleep(_LEASE_POLL_SECONDS)
+        held = await lease.acquire(take_over=QUEUED)
     try:
         project_id = await _project_id(resources, workgroup, project)
         async with resources.sessionmaker() as session:
@@ -288,7 +295,7 @@ async def run_backfill_job(flow: FlowContext, data: dict[str, Any]) -> None:
     )
 
 
-def _log_waits(workgroup: str, project: str) -> Any:
+def _log_waits(workgroup: str, project: str) -> Progress:
     def say(progress: dict[str, Any]) -> None:
         if "waiting" in progress:
             logger.info(
