@@ -13,6 +13,7 @@ its own client with short socket timeouts and no retry loop, and every add has a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -139,6 +140,10 @@ class Delayed(QueueError):
 JobHandler = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
+# A delayed job's wake-up comes this long after it is due, so the job is promoted when it is read.
+_WAKE_MARGIN_SECONDS = 0.05
+
+
 @dataclass(frozen=True, slots=True)
 class ConsumerSettings:
     redis_url: str
@@ -153,7 +158,18 @@ def start_consumer(settings: ConsumerSettings, handle: JobHandler, *, queue: str
 
     A job whose worker died (kill -9) loses its lock after ``lock_seconds`` and is back in the queue at
     the next stalled check, so within about ``lock_seconds + 2 * stalled_check_seconds``.
+
+    A delayed job (:class:`Delayed`) is due again after its delay; when it is, this process also
+    sets the queue's wake-up marker. The BullMQ worker should wake by itself at the delayed job's
+    time, but its blocking wait for the marker outlives its timeout (bullmq 3.4.4 with redis-py's
+    asyncio client): a job delayed on a quiet queue would otherwise wait for the next job added.
     """
+    wakers: set[asyncio.Task[None]] = set()
+
+    async def wake(worker: Worker, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        with contextlib.suppress(RedisError, OSError, TypeError, KeyError):
+            await worker.client.zadd(worker.keys["marker"], {"0": 0})  # what adding a job does
 
     async def process(job: Any, token: str) -> None:
         try:
@@ -161,6 +177,9 @@ def start_consumer(settings: ConsumerSettings, handle: JobHandler, *, queue: str
         except Delayed as e:
             logger.info("job %s: %s", job.id, e)
             await job.moveToDelayed(int(time.time() * 1000 + e.seconds * 1000), token)
+            waker = asyncio.create_task(wake(consumer, e.seconds + _WAKE_MARGIN_SECONDS))
+            wakers.add(waker)
+            waker.add_done_callback(wakers.discard)
             raise DelayedError() from e
         except Exception as e:
             attempt = int(getattr(job, "attemptsMade", 0)) + 1
@@ -180,4 +199,5 @@ def start_consumer(settings: ConsumerSettings, handle: JobHandler, *, queue: str
         "drainDelay": 1,
         "runRetryDelay": 1000,
     }
-    return Worker(queue, process, options)
+    consumer = Worker(queue, process, options)
+    return consumer
