@@ -72,6 +72,13 @@ async def _checked(
         return name, f"unreachable: {type(e).__name__}"
 
 
+# What the API cannot serve without: a failure here is a 503, which takes the replica out of its
+# Service. A Memory Bank that cannot work (an embedding model that does not fit its collections)
+# is reported as "degraded" with a 200: webhooks, the agent gateway and the task flow still work,
+# and taking every replica out of the Service would stop them too.
+_SERVING = frozenset({"postgres", "redis", "schema"})
+
+
 @router.get("/readyz")
 async def readyz(resources: ResourcesDep) -> JSONResponse:
     results = await asyncio.gather(
@@ -81,7 +88,10 @@ async def readyz(resources: ResourcesDep) -> JSONResponse:
     )
     checks = dict(results)
     failed = sorted(k for k, v in checks.items() if v not in ("ok", _UNKNOWN))
-    if failed:
+    if any(k in _SERVING for k in failed):
         logger.warning("not ready: %s", "; ".join(f"{k}: {checks[k]}" for k in failed))
         return JSONResponse({"status": "unavailable", "failed": failed, "checks": checks}, status_code=503)
+    if failed:  # the Memory Bank is broken, the rest serves: stay in the Service, say what is wrong
+        logger.warning("ready but degraded: %s", "; ".join(f"{k}: {checks[k]}" for k in failed))
+        return JSONResponse({"status": "degraded", "failed": failed, "checks": checks})
     return JSONResponse({"status": "ready", "checks": checks})
