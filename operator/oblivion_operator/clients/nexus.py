@@ -80,6 +80,13 @@ class NexusClient:
     async def put_workgroup(self, workgroup: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self._put(f"workgroups/{workgroup}", body)
 
+    async def get_workgroup(self, workgroup: str) -> dict[str, Any] | None:
+        """The workgroup as Nexus has it registered (its ``namespace`` included), None when it is not."""
+        try:
+            return await self._call("GET", f"workgroups/{workgroup}")
+        except NotFound:
+            return None
+
     async def delete_workgroup(self, workgroup: str) -> None:
         await self._delete(f"workgroups/{workgroup}")
 

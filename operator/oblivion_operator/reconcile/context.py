@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from typing import Any
 
 import kopf
@@ -35,6 +36,11 @@ class Blocked(OperatorError):
         self.message = message
 
 
+# How long a namespace checked to be its workgroup's is taken as such (a Workgroup's namespace cannot
+# change; the workgroup can be deleted and made again elsewhere).
+_OWNER_CHECK_SECONDS = 300.0
+
+
 @dataclasses.dataclass
 class OperatorContext:
     """Created once per operator run; clients are opened in kopf's event loop at start-up."""
@@ -46,6 +52,8 @@ class OperatorContext:
     _qdrant: QdrantStore | None = None
     _nexus: NexusClient | None = None
     locks: dict[tuple[str, str | None, str], asyncio.Lock] = dataclasses.field(default_factory=dict)
+    # namespace → (its workgroup, until when that is taken as checked): see _check_owner
+    _owners: dict[str, tuple[str, float]] = dataclasses.field(default_factory=dict)
 
     async def open(self) -> None:
         s = self.settings
@@ -126,7 +134,36 @@ class OperatorContext:
                 f"namespace {namespace} belongs to no Workgroup (it has no {WORKGROUP_LABEL} label); "
                 "create the resource in a workgroup's namespace",
             )
+        await self._check_owner(str(workgroup), namespace)
         return str(workgroup)
+
+    async def _check_owner(self, workgroup: str, namespace: str) -> None:
+        """Refuse a namespace labelled for ``workgroup`` that is not that workgroup's namespace.
+
+        Anyone who may label namespaces could otherwise move resources into another team: an Agent
+        registered under its name, a credential among its credentials. Which namespace a workgroup
+        has is the operator's to say (from its Workgroup resource, registered in Nexus, which only the
+        operator's admin token writes), so the registration is the authority, not the label.
+        """
+        now = time.monotonic()
+        owner, until = self._owners.get(namespace, ("", 0.0))
+        if owner == workgroup and until > now:
+            return
+        registered = await self.nexus.get_workgroup(workgroup)
+        if registered is None:
+            raise Blocked(
+                "WorkgroupNotRegistered",
+                f"namespace {namespace} is labelled for workgroup {workgroup}, which is not registered "
+                "in Nexus yet (its Workgroup's reconcile registers it)",
+            )
+        if registered.get("namespace") != namespace:
+            raise Blocked(
+                "NamespaceNotOwned",
+                f"namespace {namespace} is labelled {WORKGROUP_LABEL}={workgroup}, but workgroup "
+                f"{workgroup}'s namespace is {registered.get('namespace')}: a label does not make a "
+                "namespace a workgroup's; create the resource in the workgroup's own namespace",
+            )
+        self._owners[namespace] = (workgroup, now + _OWNER_CHECK_SECONDS)
 
     async def workgroup_or_none(self, namespace: str) -> str | None:
         """Like ``workgroup_of`` but None for a namespace that is gone or unlabelled (for deletions)."""

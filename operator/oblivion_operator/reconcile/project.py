@@ -94,11 +94,12 @@ async def delete_project(ctx: OperatorContext, body: Any, logger: Any) -> None:
             await ctx.qdrant.drop_collection(collection)
             logger.info(f"Dropped Qdrant collection {collection}")
         await ctx.archive_recorded_channel(status.get("slackChannelId"), logger)
-    workgroup = await ctx.workgroup_or_none(namespace)
-    if not workgroup:
-        return
+    workgroup: str | None = None
     dropped = False
     try:
+        workgroup = await ctx.workgroup_or_none(namespace)  # asks Nexus whose namespace it is
+        if not workgroup:
+            return
         if retention == "Delete":
             await ctx.nexus.drop_project_memory(workgroup, name)
             dropped = True
@@ -118,7 +119,7 @@ async def delete_project(ctx: OperatorContext, body: Any, logger: Any) -> None:
                 retryable=True,
                 retry_after=e.retry_after,
             ) from e
-        route = f"/internal/v1/workgroups/{workgroup}/projects/{name}"
+        route = f"/internal/v1/workgroups/{workgroup or '<its workgroup>'}/projects/{name}"
         points = retention == "Delete" and not dropped
         left = "its registration and Memory Bank points" if points else "its registration"
         remove = f"DELETE {route}/memory, then DELETE {route}" if points else f"DELETE {route}"

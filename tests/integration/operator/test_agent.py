@@ -115,6 +115,30 @@ def test_agent_outside_a_workgroup_namespace_is_not_ready(
         assert cluster.find("deployments.apps", "agent-stray", "default") is None
 
 
+def test_a_namespace_labelled_for_another_workgroup_cannot_register_or_unregister_its_agents(
+    cluster: Cluster, operator_settings: OperatorSettings, nexus_admin: NexusAdmin
+) -> None:
+    # Anyone who may label namespaces could otherwise act in another team's name.
+    _workgroup_namespace(cluster, nexus_admin)
+    intruder = f"intruder-{uuid.uuid4().hex[:6]}"
+    cluster.create_namespace(intruder, labels={"oblivion.dev/workgroup": WG})
+    with start_operator(cluster, operator_settings):
+        cluster.create(_agent())
+        cluster.wait_for_object("agents", "backend-bot", NS, condition=ready, timeout=30)
+        registered = nexus_admin.get(f"workgroups/{WG}/agents/backend-bot")
+        assert registered is not None
+        cluster.create({**_agent(), "metadata": {"name": "backend-bot", "namespace": intruder}})
+        refused = cluster.wait_for_object(
+            "agents", "backend-bot", intruder, condition=not_ready_because("NamespaceNotOwned"), timeout=30
+        )
+        assert f"workgroup {WG}'s namespace is {NS}" in refused["status"]["conditions"][0]["message"]
+        assert cluster.find("deployments.apps", "agent-backend-bot", intruder) is None
+        cluster.delete("agents", "backend-bot", intruder)
+        cluster.wait_for_deletion("agents", "backend-bot", intruder, timeout=30)
+    # The team's own agent is still registered, as it was: the intruder's deletion touched nothing.
+    assert nexus_admin.get(f"workgroups/{WG}/agents/backend-bot") == registered
+
+
 def test_rotation_annotation_regenerates_credentials_and_re_registers(
     cluster: Cluster,
     operator_settings: OperatorSettings,
