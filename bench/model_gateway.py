@@ -90,6 +90,10 @@ async def measure(
                 session, "POST", f"{nexus_url}/v1/llm/chat/completions", json_body=REQUEST, headers=bearer
             )
 
+            # Nexus's own floor: an authenticated route that only checks the token and lists the agent's
+            # tools from memory — what any route of this HTTP stack costs here.
+            listing = caller(session, "GET", f"{nexus_url}/v1/tools", headers=bearer)
+
             async def through() -> Answer:
                 nonlocal reported
                 status, body = await gateway()
@@ -112,16 +116,18 @@ async def measure(
             def stream_through(count: int) -> Awaitable[list[float]]:
                 return streams(f"{nexus_url}/v1/llm/chat/completions", bearer, count, True)
 
-            for send in (direct, through):  # warm connections, caches and the first usage rows
+            for send in (direct, through, listing):  # warm connections, caches and the first usage rows
                 await sequential(send, 20)
             await stream_direct(20)
             await stream_through(20)
-            results: dict[str, list[float]] = {k: [] for k in ("floor", "gateway", "sfloor", "sgateway")}
+            kinds = ("floor", "gateway", "sfloor", "sgateway", "route")
+            results: dict[str, list[float]] = {k: [] for k in kinds}
             for _ in range(args.requests // 20):  # interleaved, so a shared machine's drift hits both
                 results["floor"] += await sequential(direct, 20)
                 results["gateway"] += await sequential(through, 20)
                 results["sfloor"] += await stream_direct(20)
                 results["sgateway"] += await stream_through(20)
+                results["route"] += await sequential(listing, 20)
             rates: dict[str, float] = {"floor": 0.0, "gateway": 0.0}
             cpu = 0.0
             for _ in range(2):
@@ -150,6 +156,8 @@ async def measure(
             ("added by the gateway", added),
         ):
             print(f"  {name:38s} {p50:7.2f}  {p90:7.2f}  {p99:7.2f}")
+    route = [percentile(results["route"], q) for q in quantiles]
+    print(f"  GET /v1/tools (any Nexus route's floor)  {route[0]:7.2f}  {route[1]:7.2f}  {route[2]:7.2f}")
     print(f"{args.total} plain calls with {args.concurrency} concurrent clients (mean of two rounds)")
     print(f"  direct to the fake model API (floor)   {rates['floor']:8.0f} calls/s")
     ratio = rates["gateway"] / rates["floor"]

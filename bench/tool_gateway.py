@@ -89,16 +89,21 @@ async def measure(
             readme = f"{github_url}/repos/{REPO}/contents/README.md"
             direct = caller(session, "GET", readme, headers={"Authorization": f"Bearer {token}"})
             through = caller(session, "POST", f"{nexus_url}/v1/tools/invoke", json_body=call, headers=bearer)
-            for send in (direct, through):  # warm connections, caches and the first audit rows
+            # Nexus's own floor: an authenticated route that does nothing but check the token and list
+            # the agent's tools from memory — what any route of this HTTP stack costs here.
+            listing = caller(session, "GET", f"{nexus_url}/v1/tools", headers=bearer)
+            for send in (direct, through, listing):  # warm connections, caches and the first audit rows
                 await sequential(send, 20)
             floor: list[float] = []
             tool: list[float] = []
             commit: list[float] = []
+            listed: list[float] = []
             commits = await commit_floor(database_url)
             for _ in range(args.requests // 20):  # interleaved, so a shared machine's drift hits all
                 floor += await sequential(direct, 20)
                 tool += await sequential(through, 20)
                 commit += await commits(20)
+                listed += await sequential(listing, 20)
             floor_rate = tool_rate = cpu = 0.0
             for _ in range(2):
                 floor_rate += await concurrent(direct, args.total, args.concurrency) / 2
@@ -113,6 +118,7 @@ async def measure(
     direct_row, gateway_row = rows.values()
     rows["added by the gateway"] = [g - d for d, g in zip(direct_row, gateway_row, strict=True)]
     rows["one PostgreSQL commit (the disk's floor)"] = [percentile(commit, q) for q in (0.5, 0.9, 0.99)]
+    rows["GET /v1/tools (any Nexus route's floor)"] = [percentile(listed, q) for q in (0.5, 0.9, 0.99)]
     for name, (p50, p90, p99) in rows.items():
         print(f"  {name:40s} {p50:7.2f}  {p90:7.2f}  {p99:7.2f}")
     durable = "on" if args.audit_synchronous_commit == "on" else "off: answers before the WAL flush"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from oblivion_agent.protocol import EVENT_TYPES, make_event
@@ -24,7 +24,13 @@ from oblivion_nexus.services.registry.schemas import NAME_PATTERN
 router = APIRouter(prefix="/internal/v1", tags=["agents"], dependencies=[AdminDep])
 
 Name = Annotated[str, Path(pattern=NAME_PATTERN, max_length=253)]
-HubDep = Annotated[DeliveryHub, Depends(delivery_hub)]
+
+
+async def _hub(request: Request) -> DeliveryHub:
+    return delivery_hub(request)  # async: a plain def dependency would run in FastAPI's thread pool
+
+
+HubDep = Annotated[DeliveryHub, Depends(_hub)]
 
 
 class _Body(BaseModel):
