@@ -90,3 +90,19 @@ async def found_texts(agent: RegisteredAgent, query: str, **body: Any) -> list[s
 
 
 __all__ = ["LIST_ID", "MemoryWorld", "build_memory_world", "found_texts", "search"]
+
+
+def backfill_cli_env(stack: FlowStack, nexus_env: dict[str, str]) -> dict[str, str]:
+    """The environment of `oblivion memory backfill` run by hand against the stack (its database and
+    the fake Slack and ClickUp)."""
+    settings = stack.settings
+    assert settings.slack.bot_token is not None
+    assert settings.clickup.token is not None
+    return {
+        **nexus_env,
+        "OBLIVION_DATABASE_URL": settings.database.url,
+        "OBLIVION_SLACK_BOT_TOKEN": settings.slack.bot_token.get_secret_value(),
+        "OBLIVION_SLACK_API_URL": settings.slack.api_url,
+        "OBLIVION_CLICKUP_TOKEN": settings.clickup.token.get_secret_value(),
+        "OBLIVION_CLICKUP_API_URL": settings.clickup.api_url,
+    }

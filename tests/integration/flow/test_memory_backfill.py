@@ -8,7 +8,7 @@ import asyncio
 from oblivion_nexus.worker import running_worker
 from tests.fakes import clickup_payloads as shapes
 from tests.secret_logs import SecretRegistry
-from tests.support.memory import build_memory_world, found_texts
+from tests.support.memory import backfill_cli_env, build_memory_world, found_texts
 from tests.support.processes import run_oblivion
 from tests.support.taskflow import LIST_ID, PROJECT, WORKGROUP, FlowStack
 from tests.support.waiting import eventually
@@ -17,20 +17,6 @@ OLD = "Before the project was mapped: the staging cluster lives in eu-west-1"
 REPLY = "And its database snapshots are kept for nine days"
 COMMENT = "The vendor contract renews every March"
 DESCRIPTION = "Move the reports job to the new scheduler"
-
-
-def cli_env(stack: FlowStack, nexus_env: dict[str, str]) -> dict[str, str]:
-    settings = stack.settings
-    assert settings.slack.bot_token is not None
-    assert settings.clickup.token is not None
-    return {
-        **nexus_env,
-        "OBLIVION_DATABASE_URL": settings.database.url,
-        "OBLIVION_SLACK_BOT_TOKEN": settings.slack.bot_token.get_secret_value(),
-        "OBLIVION_SLACK_API_URL": settings.slack.api_url,
-        "OBLIVION_CLICKUP_TOKEN": settings.clickup.token.get_secret_value(),
-        "OBLIVION_CLICKUP_API_URL": settings.clickup.api_url,
-    }
 
 
 async def test_backfill_makes_history_searchable_waits_out_rate_limits_and_never_duplicates(
@@ -42,7 +28,7 @@ async def test_backfill_makes_history_searchable_waits_out_rate_limits_and_never
     task = stack.clickup.add_task(list_id=LIST_ID, name="Reports job", description=DESCRIPTION)
     stack.clickup.add_comment(task["id"], COMMENT, author=shapes.user(321, "Jane"))
     stack.slack.rate_limit("conversations.history", times=1, retry_after=1)
-    env = cli_env(stack, nexus_env)
+    env = backfill_cli_env(stack, nexus_env)
     async with running_worker(stack.settings):
         first = await asyncio.to_thread(
             run_oblivion, "memory", "backfill", "--workgroup", WORKGROUP, "--project", PROJECT, env=env

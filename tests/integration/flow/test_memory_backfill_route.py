@@ -16,7 +16,7 @@ from oblivion_nexus.services.taskflow.backfill_runs import LEASE_TTL_SECONDS
 from oblivion_nexus.worker import running_worker
 from tests.fakes import clickup_payloads as shapes
 from tests.secret_logs import SecretRegistry
-from tests.support.memory import build_memory_world, found_texts
+from tests.support.memory import backfill_cli_env, build_memory_world, found_texts
 from tests.support.processes import Proc, oblivion_executable, run_oblivion
 from tests.support.taskflow import LIST_ID, PROJECT, WORKGROUP, FlowStack, worker_env
 from tests.support.waiting import eventually
@@ -40,20 +40,6 @@ async def _backfill(stack: FlowStack) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
-
-
-def _cli_env(stack: FlowStack, nexus_env: dict[str, str]) -> dict[str, str]:
-    settings = stack.settings
-    assert settings.slack.bot_token is not None
-    assert settings.clickup.token is not None
-    return {
-        **nexus_env,
-        "OBLIVION_DATABASE_URL": settings.database.url,
-        "OBLIVION_SLACK_BOT_TOKEN": settings.slack.bot_token.get_secret_value(),
-        "OBLIVION_SLACK_API_URL": settings.slack.api_url,
-        "OBLIVION_CLICKUP_TOKEN": settings.clickup.token.get_secret_value(),
-        "OBLIVION_CLICKUP_API_URL": settings.clickup.api_url,
-    }
 
 
 async def test_a_queued_backfill_waits_out_slack_is_exclusive_resumes_in_the_next_worker_and_reports(
@@ -112,7 +98,7 @@ async def test_a_queued_backfill_waits_out_slack_is_exclusive_resumes_in_the_nex
             WORKGROUP,
             "--project",
             PROJECT,
-            env=_cli_env(stack, nexus_env),
+            env=backfill_cli_env(stack, nexus_env),
         )
         assert cli.returncode == 1, cli.stdout + cli.stderr
         assert "is running already: the worker on" in cli.stderr
