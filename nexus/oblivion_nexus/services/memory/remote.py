@@ -7,7 +7,8 @@ onto a Redis list and waits on a reply key of its own, for at most
 ``OBLIVION_MEMORY_SEARCH_TIMEOUT_SECONDS``. The worker pops requests, runs them with its bank and
 pushes the answer. A request whose caller gave up is dropped unanswered; a reply nobody reads
 expires. While it serves, the worker keeps a presence key alive, so with no worker running a search
-is refused at once (503 naming the worker) instead of waiting out the timeout. With a Qdrant
+is refused at once (503 naming the worker) instead of waiting out the timeout. The key outlives the
+worker by a few seconds on purpose: a search during a worker's restart waits for the new one. With a Qdrant
 server none of this runs: every API replica searches Qdrant itself.
 """
 
@@ -37,7 +38,7 @@ _POLL_SECONDS = 1
 # Searches one worker runs at once; more wait in Redis.
 _CONCURRENT_SEARCHES = 16
 # The presence key lives this long after the server's last poll: a few polls, so a busy moment
-# never reads as absent, and a stopped worker is noticed within seconds.
+# never reads as absent and a restart's gap is bridged, and a gone worker is noticed within seconds.
 _PRESENCE_TTL_SECONDS = 5 * _POLL_SECONDS
 
 
@@ -123,8 +124,6 @@ class SearchServer:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            with contextlib.suppress(RedisError, OSError):  # searches now fail at once, not after a wait
-                await self._redis.delete(presence_key(self._prefix))
             for pending in list(self._running):
                 pending.cancel()
 
