@@ -117,6 +117,8 @@ class SearchServer:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
+        with contextlib.suppress(RedisError, OSError):  # present from the start, not from the first poll
+            await self._redis.set(presence_key(self._prefix), "1", ex=_PRESENCE_TTL_SECONDS)
         task = asyncio.create_task(self._serve(), name="memory-search-server")
         try:
             yield
