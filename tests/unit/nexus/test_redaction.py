@@ -15,12 +15,18 @@ def test_only_the_access_token_value_is_replaced() -> None:
 
 
 def test_uvicorn_handshake_lines_lose_the_token_while_redaction_is_installed(caplog) -> None:
-    caplog.set_level(logging.INFO)
+    # The logger's own level and a handler on it: a server or logging setup earlier in the run may
+    # have raised its level or stopped it propagating to the root logger caplog listens on.
+    caplog.set_level(logging.INFO, logger="uvicorn.error")
     server_log = logging.getLogger("uvicorn.error")
-    with access_tokens_redacted():
-        server_log.info(
-            '%s - "WebSocket %s" [accepted]', "127.0.0.1:1", "/v1/agents/connect?access_token=s3cr3t"
-        )
+    server_log.addHandler(caplog.handler)
+    try:
+        with access_tokens_redacted():
+            server_log.info(
+                '%s - "WebSocket %s" [accepted]', "127.0.0.1:1", "/v1/agents/connect?access_token=s3cr3t"
+            )
+    finally:
+        server_log.removeHandler(caplog.handler)
     assert "s3cr3t" not in caplog.text
     assert f"access_token={REDACTED}" in caplog.text
 
