@@ -141,7 +141,14 @@ async def test_an_unanswered_approval_expires_as_denied(world: ToolWorld) -> Non
     engine = create_async_engine(world.nexus.settings.database.url)
     try:
         async with engine.begin() as conn:  # the deadline passes without waiting 30 s
-            await conn.execute(text("UPDATE tool_approvals SET expires_at = now() - interval '1 second'"))
+            # Only this test's approval: the database is the session's, and expiring every test's
+            # leftovers at once made this Nexus conclude them all first.
+            await conn.execute(
+                text(
+                    "UPDATE tool_approvals SET expires_at = now() - interval '1 second' WHERE workgroup = :wg"
+                ),
+                {"wg": world.workgroup},
+            )
     finally:
         await engine.dispose()
     await eventually(
