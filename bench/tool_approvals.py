@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import secrets
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlencode
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
@@ -36,7 +34,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from bench.scratch import bench_agent, fake_process, scratch_nexus_env  # noqa: E402
 from bench.timing import percentile  # noqa: E402
-from tests.fakes.slack_events import signed_headers  # noqa: E402
+from tests.fakes.slack_events import button_click  # noqa: E402
 from tests.support.nexus import nexus_process  # noqa: E402
 from tests.support.servers import free_port  # noqa: E402
 
@@ -93,18 +91,9 @@ class Agent:
 
 def click_request(approval_id: str, channel: str, signing_secret: str) -> tuple[bytes, dict[str, str]]:
     """The form body and headers Slack posts when APPROVER clicks Approve."""
-    payload = {
-        "type": "block_actions",
-        "team": {"id": "T1"},
-        "user": {"id": APPROVER, "username": "approver"},
-        "container": {"type": "message", "channel_id": channel, "message_ts": "1.0"},
-        "actions": [{"action_id": "approve", "type": "button", "value": approval_id, "block_id": "decision"}],
-    }
-    body = urlencode({"payload": json.dumps(payload)}).encode()
-    headers = {
-        **signed_headers(body, signing_secret),
-        "Content-Type": "application/x-www-form-urlencoded",
-    }
+    body, headers = button_click(
+        signing_secret, user=APPROVER, channel=channel, action_id="approve", value=approval_id
+    )
     return body, headers
 
 

@@ -14,6 +14,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 import httpx
 
@@ -247,6 +248,22 @@ class SlackEventSender:
                 break
             reason = result.error or "http_error"
         return delivery
+
+
+def button_click(
+    signing_secret: str, *, user: str, channel: str, action_id: str, value: str
+) -> tuple[bytes, dict[str, str]]:
+    """The form body and signed headers Slack posts to the interactivity URL when ``user`` clicks a
+    Block Kit button (``action_id``, carrying ``value``) on a message in ``channel``."""
+    payload = {
+        "type": "block_actions",
+        "team": {"id": "T1"},
+        "user": {"id": user, "username": user.lower()},
+        "container": {"type": "message", "channel_id": channel, "message_ts": "1.0"},
+        "actions": [{"action_id": action_id, "type": "button", "value": value, "block_id": "decision"}],
+    }
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    return body, {**signed_headers(body, signing_secret), "Content-Type": "application/x-www-form-urlencoded"}
 
 
 async def send_slack_event(

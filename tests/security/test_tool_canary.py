@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, quote_plus, urlencode
+from urllib.parse import quote, quote_plus
 
 import httpx
 import httpx2
@@ -389,18 +389,13 @@ async def click(
     url: str, env: dict[str, str], channel: str, approval_id: str, hooks: dict[str, Any]
 ) -> httpx.Response:
     """APPROVER clicks Approve, signed as Slack signs it."""
-    payload = {
-        "type": "block_actions",
-        "team": {"id": "T1"},
-        "user": {"id": APPROVER, "username": "approver"},
-        "container": {"type": "message", "channel_id": channel, "message_ts": "1.0"},
-        "actions": [{"action_id": "approve", "type": "button", "value": approval_id, "block_id": "decision"}],
-    }
-    body = urlencode({"payload": json.dumps(payload)}).encode()
-    headers = {
-        **slack_events.signed_headers(body, env["OBLIVION_SLACK_SIGNING_SECRET"]),
-        "Content-Type": "application/x-www-form-urlencoded",
-    }
+    body, headers = slack_events.button_click(
+        env["OBLIVION_SLACK_SIGNING_SECRET"],
+        user=APPROVER,
+        channel=channel,
+        action_id="approve",
+        value=approval_id,
+    )
     async with httpx.AsyncClient(base_url=url, event_hooks=hooks, timeout=30) as slack:
         return await slack.post("/webhooks/slack/interactivity", content=body, headers=headers)
 

@@ -6,10 +6,8 @@ The ``world`` fixture of ``tests/integration/tools`` builds a :class:`ToolWorld`
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 
@@ -101,17 +99,8 @@ def open_pull(world: ToolWorld) -> int:
 
 async def click(world: ToolWorld, user: str, action_id: str, approval_id: str) -> httpx.Response:
     """``user`` clicks Approve or Deny (``action_id``) on an approval message, signed as Slack signs."""
-    payload = {
-        "type": "block_actions",
-        "team": {"id": "T1"},
-        "user": {"id": user, "username": user.lower()},
-        "container": {"type": "message", "channel_id": world.channel, "message_ts": "1.0"},
-        "actions": [{"action_id": action_id, "type": "button", "value": approval_id, "block_id": "decision"}],
-    }
-    body = urlencode({"payload": json.dumps(payload)}).encode()
-    headers = {
-        **slack_events.signed_headers(body, world.signing_secret),
-        "Content-Type": "application/x-www-form-urlencoded",
-    }
+    body, headers = slack_events.button_click(
+        world.signing_secret, user=user, channel=world.channel, action_id=action_id, value=approval_id
+    )
     async with httpx.AsyncClient(base_url=world.nexus.url) as slack:
         return await slack.post("/webhooks/slack/interactivity", content=body, headers=headers)
