@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 
 from oblivion_nexus.api.deps import AdminDep, get_resources
 from oblivion_nexus.api.tasks import IdentityDep
@@ -58,6 +60,32 @@ def _chat_request(raw: bytes) -> dict[str, Any]:
     return body
 
 
+class EventStream(Response):
+    """Server-sent events, each sent as it comes. They are read to their end even when the agent has
+    hung up (the gateway counts a call once its usage arrives, last), and no task waits for the
+    hang-up: sending to a closed connection does nothing, or raises OSError (ASGI 2.4)."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, events: AsyncIterator[bytes]) -> None:
+        self.events = events
+        self.status_code = 200
+        self.background = None
+        self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        connected = True
+        async for chunk in self.events:
+            if connected:
+                try:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                except OSError:
+                    connected = False
+        if connected:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
 @router.post("/v1/llm/chat/completions")
 async def chat_completions(request: Request, identity: IdentityDep, task_id: TaskHeader = None) -> Response:
     """One chat completion with the agent's model, plain or streamed as server-sent events."""
@@ -65,11 +93,7 @@ async def chat_completions(request: Request, identity: IdentityDep, task_id: Tas
     body = _chat_request(await request.body())
     if body.get("stream"):
         events = await gateway.stream(identity, body, task_id, request.headers)
-        return StreamingResponse(
-            events,
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
+        return EventStream(events)
     return JSONResponse(await gateway.complete(identity, body, task_id, request.headers))
 
 

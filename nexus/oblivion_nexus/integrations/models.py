@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -128,11 +128,16 @@ class ChatStream:
 
     def __init__(self) -> None:
         self.usage: Usage | None = None
-        self._events: AsyncIterator[bytes] | None = None
+        self._events: AsyncGenerator[bytes] | None = None
 
-    def __aiter__(self) -> AsyncIterator[bytes]:
+    def __aiter__(self) -> AsyncGenerator[bytes]:
         assert self._events is not None, "a ChatStream comes from ModelProvider.stream"
         return self._events
+
+    async def aclose(self) -> None:
+        """Release the upstream's connection (done already when the events were read to their end)."""
+        if self._events is not None:
+            await self._events.aclose()
 
 
 def _sse(data: Mapping[str, Any] | str) -> bytes:
@@ -228,7 +233,7 @@ class ModelProvider:
 
     async def _events(
         self, response: UpstreamStream, stream: ChatStream, wants_usage: bool, model: Any
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes]:
         try:
             if self.config.kind == "anthropic":
                 async for chunk in _anthropic_chunks(response, stream, model):

@@ -2,15 +2,14 @@
 
 Every call that reached the provider and was answered is one ``model_usage`` row with the tokens the
 upstream reported (streams always ask for them), its cost from the price table, and the metrics,
-written just after the answer has gone to the agent. A stream is read from the provider by a task of
-its own that runs to the end even when the agent hangs up, so an agent cannot dodge the count by
-closing the connection before the usage arrives.
+written just after the answer has gone to the agent. A stream's events are read from the provider as
+they are sent on, and to the end even when the agent hangs up (:class:`EventStream` reads on), so an
+agent cannot dodge the count by closing the connection before the usage arrives.
 Errors carry no key: the provider's message is scrubbed of it, and an auth failure's is not passed on.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import logging
@@ -76,19 +75,13 @@ class ModelGateway:
         self._metrics = metrics
         self._http = http
         self._prices = parse_price_table(resources.settings.models.prices)
-        self._pumps: set[asyncio.Task[None]] = set()
         self._routes: dict[int, tuple[float, ModelRoute]] = {}
         self._usage = UsageWriter(resources.settings.database.url)
         self._tracer = resources.tracer
         self._tracing = not isinstance(resources.tracer, NoOpTracer)
 
     async def aclose(self) -> None:
-        """Let streams still being read finish their count (briefly), then stop them; write the
-        usage still queued."""
-        if self._pumps:
-            _, pending = await asyncio.wait(set(self._pumps), timeout=5)
-            for task in pending:
-                task.cancel()
+        """Write the usage still queued (the server has let the streams still open finish first)."""
         await self._usage.aclose()
 
     # Before the call
@@ -282,45 +275,36 @@ class ModelGateway:
             failure = self._failed(call, e)
             self._end_span(span, None, failure)
             raise failure from None
-        chunks: asyncio.Queue[bytes | None] = asyncio.Queue()
-        pump = asyncio.create_task(self._pump(call, upstream, chunks, span))
-        self._pumps.add(pump)
-        pump.add_done_callback(self._pumps.discard)
-        return _relay(chunks)
+        return self._relay(call, upstream, span)
 
-    async def _pump(
-        self, call: _Call, upstream: ChatStream, chunks: asyncio.Queue[bytes | None], span: Span
-    ) -> None:
+    async def _relay(self, call: _Call, upstream: ChatStream, span: Span) -> AsyncIterator[bytes]:
+        """The upstream's events as they come, then the count; a failure mid-stream ends the events
+        with an error event."""
         failure: ModelGatewayError | None = None
         try:
             async for chunk in upstream:
-                chunks.put_nowait(chunk)
+                yield chunk
         except (UpstreamError, ModelError) as e:
             error = ModelError(502, f"the model provider's stream broke off ({type(e).__name__})")
             failure = self._failed(call, error)
-            chunks.put_nowait(_sse_error(failure))
+            yield _sse_error(failure)
         except Exception:
             logger.exception("model stream of %s/%s failed", call.identity.workgroup, call.identity.agent)
             failure = UpstreamFailed("the model stream failed in Nexus")
-            chunks.put_nowait(_sse_error(failure))
+            yield _sse_error(failure)
         finally:
-            chunks.put_nowait(None)
+            await upstream.aclose()  # at once, when the events were left before their end
             self._end_span(span, upstream.usage, failure)
-        if upstream.usage is None:
-            logger.warning(
-                "model stream of %s/%s to %s ended without usage; not counted",
-                call.identity.workgroup,
-                call.identity.agent,
-                call.route.model,
-            )
-            return
-        self._count(call, upstream.usage)
+            if upstream.usage is not None:
+                self._count(call, upstream.usage)
+            else:
+                logger.warning(
+                    "model stream of %s/%s to %s ended without usage; not counted",
+                    call.identity.workgroup,
+                    call.identity.agent,
+                    call.route.model,
+                )
 
 
 def _sse_error(error: ModelGatewayError) -> bytes:
     return f"data: {json.dumps(error.as_openai_error(), separators=(',', ':'))}\n\n".encode()
-
-
-async def _relay(chunks: asyncio.Queue[bytes | None]) -> AsyncIterator[bytes]:
-    while (chunk := await chunks.get()) is not None:
-        yield chunk
