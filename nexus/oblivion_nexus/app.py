@@ -119,19 +119,20 @@ def create_app(settings: NexusSettings, *, delivery_metrics: DeliveryMetrics | N
         redoc_url=None,
     )
     install_error_handlers(app)
+    # The agents' calls first: a request is matched against the routes in this order, one by one.
     for module in (
+        llm,
+        tools,
+        tasks,
+        memory,
+        gateway,
+        oauth,
+        webhooks,
+        health,
+        metrics,
         registry,
         task_outcomes,
-        oauth,
-        health,
-        gateway,
         agent_events,
-        metrics,
-        webhooks,
-        tasks,
-        tools,
-        llm,
-        memory,
     ):
         app.include_router(module.router)
     mcp_sessions = mcp.install(app, version=_version(), max_body_bytes=settings.http.agent_max_body_bytes)

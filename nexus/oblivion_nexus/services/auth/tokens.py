@@ -37,6 +37,8 @@ ALGORITHM = "HS256"
 _REQUIRED_CLAIMS = ["iss", "aud", "sub", "exp", "iat", "jti", "workgroup", "projects", "aid", "gen"]
 # Clock skew tolerated between Nexus replicas when checking exp/iat.
 _LEEWAY_SECONDS = 10
+# Tokens remembered as verified: more than the agents one Nexus serves at once hold (one each).
+_VERIFIED_TOKENS = 16_384
 
 
 # RFC 6750 §3: a 401 names the scheme and realm; ``error`` only when a token was presented.
@@ -148,14 +150,28 @@ def issue_access_token(
 
 
 def verify_access_token(settings: NexusSettings, token: str) -> AgentIdentity:
-    """Check signature, algorithm, issuer, audience and expiry; return the identity or raise TokenError."""
+    """Check signature, algorithm, issuer, audience and expiry; return the identity or raise TokenError.
+
+    An agent sends the same token on every call until it fetches the next, so a token that passed
+    is remembered (by its exact text, with the key that verified it) and only its expiry is checked
+    again; one that failed is checked in full each time.
+    """
+    tokens = settings.tokens
+    identity = _verified(tokens.signing_key.get_secret_value(), tokens.audience, tokens.issuer, token)
+    if time.time() > identity.expires_at + _LEEWAY_SECONDS:
+        raise TokenError("token expired")
+    return identity
+
+
+@functools.lru_cache(maxsize=_VERIFIED_TOKENS)
+def _verified(signing_key: str, audience: str, issuer: str, token: str) -> AgentIdentity:
     try:
         claims = jwt.decode(
             token,
-            settings.tokens.signing_key.get_secret_value(),
+            signing_key,
             algorithms=[ALGORITHM],
-            audience=settings.tokens.audience,
-            issuer=settings.tokens.issuer,
+            audience=audience,
+            issuer=issuer,
             leeway=_LEEWAY_SECONDS,
             options={"require": _REQUIRED_CLAIMS},
         )

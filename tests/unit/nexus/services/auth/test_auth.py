@@ -59,9 +59,29 @@ def test_expired_token_is_refused() -> None:
         verify_access_token(settings, token)
 
 
+def test_a_token_that_passed_is_refused_once_it_expires() -> None:
+    settings = _settings()
+    # Expires (leeway included) within the next second.
+    token, _ = issue_access_token(
+        settings,
+        workgroup="wg",
+        agent="a",
+        agent_id=1,
+        generation=1,
+        projects=[],
+        now=time.time() - 100,
+        ttl_seconds=91,
+    )
+    assert verify_access_token(settings, token).agent == "a"  # remembered as verified
+    time.sleep(1.1)
+    with pytest.raises(TokenError, match="expired"):
+        verify_access_token(settings, token)
+
+
 def test_token_for_another_audience_is_refused() -> None:
     settings = _settings()
     token, _ = issue_access_token(settings, workgroup="wg", agent="a", agent_id=1, generation=1, projects=[])
+    verify_access_token(settings, token)  # passing once for one Nexus does not let it pass another
     with pytest.raises(TokenError, match="audience"):
         verify_access_token(
             _settings(jwt_signing_key=settings.tokens.signing_key, jwt_audience="other"), token
@@ -71,14 +91,15 @@ def test_token_for_another_audience_is_refused() -> None:
 def test_token_from_another_issuer_is_refused() -> None:
     settings = _settings()
     token, _ = issue_access_token(settings, workgroup="wg", agent="a", agent_id=1, generation=1, projects=[])
+    verify_access_token(settings, token)
     with pytest.raises(TokenError, match="issuer"):
         verify_access_token(_settings(jwt_signing_key=settings.tokens.signing_key, jwt_issuer="evil"), token)
 
 
 def test_token_signed_with_another_key_is_refused() -> None:
-    token, _ = issue_access_token(
-        _settings(), workgroup="wg", agent="a", agent_id=1, generation=1, projects=[]
-    )
+    settings = _settings()
+    token, _ = issue_access_token(settings, workgroup="wg", agent="a", agent_id=1, generation=1, projects=[])
+    verify_access_token(settings, token)
     with pytest.raises(TokenError, match="signature"):
         verify_access_token(_settings(), token)
 
