@@ -10,7 +10,7 @@ Waiting, servers, processes, data stores:
   ``BackgroundServer``, the base of every fake serving from its own thread (``LoopbackServer`` for an
   ASGI app; the fake Slack).
 - ``processes``: ``Proc`` (a child process in its own process group, with a log file, watchable by a
-  wait), ``oblivion_executable``, ``run_oblivion``.
+  wait), ``oblivion_executable``, ``run_oblivion``, ``agent_process`` (``oblivion agent run``).
 - ``stores``: the machine's PostgreSQL and Redis for tests: ``scratch_database``,
   ``drop_redis_prefix``, ``PrivateRedis`` (a ``redis-server`` a test may stop).
 - ``nexus``: a real Nexus in-process (``running_nexus``, ``nexus_settings``, ``migrate_database``) or

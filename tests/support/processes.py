@@ -14,9 +14,16 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tests.support.waiting import eventually
+
+if TYPE_CHECKING:  # a pytest plugin: the benchmarks using Proc need not import pytest
+    from tests.secret_logs import SecretRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +123,37 @@ class Proc:
                 self.kill()
         return self.popen.poll()
 
+    async def terminate(self, timeout: float = STOP_SECONDS) -> int | None:
+        """SIGTERM, and wait up to ``timeout`` for the exit while the test's event loop keeps running
+        (a Nexus serving in that loop must answer the child's goodbye); returns the exit code."""
+        self.signal(signal.SIGTERM)
+        await eventually(
+            lambda: not self.alive,
+            timeout=timeout,
+            what=f"{self.name} to exit on SIGTERM",
+            context=lambda: self.output(4000),
+        )
+        return self.returncode
+
     def output(self, tail: int | None = None) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return text if tail is None else text[-tail:]
+
+
+@contextlib.asynccontextmanager
+async def agent_process(
+    target: str, env: Mapping[str, str], secrets: SecretRegistry, *options: str
+) -> AsyncIterator[Proc]:
+    """``oblivion agent run <target> <options>`` as an agent's pod runs it, with exactly the
+    ``OBLIVION_*`` variables in ``env``; its log joins the run's secret check. Killed on the way out
+    if the block has not stopped it (:meth:`Proc.terminate` checks a clean shutdown)."""
+    proc = Proc(
+        "agent", [oblivion_executable(), "agent", "run", target, *options], env, Path(tempfile.gettempdir())
+    )
+    secrets.add_log_file(proc.log_path)
+    proc.start()
+    try:
+        yield proc
+    finally:
+        if proc.alive:
+            proc.kill()

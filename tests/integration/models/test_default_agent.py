@@ -6,14 +6,10 @@ finishes with a summary, and stops saying why at its step limit or when its budg
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
-import signal
-import tempfile
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +23,7 @@ from tests.fakes.slack import FakeSlack
 from tests.secret_logs import SecretRegistry
 from tests.support.agent_tasks import TaskWorld, queue_task, settings_of, task_world
 from tests.support.model_gateway import PRICES, model_agent, model_credential
-from tests.support.processes import oblivion_executable
+from tests.support.processes import agent_process
 from tests.support.registry import RegisteredAgent
 from tests.support.waiting import eventually
 
@@ -311,7 +307,6 @@ async def test_the_default_agent_runs_as_a_process_shaped_by_the_variables_the_o
     task = world.track_task(TITLE, DESCRIPTION, agents=["coder"])
     models.call_tool("finish", {"summary": "Nothing to change."})
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("OBLIVION_")},
         "OBLIVION_NEXUS_URL": registered.nexus_url,
         "OBLIVION_CLIENT_ID": registered.client_id,
         "OBLIVION_CLIENT_SECRET": registered.client_secret,
@@ -320,28 +315,10 @@ async def test_the_default_agent_runs_as_a_process_shaped_by_the_variables_the_o
         "OBLIVION_AGENT_INSTRUCTIONS": INSTRUCTIONS,
         "OBLIVION_AGENT_MEMORY_HITS": "0",
     }
-    with tempfile.NamedTemporaryFile(prefix="default-agent-", suffix=".log", delete=False) as log:
-        log_path = Path(log.name)
-    secret_registry.add_log_file(log_path)
-    with log_path.open("wb") as log_file:
-        process = await asyncio.create_subprocess_exec(
-            oblivion_executable(),
-            "agent",
-            "run",
-            "oblivion_agent.default:agent",
-            env=env,
-            stdout=log_file,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-    try:
+    async with agent_process("oblivion_agent.default:agent", env, secret_registry) as agent:
         await queue_task(world, "coder", task, TITLE, DESCRIPTION)
         messages = await settled(world, task, "DONE")
-        process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(process.wait(), 20) == 0, log_path.read_text()
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        assert await agent.terminate(20) == 0, agent.output()
 
     assert messages == [f"On it: {TITLE}. I will post my progress here.", "Nothing to change."]
     system = models.requests[0].body["messages"][0]["content"]

@@ -3,11 +3,6 @@ reference triage agent run as ``oblivion agent run`` reacting to a queued TASK_A
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,10 +13,8 @@ from oblivion_agent import (
     IllegalTransitionError,
 )
 from tests.support.agent_tasks import TaskWorld, queue_task, run_handler
-from tests.support.processes import oblivion_executable
+from tests.support.processes import agent_process
 from tests.support.waiting import eventually
-
-REPO_ROOT = Path(__file__).parents[3]
 
 
 async def test_a_handler_reads_the_context_says_and_moves_the_state_through_the_sdk(world: TaskWorld) -> None:
@@ -76,35 +69,20 @@ async def test_the_triage_agent_run_as_a_process_acknowledges_plans_and_starts_a
     registered = await world.register_agent("triage-bot", displayName="Triage")
     description = "@triage-bot\n- Reproduce the logout\n- Check the token TTL\n- Fix the refresh"
     task_id = world.track_task("Users logged out", description, agents=["triage-bot"])
-    base = {k: v for k, v in os.environ.items() if not k.startswith("OBLIVION_")}
     env = {
         "OBLIVION_NEXUS_URL": registered.nexus_url,
         "OBLIVION_CLIENT_ID": registered.client_id,
         "OBLIVION_CLIENT_SECRET": registered.client_secret,
     }
-    with tempfile.NamedTemporaryFile(prefix="triage-", suffix=".log", delete=False) as log:
-        log_path = Path(log.name)
-    world.secrets.add_log_file(log_path)
-    with log_path.open("wb") as log_file:
-        process = await asyncio.create_subprocess_exec(
-            oblivion_executable(),
-            "agent",
-            "run",
-            "examples.agents.triage:agent",
-            cwd=REPO_ROOT,
-            env={**base, **env},
-            stdout=log_file,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-    try:
+    async with agent_process("examples.agents.triage:agent", env, world.secrets) as agent:
         await queue_task(world, "triage-bot", task_id, "Users logged out", description)
 
         def triaged() -> bool:
-            if process.returncode is not None:
-                raise AssertionError(f"the agent exited with {process.returncode}:\n{log_path.read_text()}")
             return world.state(task_id) == "IN_PROGRESS" and len(world.thread(task_id)) == 3
 
-        await eventually(triaged, what="the triage agent to answer and start the task", timeout=20)
+        await eventually(
+            triaged, what="the triage agent to answer and start the task", timeout=20, watch=[agent]
+        )
         texts = [m["text"] for m in world.thread(task_id)]
         assert texts[1] == "Acknowledged: Users logged out. I am on it."
         assert texts[2] == "Plan:\n1. Reproduce the logout\n2. Check the token TTL\n3. Fix the refresh"
@@ -115,13 +93,8 @@ async def test_the_triage_agent_run_as_a_process_acknowledges_plans_and_starts_a
         await queue_task(world, "triage-bot", task_id, "Users logged out", description)
 
         def handled_twice() -> bool:
-            return log_path.read_text().count(f"triaged task {task_id}") == 2
+            return agent.output().count(f"triaged task {task_id}") == 2
 
-        await eventually(handled_twice, what="the second assignment to be handled", timeout=20)
+        await eventually(handled_twice, what="the second assignment to be handled", timeout=20, watch=[agent])
         assert len(world.thread(task_id)) == 3
-        process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(process.wait(), 20) == 0, log_path.read_text()
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        assert await agent.terminate(20) == 0, agent.output()
