@@ -60,6 +60,32 @@ def scratch_nexus_env(**settings: str) -> Iterator[dict[str, str]]:
             drop_redis_prefix(REDIS_URL, prefix)
 
 
+async def bench_github_credential(
+    http: httpx.AsyncClient,
+    admin: dict[str, str],
+    github_url: str,
+    token: str,
+    actions: list[str],
+    approval: dict[str, object] | None = None,
+    **workgroup: object,
+) -> None:
+    """Register workgroup ``bench`` (with registry fields ``workgroup``) and its GitHub ToolCredential
+    ``github``: ``token`` on the GitHub API at ``github_url``, allowing ``actions``, some of them waiting
+    for a person's ``approval`` when given."""
+    (await http.put("/internal/v1/workgroups/bench", json=workgroup, headers=admin)).raise_for_status()
+    credential: dict[str, object] = {
+        "type": "github",
+        "value": token,
+        "allowedActions": actions,
+        "config": {"baseUrl": github_url},
+    }
+    if approval is not None:
+        credential["approval"] = approval
+    (
+        await http.put("/internal/v1/workgroups/bench/credentials/github", json=credential, headers=admin)
+    ).raise_for_status()
+
+
 async def bench_agent(
     http: httpx.AsyncClient, admin: dict[str, str], name: str, **spec: object
 ) -> dict[str, str]:

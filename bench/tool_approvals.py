@@ -32,7 +32,7 @@ from websockets.asyncio.client import ClientConnection, connect
 REPO_ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.scratch import bench_agent, fake_process, scratch_nexus_env  # noqa: E402
+from bench.scratch import bench_agent, bench_github_credential, fake_process, scratch_nexus_env  # noqa: E402
 from bench.timing import percentile  # noqa: E402
 from tests.fakes.slack_events import button_click  # noqa: E402
 from tests.support.nexus import nexus_process  # noqa: E402
@@ -117,19 +117,10 @@ async def measure(
         httpx.AsyncClient(base_url=nexus_url, timeout=30) as http,
         httpx.AsyncClient(base_url=github_url, timeout=30) as upstream,
     ):
-        (
-            await http.put("/internal/v1/workgroups/bench", json={"slackChannelId": channel}, headers=admin)
-        ).raise_for_status()
-        credential = {
-            "type": "github",
-            "value": token,
-            "allowedActions": ["issues.*"],
-            "config": {"baseUrl": github_url},
-            "approval": {"actions": ["issues.create"], "approvers": [APPROVER], "timeoutSeconds": 600},
-        }
-        (
-            await http.put("/internal/v1/workgroups/bench/credentials/github", json=credential, headers=admin)
-        ).raise_for_status()
+        approval = {"actions": ["issues.create"], "approvers": [APPROVER], "timeoutSeconds": 600}
+        await bench_github_credential(
+            http, admin, github_url, token, ["issues.*"], approval, slackChannelId=channel
+        )
         bearer = await bench_agent(http, admin, "approvals", tools=[{"credential": "github"}])
         call = {
             "tool": "github",

@@ -32,7 +32,7 @@ import psycopg
 REPO_ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.scratch import bench_agent, fake_process, scratch_nexus_env  # noqa: E402
+from bench.scratch import bench_agent, bench_github_credential, fake_process, scratch_nexus_env  # noqa: E402
 from bench.timing import caller, concurrent, cpu_seconds, loader, percentile, sequential  # noqa: E402
 from tests.support.nexus import nexus_process  # noqa: E402
 from tests.support.servers import free_port  # noqa: E402
@@ -69,16 +69,7 @@ async def measure(
     args: argparse.Namespace,
 ) -> None:
     async with httpx.AsyncClient(base_url=nexus_url, timeout=30) as http:
-        credential = {
-            "type": "github",
-            "value": token,
-            "allowedActions": ["repos.*"],
-            "config": {"baseUrl": github_url},
-        }
-        (await http.put("/internal/v1/workgroups/bench", json={}, headers=admin)).raise_for_status()
-        (
-            await http.put("/internal/v1/workgroups/bench/credentials/github", json=credential, headers=admin)
-        ).raise_for_status()
+        await bench_github_credential(http, admin, github_url, token, ["repos.*"])
         bearer = await bench_agent(http, admin, "tools", tools=[{"credential": "github"}])
         call = {
             "tool": "github",
