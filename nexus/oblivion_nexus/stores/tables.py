@@ -300,6 +300,12 @@ class ToolAuditHead(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+# The status of a stopped task's pending approval until the Tool Gateway's sweep concludes it as
+# ``withdrawn``. The task flow marks it but sits below the Tool Gateway (and must not reach the
+# services the gateway's modules import), so the two meet here, at the row.
+APPROVAL_WITHDRAWING = "withdrawing"
+
+
 class ToolApproval(Base):
     """A tool call waiting for a person's yes; decided once (the status moves from pending exactly once)."""
 

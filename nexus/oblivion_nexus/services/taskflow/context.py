@@ -36,8 +36,6 @@ from oblivion_nexus.stores.inbox import InboxStore, Queued
 
 logger = logging.getLogger(__name__)
 
-# An approval of a stopped task, until the Tool Gateway's sweep concludes it as ``withdrawn``.
-WITHDRAWING = "withdrawing"
 # Frame ids are at most 128 characters (protocol); deterministic ids make re-sent events duplicates.
 _MAX_FRAME_ID = 128
 # People whose names a worker remembers; a workspace rarely has more active in a day.
@@ -232,7 +230,7 @@ async def _withdraw_approvals(resources: Resources, mapping: MappingRef) -> None
                 t.ToolApproval.task_id == mapping.clickup_task_id,
                 t.ToolApproval.status == "pending",
             )
-            .values(status=WITHDRAWING)
+            .values(status=t.APPROVAL_WITHDRAWING)
         )
         await session.commit()
     count = getattr(withdrawn, "rowcount", 0)

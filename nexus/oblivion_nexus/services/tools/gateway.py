@@ -82,9 +82,6 @@ from oblivion_nexus.stores.tool_grants import VERSION_TTL_SECONDS, current_versi
 logger = logging.getLogger(__name__)
 
 TOOLS = ("github", "http", *BUILTINS)
-# What the task flow marks a stopped task's pending approvals (``taskflow.context``, which sits below
-# the Tool Gateway and so cannot call it); the approval sweep concludes them as ``withdrawn``.
-WITHDRAWING = "withdrawing"
 # Token bucket per agent and tool: refills at this many calls a minute, holds at most this many.
 # The same round trip reads the workgroup's grants version (creating it if missing), see .grants.
 _BUCKET_SCRIPT = """
@@ -545,7 +542,7 @@ class ToolGateway:
         ``withdrawing``; nobody can approve them from then on): exactly once across replicas, as
         ``withdrawn`` in the audit record, the Slack message and the agent's TOOL_RESULT."""
         now = dt.datetime.now(dt.UTC)
-        return await self._conclude_claimed("withdrawn", now, t.ToolApproval.status == WITHDRAWING)
+        return await self._conclude_claimed("withdrawn", now, t.ToolApproval.status == t.APPROVAL_WITHDRAWING)
 
     async def _conclude_claimed(self, status: str, now: dt.datetime, *where: Any) -> int:
         """Move the approvals matching ``where`` to ``status`` in one statement (so one replica claims
