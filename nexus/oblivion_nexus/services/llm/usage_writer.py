@@ -2,11 +2,11 @@
 model call, and neither the agent nor the next agent should wait for it.
 
 Calls finished while a batch is being written go into the next one, so under load one commit carries
-many rows and at rest each row is written at once. The writer has its own connection, on which
-commits do not wait for the WAL flush (``synchronous_commit=off``): a PostgreSQL crash may lose the
-rows of its last moments, which budgets tolerate (the provider's bill stays the record of money),
-and a batch is three round trips (begin, one insert, commit). A batch that fails is tried once more
-on a fresh connection (the first may have been closed by a database restart), then logged.
+many rows and at rest each row is written at once. A batch is one statement on the writer's own
+connection (:class:`~oblivion_nexus.stores.bulk.BulkInsert`), whose commits do not wait for the WAL
+flush (``synchronous_commit=off``): a PostgreSQL crash may lose the rows of its last moments, which
+budgets tolerate (the provider's bill stays the record of money). A batch that fails is tried once
+more on a fresh connection (the first may have been closed by a database restart), then logged.
 
 A budget check first waits for the agent's rows still pending on this replica
 (:meth:`UsageWriter.settled`), so an agent's own calls are always seen by its next one here; across
@@ -18,25 +18,51 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import create_async_engine
-
 from oblivion_nexus.services.models import spending
+from oblivion_nexus.stores import tables as t
+from oblivion_nexus.stores.bulk import BulkInsert
+from oblivion_nexus.stores.db import DatabaseError
 
 logger = logging.getLogger(__name__)
 
 # A batch commits in milliseconds; at shutdown, a database that takes longer is down.
 CLOSE_SECONDS = 5.0
+_COLUMNS = (
+    "day",
+    "workgroup",
+    "agent",
+    "agent_id",
+    "task_id",
+    "provider",
+    "model",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+)
+
+
+def _row(call: spending.ModelCall) -> tuple[object, ...]:
+    return (
+        call.day,
+        call.workgroup,
+        call.agent,
+        call.agent_id,
+        call.task_id,
+        call.provider,
+        call.model,
+        call.prompt_tokens,
+        call.completion_tokens,
+        call.cost_usd,
+    )
 
 
 class UsageWriter:
     def __init__(self, database_url: str) -> None:
-        self._engine = create_async_engine(
+        self._rows = BulkInsert(
             database_url,
-            pool_size=1,
-            max_overflow=0,
-            hide_parameters=True,
-            connect_args={"options": "-c synchronous_commit=off"},
+            t.Base.metadata.tables[t.ModelUsage.__tablename__],
+            _COLUMNS,
+            synchronous_commit=False,
         )
         self._queue: list[tuple[spending.ModelCall, asyncio.Future[None]]] = []
         self._pending: dict[int, set[asyncio.Future[None]]] = {}
@@ -73,20 +99,15 @@ class UsageWriter:
                 await asyncio.wait(pending, timeout=CLOSE_SECONDS)
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        await self._engine.dispose()
+        await self._rows.aclose()
 
     async def _write(self, calls: list[spending.ModelCall]) -> None:
-        for attempt in (1, 2):
-            try:
-                async with self._engine.begin() as connection:
-                    await spending.record_calls(connection, calls)
-                return
-            except SQLAlchemyError:
-                if attempt == 2:
-                    logger.exception("could not record %d model calls", len(calls))
-            except Exception:
-                logger.exception("could not record %d model calls", len(calls))
-                return
+        try:
+            await self._rows.insert([_row(call) for call in calls])
+        except DatabaseError as e:
+            logger.error("could not record %d model calls: %s", len(calls), e)
+        except Exception:
+            logger.exception("could not record %d model calls", len(calls))
 
     async def _run(self) -> None:
         while True:
