@@ -32,6 +32,7 @@ from oblivion_nexus.api import (
     tools,
     webhooks,
 )
+from oblivion_nexus.api.access_log import AccessLogMiddleware
 from oblivion_nexus.api.body_limits import BodyLimitMiddleware, BodyLimits
 from oblivion_nexus.api.errors import install_error_handlers
 from oblivion_nexus.observability import DeliveryMetrics, ModelMetrics
@@ -146,4 +147,5 @@ def create_app(settings: NexusSettings, *, delivery_metrics: DeliveryMetrics | N
     app.add_middleware(BodyLimitMiddleware, limits=limits)
     if settings.tracing.endpoint:  # not even a pass-through layer when tracing is off
         app.add_middleware(TraceMiddleware)
+    app.add_middleware(AccessLogMiddleware)
     return app

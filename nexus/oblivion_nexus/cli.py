@@ -77,6 +77,7 @@ def serve() -> None:
         # 10,000 connections would otherwise add 500 ping/pong pairs a second.
         ws_ping_interval=None,
         lifespan="on",
+        access_log=False,  # AccessLogMiddleware writes the line, after the response
     )
 
 

@@ -353,6 +353,7 @@ async def _serve_dev(settings: NexusSettings) -> None:
         log_config=None,
         ws="websockets-sansio",
         lifespan="on",
+        access_log=False,  # AccessLogMiddleware writes the line, after the response
     )
     server = uvicorn.Server(config)
     # uvicorn re-raises the signal that stopped it to the handler it found; with none installed the

@@ -94,7 +94,10 @@ class LoggingSettings(Section):
         default="INFO",
         pattern=_LOG_LEVEL,
         validation_alias="OBLIVION_LOG_LEVEL",
-        description="Log level of `oblivion nexus` processes.",
+        description=(
+            "Log level of `oblivion nexus` processes; `INFO` includes one access line per HTTP "
+            "request, written after its response, with its status and duration."
+        ),
     )
     format: str = Field(
         default="text",

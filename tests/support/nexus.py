@@ -103,6 +103,7 @@ async def running_nexus(
             log_config=None,
             lifespan="on",
             ws="websockets-sansio",
+            access_log=False,
         ):
             yield RunningNexus(url=f"http://127.0.0.1:{port}", app=app, settings=settings)
     finally:
