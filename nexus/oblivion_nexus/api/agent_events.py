@@ -10,11 +10,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
+from fastapi import APIRouter, Depends, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from oblivion_agent.protocol import EVENT_TYPES, make_event
 from oblivion_nexus.api.deps import AdminDep, SessionDep
+from oblivion_nexus.api.errors import InvalidRequest
 from oblivion_nexus.api.gateway import delivery_hub
 from oblivion_nexus.services import registry
 from oblivion_nexus.services.gateway.hub import DeliveryHub
@@ -81,8 +82,9 @@ async def post_event(
     """Queue an event in the agent's durable inbox; it is delivered when (or while) the agent is connected."""
     if body.type not in {str(t) for t in EVENT_TYPES}:
         allowed = ", ".join(sorted(str(t) for t in EVENT_TYPES))
-        raise HTTPException(
-            422, [{"loc": ["body", "type"], "msg": f"must be one of {allowed}", "type": "enum"}]
+        raise InvalidRequest(
+            f"unknown event type {body.type!r}",
+            detail=[{"loc": ["body", "type"], "msg": f"must be one of {allowed}", "type": "enum"}],
         )
     try:
         frame = make_event(body.type, body.data)
@@ -95,6 +97,6 @@ async def post_event(
             }
             for err in e.errors()
         ]
-        raise HTTPException(422, problems) from None
+        raise InvalidRequest(f"{body.type} data does not match the protocol", detail=problems) from None
     await _require_agent(session, wg, agent)
     return EventQueued(id=await hub.enqueue(wg, agent, frame))

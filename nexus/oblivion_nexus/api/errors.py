@@ -28,6 +28,13 @@ from oblivion_nexus.errors import ServiceError
 logger = logging.getLogger(__name__)
 
 
+class InvalidRequest(ServiceError):
+    """A request a route's own checks refuse, beyond what its declared types catch: 422 with
+    ``detail`` (a message, or problems shaped like a validation error's: ``loc``, ``msg``, ``type``)."""
+
+    status = 422
+
+
 def retry_after_header(seconds: float) -> str:
     """``Retry-After`` in whole seconds, rounded up and at least 1 (0 would invite a busy loop)."""
     return str(max(1, math.ceil(seconds)))

@@ -17,7 +17,7 @@ import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Path, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,10 +26,11 @@ from oblivion_nexus.api.deps import AdminDep, ResourcesDep, SessionDep, get_sess
 from oblivion_nexus.api.tasks import IdentityDep
 from oblivion_nexus.services.auth.tokens import AgentIdentity
 from oblivion_nexus.services.memory.bank import MAX_LIMIT, MAX_QUERY_CHARS
-from oblivion_nexus.services.memory.collections import ProjectNotRegistered, collection_for, collections_of
+from oblivion_nexus.services.memory.collections import collection_for, collections_of
 from oblivion_nexus.services.memory.runtime import ApiMemory, api_memory
 from oblivion_nexus.services.memory.search import Searcher, SearchRequest, search_memory
 from oblivion_nexus.services.memory.status import workgroup_status
+from oblivion_nexus.services.registry.entries import RegistryNotFound
 from oblivion_nexus.services.registry.schemas import NAME_PATTERN
 from oblivion_nexus.services.taskflow.backfill_runs import BackfillQueue, backfill_status, request_backfill
 from oblivion_nexus.settings import NexusSettings
@@ -117,8 +118,7 @@ async def search_as(
 @router.get("/internal/v1/workgroups/{wg}/memory", dependencies=[AdminDep])
 async def memory_status(request: Request, wg: Name, session: SessionDep) -> dict[str, Any]:
     """Points per project, the ingestion queue's jobs by state, and each collection's last error."""
-    if await session.get(t.Workgroup, wg) is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"workgroup {wg} is not registered")
+    await _workgroup_registered(session, wg)
     memory = _memory(request)
     return await workgroup_status(session, memory.searcher, memory.errors, memory.queue, wg)
 
@@ -131,8 +131,7 @@ async def forget_author(
     session: SessionDep,
 ) -> dict[str, Any]:
     """Delete every point ``author`` (as shown to people) wrote in the workgroup's collections."""
-    if await session.get(t.Workgroup, wg) is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"workgroup {wg} is not registered")
+    await _workgroup_registered(session, wg)
     collections = sorted(set((await collections_of(session, wg)).values()))
     await _searcher(request).forget_author(collections, author)
     return {"workgroup": wg, "author": author, "collections": collections}
@@ -144,10 +143,7 @@ async def drop_project_memory(
 ) -> dict[str, Any]:
     """Delete every point of a project (its Project deleted under ``retentionPolicy: Delete``); the
     operator calls it before it unregisters the project."""
-    try:
-        place = await collection_for(session, wg, project)
-    except ProjectNotRegistered as e:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(e)) from None
+    place = await collection_for(session, wg, project)  # 404 for a project not registered
     await _searcher(request).drop_project(place.collection, project)
     return {"workgroup": wg, "project": project, "collection": place.collection}
 
@@ -179,8 +175,10 @@ async def get_backfill(
     return await backfill_status(resources, wg, project)
 
 
+async def _workgroup_registered(session: AsyncSession, wg: str) -> None:
+    if await session.get(t.Workgroup, wg) is None:
+        raise RegistryNotFound(f"workgroup {wg} is not registered")
+
+
 async def _registered(session: AsyncSession, wg: str, project: str) -> None:
-    try:
-        await collection_for(session, wg, project)
-    except ProjectNotRegistered as e:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(e)) from None
+    await collection_for(session, wg, project)  # ProjectNotRegistered: 404

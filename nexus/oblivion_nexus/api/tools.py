@@ -15,11 +15,12 @@ import logging
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Header, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from oblivion_nexus.api.deps import AdminDep, get_resources
+from oblivion_nexus.api.errors import InvalidRequest
 from oblivion_nexus.api.tasks import IdentityDep
 from oblivion_nexus.integrations.slack import SlackError
 from oblivion_nexus.integrations.slack_interactivity import ButtonClick, parse_interaction
@@ -83,7 +84,7 @@ async def audit_page(
 ) -> dict[str, Any]:
     """The workgroup's tool audit records after ``afterSeq``, oldest first; page on with ``nextAfterSeq``."""
     if (since and since.tzinfo is None) or (until and until.tzinfo is None):
-        raise HTTPException(422, "since and until need a time zone (e.g. 2026-12-07T10:00:00Z)")
+        raise InvalidRequest("since and until need a time zone (e.g. 2026-12-07T10:00:00Z)")
     records = await _gateway(request).audit.page(
         wg,
         after_seq=after_seq,

@@ -47,8 +47,15 @@ async def test_status_counts_points_per_project_and_forgetting_an_author_removes
 
     async with httpx.AsyncClient() as anonymous:
         assert (await anonymous.get(base)).status_code == 401
-    unknown = await stack.http.get(f"{stack.nexus.url}/internal/v1/workgroups/nobody/memory", headers=admin)
-    assert unknown.status_code == 404
+    nobody = f"{stack.nexus.url}/internal/v1/workgroups/nobody/memory"
+    for unknown in (
+        await stack.http.get(nobody, headers=admin),
+        await stack.http.delete(f"{nobody}/authors/Ada", headers=admin),
+    ):
+        assert (unknown.status_code, unknown.json()) == (
+            404,
+            {"detail": "workgroup nobody is not registered"},
+        )
 
 
 async def test_dropping_a_projects_memory_deletes_its_points_only(
@@ -73,3 +80,4 @@ async def test_dropping_a_projects_memory_deletes_its_points_only(
         assert await found_texts(world.billing_agent, "where are the secrets?") == []
         unknown = await stack.http.delete(f"{base}/projects/nope/memory", headers=admin)
         assert unknown.status_code == 404
+        assert unknown.json() == {"detail": f"project {WORKGROUP}/nope is not registered"}

@@ -150,8 +150,12 @@ async def test_backfill_routes_need_the_admin_token_and_a_registered_project(
     assert (await _call(stack, "POST", headers={})).status_code == 401
     assert (await _call(stack, "GET", headers={"Authorization": "Bearer nope"})).status_code in (401, 403)
     missing = f"/internal/v1/workgroups/{WORKGROUP}/projects/nope/memory/backfill"
-    assert (await _call(stack, "POST", missing)).status_code == 404
-    assert (await _call(stack, "GET", missing)).status_code == 404
+    for method in ("POST", "GET"):
+        answer = await _call(stack, method, missing)
+        assert (answer.status_code, answer.json()) == (
+            404,
+            {"detail": f"project {WORKGROUP}/nope is not registered"},
+        )
 
 
 async def test_a_backfill_that_cannot_succeed_ends_failed_with_its_reason_and_can_be_asked_again(

@@ -39,6 +39,23 @@ async def test_invalid_event_is_refused_with_422_and_nothing_is_queued(nexus, bo
     assert r.json()["pendingEvents"] == 0
 
 
+async def test_an_unknown_event_type_or_bad_data_is_named_in_the_422_body(nexus) -> None:
+    await register_agent(nexus, "coder")
+    async with nexus.admin() as admin:
+        unknown = await admin.post(EVENTS, json={"type": "NOT_A_TYPE", "data": {}})
+        bad_data = await admin.post(EVENTS, json={"type": "TASK_ASSIGNED", "data": {"task_id": "86a1"}})
+    assert unknown.status_code == 422
+    [problem] = unknown.json()["detail"]
+    assert problem["loc"] == ["body", "type"]
+    assert problem["msg"].startswith("must be one of ")
+    assert "TASK_ASSIGNED" in problem["msg"]
+    assert problem["type"] == "enum"
+    assert bad_data.status_code == 422
+    problems = bad_data.json()["detail"]
+    assert {tuple(p["loc"]) for p in problems} == {("body", "data", "project"), ("body", "data", "title")}
+    assert all(set(p) == {"loc", "msg", "type"} and p["type"] == "missing" for p in problems)
+
+
 async def test_a_valid_task_assignment_is_accepted_with_its_id(nexus) -> None:
     await register_agent(nexus, "coder")
     async with nexus.admin() as admin:

@@ -78,17 +78,31 @@ async def test_invalid_name_in_the_path_is_refused(admin: httpx.AsyncClient) -> 
     assert response.status_code == 422
 
 
-@pytest.mark.parametrize("header", [None, "Bearer wrong-token", "Basic YWRtaW46YWRtaW4=", "Bearer"])
-async def test_missing_or_wrong_admin_token_is_refused_with_401(
-    nexus: RunningNexus, header: str | None
+_ADMIN_REALM = 'Bearer realm="oblivion-registry"'
+_NO_TOKEN = ("a bearer admin token is required", _ADMIN_REALM)
+
+
+@pytest.mark.parametrize(
+    ("header", "refusal"),
+    [
+        (None, _NO_TOKEN),
+        ("Basic YWRtaW46YWRtaW4=", _NO_TOKEN),
+        ("Bearer", _NO_TOKEN),
+        ("Bearer wrong-token", ("the admin token is wrong", f'{_ADMIN_REALM}, error="invalid_token"')),
+    ],
+)
+async def test_missing_or_wrong_admin_token_is_refused_with_401_and_the_rfc_6750_challenge(
+    nexus: RunningNexus, header: str | None, refusal: tuple[str, str]
 ) -> None:
+    detail, challenge = refusal
     headers = {"Authorization": header} if header is not None else {}
     async with httpx.AsyncClient(base_url=nexus.url) as client:
         response = await client.get(f"/internal/v1/workgroups/{_name('wg')}", headers=headers)
         put = await client.put(f"/internal/v1/workgroups/{_name('wg')}", json={}, headers=headers)
-    assert response.status_code == 401
-    assert put.status_code == 401
-    assert response.headers["www-authenticate"].startswith("Bearer")
+    for answer in (response, put):
+        assert answer.status_code == 401
+        assert answer.json() == {"detail": detail}
+        assert answer.headers["www-authenticate"] == challenge
 
 
 async def test_missing_objects_answer_404_on_get_and_delete(admin: httpx.AsyncClient) -> None:

@@ -235,6 +235,14 @@ def audit_verify(world: ToolWorld) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
 
 
+async def test_an_audit_query_with_a_time_but_no_time_zone_is_a_422_saying_so(world: ToolWorld) -> None:
+    async with world.admin() as admin:
+        for query in ({"since": "2026-12-07T10:00:00"}, {"until": "2026-12-07T10:00:00"}):
+            r = await admin.get(f"/workgroups/{world.workgroup}/audit", params=query)
+            assert r.status_code == 422
+            assert r.json() == {"detail": "since and until need a time zone (e.g. 2026-12-07T10:00:00Z)"}
+
+
 async def test_the_audit_chain_verifies_and_an_edited_or_removed_row_is_found(world: ToolWorld) -> None:
     bot = await world.agent("backend-bot", [{"credential": "github"}])
     for n in range(3):

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from oblivion_nexus.errors import NexusError
+from oblivion_nexus.services.memory.errors import MemoryBankError
 from oblivion_nexus.stores import tables as t
 from oblivion_nexus.stores.vectors import collection_name
 
 
-class ProjectNotRegistered(NexusError):
+class ProjectNotRegistered(MemoryBankError):
     """The workgroup or project is not in the registry, so it has no memory to read or write."""
 
     status = 404
