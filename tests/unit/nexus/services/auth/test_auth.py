@@ -29,6 +29,21 @@ def _settings(**overrides: object) -> NexusSettings:
     return load_settings(values)
 
 
+def _token(settings: NexusSettings, now: float | None = None, ttl_seconds: int | None = None) -> str:
+    """A token of agent ``wg/a``, issued at ``now`` for ``ttl_seconds`` (the defaults: now, the TTL set)."""
+    token, _ = issue_access_token(
+        settings,
+        workgroup="wg",
+        agent="a",
+        agent_id=1,
+        generation=1,
+        projects=[],
+        now=now,
+        ttl_seconds=ttl_seconds,
+    )
+    return token
+
+
 def test_issued_token_verifies_to_the_same_identity() -> None:
     settings = _settings()
     token, expires_in = issue_access_token(
@@ -45,16 +60,7 @@ def test_issued_token_verifies_to_the_same_identity() -> None:
 
 def test_expired_token_is_refused() -> None:
     settings = _settings()
-    token, _ = issue_access_token(
-        settings,
-        workgroup="wg",
-        agent="a",
-        agent_id=1,
-        generation=1,
-        projects=[],
-        now=time.time() - 3600,
-        ttl_seconds=60,
-    )
+    token = _token(settings, now=time.time() - 3600, ttl_seconds=60)
     with pytest.raises(TokenError, match="expired"):
         verify_access_token(settings, token)
 
@@ -62,16 +68,7 @@ def test_expired_token_is_refused() -> None:
 def test_a_token_that_passed_is_refused_once_it_expires() -> None:
     settings = _settings()
     # Expires (leeway included) within the next second.
-    token, _ = issue_access_token(
-        settings,
-        workgroup="wg",
-        agent="a",
-        agent_id=1,
-        generation=1,
-        projects=[],
-        now=time.time() - 100,
-        ttl_seconds=91,
-    )
+    token = _token(settings, now=time.time() - 100, ttl_seconds=91)
     assert verify_access_token(settings, token).agent == "a"  # remembered as verified
     time.sleep(1.1)
     with pytest.raises(TokenError, match="expired"):
@@ -80,7 +77,7 @@ def test_a_token_that_passed_is_refused_once_it_expires() -> None:
 
 def test_token_for_another_audience_is_refused() -> None:
     settings = _settings()
-    token, _ = issue_access_token(settings, workgroup="wg", agent="a", agent_id=1, generation=1, projects=[])
+    token = _token(settings)
     verify_access_token(settings, token)  # passing once for one Nexus does not let it pass another
     with pytest.raises(TokenError, match="audience"):
         verify_access_token(
@@ -90,7 +87,7 @@ def test_token_for_another_audience_is_refused() -> None:
 
 def test_token_from_another_issuer_is_refused() -> None:
     settings = _settings()
-    token, _ = issue_access_token(settings, workgroup="wg", agent="a", agent_id=1, generation=1, projects=[])
+    token = _token(settings)
     verify_access_token(settings, token)
     with pytest.raises(TokenError, match="issuer"):
         verify_access_token(_settings(jwt_signing_key=settings.tokens.signing_key, jwt_issuer="evil"), token)
@@ -98,7 +95,7 @@ def test_token_from_another_issuer_is_refused() -> None:
 
 def test_token_signed_with_another_key_is_refused() -> None:
     settings = _settings()
-    token, _ = issue_access_token(settings, workgroup="wg", agent="a", agent_id=1, generation=1, projects=[])
+    token = _token(settings)
     verify_access_token(settings, token)
     with pytest.raises(TokenError, match="signature"):
         verify_access_token(_settings(), token)
