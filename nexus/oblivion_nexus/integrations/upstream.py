@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import json as jsonlib
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +47,17 @@ class UpstreamError(Exception):
 
 class UpstreamTimeout(UpstreamError):
     """The upstream did not answer within the call's time."""
+
+
+@contextlib.contextmanager
+def _as_upstream_errors() -> Iterator[None]:
+    """aiohttp's and the socket's failures as :class:`UpstreamTimeout` / :class:`UpstreamError`."""
+    try:
+        yield
+    except TimeoutError as e:
+        raise UpstreamTimeout("timed out") from e
+    except (aiohttp.ClientError, OSError) as e:
+        raise UpstreamError(type(e).__name__) from e
 
 
 def _links(header: str | None) -> dict[str, dict[str, str]]:
@@ -97,22 +108,14 @@ class UpstreamStream:
         self._sending = sending
 
     async def read(self) -> bytes:
-        try:
+        with _as_upstream_errors():
             return await self._response.read()
-        except TimeoutError as e:
-            raise UpstreamTimeout("timed out") from e
-        except (aiohttp.ClientError, OSError) as e:
-            raise UpstreamError(type(e).__name__) from e
 
     async def lines(self) -> AsyncIterator[str]:
         """The body's lines, decoded, without their line ends."""
-        try:
+        with _as_upstream_errors():
             async for raw in self._response.content:
                 yield raw.decode("utf-8", errors="replace").rstrip("\r\n")
-        except TimeoutError as e:
-            raise UpstreamTimeout("timed out") from e
-        except (aiohttp.ClientError, OSError) as e:
-            raise UpstreamError(type(e).__name__) from e
 
     async def aclose(self) -> None:
         await self._sending.__aexit__(None, None, None)
@@ -176,12 +179,8 @@ class Upstream:
         ``server_hostname`` is the TLS name to check when ``url`` names a pinned address.
         """
         async with self._sending(method, url, params, json, content, headers, server_hostname) as response:
-            try:
+            with _as_upstream_errors():
                 body, truncated = await self._read(response, max_bytes)
-            except TimeoutError as e:
-                raise UpstreamTimeout("timed out") from e
-            except (aiohttp.ClientError, OSError) as e:
-                raise UpstreamError(type(e).__name__) from e
             return UpstreamResponse(
                 status=response.status,
                 reason=response.reason or "",
@@ -220,7 +219,7 @@ class Upstream:
         target = URL(url, encoded=True)
         if params:
             target = target.extend_query(_query(params))
-        try:
+        with _as_upstream_errors():
             response = await self._pool().request(
                 method,
                 target,
@@ -229,10 +228,6 @@ class Upstream:
                 allow_redirects=False,
                 server_hostname=server_hostname,
             )
-        except TimeoutError as e:
-            raise UpstreamTimeout("timed out") from e
-        except (aiohttp.ClientError, OSError) as e:
-            raise UpstreamError(type(e).__name__) from e
         try:
             yield response
         finally:
