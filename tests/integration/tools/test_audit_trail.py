@@ -6,62 +6,110 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import subprocess
 import sys
 import uuid
 from pathlib import Path
 
-from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import insert, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from oblivion_nexus.services.tools.audit_chain import GENESIS
 from oblivion_nexus.services.tools.audit_log import AuditEntry, ToolAuditLog
 from oblivion_nexus.stores import tables as t
 from oblivion_nexus.stores.db import create_sessionmaker
 from tests.support.nexus import migrate_database
+from tests.support.processes import Proc
+from tests.support.waiting import eventually
 
-REPO_ROOT = Path(__file__).parents[3]
 # One Nexus process's share of the traffic: `count` appends, four at a time, so they queue and are
-# written in batches of one and three, each statement racing the other process for the head.
+# written in batches of one and three. The appends come in two halves, each behind one of the test's
+# gates (PostgreSQL advisory locks the test holds): a writer waits at a gate until the test opens it.
 _WRITER = """
 import asyncio, sys
+from sqlalchemy import text
 from oblivion_nexus.services.tools.audit_log import AuditEntry, ToolAuditLog
 from oblivion_nexus.stores.db import create_engine, create_sessionmaker
 
-async def main(url, workgroup, label, count):
+async def main(url, workgroup, label, count, gates):
     engine = create_engine(url)
     log = ToolAuditLog(create_sessionmaker(engine))
     entry = lambda n: AuditEntry(
         workgroup=workgroup, agent=label, tool="github", action="issues.create", outcome="ok",
         invocation_id=f"{label}-{n}", arguments={"title": f"Überschrift {n} ✓", "n": n},
     )
+    rounds = count // 4
     try:
-        for round in range(count // 4):
-            await asyncio.gather(*(log.append(entry(round * 4 + n)) for n in range(4)))
+        for half, gate in enumerate(gates):
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT pg_advisory_lock_shared(:gate)"), {"gate": gate})
+                await connection.execute(text("SELECT pg_advisory_unlock_shared(:gate)"), {"gate": gate})
+            for round in range(half * rounds // len(gates), (half + 1) * rounds // len(gates)):
+                await asyncio.gather(*(log.append(entry(round * 4 + n)) for n in range(4)))
     finally:
         await log.close()
         await engine.dispose()
 
-asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])))
+gates = [int(gate) for gate in sys.argv[5].split(",")]
+asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), gates))
 """
+_GATES = (1, 2)
+# Backends of the test's database waiting for a lock, by what they wait for: a gate (an advisory
+# lock) or the head row of a workgroup's chain (the append statement's `FOR UPDATE`; the first
+# waiter waits for the holder's transaction, the next ones for the row's tuple lock).
+_WAITING = text(
+    """
+SELECT count(*) FILTER (WHERE wait_event = 'advisory') AS at_gate,
+       count(*) FILTER (WHERE wait_event IN ('transactionid', 'tuple')
+                        AND query LIKE '%FROM tool_audit_heads%FOR UPDATE%') AS at_head
+FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'
+"""
+)
 
 
-async def test_two_processes_appending_at_once_make_one_chain_that_verifies(fresh_postgres_url: str) -> None:
+async def test_two_processes_appending_at_once_make_one_chain_that_verifies(
+    fresh_postgres_url: str, tmp_path: Path
+) -> None:
+    """The writers are made to race: before each half of their appends, the test holds the
+    workgroup's head row locked, as a writer's statement does, and lets go only once both writers'
+    statements wait for it, so the two processes contend for the head however loaded the machine."""
     await asyncio.to_thread(migrate_database, fresh_postgres_url)
     workgroup = f"wg-{uuid.uuid4().hex[:8]}"
-    writers = [
-        subprocess.Popen(
-            [sys.executable, "-c", _WRITER, fresh_postgres_url, workgroup, label, "200"],
-            cwd=REPO_ROOT,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for label in ("replica-a", "replica-b")
-    ]
-    for writer in writers:
-        _, stderr = await asyncio.to_thread(writer.communicate, timeout=120)
-        assert writer.returncode == 0, stderr
     engine = create_async_engine(fresh_postgres_url)
     try:
+        async with engine.begin() as connection:  # the head a writer's first record would create
+            await connection.execute(insert(t.ToolAuditHead).values(workgroup=workgroup, seq=0, hash=GENESIS))
+        async with engine.connect() as gatekeeper, engine.connect() as observer:
+            # Autocommit: the gates are session locks, and a transaction would see one frozen
+            # snapshot of pg_stat_activity.
+            await gatekeeper.execution_options(isolation_level="AUTOCOMMIT")
+            await observer.execution_options(isolation_level="AUTOCOMMIT")
+            for gate in _GATES:
+                await gatekeeper.execute(text("SELECT pg_advisory_lock(:gate)"), {"gate": gate})
+            writers = [
+                Proc(
+                    label,
+                    [sys.executable, "-c", _WRITER, fresh_postgres_url, workgroup, label, "200",
+                     ",".join(map(str, _GATES))],
+                    {},
+                    tmp_path,
+                ).start()
+                for label in ("replica-a", "replica-b")
+            ]  # fmt: skip
+            try:
+                for gate in _GATES:
+                    await _open_together(gate, workgroup, gatekeeper, engine, observer, writers)
+                for writer in writers:
+                    await eventually(
+                        lambda writer=writer: not writer.alive,
+                        timeout=120,
+                        what=f"{writer.name} to finish its appends",
+                        interval=0.2,
+                    )
+                    assert writer.returncode == 0, writer.exit_report()
+            finally:
+                for writer in writers:
+                    writer.kill()
         log = ToolAuditLog(create_sessionmaker(engine))
         count, breaks = await log.verify(workgroup)
         assert (count, breaks) == (400, [])
@@ -78,6 +126,8 @@ async def test_two_processes_appending_at_once_make_one_chain_that_verifies(fres
         assert {row.invocation_id for row in rows} == expected
         sides = [row.invocation_id.split("-")[1] for row in rows]
         turns = sum(1 for before, after in itertools.pairwise(sides) if before != after)
+        # Both writers' statements queued for the head at each gate, and each half's records all
+        # precede the next half's, so each half passes the head from one writer to the other.
         assert turns >= 2, "the two writers never raced for the head"
         # A third writer continues the same chain where the two left it.
         record = await log.append(
@@ -95,6 +145,36 @@ async def test_two_processes_appending_at_once_make_one_chain_that_verifies(fres
         await log.close()
     finally:
         await engine.dispose()
+
+
+async def _open_together(
+    gate: int,
+    workgroup: str,
+    gatekeeper: AsyncConnection,
+    engine: AsyncEngine,
+    observer: AsyncConnection,
+    writers: list[Proc],
+) -> None:
+    """Once both writers wait at `gate`: lock the head, open the gate, and when both writers' append
+    statements wait for the head, let it go — they start contending at the same instant."""
+
+    async def waiting(column: str) -> bool:
+        return (await observer.execute(_WAITING)).one()._mapping[column] == len(writers)
+
+    await eventually(
+        lambda: waiting("at_gate"), timeout=60, what=f"both writers at gate {gate}", watch=writers
+    )
+    async with engine.begin() as holder:
+        await holder.execute(
+            select(t.ToolAuditHead.seq).where(t.ToolAuditHead.workgroup == workgroup).with_for_update()
+        )
+        await gatekeeper.execute(text("SELECT pg_advisory_unlock(:gate)"), {"gate": gate})
+        await eventually(
+            lambda: waiting("at_head"),
+            timeout=60,
+            what=f"both writers' appends to wait for the head after gate {gate}",
+            watch=writers,
+        )
 
 
 async def test_after_its_connection_is_cut_the_next_record_is_written_on_a_new_one(
