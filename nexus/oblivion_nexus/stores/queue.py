@@ -153,8 +153,77 @@ class ConsumerSettings:
     stalled_check_seconds: float
 
 
-def start_consumer(settings: ConsumerSettings, handle: JobHandler, *, queue: str = QUEUE_NAME) -> Worker:
-    """Consume ``queue`` with ``handle(name, data)``; returns the running BullMQ worker.
+class Consumer:
+    """A BullMQ worker consuming one queue, whose :meth:`close` leaves nothing running or connected.
+
+    bullmq's ``Worker`` runs its loop as a task that nothing awaits, and its ``close()`` releases the
+    two Redis clients (each holding one connection) without waiting for that loop, its stalled-job
+    timer or the jobs the loop took last: whatever of them ran after the release connected a client
+    again, which stayed open until the garbage collector warned of an unclosed client. A worker
+    stopped right after it started lost both clients: its loop began after the release and named
+    its connections. Here the loop is this object's task and closing goes in order: a loop not yet
+    consuming is cancelled (redis-py may swallow that while it connects, so the worker is told to
+    stop all the same), the loop, timer, jobs and wake-ups are waited for, and only then are the
+    clients released (again, since bullmq's own release came too early).
+    """
+
+    def __init__(
+        self, queue: str, process: Callable[[Any, str], Awaitable[None]], options: dict[str, Any]
+    ) -> None:
+        self.worker = Worker(queue, process, {**options, "autorun": False})
+        self._loop = asyncio.create_task(self.worker.run(), name=f"bullmq worker of {queue}")
+        self._loop.add_done_callback(self._loop_ended)
+        self._wakers: set[asyncio.Task[None]] = set()
+
+    def __repr__(self) -> str:
+        return f"Consumer(queue={self.worker.name!r})"
+
+    def _loop_ended(self, loop: asyncio.Task[None]) -> None:
+        if loop.cancelled() or (error := loop.exception()) is None:
+            return
+        if self.worker.closing:  # e.g. closed while naming its connections: redis-py's KeyError
+            logger.debug("the %s worker's loop ended while closing: %r", self.worker.name, error)
+        else:
+            logger.error("the %s worker stopped consuming: %r", self.worker.name, error)
+
+    def wake_after(self, seconds: float) -> None:
+        """Set the queue's wake-up marker in ``seconds`` (what adding a job does), unless closed by then."""
+        task = asyncio.create_task(self._wake(seconds))
+        self._wakers.add(task)
+        task.add_done_callback(self._wakers.discard)
+
+    async def _wake(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        with contextlib.suppress(RedisError, OSError, TypeError, KeyError):
+            await self.worker.client.zadd(self.worker.keys["marker"], {"0": 0})
+
+    def _still_running(self) -> list[asyncio.Future[Any]]:
+        """The loop, its jobs and (once the loop is over) its stalled-job timer, if not done yet."""
+        tasks: list[asyncio.Future[Any]] = [self._loop, *self.worker.processing]
+        timer = getattr(self.worker, "stalledCheckTimer", None)
+        if self._loop.done() and timer is not None:  # cancelled at the loop's end, not waited for
+            tasks.append(timer._task)
+        return [task for task in tasks if not task.done()]
+
+    async def close(self, *, force: bool = False) -> None:
+        """Stop taking jobs, let running ones finish (``force``: cancel them), release Redis."""
+        if not self.worker.running:  # not begun (then it never will), or still naming its connections
+            self._loop.cancel()
+        await self.worker.close(force=force)  # the loop takes no job from now on
+        while running := self._still_running():
+            await asyncio.wait(running)
+        for waker in self._wakers:  # no job is left that could add one
+            waker.cancel()
+        if self._wakers:
+            await asyncio.wait(self._wakers)
+        try:
+            await self.worker.backend.close()
+        except (RedisError, OSError) as e:
+            logger.debug("releasing the %s worker's Redis: %s", self.worker.name, type(e).__name__)
+
+
+def start_consumer(settings: ConsumerSettings, handle: JobHandler, *, queue: str = QUEUE_NAME) -> Consumer:
+    """Consume ``queue`` with ``handle(name, data)`` until the returned consumer is closed.
 
     A job whose worker died (kill -9) loses its lock after ``lock_seconds`` and is back in the queue at
     the next stalled check, so within about ``lock_seconds + 2 * stalled_check_seconds``.
@@ -164,12 +233,6 @@ def start_consumer(settings: ConsumerSettings, handle: JobHandler, *, queue: str
     time, but its blocking wait for the marker outlives its timeout (bullmq 3.4.4 with redis-py's
     asyncio client): a job delayed on a quiet queue would otherwise wait for the next job added.
     """
-    wakers: set[asyncio.Task[None]] = set()
-
-    async def wake(worker: Worker, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-        with contextlib.suppress(RedisError, OSError, TypeError, KeyError):
-            await worker.client.zadd(worker.keys["marker"], {"0": 0})  # what adding a job does
 
     async def process(job: Any, token: str) -> None:
         try:
@@ -177,9 +240,7 @@ def start_consumer(settings: ConsumerSettings, handle: JobHandler, *, queue: str
         except Delayed as e:
             logger.info("job %s: %s", job.id, e)
             await job.moveToDelayed(int(time.time() * 1000 + e.seconds * 1000), token)
-            waker = asyncio.create_task(wake(consumer, e.seconds + _WAKE_MARGIN_SECONDS))
-            wakers.add(waker)
-            waker.add_done_callback(wakers.discard)
+            consumer.wake_after(e.seconds + _WAKE_MARGIN_SECONDS)
             raise DelayedError() from e
         except Exception as e:
             attempt = int(getattr(job, "attemptsMade", 0)) + 1
@@ -199,5 +260,5 @@ def start_consumer(settings: ConsumerSettings, handle: JobHandler, *, queue: str
         "drainDelay": 1,
         "runRetryDelay": 1000,
     }
-    consumer = Worker(queue, process, options)
+    consumer = Consumer(queue, process, options)
     return consumer
