@@ -140,6 +140,8 @@ class Delayed(QueueError):
 JobHandler = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
+# How long closing a consumer may take (its running jobs included) before it is left to finish alone.
+CLOSE_TIMEOUT_SECONDS = 30.0
 # A delayed job's wake-up comes this long after it is due, so the job is promoted when it is read.
 _WAKE_MARGIN_SECONDS = 0.05
 
@@ -174,6 +176,7 @@ class Consumer:
         self._loop = asyncio.create_task(self.worker.run(), name=f"bullmq worker of {queue}")
         self._loop.add_done_callback(self._loop_ended)
         self._wakers: set[asyncio.Task[None]] = set()
+        self._closing: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"Consumer(queue={self.worker.name!r})"
@@ -205,8 +208,27 @@ class Consumer:
             tasks.append(timer._task)
         return [task for task in tasks if not task.done()]
 
-    async def close(self, *, force: bool = False) -> None:
-        """Stop taking jobs, let running ones finish (``force``: cancel them), release Redis."""
+    async def close(self, *, force: bool = False, within_seconds: float = CLOSE_TIMEOUT_SECONDS) -> None:
+        """Stop taking jobs, let running ones finish (``force``: cancel them), release Redis.
+
+        Returns within ``within_seconds`` whatever happens: a job that does not end, or a bullmq teardown
+        that does not (its ``close`` waits on a shielded task and swallows cancellation), is logged
+        as an error and left to finish on its own, rather than hanging the worker's shutdown.
+        """
+        closing = asyncio.create_task(self._close(force), name=f"closing the {self.worker.name} worker")
+        self._closing = closing  # referenced while it runs, even when this wait is cut short
+        done, _ = await asyncio.wait({closing}, timeout=within_seconds)
+        if not done:
+            logger.error(
+                "the %s worker did not close within %g s (a job or bullmq's teardown still runs); "
+                "leaving it to finish",
+                self.worker.name,
+                within_seconds,
+            )
+            return
+        closing.result()
+
+    async def _close(self, force: bool) -> None:
         if not self.worker.running:  # not begun (then it never will), or still naming its connections
             self._loop.cancel()
         await self.worker.close(force=force)  # the loop takes no job from now on

@@ -9,6 +9,7 @@ import gc
 import uuid
 from typing import Any
 
+import pytest
 import redis.asyncio as aioredis
 
 from oblivion_nexus.stores.queue import ConsumerSettings, Delayed, QueueSettings, WebhookQueue, start_consumer
@@ -85,6 +86,43 @@ async def test_a_consumer_closed_while_jobs_run_and_wait_leaves_nothing_open(red
         del consumer, closing
         gc.collect()
     finally:
+        await queue.close()
+        keys = [key async for key in admin.scan_iter(f"{prefix}:*")]
+        if keys:
+            await admin.delete(*keys)
+        await admin.aclose()
+
+
+async def test_a_close_that_cannot_finish_returns_in_time_and_says_so(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A job that does not end keeps bullmq's close waiting; the consumer's close returns anyway."""
+    admin = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    prefix = f"oblivion-test-{uuid.uuid4().hex[:8]}"
+    started: list[str] = []
+    release = asyncio.Event()
+
+    async def handle(name: str, _data: dict[str, Any]) -> None:
+        started.append(name)
+        await release.wait()
+
+    queue = WebhookQueue(QueueSettings(redis_url, prefix, 0, 3, 5), name="stuck")
+    try:
+        tasks_before = _other_tasks()
+        consumer = start_consumer(ConsumerSettings(redis_url, prefix, 2, 2.0, 0.1), handle, queue="stuck")
+        await queue.add("stuck", "stuck", {})
+        await eventually(lambda: started == ["stuck"], what="the job taken")
+        began = asyncio.get_running_loop().time()
+        await consumer.close(within_seconds=0.5)
+        assert asyncio.get_running_loop().time() - began < 2
+        assert "the stuck worker did not close within 0.5 s" in caplog.text
+        release.set()  # the job ends: the close left running finishes, and leaves nothing behind
+        await eventually(lambda: _other_tasks() == tasks_before, what="the left close to finish", timeout=10)
+        await eventually(
+            lambda: _none_open(admin, prefix), what="the consumer's connections closed", timeout=5
+        )
+    finally:
+        release.set()
         await queue.close()
         keys = [key async for key in admin.scan_iter(f"{prefix}:*")]
         if keys:
