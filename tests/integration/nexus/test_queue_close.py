@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -21,44 +21,47 @@ async def _none_open(admin: aioredis.Redis, prefix: str) -> bool:
     return not any(prefix in str(client.get("name")) for client in await admin.client_list())
 
 
+@pytest.fixture
+async def admin(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
 def _other_tasks() -> set[asyncio.Task[Any]]:
     return {task for task in asyncio.all_tasks() if task is not asyncio.current_task()}
 
 
-async def test_a_consumer_closed_as_soon_as_it_started_leaves_nothing_open(redis_url: str) -> None:
+async def test_a_consumer_closed_as_soon_as_it_started_leaves_nothing_open(
+    redis_url: str, redis_prefix: str, admin: aioredis.Redis
+) -> None:
     """Closed before its loop began, while the loop names its connections, or once it waits for jobs."""
-    admin = aioredis.Redis.from_url(redis_url, decode_responses=True)
-    prefix = f"oblivion-test-{uuid.uuid4().hex[:8]}"
+    prefix = redis_prefix  # its keys are dropped after the test
 
     async def handle(_name: str, _data: dict[str, Any]) -> None:
         raise AssertionError("no job was queued")
 
-    try:
-        tasks_before = _other_tasks()
-        for yields in (0, 0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89):
-            consumer = start_consumer(ConsumerSettings(redis_url, prefix, 2, 2.0, 0.1), handle, queue="close")
-            for _ in range(yields):  # each lets the loop (and its Redis replies) go one step further
-                await asyncio.sleep(0)
-            await consumer.close()
-            assert _other_tasks() == tasks_before, f"tasks left after {yields} steps"
-            await eventually(
-                lambda: _none_open(admin, prefix),
-                what=f"the consumer's connections closed (closed after {yields} steps)",
-                timeout=5,
-            )
-            del consumer
-            gc.collect()  # an unclosed client warns when collected, which fails the test
-    finally:
-        keys = [key async for key in admin.scan_iter(f"{prefix}:*")]
-        if keys:
-            await admin.delete(*keys)
-        await admin.aclose()
+    tasks_before = _other_tasks()
+    for yields in (0, 0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89):
+        consumer = start_consumer(ConsumerSettings(redis_url, prefix, 2, 2.0, 0.1), handle, queue="close")
+        for _ in range(yields):  # each lets the loop (and its Redis replies) go one step further
+            await asyncio.sleep(0)
+        await consumer.close()
+        assert _other_tasks() == tasks_before, f"tasks left after {yields} steps"
+        await eventually(
+            lambda: _none_open(admin, prefix),
+            what=f"the consumer's connections closed (closed after {yields} steps)",
+            timeout=5,
+        )
+        del consumer
+        gc.collect()  # an unclosed client warns when collected, which fails the test
 
 
-async def test_a_consumer_closed_while_jobs_run_and_wait_leaves_nothing_open(redis_url: str) -> None:
+async def test_a_consumer_closed_while_jobs_run_and_wait_leaves_nothing_open(
+    redis_url: str, redis_prefix: str, admin: aioredis.Redis
+) -> None:
     """Jobs arriving as it closes, one in its handler, one delayed (its wake-up still pending)."""
-    admin = aioredis.Redis.from_url(redis_url, decode_responses=True)
-    prefix = f"oblivion-test-{uuid.uuid4().hex[:8]}"
+    prefix = redis_prefix  # its keys are dropped after the test
     started: list[str] = []
     release = asyncio.Event()
 
@@ -87,18 +90,13 @@ async def test_a_consumer_closed_while_jobs_run_and_wait_leaves_nothing_open(red
         gc.collect()
     finally:
         await queue.close()
-        keys = [key async for key in admin.scan_iter(f"{prefix}:*")]
-        if keys:
-            await admin.delete(*keys)
-        await admin.aclose()
 
 
 async def test_a_close_that_cannot_finish_returns_in_time_and_says_so(
-    redis_url: str, caplog: pytest.LogCaptureFixture
+    redis_url: str, redis_prefix: str, admin: aioredis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A job that does not end keeps bullmq's close waiting; the consumer's close returns anyway."""
-    admin = aioredis.Redis.from_url(redis_url, decode_responses=True)
-    prefix = f"oblivion-test-{uuid.uuid4().hex[:8]}"
+    prefix = redis_prefix  # its keys are dropped after the test
     started: list[str] = []
     release = asyncio.Event()
 
@@ -124,7 +122,3 @@ async def test_a_close_that_cannot_finish_returns_in_time_and_says_so(
     finally:
         release.set()
         await queue.close()
-        keys = [key async for key in admin.scan_iter(f"{prefix}:*")]
-        if keys:
-            await admin.delete(*keys)
-        await admin.aclose()
